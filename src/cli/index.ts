@@ -1,0 +1,89 @@
+/**
+ * Command line (commander): argv + env → a command and its options. Only explicitly given flags are
+ * returned, so the config layer can apply flags > env > file > defaults.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { UsageError } from '../errors.js';
+import { RUN_OPTIONS, envName, flagsFromEnv, mergeFlags, parseOptionValue, type RunFlags } from './options.js';
+
+export type ParsedCommand = { name: 'run'; flags: RunFlags } | { name: 'version'; json: boolean } | { name: 'help'; text: string };
+
+const RUN_EXAMPLES = `
+Examples:
+  # one pass of the hourly CronJob (paths as mounted in the pod)
+  zeta-provision run --config /etc/zeta-provision/config.yaml --volume /provisioning
+
+  # the bundled example payload, ConfigMaps written as manifests
+  zeta-provision run --config fixtures/example/zeta-provision.yaml --volume demo-out/volume --kube-out demo-out/manifests
+
+  # CI: validate a freshly built payload; exit 3 if a signature fails, 10 if it would change anything
+  zeta-provision run --source oci-layout:build/payload:latest --dry-run --detailed-exitcode --output json
+
+Environment:
+  Every option has a twin ZETA_PROVISION_<OPTION> (e.g. ZETA_PROVISION_SOURCE, ZETA_PROVISION_DRY_RUN=true).
+  gematik's processor names are accepted too: PROVISIONING_CONTAINER_NAME (source), RESULT_DIR (volume),
+  TRUST_CERTCHAIN_FILE, PROVISIONING_CONTAINER_REGISTRY_CA_FILE, PROVISIONING_CONTAINER_REGISTRY_USERNAME,
+  PROVISIONING_CONTAINER_REGISTRY_TOKEN, TRUSTSTORE_PASS, *_RESULT_FILENAME.
+  Precedence: flags > ZETA_PROVISION_* > gematik names > config file > defaults.
+
+Exit codes:
+  0 applied or already up to date   1 internal error      2 usage or configuration
+  3 verification failed             4 source unavailable  5 publish failed
+  10 changes pending (only with --dry-run --detailed-exitcode)
+`;
+
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version: string): ParsedCommand {
+  let result: ParsedCommand | undefined;
+  let helpText = '';
+  const program = new Command('zeta-provision')
+    .description('Provision ZETA Guard with gematik\'s signed trust data and configuration: pull, verify, publish atomically.')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
+    .showSuggestionAfterError(true)
+    .addHelpText('after', '\nRun "zeta-provision <command> --help" for the options of a command.\n');
+
+  const run = program
+    .command('run')
+    .description('one provisioning pass: resolve → verify → unpack → publish (what the CronJob runs)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
+    .addHelpText('after', RUN_EXAMPLES);
+  for (const spec of RUN_OPTIONS) {
+    run.addOption(new Option(spec.flags, `${spec.description} [env: ${envName(spec)}]`));
+  }
+  run.action((opts: Record<string, unknown>) => {
+    const fromCli: Record<string, unknown> = {};
+    for (const spec of RUN_OPTIONS) {
+      if (opts[spec.key] === undefined) continue;
+      fromCli[spec.key] = parseOptionValue(spec, opts[spec.key], spec.flags.split(' ')[0]!);
+    }
+    result = { name: 'run', flags: mergeFlags(flagsFromEnv(env), fromCli as RunFlags) };
+  });
+
+  program
+    .command('version')
+    .description('print the version of zeta-provision and of the Node.js runtime')
+    .option('--output <format>', 'text | json', 'text')
+    .exitOverride()
+    .action((opts: { output: string }) => {
+      result = { name: 'version', json: opts.output === 'json' };
+    });
+
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
+        return { name: 'help', text: helpText };
+      }
+      throw new UsageError(err.message.replace(/^error: /, ''), 'see zeta-provision --help');
+    }
+    throw err;
+  }
+  if (!result) {
+    // No command: show the overview, as `git` does, instead of guessing.
+    return { name: 'help', text: program.helpInformation() };
+  }
+  void version;
+  return result;
+}

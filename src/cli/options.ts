@@ -1,0 +1,121 @@
+/**
+ * The options of `zeta-provision run` in one table: commander flags, the env twin
+ * `ZETA_PROVISION_<FLAG>`, and gematik's processor variable names where one exists. The help text,
+ * the env reader and the precedence merge are all generated from this table, so they cannot drift.
+ */
+import { UsageError } from '../errors.js';
+
+export type DryRunMode = 'client' | 'server';
+export type OutputFormat = 'text' | 'json';
+
+/** Values the user set explicitly (by flag or env); absent keys fall through to file and defaults. */
+export interface RunFlags {
+  config?: string;
+  source?: string;
+  volume?: string;
+  kubeOut?: string;
+  namespace?: string;
+  dryRun?: DryRunMode | false;
+  detailedExitcode?: boolean;
+  output?: OutputFormat;
+  logFormat?: OutputFormat;
+  force?: boolean;
+  debug?: boolean;
+}
+
+type Kind = 'string' | 'boolean' | 'output' | 'dryRun';
+
+export interface OptionSpec {
+  key: keyof RunFlags;
+  flags: string;
+  kind: Kind;
+  description: string;
+  /** gematik's provisioning-processor variable names accepted as lower-priority twins. */
+  gematikEnv?: string[];
+}
+
+export const RUN_OPTIONS: OptionSpec[] = [
+  { key: 'config', flags: '--config <file>', kind: 'string', description: 'YAML configuration file (default: the built-in classic layout)' },
+  { key: 'source', flags: '--source <ref>', kind: 'string', description: 'payload to provision: dir:PATH | oci-layout:PATH[:TAG|@sha256:DIGEST]', gematikEnv: ['PROVISIONING_CONTAINER_NAME'] },
+  { key: 'volume', flags: '--volume <dir>', kind: 'string', description: 'volume directory that receives large files (atomic ..data swap)', gematikEnv: ['RESULT_DIR'] },
+  { key: 'kubeOut', flags: '--kube-out <dir>', kind: 'string', description: 'write ConfigMap manifests as YAML files into DIR instead of calling the API' },
+  { key: 'namespace', flags: '--namespace <ns>', kind: 'string', description: 'namespace of the ConfigMaps (default: from the config, else none)' },
+  { key: 'dryRun', flags: '--dry-run [mode]', kind: 'dryRun', description: 'verify and plan, write nothing (mode: client, the default)' },
+  { key: 'detailedExitcode', flags: '--detailed-exitcode', kind: 'boolean', description: 'with --dry-run: exit 10 when changes are pending, 0 when none' },
+  { key: 'output', flags: '--output <format>', kind: 'output', description: 'report format on stdout: text | json (default text)' },
+  { key: 'logFormat', flags: '--log-format <format>', kind: 'output', description: 'log format on stderr: text | json (default: text on a terminal, else json)' },
+  { key: 'force', flags: '--force', kind: 'boolean', description: 'process the payload even when its digest was already applied' },
+  { key: 'debug', flags: '--debug', kind: 'boolean', description: 'debug logs and stack traces on errors' },
+];
+
+export function envName(spec: OptionSpec): string {
+  const flag = spec.flags.split(' ')[0]!.replace(/^--/, '');
+  return 'ZETA_PROVISION_' + flag.toUpperCase().replace(/-/g, '_');
+}
+
+/** Parse one raw value (from a flag or an env variable) into its typed form, or say which is wrong. */
+export function parseOptionValue(spec: OptionSpec, raw: unknown, origin: string): RunFlags[keyof RunFlags] {
+  switch (spec.kind) {
+    case 'string': {
+      if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`${origin}: a value is required`);
+      return raw;
+    }
+    case 'boolean':
+      return parseBoolean(raw, origin);
+    case 'output': {
+      if (raw === 'text' || raw === 'json') return raw;
+      throw new UsageError(`${origin}: expected "text" or "json", got "${String(raw)}"`);
+    }
+    case 'dryRun': {
+      if (raw === true || raw === 'client') return 'client';
+      if (raw === 'server') return 'server';
+      if (raw === false) return false;
+      if (typeof raw === 'string') {
+        const b = parseBoolean(raw, origin, true);
+        if (b !== undefined) return b ? 'client' : false;
+      }
+      throw new UsageError(`${origin}: expected "client" or "server", got "${String(raw)}"`);
+    }
+  }
+}
+
+function parseBoolean(raw: unknown, origin: string, lenient = false): boolean {
+  if (typeof raw === 'boolean') return raw;
+  const v = String(raw).trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  if (lenient) return undefined as unknown as boolean;
+  throw new UsageError(`${origin}: expected true or false, got "${String(raw)}"`);
+}
+
+/**
+ * Read the env twins. `ZETA_PROVISION_*` wins over gematik's names; both lose to flags (merged by
+ * the caller). Unknown `ZETA_PROVISION_*` variables are reported, because a typo there silently
+ * ignored is exactly the kind of surprise an unattended job must not have.
+ */
+export function flagsFromEnv(env: NodeJS.ProcessEnv, known: readonly string[] = []): RunFlags {
+  const out: Record<string, unknown> = {};
+  const accepted = new Set<string>(known);
+  for (const spec of RUN_OPTIONS) {
+    const names = [envName(spec), ...(spec.gematikEnv ?? [])];
+    names.forEach((n) => accepted.add(n));
+    for (const name of names) {
+      const raw = env[name];
+      if (raw === undefined || raw === '') continue;
+      out[spec.key] = parseOptionValue(spec, raw, `environment variable ${name}`);
+      break;
+    }
+  }
+  const unknown = Object.keys(env).filter((k) => k.startsWith('ZETA_PROVISION_') && !accepted.has(k));
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown environment variable ${unknown.sort().join(', ')}`, 'see zeta-provision run --help for the accepted names');
+  }
+  return out as RunFlags;
+}
+
+/** Flags beat env; both only for keys that were actually set. */
+export function mergeFlags(fromEnv: RunFlags, fromCli: RunFlags): RunFlags {
+  const merged: Record<string, unknown> = { ...fromEnv };
+  for (const [k, v] of Object.entries(fromCli)) if (v !== undefined) merged[k] = v;
+  return merged as RunFlags;
+}

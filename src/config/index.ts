@@ -1,0 +1,126 @@
+/**
+ * Config stage: YAML file (or the built-in classic layout) + env + flags → validated `Settings`.
+ * Precedence: flags > env (ZETA_PROVISION_* > gematik's names) > config file > defaults.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import type { DryRunMode, OutputFormat, RunFlags } from '../cli/options.js';
+import { ConfigError, UsageError, errorMessage } from '../errors.js';
+import type { Config, GematikSettings } from './types.js';
+import { validateConfig } from './validate.js';
+
+export type { Config, GematikSettings, VerifyRule, ConfigMapTarget } from './types.js';
+export { payloadPathProblem, BUILTIN_TRUST_SETS } from './validate.js';
+
+export interface Settings {
+  config: Config;
+  source?: string;
+  volumeDir?: string;
+  kubeOut?: string;
+  namespace?: string;
+  dryRun: DryRunMode | false;
+  detailedExitcode: boolean;
+  output: OutputFormat;
+  force: boolean;
+  debug: boolean;
+  gematik: GematikSettings;
+  /** Digest of everything in the config that shapes the outputs; part of the up-to-date check. */
+  configHash: string;
+}
+
+/** Package root (dist/config/index.js → ../..), where `config/` ships. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'config', 'default.yaml');
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export async function loadConfigFile(file: string | undefined): Promise<Config> {
+  const target = file ?? DEFAULT_CONFIG_FILE;
+  const origin = file ?? 'built-in default config';
+  let text: string;
+  try {
+    const buf = await readFile(target);
+    if (buf.length > MAX_CONFIG_BYTES) throw new ConfigError(`${origin}: larger than 1 MiB; this is not a config file`);
+    text = buf.toString('utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : errorMessage(err);
+    throw new ConfigError(`cannot read config ${origin}: ${why}`);
+  }
+  return parseConfigText(text, origin, path.dirname(path.resolve(target)));
+}
+
+export function parseConfigText(text: string, origin: string, baseDir: string): Config {
+  const lineCounter = new LineCounter();
+  // Aliases are capped so a "billion laughs" config cannot exhaust memory.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line;
+    throw new ConfigError(`${origin}${line ? `:${line}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const locate = (keyPath: (string | number)[]): number | undefined => {
+    for (let n = keyPath.length; n >= 0; n--) {
+      const node = doc.getIn(keyPath.slice(0, n), true);
+      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  return validateConfig(doc.toJS({ maxAliasCount: 100 }), origin, baseDir, locate);
+}
+
+export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.ProcessEnv, cwd = process.cwd()): Settings {
+  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : path.resolve(cwd, p));
+  const settings: Settings = {
+    config,
+    source: flags.source ?? config.source,
+    volumeDir: abs(flags.volume) ?? config.volume.dir,
+    kubeOut: abs(flags.kubeOut),
+    namespace: flags.namespace ?? config.namespace,
+    dryRun: flags.dryRun ?? false,
+    detailedExitcode: flags.detailedExitcode ?? false,
+    output: flags.output ?? 'text',
+    force: flags.force ?? false,
+    debug: flags.debug ?? false,
+    gematik: gematikFromEnv(env),
+    configHash: '',
+  };
+  if (settings.detailedExitcode && !settings.dryRun) {
+    throw new UsageError('--detailed-exitcode only has a meaning together with --dry-run');
+  }
+  settings.configHash = hashConfig(settings);
+  return settings;
+}
+
+/** gematik's processor variables that have no `run` flag (yet); secrets are kept but never printed. */
+export function gematikFromEnv(env: NodeJS.ProcessEnv): GematikSettings {
+  const user = nonEmpty(env.PROVISIONING_CONTAINER_REGISTRY_USERNAME);
+  const token = nonEmpty(env.PROVISIONING_CONTAINER_REGISTRY_TOKEN);
+  if ((user === undefined) !== (token === undefined)) {
+    throw new UsageError('PROVISIONING_CONTAINER_REGISTRY_USERNAME and PROVISIONING_CONTAINER_REGISTRY_TOKEN must be set together');
+  }
+  const resultFilenames: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.endsWith('_RESULT_FILENAME') && v) resultFilenames[k] = v;
+  return {
+    trustCertchainFile: nonEmpty(env.TRUST_CERTCHAIN_FILE),
+    registryCaFile: nonEmpty(env.PROVISIONING_CONTAINER_REGISTRY_CA_FILE),
+    registryUsername: user,
+    registryToken: token,
+    truststorePassword: nonEmpty(env.TRUSTSTORE_PASS),
+    resultFilenames,
+  };
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function hashConfig(s: Settings): string {
+  const { origin: _origin, ...shape } = s.config;
+  const material = JSON.stringify({ shape, namespace: s.namespace, resultFilenames: s.gematik.resultFilenames });
+  return 'sha256:' + createHash('sha256').update(material).digest('hex');
+}

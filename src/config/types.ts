@@ -1,0 +1,47 @@
+/** The validated configuration every later stage reads. Paths in it are absolute. */
+
+export type VerifyKind = 'cms' | 'authenticode';
+export type SignatureForm = 'detached' | 'attached';
+
+export interface VerifyRule {
+  /** Payload-relative globs (picomatch, `dot: true`). */
+  files: string[];
+  kind: VerifyKind;
+  /** For `cms`: `detached` = `FILE.p7s` beside FILE; `attached` = FILE is the SignedData envelope. */
+  signature: SignatureForm;
+  /** Names of trust sets (from `trust:` or built in). */
+  trust: string[];
+  /** A rule whose globs match no file fails verification unless this is false. */
+  required: boolean;
+}
+
+export interface ConfigMapTarget {
+  name: string;
+  /** Payload-relative file → ConfigMap key. */
+  files: { path: string; key: string }[];
+}
+
+export interface Config {
+  /** Where the file came from, for messages (`built-in default` or a path). */
+  origin: string;
+  source?: string;
+  namespace?: string;
+  /** Trust set name → certificate files or directories. */
+  trust: Record<string, string[]>;
+  verify: VerifyRule[];
+  volume: { dir?: string; files: string[] };
+  configMaps: ConfigMapTarget[];
+}
+
+/** Settings that come only from the environment of gematik's processor; carried for later stages. */
+export interface GematikSettings {
+  trustCertchainFile?: string;
+  registryCaFile?: string;
+  registryUsername?: string;
+  /** Secret: never log, never report. */
+  registryToken?: string;
+  /** Secret: never log, never report. */
+  truststorePassword?: string;
+  /** `*_RESULT_FILENAME` variables, by variable name. */
+  resultFilenames: Record<string, string>;
+}

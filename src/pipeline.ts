@@ -1,0 +1,121 @@
+/**
+ * The one module that knows the order of the stages:
+ * config → source.resolve → [up to date? stop] → source.unpack → verify → process → plan → publish → report.
+ * Every stage throws a typed error; this module turns the outcome into one report and one exit code.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Settings } from './config/index.js';
+import { ConfigError, ExitCode, InternalError, UsageError, ZetaError, errorMessage } from './errors.js';
+import type { Logger } from './log.js';
+import { makePlan } from './plan/index.js';
+import { deriveOutputs } from './process/index.js';
+import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
+import type { RunReport } from './report/index.js';
+import { parseSourceReference, resolveSource, unpackSource } from './source/index.js';
+import { loadTrustSets, verificationFailure, verifyPayload } from './verify/index.js';
+
+export async function runPipeline(settings: Settings, log: Logger): Promise<RunReport> {
+  const started = Date.now();
+  const targets: Targets = { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut };
+  const report: RunReport = {
+    command: 'run',
+    outcome: 'failed',
+    exitCode: ExitCode.internal,
+    dryRun: settings.dryRun,
+    source: { reference: settings.source },
+    targets: { volume: targets.volumeDir, kubeOut: targets.kubeOut },
+    warnings: [],
+    durationMs: 0,
+  };
+  let staging: string | undefined;
+  try {
+    if (!settings.source) {
+      throw new UsageError('no source given', 'pass --source REF, set ZETA_PROVISION_SOURCE or PROVISIONING_CONTAINER_NAME, or put source: in the config');
+    }
+    const ref = parseSourceReference(settings.source);
+    const trustSets = await loadTrustSets(settings.config);
+
+    const resolved = await resolveSource(ref);
+    report.source.digest = resolved.digest;
+    log.info('source resolved', { source: ref.original, digest: resolved.digest });
+    if (!settings.dryRun) requireTargets(settings, targets);
+
+    const last = await readLastApplied(targets);
+    if (!settings.force && isUpToDate(last, resolved.digest, settings.configHash)) {
+      report.source.revision = last[0]?.revision;
+      return finish(report, 'up-to-date', ExitCode.ok, started, log);
+    }
+
+    staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
+    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'));
+    report.warnings.push(...unpacked.warnings);
+    log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
+    report.source.revision = resolved.annotations['org.opencontainers.image.revision'] ?? (await readRevision(unpacked.root));
+
+    const verification = await verifyPayload(unpacked.root, settings.config, trustSets);
+    report.verification = verification;
+    const failure = verificationFailure(verification);
+    if (failure) throw failure;
+    log.info('payload verified', { checks: verification.checks.length });
+
+    const desired = await deriveOutputs(unpacked.root, settings.config, settings.namespace);
+    report.warnings.push(...desired.warnings);
+    const current = await readCurrentState(targets);
+    // Without a volume directory (dry run) the plan is made against an empty volume.
+    if (!current.volume && settings.config.volume.files.length > 0) current.volume = new Map();
+    const plan = makePlan(desired, current);
+    report.plan = plan;
+
+    if (settings.dryRun) {
+      const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
+      return finish(report, 'dry-run', code, started, log);
+    }
+    const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision, configHash: settings.configHash };
+    report.published = await publish(plan, desired, targets, meta);
+    return finish(report, plan.changes ? 'applied' : 'no-changes', ExitCode.ok, started, log);
+  } catch (err) {
+    const zerr = err instanceof ZetaError ? err : new InternalError(`internal error: ${errorMessage(err)}`, 'rerun with --debug and report this', { cause: err });
+    report.error = { kind: zerr.kind, message: zerr.message, hint: zerr.hint, file: (zerr as { file?: string }).file };
+    if (settings.debug && err instanceof Error && err.stack) log.debug('stack', { stack: err.stack });
+    return finish(report, 'failed', zerr.exitCode, started, log);
+  } finally {
+    if (staging) await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Outputs the config produces need somewhere to go; say exactly which setting is missing. */
+function requireTargets(settings: Settings, targets: Targets): void {
+  if (settings.config.volume.files.length > 0 && !targets.volumeDir) {
+    throw new ConfigError(
+      `${settings.config.origin} publishes files to a volume, but no volume directory is set`,
+      'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR, volume.dir in the config)',
+    );
+  }
+  if (settings.config.configMaps.length > 0 && !targets.kubeOut) {
+    throw new ConfigError(
+      `${settings.config.origin} defines ConfigMaps, but no target for them is set`,
+      'pass --kube-out DIR to write them as manifests (or ZETA_PROVISION_KUBE_OUT)',
+    );
+  }
+}
+
+/** gematik payloads carry a `.revision` file; a short first line is reported, anything else ignored. */
+async function readRevision(root: string): Promise<string | undefined> {
+  try {
+    const first = (await readFile(path.join(root, '.revision'), 'utf8')).split('\n')[0]!.trim();
+    return /^[\x20-\x7e]{1,128}$/.test(first) ? first : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function finish(report: RunReport, outcome: RunReport['outcome'], exitCode: number, started: number, log: Logger): RunReport {
+  report.outcome = outcome;
+  report.exitCode = exitCode;
+  report.durationMs = Date.now() - started;
+  if (outcome === 'failed') log.error(report.error?.message ?? 'failed', { exitCode });
+  else log.info(`run finished: ${outcome}`, { exitCode });
+  return report;
+}

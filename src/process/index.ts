@@ -1,0 +1,87 @@
+/**
+ * Process stage: from the verified staging tree to the outputs the config asks for. In this version
+ * files are published as they are (truststores and other derived files come with the processors).
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import type { Config } from '../config/index.js';
+import { PublishError, VerifyError } from '../errors.js';
+import { sha256File, walkTree } from '../util/fs.js';
+import type { ConfigMapObject, DesiredOutputs, VolumeFile } from './types.js';
+
+export type { ConfigMapObject, DesiredOutputs, VolumeFile } from './types.js';
+
+/** The API server refuses ConfigMaps whose data + binaryData exceed this (etcd object limit). */
+export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
+
+export async function deriveOutputs(stagingRoot: string, config: Config, namespace: string | undefined): Promise<DesiredOutputs> {
+  const tree = await walkTree(stagingRoot);
+  const warnings: string[] = [];
+  const volumeFiles: VolumeFile[] = [];
+  if (config.volume.files.length > 0) {
+    const isVolumeFile = picomatch(config.volume.files, { dot: true });
+    for (const entry of tree) {
+      if (!isVolumeFile(entry.path)) continue;
+      if (entry.type === 'symlink' || entry.type === 'other') {
+        // Links are never followed into the volume: their target could be anything on the node.
+        warnings.push(`${entry.path}: not a regular file (${entry.type}); not published`);
+        continue;
+      }
+      if (entry.type !== 'file') continue;
+      const source = path.join(stagingRoot, entry.path);
+      volumeFiles.push({ path: entry.path, source, size: entry.size, sha256: await sha256File(source) });
+    }
+    if (volumeFiles.length === 0) warnings.push(`volume: no payload file matches ${config.volume.files.join(', ')}`);
+  }
+  const regular = new Set(tree.filter((e) => e.type === 'file').map((e) => e.path));
+  const configMaps: ConfigMapObject[] = [];
+  for (const target of config.configMaps) {
+    const contents: { key: string; path: string; bytes: Buffer }[] = [];
+    for (const f of target.files) {
+      if (!regular.has(f.path)) {
+        throw new VerifyError(`payload has no regular file ${f.path} (configured for ConfigMap ${target.name})`, f.path);
+      }
+      contents.push({ key: f.key, path: f.path, bytes: await readFile(path.join(stagingRoot, f.path)) });
+    }
+    configMaps.push(buildConfigMap(target.name, namespace, contents));
+  }
+  return { volumeFiles, configMaps, warnings };
+}
+
+export function buildConfigMap(name: string, namespace: string | undefined, contents: { key: string; path: string; bytes: Buffer }[]): ConfigMapObject {
+  const data: Record<string, string> = {};
+  const binaryData: Record<string, string> = {};
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for (const c of [...contents].sort((a, b) => (a.key < b.key ? -1 : 1))) {
+    hash.update(c.key).update('\0').update(String(c.bytes.length)).update('\0').update(c.bytes);
+    const text = decodeUtf8(c.bytes);
+    if (text === undefined) {
+      binaryData[c.key] = c.bytes.toString('base64');
+      bytes += binaryData[c.key]!.length;
+    } else {
+      data[c.key] = text;
+      bytes += c.bytes.length;
+    }
+  }
+  if (bytes > CONFIGMAP_MAX_BYTES) {
+    const sizes = contents.map((c) => `${c.path} ${c.bytes.length} B`).join(', ');
+    throw new PublishError(
+      `ConfigMap ${name} would hold ${bytes} bytes, over the API limit of ${CONFIGMAP_MAX_BYTES} (${sizes})`,
+      'publish large files through the volume (volume.files) instead',
+    );
+  }
+  return { name, namespace, data, binaryData, contentHash: 'sha256:' + hash.digest('hex'), files: contents.map((c) => c.path), bytes };
+}
+
+/** Valid UTF-8 without NUL goes to `data`; anything else to `binaryData`, as kubectl does. */
+function decodeUtf8(buf: Buffer): string | undefined {
+  if (buf.includes(0)) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Publish stage: the plan's writes, in the order DESIGN.md fixes — volume, then ConfigMaps, then the
+ * status records. A failure later leaves earlier steps whole; the next run converges.
+ */
+import type { CurrentState, Plan } from '../plan/index.js';
+import type { DesiredOutputs } from '../process/types.js';
+import { readKubeOutState, writeKubeOut } from './kube-out.js';
+import type { ProvenanceMeta } from './manifest.js';
+import { isUpToDate, readStatus, writeStatus, type StatusRecord } from './status.js';
+import { publishVolume, readVolumeState, type VolumePublishResult } from './volume.js';
+
+export { isUpToDate } from './status.js';
+export type { StatusRecord } from './status.js';
+
+export interface Targets {
+  volumeDir?: string;
+  kubeOut?: string;
+}
+
+export async function readCurrentState(targets: Targets): Promise<CurrentState> {
+  return {
+    volume: targets.volumeDir ? await readVolumeState(targets.volumeDir) : undefined,
+    configMaps: targets.kubeOut ? await readKubeOutState(targets.kubeOut) : new Map(),
+  };
+}
+
+export async function readLastApplied(targets: Targets): Promise<(StatusRecord | undefined)[]> {
+  const records: (StatusRecord | undefined)[] = [];
+  if (targets.volumeDir) records.push(await readStatus('volume', targets.volumeDir));
+  if (targets.kubeOut) records.push(await readStatus('kube-out', targets.kubeOut));
+  return records;
+}
+
+export interface PublishResult {
+  volume?: VolumePublishResult;
+  configMapsWritten: string[];
+  statusWritten: boolean;
+}
+
+export async function publish(
+  plan: Plan,
+  desired: DesiredOutputs,
+  targets: Targets,
+  meta: ProvenanceMeta & { configHash: string },
+): Promise<PublishResult> {
+  const result: PublishResult = { configMapsWritten: [], statusWritten: false };
+  if (targets.volumeDir && plan.volume?.changed) {
+    result.volume = await publishVolume(targets.volumeDir, desired.volumeFiles);
+  }
+  if (targets.kubeOut) {
+    const changed = new Set(plan.configMaps.filter((c) => c.action !== 'unchanged').map((c) => c.name));
+    result.configMapsWritten = await writeKubeOut(targets.kubeOut, desired.configMaps.filter((cm) => changed.has(cm.name)), meta);
+  }
+  const record: StatusRecord = {
+    version: 1,
+    source: meta.source,
+    digest: meta.digest,
+    configHash: meta.configHash,
+    revision: meta.revision,
+    appliedAt: new Date().toISOString(),
+  };
+  // A record is rewritten only when something was written or it describes another payload/config,
+  // so a run with identical inputs leaves every byte on disk as it was.
+  for (const [kind, dir] of [['volume', targets.volumeDir], ['kube-out', targets.kubeOut]] as const) {
+    if (!dir) continue;
+    const wrote = kind === 'volume' ? result.volume !== undefined : result.configMapsWritten.length > 0;
+    const previous = await readStatus(kind, dir);
+    if (!wrote && isUpToDate([previous], meta.digest, meta.configHash)) continue;
+    const extra = kind === 'volume' ? { generation: result.volume?.generation ?? previous?.generation, files: desired.volumeFiles.length, bytes: desired.volumeFiles.reduce((n, f) => n + f.size, 0) } : {};
+    await writeStatus(kind, dir, { ...record, ...extra });
+    result.statusWritten = true;
+  }
+  return result;
+}

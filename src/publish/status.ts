@@ -1,0 +1,46 @@
+/**
+ * The last-applied record, kept beside each target (`..zeta-provision.json` in the volume,
+ * `.zeta-provision.json` in --kube-out). A run is up to date only when every configured target holds
+ * a record for the same payload digest and the same config; a target wiped by hand is re-applied.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from './kube-out.js';
+
+export interface StatusRecord {
+  version: 1;
+  source: string;
+  digest: string;
+  configHash: string;
+  revision?: string;
+  appliedAt: string;
+  generation?: string;
+  files?: number;
+  bytes?: number;
+}
+
+export type TargetKind = 'volume' | 'kube-out';
+
+export function statusFile(kind: TargetKind, dir: string): string {
+  return path.join(dir, kind === 'volume' ? '..zeta-provision.json' : '.zeta-provision.json');
+}
+
+export async function readStatus(kind: TargetKind, dir: string): Promise<StatusRecord | undefined> {
+  try {
+    const parsed = JSON.parse(await readFile(statusFile(kind, dir), 'utf8')) as Partial<StatusRecord>;
+    // A record we cannot trust counts as absent: the worst outcome is one unnecessary re-apply.
+    if (parsed.version !== 1 || typeof parsed.digest !== 'string' || typeof parsed.configHash !== 'string') return undefined;
+    return parsed as StatusRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeStatus(kind: TargetKind, dir: string, record: StatusRecord): Promise<void> {
+  await writeFileAtomic(statusFile(kind, dir), JSON.stringify(record, null, 2) + '\n');
+}
+
+/** Pure: is every target's record for this digest and config? */
+export function isUpToDate(records: (StatusRecord | undefined)[], digest: string, configHash: string): boolean {
+  return records.length > 0 && records.every((r) => r !== undefined && r.digest === digest && r.configHash === configHash);
+}

@@ -1,0 +1,59 @@
+/**
+ * Report stage: what happened, as text for a person or JSON for a machine, on stdout. The exit code
+ * travels inside the report so both renderings agree with the process status.
+ */
+import type { RunReport } from './types.js';
+
+export type { Outcome, RunReport } from './types.js';
+
+export function renderReport(report: RunReport, format: 'text' | 'json'): string {
+  return format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderText(report);
+}
+
+const HEADLINE: Record<RunReport['outcome'], string> = {
+  applied: 'applied',
+  'no-changes': 'no changes: outputs already match the payload',
+  'up-to-date': 'up to date: this payload was already applied, nothing to do',
+  'dry-run': 'dry run: nothing was written',
+  failed: 'FAILED',
+};
+
+function renderText(r: RunReport): string {
+  const lines: string[] = [];
+  lines.push(`zeta-provision run: ${HEADLINE[r.outcome]}`);
+  if (r.source.reference) {
+    lines.push(`  source    ${r.source.reference}${r.source.digest ? ` (${short(r.source.digest)})` : ''}${r.source.revision ? ` revision ${r.source.revision}` : ''}`);
+  }
+  if (r.verification) {
+    const ok = r.verification.checks.filter((c) => c.ok).length;
+    lines.push(`  verified  ${ok}/${r.verification.checks.length} signature checks passed`);
+    for (const c of r.verification.checks) {
+      const who = c.signers.map((s) => `${s.subject} → ${s.anchor}`).join('; ');
+      lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.file} [${c.kind}]${c.ok ? ` ${who}` : `: ${c.reason ?? ''}`}`);
+    }
+    if (r.verification.unverified.length > 0) {
+      lines.push(`    note: ${r.verification.unverified.length} payload file(s) not covered by a verify rule`);
+    }
+  }
+  const v = r.plan?.volume;
+  if (v && r.targets.volume) {
+    const what = v.changed ? `${v.added.length} added, ${v.modified.length} changed, ${v.removed.length} removed, ${v.unchanged} unchanged` : `unchanged (${v.files} files)`;
+    const gen = r.published?.volume ? ` → generation ${r.published.volume.generation}` : '';
+    lines.push(`  volume    ${r.targets.volume}: ${what}${gen}`);
+  }
+  for (const cm of r.plan?.configMaps ?? []) {
+    lines.push(`  configmap ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut ? '' : ' [no target]'}`);
+  }
+  for (const w of r.warnings) lines.push(`  warning   ${w}`);
+  if (r.error) {
+    lines.push(`  error     ${r.error.message}`);
+    if (r.error.hint) lines.push(`  hint      ${r.error.hint}`);
+  }
+  lines.push(`  exit ${r.exitCode} after ${(r.durationMs / 1000).toFixed(2)} s`);
+  return lines.join('\n') + '\n';
+}
+
+function short(digest: string): string {
+  const [alg, hex] = digest.split(':');
+  return hex ? `${alg}:${hex.slice(0, 12)}` : digest;
+}

@@ -1,0 +1,20 @@
+import type { Plan } from '../plan/index.js';
+import type { PublishResult } from '../publish/index.js';
+import type { VerificationReport } from '../verify/types.js';
+
+export type Outcome = 'applied' | 'no-changes' | 'up-to-date' | 'dry-run' | 'failed';
+
+export interface RunReport {
+  command: 'run';
+  outcome: Outcome;
+  exitCode: number;
+  dryRun: false | 'client' | 'server';
+  source: { reference?: string; digest?: string; revision?: string };
+  targets: { volume?: string; kubeOut?: string };
+  verification?: VerificationReport;
+  plan?: Plan;
+  published?: PublishResult;
+  warnings: string[];
+  error?: { kind: string; message: string; hint?: string; file?: string };
+  durationMs: number;
+}

@@ -1,0 +1,98 @@
+/**
+ * Verify stage: every rule of the config against the staged payload. All checks run (so the report
+ * names every problem), and the caller publishes nothing unless all of them passed.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import picomatch from 'picomatch';
+import type { Config, VerifyRule } from '../config/index.js';
+import { ConfigError, VerifyError, errorMessage } from '../errors.js';
+import { loadCertificates } from '../pki/certs.js';
+import { pathExists, walkTree } from '../util/fs.js';
+import { verifyCmsAttached, verifyCmsDetached, type TrustAnchors } from './cms.js';
+import type { FileCheck, VerificationReport } from './types.js';
+
+export type { FileCheck, SignerReport, VerificationReport } from './types.js';
+
+const DETACHED_SUFFIX = '.p7s';
+
+/** Load every trust set a rule names; an unreadable anchor file is a configuration error. */
+export async function loadTrustSets(config: Config): Promise<Map<string, TrustAnchors>> {
+  const sets = new Map<string, TrustAnchors>();
+  const needed = new Set(config.verify.filter((r) => r.kind === 'cms').flatMap((r) => r.trust));
+  for (const name of needed) {
+    const files = config.trust[name];
+    if (!files) throw new ConfigError(`trust set "${name}" has no certificate files configured`);
+    try {
+      // Every certificate of a configured set is pinned as an anchor; intermediates come from the signature.
+      sets.set(name, { anchors: await loadCertificates(files), intermediates: [] });
+    } catch (err) {
+      throw new ConfigError(`trust set "${name}": ${errorMessage(err)}`);
+    }
+  }
+  return sets;
+}
+
+export async function verifyPayload(stagingRoot: string, config: Config, trustSets: Map<string, TrustAnchors>): Promise<VerificationReport> {
+  const files = (await walkTree(stagingRoot)).filter((e) => e.type === 'file').map((e) => e.path);
+  const checks: FileCheck[] = [];
+  const covered = new Set<string>();
+  for (const rule of config.verify) {
+    const isMatch = picomatch(rule.files, { dot: true });
+    const signatureFiles = rule.kind === 'cms' && rule.signature === 'detached';
+    const matched = files.filter((f) => isMatch(f) && !(signatureFiles && f.endsWith(DETACHED_SUFFIX)));
+    if (matched.length === 0 && rule.required) {
+      checks.push({ file: rule.files.join(', '), kind: kindOf(rule), ok: false, signers: [], reason: 'required file is missing from the payload' });
+    }
+    for (const file of matched) {
+      covered.add(file);
+      if (signatureFiles) covered.add(file + DETACHED_SUFFIX);
+      checks.push(await checkFile(stagingRoot, file, rule, trustSets));
+    }
+  }
+  const unverified = files.filter((f) => !covered.has(f));
+  return { checks, unverified };
+}
+
+async function checkFile(root: string, file: string, rule: VerifyRule, trustSets: Map<string, TrustAnchors>): Promise<FileCheck> {
+  const kind = kindOf(rule);
+  const abs = path.join(root, file);
+  try {
+    if (rule.kind === 'authenticode') {
+      throw new VerifyError('Authenticode verification is not available in this version of zeta-provision', file);
+    }
+    const trust = mergeTrust(rule.trust.map((t) => trustSets.get(t)!));
+    if (rule.signature === 'detached') {
+      const sigPath = abs + DETACHED_SUFFIX;
+      if (!(await pathExists(sigPath))) throw new VerifyError(`detached signature ${file}${DETACHED_SUFFIX} is missing`, file);
+      const signers = await verifyCmsDetached(abs, await readFile(sigPath), trust, file);
+      return { file, kind, ok: true, signers };
+    }
+    const { signers, content } = await verifyCmsAttached(await readFile(abs), trust, file);
+    // From here on the staged file is the verified content, so outputs never carry the envelope.
+    await writeFile(abs, content);
+    return { file, kind, ok: true, signers };
+  } catch (err) {
+    if (!(err instanceof VerifyError)) throw err;
+    return { file, kind, ok: false, signers: [], reason: err.message };
+  }
+}
+
+function kindOf(rule: VerifyRule): FileCheck['kind'] {
+  return rule.kind === 'authenticode' ? 'authenticode' : rule.signature === 'detached' ? 'cms-detached' : 'cms-attached';
+}
+
+function mergeTrust(sets: TrustAnchors[]): TrustAnchors {
+  return { anchors: sets.flatMap((s) => s.anchors), intermediates: sets.flatMap((s) => s.intermediates) };
+}
+
+/** Pure: the error that stops the run when any check failed. */
+export function verificationFailure(report: VerificationReport): VerifyError | undefined {
+  const failed = report.checks.filter((c) => !c.ok);
+  if (failed.length === 0) return undefined;
+  const first = failed[0]!;
+  const reason = first.reason ?? 'verification failed';
+  const msg = reason.startsWith(first.file) ? reason : `${first.file}: ${reason}`;
+  return new VerifyError(failed.length === 1 ? msg : `${msg} (and ${failed.length - 1} more failed check${failed.length > 2 ? 's' : ''})`, first.file);
+}
