@@ -34,7 +34,7 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
     if (!settings.source) {
       throw new UsageError('no source given', 'pass --source REF, set ZETA_PROVISION_SOURCE or PROVISIONING_CONTAINER_NAME, or put source: in the config');
     }
-    const ref = parseSourceReference(settings.source);
+    const ref = parseSourceReference(settings.source, settings.sourceBaseDir);
     const trustSets = await loadTrustSets(settings.config);
 
     const resolved = await resolveSource(ref);

@@ -18,6 +18,8 @@ export { payloadPathProblem, BUILTIN_TRUST_SETS } from './validate.js';
 export interface Settings {
   config: Config;
   source?: string;
+  /** Directory a relative source path resolves against: cwd for flags/env, the config's dir for the file. */
+  sourceBaseDir: string;
   volumeDir?: string;
   kubeOut?: string;
   namespace?: string;
@@ -70,7 +72,14 @@ export function parseConfigText(text: string, origin: string, baseDir: string): 
     }
     return undefined;
   };
-  return validateConfig(doc.toJS({ maxAliasCount: 100 }), origin, baseDir, locate);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // The yaml library refuses alias bombs ("billion laughs") here; that is bad input, not a bug.
+    throw new ConfigError(`${origin}: invalid YAML: ${errorMessage(err)}`);
+  }
+  return validateConfig(raw, origin, baseDir, locate);
 }
 
 export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.ProcessEnv, cwd = process.cwd()): Settings {
@@ -78,6 +87,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
   const settings: Settings = {
     config,
     source: flags.source ?? config.source,
+    sourceBaseDir: flags.source !== undefined ? cwd : config.baseDir,
     volumeDir: abs(flags.volume) ?? config.volume.dir,
     kubeOut: abs(flags.kubeOut),
     namespace: flags.namespace ?? config.namespace,
@@ -120,7 +130,7 @@ function nonEmpty(v: string | undefined): string | undefined {
 }
 
 function hashConfig(s: Settings): string {
-  const { origin: _origin, ...shape } = s.config;
+  const { origin: _origin, baseDir: _baseDir, ...shape } = s.config;
   const material = JSON.stringify({ shape, namespace: s.namespace, resultFilenames: s.gematik.resultFilenames });
   return 'sha256:' + createHash('sha256').update(material).digest('hex');
 }

@@ -24,6 +24,8 @@ export interface ConfigMapTarget {
 export interface Config {
   /** Where the file came from, for messages (`built-in default` or a path). */
   origin: string;
+  /** Directory relative paths in the file resolve against. */
+  baseDir: string;
   source?: string;
   namespace?: string;
   /** Trust set name → certificate files or directories. */

@@ -108,7 +108,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     return { name, files };
   });
 
-  return { origin, source, namespace, trust, verify, volume, configMaps };
+  return { origin, baseDir, source, namespace, trust, verify, volume, configMaps };
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */

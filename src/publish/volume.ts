@@ -15,8 +15,6 @@ import { pathExists, sha256File, walkTree } from '../util/fs.js';
 export const DATA_LINK = '..data';
 const DATA_TMP_LINK = '..data_tmp';
 const GENERATION_PATTERN = /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.[0-9a-f]{8}$/;
-/** Generations kept after a publish: the current one and the previous one. */
-const KEEP_GENERATIONS = 2;
 
 /** Files of the current generation (path → sha256), or an empty map for a new volume. */
 export async function readVolumeState(volumeDir: string): Promise<Map<string, string>> {
@@ -59,6 +57,7 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[]): Pro
     const topLevel = new Set(files.map((f) => f.path.split('/')[0]!));
     await refuseForeignTopLevel(volumeDir, topLevel);
 
+    const previous = await currentGeneration(volumeDir);
     const generation = newGenerationName(new Date());
     const genDir = path.join(volumeDir, generation);
     await mkdir(genDir, { mode: 0o755 });
@@ -88,7 +87,7 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[]): Pro
     await fsyncPath(volumeDir);
 
     await syncTopLevelLinks(volumeDir, topLevel);
-    const removedGenerations = await removeOldGenerations(volumeDir, generation);
+    const removedGenerations = await removeOldGenerations(volumeDir, [generation, previous]);
     await fsyncPath(volumeDir);
     return { generation, files: files.length, bytesWritten, removedGenerations };
   } catch (err) {
@@ -130,9 +129,12 @@ async function syncTopLevelLinks(volumeDir: string, names: Set<string>): Promise
   }
 }
 
-async function removeOldGenerations(volumeDir: string, current: string): Promise<string[]> {
-  const generations = (await readdir(volumeDir)).filter((n) => GENERATION_PATTERN.test(n) && n !== current).sort().reverse();
-  const doomed = generations.slice(KEEP_GENERATIONS - 1);
+/**
+ * Keep the new generation and the one it replaced (rollback target); remove every other generation.
+ * Decided by what ..data pointed to, not by name order: two publishes in one second share a timestamp.
+ */
+async function removeOldGenerations(volumeDir: string, keep: (string | undefined)[]): Promise<string[]> {
+  const doomed = (await readdir(volumeDir)).filter((n) => GENERATION_PATTERN.test(n) && !keep.includes(n)).sort();
   for (const g of doomed) await rm(path.join(volumeDir, g), { recursive: true, force: true });
   return doomed;
 }
