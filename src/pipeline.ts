@@ -115,7 +115,7 @@ function finish(report: RunReport, outcome: RunReport['outcome'], exitCode: numb
   report.outcome = outcome;
   report.exitCode = exitCode;
   report.durationMs = Date.now() - started;
-  if (outcome === 'failed') log.error(report.error?.message ?? 'failed', { exitCode });
-  else log.info(`run finished: ${outcome}`, { exitCode });
+  // A failure is printed once, by the report on stdout; the log only records that the run ended.
+  log.info(`run finished: ${outcome}`, { exitCode, durationMs: report.durationMs });
   return report;
 }

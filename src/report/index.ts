@@ -19,6 +19,7 @@ const HEADLINE: Record<RunReport['outcome'], string> = {
 };
 
 function renderText(r: RunReport): string {
+  if (r.outcome === 'failed') return renderFailure(r);
   const lines: string[] = [];
   lines.push(`zeta-provision run: ${HEADLINE[r.outcome]}`);
   if (r.source.reference) {
@@ -50,6 +51,15 @@ function renderText(r: RunReport): string {
     if (r.error.hint) lines.push(`  hint      ${r.error.hint}`);
   }
   lines.push(`  exit ${r.exitCode} after ${(r.durationMs / 1000).toFixed(2)} s`);
+  return lines.join('\n') + '\n';
+}
+
+/** One line an operator can act on, the hint, and the failed checks when verification was the cause. */
+function renderFailure(r: RunReport): string {
+  const lines = [`zeta-provision: error: ${r.error?.message ?? 'failed'}`];
+  if (r.error?.hint) lines.push(`  hint: ${r.error.hint}`);
+  const failed = r.verification?.checks.filter((c) => !c.ok) ?? [];
+  if (failed.length > 1) for (const c of failed) lines.push(`  FAIL ${c.file} [${c.kind}]: ${c.reason ?? ''}`);
   return lines.join('\n') + '\n';
 }
 
