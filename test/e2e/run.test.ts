@@ -106,7 +106,7 @@ describe('zeta-provision run (example payload)', () => {
     const manifest = JSON.parse(await readFile(path.join(oci, 'blobs', 'sha256', manifestDigest), 'utf8'));
     const layer = path.join(oci, 'blobs', 'sha256', manifest.layers[0].digest.slice(7));
     const bytes = await readFile(layer);
-    bytes[bytes.length - 20] ^= 0xff;
+    bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0xff;
     await writeFile(layer, bytes);
     const r = await runCli(ex.args);
     expect(r.exitCode).toBe(4);

@@ -1,0 +1,74 @@
+/**
+ * The source stage: resolve a reference cheaply (digest, layers, annotations), then unpack it into
+ * a staging tree the later stages verify and process. Nothing outside the staging tree is written.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { errorMessage, SourceError } from '../errors.js';
+import { resolveDir, unpackDir } from './dir.js';
+import { resolveOciLayout, unpackOciLayout } from './oci-layout.js';
+import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+
+export { parseSourceReference } from './reference.js';
+export type { LayerDescriptor, ResolvedSource, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+
+const GiB = 1024 * 1024 * 1024;
+
+/** Generous for trust data (TSLs, TrustedTpm.cab, Keycloak data), small enough to stop a bomb. */
+export const DEFAULT_UNPACK_LIMITS: Readonly<UnpackLimits> = Object.freeze({
+  maxTotalBytes: 4 * GiB,
+  maxEntries: 200_000,
+  maxFileBytes: 2 * GiB,
+  maxPathLength: 4096,
+});
+
+export async function resolveSource(ref: SourceReference): Promise<ResolvedSource> {
+  return wrap(ref, async () => {
+    switch (ref.kind) {
+      case 'dir':
+        return resolveDir(ref, DEFAULT_UNPACK_LIMITS);
+      case 'oci-layout':
+        return resolveOciLayout(ref);
+    }
+  });
+}
+
+/**
+ * Unpacks into `stagingDir`, which must be absent or empty (it is created when absent). On failure
+ * the directory may hold partial content; the caller owns it and removes it either way.
+ */
+export async function unpackSource(
+  resolved: ResolvedSource,
+  stagingDir: string,
+  limits: Partial<UnpackLimits> = {},
+): Promise<UnpackResult> {
+  const effective: UnpackLimits = { ...DEFAULT_UNPACK_LIMITS, ...limits };
+  const root = path.resolve(stagingDir);
+  return wrap(resolved.ref, async () => {
+    await prepareStaging(root);
+    switch (resolved.ref.kind) {
+      case 'dir':
+        return unpackDir(resolved, root, effective);
+      case 'oci-layout':
+        return unpackOciLayout(resolved, root, effective);
+    }
+  });
+}
+
+async function prepareStaging(root: string): Promise<void> {
+  await fs.mkdir(root, { recursive: true, mode: 0o700 });
+  const st = await fs.lstat(root);
+  // Applying onto existing content would mix two payloads; a symlinked root would redirect writes.
+  if (!st.isDirectory()) throw new SourceError(`staging directory ${root} is not a directory`);
+  if ((await fs.readdir(root)).length > 0) throw new SourceError(`staging directory ${root} is not empty`);
+}
+
+/** Unexpected I/O failures still belong to this stage: report them as a source error (exit 4). */
+async function wrap<T>(ref: SourceReference, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof SourceError) throw err;
+    throw new SourceError(`${ref.original}: ${errorMessage(err)}`, undefined, { cause: err });
+  }
+}

@@ -1,0 +1,49 @@
+/** Contracts of the source stage: resolve a reference cheaply, then unpack it into a staging tree. */
+
+export type SourceKind = 'dir' | 'oci-layout';
+
+export interface SourceReference {
+  kind: SourceKind;
+  /** Absolute path of the directory or OCI layout. */
+  path: string;
+  /** Tag (`org.opencontainers.image.ref.name`) to pick from an OCI layout index. */
+  tag?: string;
+  /** `sha256:<hex>` pinned by the reference. */
+  digest?: string;
+  /** The reference as the user wrote it (for reports). */
+  original: string;
+}
+
+export interface ResolvedSource {
+  ref: SourceReference;
+  /**
+   * Identity of the payload: the image manifest digest for images, a digest over the tree
+   * (sorted relative paths, modes and file sha256) for `dir:`. Drives the up-to-date check.
+   */
+  digest: string;
+  /** Layers to apply bottom-up (images only). */
+  layers: LayerDescriptor[];
+  /** Image config labels / annotations worth reporting (e.g. revision). */
+  annotations: Record<string, string>;
+}
+
+export interface LayerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+export interface UnpackLimits {
+  maxTotalBytes: number;
+  maxEntries: number;
+  maxFileBytes: number;
+  maxPathLength: number;
+}
+
+export interface UnpackResult {
+  /** Absolute path of the staging tree (a fresh directory the caller owns and removes). */
+  root: string;
+  files: number;
+  bytes: number;
+  warnings: string[];
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.js';
+import { parseSourceReference } from '../../src/source/reference.js';
+
+const D = `sha256:${'ab'.repeat(32)}`;
+
+function usage(ref: string): UsageError {
+  try {
+    parseSourceReference(ref, '/work');
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return err as UsageError;
+  }
+  throw new Error(`no error for ${ref}`);
+}
+
+describe('parseSourceReference', () => {
+  it('parses dir: with absolute and relative paths', () => {
+    expect(parseSourceReference('dir:/zeta-guard-provisioning', '/work')).toEqual({
+      kind: 'dir',
+      path: '/zeta-guard-provisioning',
+      original: 'dir:/zeta-guard-provisioning',
+    });
+    expect(parseSourceReference('dir:payload/x', '/work').path).toBe('/work/payload/x');
+    expect(parseSourceReference('dir:../p', '/work/a').path).toBe('/work/p');
+  });
+
+  it('parses oci-layout: path, tag and digest forms', () => {
+    expect(parseSourceReference('oci-layout:/l', '/work')).toEqual({ kind: 'oci-layout', path: '/l', original: 'oci-layout:/l' });
+    expect(parseSourceReference('oci-layout:img:v1.2', '/work')).toEqual({
+      kind: 'oci-layout',
+      path: '/work/img',
+      tag: 'v1.2',
+      original: 'oci-layout:img:v1.2',
+    });
+    expect(parseSourceReference(`oci-layout:/l@${D}`, '/work')).toEqual({
+      kind: 'oci-layout',
+      path: '/l',
+      digest: D,
+      original: `oci-layout:/l@${D}`,
+    });
+    const both = parseSourceReference(`oci-layout:/l:latest@${D}`, '/work');
+    expect([both.tag, both.digest]).toEqual(['latest', D]);
+  });
+
+  it('uses process.cwd() by default', () => {
+    expect(parseSourceReference('dir:x').path).toBe(`${process.cwd()}/x`);
+  });
+
+  it('rejects registry references and archive forms as not supported yet', () => {
+    for (const ref of [
+      'registry.example.org/zeta/provisioning:latest',
+      `registry.example.org/zeta/provisioning@${D}`,
+      'localhost:5000/repo:tag',
+      'docker://registry.example.org/x:1',
+      'oci-archive:/x.tar',
+      'docker-archive:/x.tar',
+    ]) {
+      expect(usage(ref).message).toMatch(/not supported in this version/);
+    }
+    expect(usage('oci:/x').hint).toMatch(/oci-layout:\/x/);
+  });
+
+  it('names the offending part of a malformed reference', () => {
+    expect(usage('dir:').message).toMatch(/empty path/);
+    expect(usage('oci-layout:').message).toMatch(/empty path/);
+    expect(usage('oci-layout::tag').message).toMatch(/empty path/);
+    expect(usage(`oci-layout:@${D}`).message).toMatch(/empty path/);
+    expect(usage('oci-layout:/l@sha256:abc').message).toMatch(/bad digest 'sha256:abc'/);
+    expect(usage(`oci-layout:/l@sha256:${'AB'.repeat(32)}`).message).toMatch(/bad digest/);
+    expect(usage(`oci-layout:/l@sha512:${'ab'.repeat(64)}`).message).toMatch(/bad digest/);
+    expect(usage('oci-layout:/l:').message).toMatch(/bad tag/);
+    expect(usage('ftp:/x').message).toMatch(/unknown source scheme 'ftp:'/);
+    expect(usage('/abs/path').message).toMatch(/has no scheme/);
+    expect(usage('').message).toMatch(/empty source reference/);
+  });
+});
