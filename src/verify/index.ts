@@ -2,9 +2,8 @@
  * Verify stage: every rule of the config against the staged payload. All checks run (so the report
  * names every problem), and the caller publishes nothing unless all of them passed.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
 import picomatch from 'picomatch';
 import type { Config, VerifyRule } from '../config/index.js';
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';

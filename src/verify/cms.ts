@@ -1,0 +1,255 @@
+/**
+ * CMS SignedData verification (RFC 5652), detached and attached, with our own chain validation.
+ *
+ * pkijs parses; the checks are here, because SignedData.verify cannot stream a detached file, matches
+ * SKI signer ids by key hash instead of the certificate's SKI, and leaves the chain to the caller.
+ */
+import crypto from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { VerifyError, errorMessage } from '../errors.js';
+import { bytesEqual, nameString, subjectKeyId, subjectString } from '../pki/certs.js';
+import { keyUsageBit, validateChain } from '../pki/chain.js';
+import { createSignatureVerifier, ensureCryptoEngine, hashNameForOid, verifySignature, type SignatureVerifier } from '../pki/engine.js';
+import type { SignerReport } from './types.js';
+
+export interface TrustAnchors {
+  anchors: pkijs.Certificate[];
+  intermediates: pkijs.Certificate[];
+}
+
+const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
+const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
+const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
+const PEM_CMS = /-----BEGIN (CMS|PKCS7|PKCS #7 SIGNED DATA)-----([A-Za-z0-9+/=\s]*)-----END \1-----/;
+
+const fail = (file: string, reason: string, signer?: string, cause?: unknown): VerifyError =>
+  new VerifyError(`${file}: ${reason}${signer ? ` (signer "${signer}")` : ''}`, file, undefined, cause ? { cause } : undefined);
+
+/** DER, or PEM (CMS / PKCS7 / PKCS #7 SIGNED DATA); BER with indefinite lengths is accepted. */
+export function decodeCms(bytes: Uint8Array, file: string): pkijs.SignedData {
+  let der = bytes;
+  const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1').trimStart();
+  if (head.startsWith('-----BEGIN')) {
+    const m = PEM_CMS.exec(Buffer.from(bytes).toString('latin1'));
+    if (!m) throw fail(file, 'signature is PEM but has no CMS / PKCS7 block');
+    der = Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64');
+  }
+  // parseEmbedded: false — do not speculatively parse every OCTET STRING (the content) as ASN.1.
+  const asn1 = asn1js.fromBER(der, {
+    parseEmbedded: false,
+    maxContentLength: Math.max(der.byteLength, 1),
+    maxNodes: 200_000,
+  });
+  if (asn1.offset === -1) throw fail(file, `signature is not valid BER/DER (${asn1.result.error})`);
+  // Bytes after the structure would be invisible to us but maybe not to another tool: refuse them.
+  if (asn1.offset !== der.byteLength) throw fail(file, `signature has ${der.byteLength - asn1.offset} trailing bytes`);
+  let ci: pkijs.ContentInfo;
+  try {
+    ci = new pkijs.ContentInfo({ schema: asn1.result });
+  } catch (err) {
+    throw fail(file, `signature is not a CMS ContentInfo (${errorMessage(err)})`, undefined, err);
+  }
+  if (ci.contentType !== OID_SIGNED_DATA) throw fail(file, `signature is CMS ${ci.contentType}, not SignedData`);
+  try {
+    return new pkijs.SignedData({ schema: ci.content });
+  } catch (err) {
+    throw fail(file, `signature is not a valid SignedData (${errorMessage(err)})`, undefined, err);
+  }
+}
+
+interface Signer {
+  info: pkijs.SignerInfo;
+  hash: string;
+  /** Certificates that match the signer id (normally one; an attacker may add look-alikes). */
+  candidates: pkijs.Certificate[];
+  /** For signers without signed attributes: one streaming verifier per candidate (or its error). */
+  verifiers: (SignatureVerifier | Error)[];
+}
+
+function describeSid(sid: pkijs.SignerInfo['sid']): string {
+  if (sid instanceof pkijs.IssuerAndSerialNumber) {
+    return `issuer "${nameString(sid.issuer)}", serial ${Buffer.from(sid.serialNumber.valueBlock.valueHexView).toString('hex')}`;
+  }
+  return `subjectKeyIdentifier ${Buffer.from(sidKeyId(sid)).toString('hex')}`;
+}
+
+/** The [0] IMPLICIT SubjectKeyIdentifier of a SignerIdentifier (pkijs keeps it as raw ASN.1). */
+function sidKeyId(sid: unknown): Uint8Array {
+  const block = sid as asn1js.Constructed & asn1js.Primitive;
+  if (block.idBlock.isConstructed) {
+    const inner = (block as asn1js.Constructed).valueBlock.value[0] as asn1js.OctetString | undefined;
+    return inner?.valueBlock.valueHexView ?? new Uint8Array();
+  }
+  return (block as asn1js.Primitive).valueBlock.valueHexView;
+}
+
+function matchesSid(cert: pkijs.Certificate, sid: pkijs.SignerInfo['sid']): boolean {
+  try {
+    return matchesSidUnsafe(cert, sid);
+  } catch {
+    return false; // e.g. a duplicated SKI extension: such a certificate identifies nothing
+  }
+}
+
+function matchesSidUnsafe(cert: pkijs.Certificate, sid: pkijs.SignerInfo['sid']): boolean {
+  if (sid instanceof pkijs.IssuerAndSerialNumber) {
+    return cert.issuer.isEqual(sid.issuer) && cert.serialNumber.isEqual(sid.serialNumber);
+  }
+  // RFC 5652 §5.3: match the certificate's SubjectKeyIdentifier extension. Without one, fall back to
+  // the RFC 5280 method 1 value (SHA-1 of the key), which is what the signer's tooling derived.
+  const want = sidKeyId(sid);
+  const ski = subjectKeyId(cert) ?? crypto.createHash('sha1').update(cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest();
+  return want.byteLength > 0 && bytesEqual(want, ski);
+}
+
+function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: string, withContent: boolean): Signer[] {
+  if (sd.signerInfos.length === 0) throw fail(file, 'signature has no signers');
+  const pool = [...(sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate), ...trust.intermediates];
+  return sd.signerInfos.map((info) => {
+    let hash: string;
+    try {
+      hash = hashNameForOid(info.digestAlgorithm.algorithmId);
+    } catch (err) {
+      throw fail(file, errorMessage(err), undefined, err);
+    }
+    const candidates = pool.filter((c) => matchesSid(c, info.sid));
+    if (candidates.length === 0) throw fail(file, `signer certificate not found (${describeSid(info.sid)})`);
+    const verifiers = withContent && !info.signedAttrs
+      ? candidates.map((c) => {
+          try {
+            return createSignatureVerifier(info.signatureAlgorithm, c.subjectPublicKeyInfo, { digestHint: hash, streaming: true });
+          } catch (err) {
+            return err instanceof Error ? err : new Error(String(err));
+          }
+        })
+      : [];
+    return { info, hash, candidates, verifiers };
+  });
+}
+
+/** One pass over the content: every digest algorithm and every attribute-less verifier at once. */
+async function digestContent(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signers: Signer[]): Promise<Map<string, Buffer>> {
+  const hashes = new Map<string, crypto.Hash>();
+  for (const s of signers) if (!hashes.has(s.hash)) hashes.set(s.hash, crypto.createHash(s.hash));
+  const verifiers = signers.flatMap((s) => s.verifiers.filter((v): v is SignatureVerifier => !(v instanceof Error)));
+  for await (const chunk of chunks) {
+    for (const h of hashes.values()) h.update(chunk);
+    for (const v of verifiers) v.update(chunk);
+  }
+  return new Map([...hashes].map(([name, h]) => [name, h.digest()]));
+}
+
+/** The single value of a signed attribute that must occur exactly once (RFC 5652 §5.3, §11). */
+function singleAttribute(attrs: pkijs.Attribute[], oid: string, what: string): unknown {
+  const found = attrs.filter((a) => a.type === oid);
+  // Two messageDigest attributes would let different verifiers check different values.
+  if (found.length !== 1) throw new Error(found.length === 0 ? `signed attributes lack ${what}` : `signed attributes contain ${what} more than once`);
+  const values = found[0]!.values;
+  if (values.length !== 1) throw new Error(`signed attribute ${what} must have exactly one value`);
+  return values[0];
+}
+
+async function verifySigners(sd: pkijs.SignedData, signers: Signer[], digests: Map<string, Buffer>, trust: TrustAnchors, file: string, at: Date): Promise<SignerReport[]> {
+  const reports: SignerReport[] = [];
+  const cmsCerts = (sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate);
+  for (const signer of signers) {
+    const { info } = signer;
+    const name = subjectString(signer.candidates[0]!);
+    const signature = info.signature.valueBlock.valueHexView;
+    let verified: pkijs.Certificate[];
+    if (info.signedAttrs) {
+      const attrs = info.signedAttrs.attributes;
+      let digest: unknown;
+      try {
+        const ct = singleAttribute(attrs, OID_CONTENT_TYPE, 'content-type');
+        // The content type is signed so a signature over one kind of content cannot be replayed as
+        // another; it must name what the SignedData says it carries.
+        if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== sd.encapContentInfo.eContentType) {
+          throw new Error('signed content-type attribute does not match the encapsulated content type');
+        }
+        digest = singleAttribute(attrs, OID_MESSAGE_DIGEST, 'message-digest');
+      } catch (err) {
+        throw fail(file, errorMessage(err), name, err);
+      }
+      if (!(digest instanceof asn1js.OctetString) || digest.idBlock.isConstructed) throw fail(file, 'message-digest attribute is not an OCTET STRING', name);
+      if (!bytesEqual(digest.valueBlock.valueHexView, digests.get(signer.hash)!)) {
+        throw fail(file, 'content digest does not match the signature', name);
+      }
+      // The signature covers the DER SET OF attributes (RFC 5652 §5.4): pkijs keeps the original bytes
+      // with the [0] tag already replaced by SET, so nothing is re-encoded.
+      const signedBytes = new Uint8Array(info.signedAttrs.encodedValue);
+      const errors: string[] = [];
+      verified = signer.candidates.filter((c) => {
+        try {
+          return verifySignature(signedBytes, signature, c.subjectPublicKeyInfo, info.signatureAlgorithm, signer.hash);
+        } catch (err) {
+          errors.push(errorMessage(err));
+          return false;
+        }
+      });
+      if (verified.length === 0) throw fail(file, errors[0] ?? 'signature does not verify', name);
+    } else {
+      // Without signed attributes the signature is directly over the content (streamed above).
+      const errs = signer.verifiers.filter((v): v is Error => v instanceof Error);
+      verified = signer.candidates.filter((_, i) => {
+        const v = signer.verifiers[i];
+        return v !== undefined && !(v instanceof Error) && v.verify(signature);
+      });
+      if (verified.length === 0) {
+        throw fail(file, errs[0] ? errs[0].message : 'signature over the content does not verify (content altered or wrong key)', name);
+      }
+    }
+
+    let lastError: unknown;
+    let report: SignerReport | undefined;
+    for (const cert of verified) {
+      try {
+        // A certificate whose keyUsage forbids signatures must not sign content (openssl with
+        // -purpose any does not check this; we do, deliberately).
+        if (keyUsageBit(cert, 0) === false && keyUsageBit(cert, 1) === false) {
+          throw new VerifyError('signer certificate keyUsage allows neither digitalSignature nor nonRepudiation');
+        }
+        const chain = validateChain({ leaf: cert, intermediates: [...cmsCerts, ...trust.intermediates], anchors: trust.anchors, at });
+        report = { subject: subjectString(cert), anchor: subjectString(chain.anchor), earliestExpiry: chain.earliestExpiry.toISOString() };
+        break;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    if (!report) throw fail(file, errorMessage(lastError), name, lastError);
+    reports.push(report);
+  }
+  return reports;
+}
+
+/** Verify a detached signature over the file at `contentPath`; the file is streamed, never read whole. */
+export async function verifyCmsDetached(contentPath: string, signature: Uint8Array, trust: TrustAnchors, file: string, at: Date = new Date()): Promise<SignerReport[]> {
+  ensureCryptoEngine();
+  const sd = decodeCms(signature, file);
+  // A "detached" signature that carries its own content verifies that content, not our file: refuse.
+  if (sd.encapContentInfo.eContent) throw fail(file, 'detached signature also encapsulates content');
+  const signers = prepareSigners(sd, trust, file, true);
+  let digests: Map<string, Buffer>;
+  try {
+    digests = await digestContent(createReadStream(contentPath), signers);
+  } catch (err) {
+    throw fail(file, `cannot read content (${errorMessage(err)})`, undefined, err);
+  }
+  return verifySigners(sd, signers, digests, trust, file, at);
+}
+
+/** Verify an attached signature and return the content it carries. */
+export async function verifyCmsAttached(signature: Uint8Array, trust: TrustAnchors, file: string, at: Date = new Date()): Promise<{ signers: SignerReport[]; content: Uint8Array }> {
+  ensureCryptoEngine();
+  const sd = decodeCms(signature, file);
+  const eContent = sd.encapContentInfo.eContent;
+  if (!eContent) throw fail(file, 'attached signature carries no content');
+  if (!(eContent instanceof asn1js.OctetString)) throw fail(file, 'encapsulated content is not an OCTET STRING');
+  // getValue() joins the segments of a BER constructed OCTET STRING (openssl -stream output).
+  const content = new Uint8Array(eContent.getValue());
+  const signers = prepareSigners(sd, trust, file, true);
+  const digests = await digestContent([content], signers);
+  return { signers: await verifySigners(sd, signers, digests, trust, file, at), content };
+}
