@@ -8,7 +8,6 @@ import { parseCommandLine } from './cli/index.js';
 import { PACKAGE_ROOT, loadConfigFile, resolveSettings } from './config/index.js';
 import { ExitCode, ZetaError, errorMessage } from './errors.js';
 import { createLogger, defaultLogFormat, Redactor } from './log.js';
-import { runPipeline } from './pipeline.js';
 import { renderReport } from './report/index.js';
 
 export function packageVersion(): string {
@@ -43,6 +42,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     const log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
     const config = await loadConfigFile(cmd.flags.config);
     const settings = resolveSettings(cmd.flags, config, env);
+    const { runPipeline } = await import('./pipeline.js');
     const report = await runPipeline(settings, log);
     process.stdout.write(redactor.apply(renderReport(report, settings.output)));
     return report.exitCode;

@@ -14,7 +14,6 @@ import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import type { RunReport } from './report/index.js';
 import { parseSourceReference, resolveSource, unpackSource } from './source/index.js';
-import { loadTrustSets, verificationFailure, verifyPayload } from './verify/index.js';
 
 export async function runPipeline(settings: Settings, log: Logger): Promise<RunReport> {
   const started = Date.now();
@@ -35,7 +34,6 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
       throw new UsageError('no source given', 'pass --source REF, set ZETA_PROVISION_SOURCE or PROVISIONING_CONTAINER_NAME, or put source: in the config');
     }
     const ref = parseSourceReference(settings.source, settings.sourceBaseDir);
-    const trustSets = await loadTrustSets(settings.config);
 
     const resolved = await resolveSource(ref);
     report.source.digest = resolved.digest;
@@ -48,6 +46,10 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
       return finish(report, 'up-to-date', ExitCode.ok, started, log);
     }
 
+    // Loaded only now: the crypto stack (pkijs, asn1js) costs more start-up than the whole
+    // up-to-date check above, which the hourly CronJob takes almost every time.
+    const { loadTrustSets, verificationFailure, verifyPayload } = await import('./verify/index.js');
+    const trustSets = await loadTrustSets(settings.config);
     staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
     const unpacked = await unpackSource(resolved, path.join(staging, 'payload'));
     report.warnings.push(...unpacked.warnings);

@@ -1,0 +1,82 @@
+// npm run bench: the example payload through zeta-provision vs what the shell CronJob does
+// (openssl cms -verify per signed file, cp -r into the volume, kubectl create configmap per target).
+// Reports wall-time ratios and peak RSS, writes bench/results/latest.json. Not a timed test.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const example = path.join(root, 'fixtures', 'example');
+const runs = Number(process.env.BENCH_RUNS ?? 7);
+
+/** Run a command under GNU time; returns wall ms and peak RSS KiB. */
+function measure(cmd, args, opts = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', ...opts });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const rss = Number(r.stderr.trim().split('\n').pop());
+  return { ms, rssKiB: rss };
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function series(name, fn) {
+  const samples = [];
+  for (let i = 0; i < runs; i++) samples.push(fn());
+  return { name, wallMs: median(samples.map((s) => s.ms)), peakRssMiB: Math.max(...samples.map((s) => s.rssKiB)) / 1024 };
+}
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'zp-bench-'));
+try {
+  const bin = path.join(root, 'bin', 'zeta-provision');
+  const config = path.join(example, 'zeta-provision.yaml');
+  const ours = (extra, vol, out) => measure(process.execPath, [bin, 'run', '--config', config, '--volume', vol, '--kube-out', out, '--log-format', 'json', ...extra]);
+
+  const fresh = series('zeta-provision run (fresh volume)', () => {
+    const d = mkdtempSync(path.join(work, 'fresh-'));
+    return ours([], path.join(d, 'vol'), path.join(d, 'out'));
+  });
+  const steady = path.join(work, 'steady');
+  ours([], path.join(steady, 'vol'), path.join(steady, 'out'));
+  const upToDate = series('zeta-provision run (up to date)', () => ours([], path.join(steady, 'vol'), path.join(steady, 'out')));
+
+  // The shell CronJob: unpack the layer, verify each signed file with openssl, cp -r, kubectl per ConfigMap.
+  const payload = path.join(example, 'payload');
+  const ca = path.join(example, 'trust', 'example-root-ca.pem');
+  const script = path.join(work, 'cronjob.sh');
+  writeFileSync(script, `set -e
+out=$(mktemp -d -p ${work}); mkdir -p $out/stage $out/vol
+layer=$(ls -S ${example}/oci/blobs/sha256/* | head -1); tar -xzf $layer -C $out/stage
+for f in nginx/nginx.conf keycloak-data/realm-zeta.json keycloak-data/themes/zeta/theme.properties; do
+  openssl cms -verify -binary -inform DER -in $out/stage/$f.p7s -content $out/stage/$f -CAfile ${ca} -purpose any -out /dev/null 2>/dev/null
+done
+openssl cms -verify -binary -inform DER -in $out/stage/opa/policy.rego -CAfile ${ca} -purpose any -out $out/stage/opa/policy.txt 2>/dev/null
+cp -r $out/stage/keycloak-data $out/vol/
+kubectl create configmap nginx-config --from-file=$out/stage/nginx/nginx.conf --dry-run=client -o yaml > $out/nginx.yaml
+kubectl create configmap opa-policy --from-file=policy.rego=$out/stage/opa/policy.txt --dry-run=client -o yaml > $out/opa.yaml
+`);
+  const shell = series('shell CronJob (tar, openssl cms ×4, cp -r, kubectl ×2)', () => measure('bash', [script]));
+  void payload;
+
+  const results = {
+    date: new Date().toISOString(),
+    node: process.version,
+    runs,
+    series: [fresh, upToDate, shell],
+    ratios: { freshVsShell: fresh.wallMs / shell.wallMs, upToDateVsShell: upToDate.wallMs / shell.wallMs },
+  };
+  mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  console.log(`example payload, median of ${runs} runs (wall ms, peak RSS MiB):`);
+  for (const s of results.series) console.log(`  ${s.name.padEnd(58)} ${s.wallMs.toFixed(0).padStart(6)} ms  ${s.peakRssMiB.toFixed(1).padStart(6)} MiB`);
+  console.log(`  ratio fresh/shell ${results.ratios.freshVsShell.toFixed(2)}×, up-to-date/shell ${results.ratios.upToDateVsShell.toFixed(2)}×`);
+  console.log(`results: bench/results/latest.json (${execFileSync('uname', ['-m']).toString().trim()}, ${os.cpus().length} cores)`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
