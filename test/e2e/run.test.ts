@@ -148,6 +148,16 @@ describe('zeta-provision run (example payload)', () => {
     expect(r.stdout).toContain('dir:/tmp/***');
   });
 
+  it('fixtures/make-example.sh regenerates a payload that verifies and applies', async () => {
+    const dir = await tempDir();
+    const out = path.join(dir, 'example');
+    await execa('bash', [path.join(REPO_ROOT, 'fixtures', 'make-example.sh'), out]);
+    await cp(path.join(REPO_ROOT, 'fixtures', 'example', 'zeta-provision.yaml'), path.join(out, 'zeta-provision.yaml'));
+    const r = await runCli(['run', '--config', path.join(out, 'zeta-provision.yaml'), '--volume', path.join(dir, 'v'), '--kube-out', path.join(dir, 'k')]);
+    expect(r.exitCode, r.stdout).toBe(0);
+    expect(r.stdout).toContain('4/4 signature checks passed');
+  });
+
   it('version and help work without any configuration', async () => {
     const v = await runCli(['version', '--output', 'json']);
     expect(JSON.parse(v.stdout)).toMatchObject({ name: 'zeta-provision', node: process.version });
