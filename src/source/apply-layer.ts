@@ -5,7 +5,6 @@
  * whole unpack (the caller then discards the staging tree).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -18,7 +17,8 @@ export type { UnpackState } from './layer-entries.js';
 
 export interface LayerInput {
   descriptor: LayerDescriptor;
-  blobPath: string;
+  /** Opens the blob bytes (a layout file, a registry response); read here to EOF and hashed. */
+  open: () => Promise<Readable>;
   /** Expected sha256 of the uncompressed tar, from the config's `rootfs.diff_ids`. */
   diffId?: string;
 }
@@ -62,7 +62,7 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
   if (GZIP_TYPES.has(descriptor.mediaType)) stages.push(createGunzip());
   stages.push(tarTap);
 
-  const source = createReadStream(layer.blobPath);
+  const source = await layer.open();
   const pumping = pipeline(
     source,
     ...(stages as [Transform]),

@@ -6,40 +6,21 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError } from '../errors.js';
 import { applyLayer, type UnpackState } from './apply-layer.js';
-import {
-  blobPath,
-  isRecord,
-  MAX_JSON_BLOB_BYTES,
-  parseJson,
-  readCapped,
-  readJsonBlob,
-  stringMap,
-  toDescriptor,
-  type Descriptor,
-} from './blobs.js';
-import { isSha256Digest } from './reference.js';
+import { createReadStream } from 'node:fs';
+import { blobPath, MAX_JSON_BLOB_BYTES, parseJson, readCapped, readJsonBlob, isRecord, type Descriptor } from './blobs.js';
+import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
 import { finishTree } from './tree.js';
 import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-const MANIFEST_TYPES = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
-const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_LIST]);
-const LAYER_TYPES = new Set([
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-]);
-const REF_NAME = 'org.opencontainers.image.ref.name';
-
-interface Image {
-  manifestDigest: string;
-  layers: LayerDescriptor[];
-  diffIds?: string[];
-  annotations: Record<string, string>;
+/** Blobs of an OCI image layout: files under blobs/sha256/, read with digest checks. */
+function layoutStore(layout: string): BlobStore {
+  return {
+    readJson: (desc, what) => readJsonBlob(layout, desc, what),
+    openBlob: async (layer) => createReadStream(blobPath(layout, layer.digest)),
+    checkLayer: (layer) => checkBlobPresent(layout, layer),
+  };
 }
+
 
 export async function resolveOciLayout(ref: SourceReference): Promise<ResolvedSource> {
   const image = await readImage(ref);
@@ -63,9 +44,10 @@ export async function unpackOciLayout(
     });
   if (!same) throw new SourceError(`layers of ${resolved.digest} differ from the resolved ones in ${resolved.ref.original}`);
 
+  const store = layoutStore(resolved.ref.path);
   const state: UnpackState = { root, limits, entries: 0, bytes: 0, tarBytes: 0, dirModes: new Map(), warnings: [] };
   for (const [i, layer] of image.layers.entries()) {
-    const input = { descriptor: layer, blobPath: blobPath(resolved.ref.path, layer.digest) };
+    const input = { descriptor: layer, open: () => store.openBlob(layer) };
     const diffId = image.diffIds?.[i];
     await applyLayer(state, diffId === undefined ? input : { ...input, diffId });
   }
@@ -94,24 +76,7 @@ async function readImage(ref: SourceReference): Promise<Image> {
   const entries = manifestsOf(index, `${layout}/index.json`);
 
   const desc = selectEntry(entries, ref);
-  return loadImage(layout, desc, 0);
-}
-
-function manifestsOf(index: unknown, what: string): Descriptor[] {
-  if (!isRecord(index) || !Array.isArray(index.manifests)) throw new SourceError(`${what} has no manifests list`);
-  return index.manifests.map((m, i) => toDescriptor(m, `${what} manifests[${i}]`));
-}
-
-function tagOf(d: Descriptor): string | undefined {
-  return d.annotations?.[REF_NAME];
-}
-
-/** Cosign signatures, attestations and SBOMs share the layout (`cosign save`); they are not the payload. */
-function isSignatureEntry(d: Descriptor): boolean {
-  const kind = d.annotations?.kind ?? '';
-  if (/^dev\.cosignproject\.cosign\/(sigs|atts|sboms)$/.test(kind)) return true;
-  if (/^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/.test(tagOf(d) ?? '')) return true;
-  return d.artifactType !== undefined;
+  return loadImage(layoutStore(layout), desc);
 }
 
 function isImageEntry(d: Descriptor): boolean {
@@ -144,69 +109,6 @@ function selectEntry(entries: Descriptor[], ref: SourceReference): Descriptor {
   if (images.length === 1 && images[0] !== undefined) return images[0];
   if (images.length === 0) throw new SourceError(`no image manifest in ${where}`);
   throw new SourceError(`${where} holds ${images.length} images; pick one by tag: ${listTags(images)}`);
-}
-
-async function loadImage(layout: string, desc: Descriptor, depth: number): Promise<Image> {
-  const doc = await readJsonBlob(layout, desc, 'manifest');
-  if (!isRecord(doc)) throw new SourceError(`manifest ${desc.digest} is not a JSON object`);
-  const declared = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
-  if (desc.mediaType !== '' && declared !== undefined && declared !== desc.mediaType) {
-    // Prevents a confusion attack: the descriptor (which a signature may cover) and content must agree.
-    throw new SourceError(`manifest ${desc.digest} declares media type ${declared} but is listed as ${desc.mediaType}`);
-  }
-  let mediaType = desc.mediaType || declared || '';
-  if (mediaType === '' && Array.isArray(doc.manifests)) mediaType = OCI_INDEX;
-  if (mediaType === '' && Array.isArray(doc.layers)) mediaType = OCI_MANIFEST;
-
-  if (INDEX_TYPES.has(mediaType)) {
-    if (depth > 0) throw new SourceError(`image index ${desc.digest} nests another index`);
-    return loadImage(layout, pickPlatform(manifestsOf(doc, `index ${desc.digest}`), desc.digest), depth + 1);
-  }
-  if (!MANIFEST_TYPES.has(mediaType)) {
-    throw new SourceError(`manifest ${desc.digest} has unsupported media type '${mediaType}'`);
-  }
-  const configDesc = toDescriptor(doc.config, `manifest ${desc.digest} config`);
-  if (!Array.isArray(doc.layers)) throw new SourceError(`manifest ${desc.digest} has no layers list`);
-  const layers = doc.layers.map((l, i) => {
-    const d = toDescriptor(l, `manifest ${desc.digest} layers[${i}]`);
-    if (/zstd/.test(d.mediaType)) throw new SourceError('zstd layers are not supported in this version');
-    if (!LAYER_TYPES.has(d.mediaType)) {
-      throw new SourceError(`layer ${d.digest} has unsupported media type '${d.mediaType}'`);
-    }
-    return { mediaType: d.mediaType, digest: d.digest, size: d.size };
-  });
-  await Promise.all(layers.map((l) => checkBlobPresent(layout, l)));
-
-  const config = await readJsonBlob(layout, configDesc, 'config');
-  const annotations: Record<string, string> = {};
-  let diffIds: string[] | undefined;
-  if (isRecord(config)) {
-    if (isRecord(config.config) && isRecord(config.config.Labels)) Object.assign(annotations, stringMap(config.config.Labels));
-    const ids = isRecord(config.rootfs) ? config.rootfs.diff_ids : undefined;
-    if (Array.isArray(ids)) {
-      if (ids.length !== layers.length || !ids.every((x): x is string => typeof x === 'string' && isSha256Digest(x))) {
-        throw new SourceError(`config ${configDesc.digest}: rootfs.diff_ids does not match the ${layers.length} layers`);
-      }
-      diffIds = ids;
-    }
-  }
-  if (isRecord(doc.annotations)) Object.assign(annotations, stringMap(doc.annotations));
-  const image: Image = { manifestDigest: desc.digest, layers, annotations };
-  if (diffIds !== undefined) image.diffIds = diffIds;
-  return image;
-}
-
-/** From a multi-platform index: linux/amd64, or the only image there is. */
-function pickPlatform(entries: Descriptor[], indexDigest: string): Descriptor {
-  // Buildx attestation manifests ride along as `unknown/unknown` platform entries.
-  const images = entries.filter(
-    (d) => MANIFEST_TYPES.has(d.mediaType) && !isSignatureEntry(d) && d.platform?.os !== 'unknown',
-  );
-  const amd64 = images.find((d) => d.platform?.os === 'linux' && d.platform.architecture === 'amd64');
-  if (amd64 !== undefined) return amd64;
-  if (images.length === 1 && images[0] !== undefined) return images[0];
-  const platforms = images.map((d) => `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'}`).join(', ');
-  throw new SourceError(`image index ${indexDigest} has no linux/amd64 image (platforms: ${platforms || 'none'})`);
 }
 
 async function checkBlobPresent(layout: string, layer: LayerDescriptor): Promise<void> {
