@@ -9,6 +9,9 @@ declare -A needs=(
   [tar]=tar
   [gzip]=gzip
   [sha256sum]=coreutils
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
+  [htpasswd]=apache2-utils
 )
 
 missing=()

@@ -13,7 +13,7 @@ import { makePlan } from './plan/index.js';
 import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import type { RunReport } from './report/index.js';
-import { parseSourceReference, resolveSource, unpackSource } from './source/index.js';
+import { parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
 export async function runPipeline(settings: Settings, log: Logger): Promise<RunReport> {
   const started = Date.now();
@@ -35,7 +35,8 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
     }
     const ref = parseSourceReference(settings.source, settings.sourceBaseDir);
 
-    const resolved = await resolveSource(ref);
+    const sourceOptions = sourceOptionsFrom(settings, log);
+    const resolved = await resolveSource(ref, sourceOptions);
     report.source.digest = resolved.digest;
     log.info('source resolved', { source: ref.original, digest: resolved.digest });
     if (!settings.dryRun) requireTargets(settings, targets);
@@ -51,10 +52,11 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
     const { loadTrustSets, verificationFailure, verifyPayload } = await import('./verify/index.js');
     const trustSets = await loadTrustSets(settings.config);
     staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
-    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'));
+    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), {}, sourceOptions);
     report.warnings.push(...unpacked.warnings);
     log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
-    report.source.revision = resolved.annotations['org.opencontainers.image.revision'] ?? (await readRevision(unpacked.root));
+    const labels = { ...resolved.annotations, ...unpacked.annotations };
+    report.source.revision = labels['org.opencontainers.image.revision'] ?? (await readRevision(unpacked.root));
 
     const verification = await verifyPayload(unpacked.root, settings.config, trustSets);
     report.verification = verification;
@@ -85,6 +87,18 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
   } finally {
     if (staging) await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** Registry access from the settings; every token the client obtains is redacted from all output. */
+function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
+  const { registryUsername: username, registryToken: password } = settings.gematik;
+  return {
+    registry: {
+      credentials: username && password ? { username, password } : undefined,
+      insecureHosts: settings.insecureRegistries,
+      onSecret: (secret) => log.redactor.add(secret),
+    },
+  };
 }
 
 /** Outputs the config produces need somewhere to go; say exactly which setting is missing. */

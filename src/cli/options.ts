@@ -15,6 +15,7 @@ export interface RunFlags {
   volume?: string;
   kubeOut?: string;
   namespace?: string;
+  insecureRegistry?: string[];
   dryRun?: DryRunMode | false;
   detailedExitcode?: boolean;
   output?: OutputFormat;
@@ -23,7 +24,7 @@ export interface RunFlags {
   debug?: boolean;
 }
 
-type Kind = 'string' | 'boolean' | 'output' | 'dryRun';
+type Kind = 'string' | 'list' | 'boolean' | 'output' | 'dryRun';
 
 export interface OptionSpec {
   key: keyof RunFlags;
@@ -40,6 +41,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'volume', flags: '--volume <dir>', kind: 'string', description: 'volume directory that receives large files (atomic ..data swap)', gematikEnv: ['RESULT_DIR'] },
   { key: 'kubeOut', flags: '--kube-out <dir>', kind: 'string', description: 'write ConfigMap manifests as YAML files into DIR instead of calling the API' },
   { key: 'namespace', flags: '--namespace <ns>', kind: 'string', description: 'namespace of the ConfigMaps (default: from the config, else none)' },
+  { key: 'insecureRegistry', flags: '--insecure-registry <hosts>', kind: 'list', description: 'comma-separated registry hosts (host[:port]) that may be reached over plain HTTP' },
   { key: 'dryRun', flags: '--dry-run [mode]', kind: 'dryRun', description: 'verify and plan, write nothing (mode: client, the default)' },
   { key: 'detailedExitcode', flags: '--detailed-exitcode', kind: 'boolean', description: 'with --dry-run: exit 10 when changes are pending, 0 when none' },
   { key: 'output', flags: '--output <format>', kind: 'output', description: 'report format on stdout: text | json (default text)' },
@@ -59,6 +61,11 @@ export function parseOptionValue(spec: OptionSpec, raw: unknown, origin: string)
     case 'string': {
       if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`${origin}: a value is required`);
       return raw;
+    }
+    case 'list': {
+      const items = String(raw).split(',').map((x) => x.trim()).filter((x) => x !== '');
+      if (items.length === 0) throw new UsageError(`${origin}: a value is required`);
+      return items;
     }
     case 'boolean':
       return parseBoolean(raw, origin);

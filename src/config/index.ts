@@ -23,6 +23,7 @@ export interface Settings {
   volumeDir?: string;
   kubeOut?: string;
   namespace?: string;
+  insecureRegistries: string[];
   dryRun: DryRunMode | false;
   detailedExitcode: boolean;
   output: OutputFormat;
@@ -91,6 +92,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     volumeDir: abs(flags.volume) ?? config.volume.dir,
     kubeOut: abs(flags.kubeOut),
     namespace: flags.namespace ?? config.namespace,
+    insecureRegistries: flags.insecureRegistry ?? [],
     dryRun: flags.dryRun ?? false,
     detailedExitcode: flags.detailedExitcode ?? false,
     output: flags.output ?? 'text',

@@ -7,9 +7,16 @@ import path from 'node:path';
 import { errorMessage, SourceError } from '../errors.js';
 import { resolveDir, unpackDir } from './dir.js';
 import { resolveOciLayout, unpackOciLayout } from './oci-layout.js';
+import { resolveRegistry, unpackRegistry, type RegistrySettings } from './registry/index.js';
 import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
 export { parseSourceReference } from './reference.js';
+export type { RegistrySettings, Credentials } from './registry/index.js';
+
+/** How to reach registries; ignored by the other source kinds. */
+export interface SourceOptions {
+  registry?: RegistrySettings;
+}
 export type { LayerDescriptor, ResolvedSource, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
 const GiB = 1024 * 1024 * 1024;
@@ -22,13 +29,15 @@ export const DEFAULT_UNPACK_LIMITS: Readonly<UnpackLimits> = Object.freeze({
   maxPathLength: 4096,
 });
 
-export async function resolveSource(ref: SourceReference): Promise<ResolvedSource> {
+export async function resolveSource(ref: SourceReference, options: SourceOptions = {}): Promise<ResolvedSource> {
   return wrap(ref, async () => {
     switch (ref.kind) {
       case 'dir':
         return resolveDir(ref, DEFAULT_UNPACK_LIMITS);
       case 'oci-layout':
         return resolveOciLayout(ref);
+      case 'registry':
+        return resolveRegistry(ref, options.registry ?? {});
     }
   });
 }
@@ -41,6 +50,7 @@ export async function unpackSource(
   resolved: ResolvedSource,
   stagingDir: string,
   limits: Partial<UnpackLimits> = {},
+  options: SourceOptions = {},
 ): Promise<UnpackResult> {
   const effective: UnpackLimits = { ...DEFAULT_UNPACK_LIMITS, ...limits };
   const root = path.resolve(stagingDir);
@@ -51,6 +61,8 @@ export async function unpackSource(
         return unpackDir(resolved, root, effective);
       case 'oci-layout':
         return unpackOciLayout(resolved, root, effective);
+      case 'registry':
+        return unpackRegistry(resolved, root, effective, options.registry ?? {});
     }
   });
 }

@@ -5,11 +5,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError } from '../errors.js';
-import { applyLayer, type UnpackState } from './apply-layer.js';
+import { applyImage } from './apply-image.js';
 import { createReadStream } from 'node:fs';
 import { blobPath, MAX_JSON_BLOB_BYTES, parseJson, readCapped, readJsonBlob, isRecord, type Descriptor } from './blobs.js';
 import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
-import { finishTree } from './tree.js';
 import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
 /** Blobs of an OCI image layout: files under blobs/sha256/, read with digest checks. */
@@ -44,18 +43,7 @@ export async function unpackOciLayout(
     });
   if (!same) throw new SourceError(`layers of ${resolved.digest} differ from the resolved ones in ${resolved.ref.original}`);
 
-  const store = layoutStore(resolved.ref.path);
-  const state: UnpackState = { root, limits, entries: 0, bytes: 0, tarBytes: 0, dirModes: new Map(), warnings: [] };
-  for (const [i, layer] of image.layers.entries()) {
-    const input = { descriptor: layer, open: () => store.openBlob(layer) };
-    const diffId = image.diffIds?.[i];
-    await applyLayer(state, diffId === undefined ? input : { ...input, diffId });
-  }
-  const tree = await finishTree(root, state.dirModes);
-  if (tree.escapingLink !== undefined) {
-    throw new SourceError(`image ${resolved.digest}: symlink '${tree.escapingLink}' leads outside the image`);
-  }
-  return { root, files: tree.files, bytes: tree.bytes, warnings: state.warnings };
+  return applyImage(layoutStore(resolved.ref.path), image, root, limits);
 }
 
 async function readImage(ref: SourceReference): Promise<Image> {

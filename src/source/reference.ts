@@ -4,12 +4,12 @@
  */
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { parseImageReference } from './registry/reference.js';
 import type { SourceReference } from './types.js';
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 /** Schemes skopeo/containers-image know that this version cannot read yet. */
 const UNSUPPORTED_SCHEMES = new Set([
-  'docker',
   'oci',
   'oci-archive',
   'docker-archive',
@@ -31,9 +31,7 @@ export function parseSourceReference(ref: string, cwd: string = process.cwd()): 
 
   const m = /^([A-Za-z][A-Za-z0-9+-]*):(.*)$/s.exec(ref);
   // `localhost:5000/repo` has a port, not a scheme; `host.tld/repo:tag` has no scheme at all.
-  if (!m || /^\d+(\/|$)/.test(m[2] ?? '')) {
-    throw unsupported(ref, 'registry references');
-  }
+  if (!m || /^\d+(\/|$)/.test(m[2] ?? '')) return registryReference(ref);
   const scheme = (m[1] ?? '').toLowerCase();
   const rest = m[2] ?? '';
 
@@ -41,18 +39,26 @@ export function parseSourceReference(ref: string, cwd: string = process.cwd()): 
     return { kind: 'dir', path: absolutePath(rest, ref, cwd), original: ref };
   }
   if (scheme === 'oci-layout') return parseOciLayout(rest, ref, cwd);
+  if (scheme === 'docker' && rest.startsWith('//')) return registryReference(ref);
   if (UNSUPPORTED_SCHEMES.has(scheme)) {
-    const what = scheme === 'docker' ? 'registry references' : `'${scheme}:' references`;
+    const what = `'${scheme}:' references`;
     throw unsupported(ref, what, scheme === 'oci' ? `write oci-layout:${rest}` : undefined);
   }
-  throw new UsageError(`unknown source scheme '${scheme}:' in '${ref}'`, USAGE_HINT);
+  // An image tag never holds a '/', so `ftp:/x` is a mistyped scheme, not an image.
+  if (rest.includes('/')) throw new UsageError(`unknown source scheme '${scheme}:' in '${ref}'`, USAGE_HINT);
+  // `ubuntu:22.04`: a Docker Hub image whose tag looks like a scheme.
+  return registryReference(ref);
 }
 
-const USAGE_HINT = 'use dir:PATH, oci-layout:PATH, oci-layout:PATH:TAG or oci-layout:PATH@sha256:<digest>';
+function registryReference(ref: string): SourceReference {
+  return { kind: 'registry', path: '', image: parseImageReference(ref), original: ref };
+}
+
+const USAGE_HINT = 'use host[:port]/repository[:tag][@sha256:<digest>], dir:PATH, oci-layout:PATH, oci-layout:PATH:TAG or oci-layout:PATH@sha256:<digest>';
 
 function unsupported(ref: string, what: string, hint?: string): UsageError {
   return new UsageError(
-    `${what} are not supported in this version ('${ref}'); the registry client comes later`,
+    `${what} are not supported in this version ('${ref}')`,
     hint ?? USAGE_HINT,
   );
 }

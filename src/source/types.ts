@@ -1,11 +1,15 @@
 /** Contracts of the source stage: resolve a reference cheaply, then unpack it into a staging tree. */
 
-export type SourceKind = 'dir' | 'oci-layout';
+import type { ImageReference } from './registry/reference.js';
+
+export type SourceKind = 'dir' | 'oci-layout' | 'registry';
 
 export interface SourceReference {
   kind: SourceKind;
-  /** Absolute path of the directory or OCI layout. */
+  /** Absolute path of the directory or OCI layout ('' for registry images). */
   path: string;
+  /** Registry images: host, repository, tag, digest. */
+  image?: ImageReference;
   /** Tag (`org.opencontainers.image.ref.name`) to pick from an OCI layout index. */
   tag?: string;
   /** `sha256:<hex>` pinned by the reference. */
@@ -21,7 +25,7 @@ export interface ResolvedSource {
    * (sorted relative paths, modes and file sha256) for `dir:`. Drives the up-to-date check.
    */
   digest: string;
-  /** Layers to apply bottom-up (images only). */
+  /** Layers to apply bottom-up (known at resolve for layouts; a registry resolve stops at the digest). */
   layers: LayerDescriptor[];
   /** Image config labels / annotations worth reporting (e.g. revision). */
   annotations: Record<string, string>;
@@ -46,4 +50,6 @@ export interface UnpackResult {
   files: number;
   bytes: number;
   warnings: string[];
+  /** Image labels and manifest annotations, when only known after unpacking (registry images). */
+  annotations?: Record<string, string>;
 }

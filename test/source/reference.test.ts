@@ -47,12 +47,17 @@ describe('parseSourceReference', () => {
     expect(parseSourceReference('dir:x').path).toBe(`${process.cwd()}/x`);
   });
 
-  it('rejects registry references and archive forms as not supported yet', () => {
+  it('parses registry references', () => {
+    expect(parseSourceReference('registry.example.org/zeta/provisioning:latest', '/work')).toMatchObject({ kind: 'registry', image: { registry: 'registry.example.org', repository: 'zeta/provisioning', tag: 'latest' } });
+    expect(parseSourceReference(`registry.example.org/zeta/provisioning@${D}`, '/work').image).toMatchObject({ digest: D });
+    expect(parseSourceReference('localhost:5000/repo:tag', '/work').image).toMatchObject({ registry: 'localhost:5000', repository: 'repo' });
+    expect(parseSourceReference('docker://registry.example.org/x:1', '/work').image).toMatchObject({ registry: 'registry.example.org', tag: '1' });
+    expect(parseSourceReference('ubuntu:22.04', '/work').image).toMatchObject({ registry: 'docker.io', repository: 'library/ubuntu', tag: '22.04' });
+    expect(usage('Registry.example.org/Bad').message).toMatch(/invalid image reference/);
+  });
+
+  it('rejects archive forms as not supported yet', () => {
     for (const ref of [
-      'registry.example.org/zeta/provisioning:latest',
-      `registry.example.org/zeta/provisioning@${D}`,
-      'localhost:5000/repo:tag',
-      'docker://registry.example.org/x:1',
       'oci-archive:/x.tar',
       'docker-archive:/x.tar',
     ]) {
