@@ -96,6 +96,7 @@ function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
     registry: {
       credentials: username && password ? { username, password } : undefined,
       insecureHosts: settings.insecureRegistries,
+      transport: { caFile: settings.registryCaFile },
       onSecret: (secret) => log.redactor.add(secret),
     },
   };

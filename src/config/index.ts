@@ -24,6 +24,7 @@ export interface Settings {
   kubeOut?: string;
   namespace?: string;
   insecureRegistries: string[];
+  registryCaFile?: string;
   dryRun: DryRunMode | false;
   detailedExitcode: boolean;
   output: OutputFormat;
@@ -93,6 +94,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     kubeOut: abs(flags.kubeOut),
     namespace: flags.namespace ?? config.namespace,
     insecureRegistries: flags.insecureRegistry ?? [],
+    registryCaFile: abs(flags.registryCa),
     dryRun: flags.dryRun ?? false,
     detailedExitcode: flags.detailedExitcode ?? false,
     output: flags.output ?? 'text',
@@ -119,7 +121,6 @@ export function gematikFromEnv(env: NodeJS.ProcessEnv): GematikSettings {
   for (const [k, v] of Object.entries(env)) if (k.endsWith('_RESULT_FILENAME') && v) resultFilenames[k] = v;
   return {
     trustCertchainFile: nonEmpty(env.TRUST_CERTCHAIN_FILE),
-    registryCaFile: nonEmpty(env.PROVISIONING_CONTAINER_REGISTRY_CA_FILE),
     registryUsername: user,
     registryToken: token,
     truststorePassword: nonEmpty(env.TRUSTSTORE_PASS),

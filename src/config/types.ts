@@ -38,7 +38,6 @@ export interface Config {
 /** Settings that come only from the environment of gematik's processor; carried for later stages. */
 export interface GematikSettings {
   trustCertchainFile?: string;
-  registryCaFile?: string;
   registryUsername?: string;
   /** Secret: never log, never report. */
   registryToken?: string;

@@ -13,6 +13,8 @@ export interface RegistryAuth {
   htpasswd?: { username: string; password: string };
   /** Bearer challenge pointing at this realm (distribution's "silly" auth accepts any token). */
   bearerRealm?: string;
+  /** Serve HTTPS with this certificate and key (PEM files). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface TestRegistry {
@@ -34,7 +36,7 @@ export async function startRegistry(auth: RegistryAuth = {}): Promise<TestRegist
   const config = path.join(dir, 'config.yml');
   await writeFile(
     config,
-    `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n${authYaml}`,
+    `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n${auth.tls ? `  tls:\n    certificate: ${auth.tls.certFile}\n    key: ${auth.tls.keyFile}\n` : ''}${authYaml}`,
   );
   const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   const host = await new Promise<string>((resolve, reject) => {

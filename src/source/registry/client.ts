@@ -59,6 +59,8 @@ export class RegistryClient {
     const headerDigest = head.headers.get('docker-content-digest');
     if (head.ok && headerDigest && DIGEST.test(headerDigest) && !SCHEMA1.test(head.headers.get('content-type') ?? '')) return headerDigest;
     if (head.status === 404) throw this.notFound(tag);
+    // GET only where HEAD is unhelpful (no digest header, HEAD not implemented); a failing registry stays failed.
+    if (!head.ok && head.status !== 405 && head.status !== 501) throw await this.httpError(head, `manifest ${tag}`);
     return (await this.getManifest(tag)).digest;
   }
 

@@ -7,6 +7,7 @@ import { applyImage } from '../apply-image.js';
 import { loadImage } from '../image.js';
 import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from '../types.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
+import { createRegistryFetch, type TransportOptions } from './transport.js';
 
 export type { RegistryOptions } from './client.js';
 export type { Credentials } from './auth.js';
@@ -14,21 +15,23 @@ export type { Credentials } from './auth.js';
 export interface RegistrySettings extends Omit<RegistryOptions, 'insecure'> {
   /** Hosts (host[:port]) that may be reached over plain HTTP. */
   insecureHosts?: string[];
+  transport?: TransportOptions;
 }
 
-function clientFor(ref: SourceReference, settings: RegistrySettings): RegistryClient {
+async function clientFor(ref: SourceReference, settings: RegistrySettings): Promise<RegistryClient> {
   if (!ref.image) throw new SourceError(`${ref.original} is not a registry reference`);
   const insecure = (settings.insecureHosts ?? []).includes(ref.image.registry);
-  return new RegistryClient(ref.image, { ...settings, insecure });
+  const fetchImpl = settings.fetchImpl ?? (await createRegistryFetch(settings.transport));
+  return new RegistryClient(ref.image, { ...settings, insecure, fetchImpl });
 }
 
 export async function resolveRegistry(ref: SourceReference, settings: RegistrySettings): Promise<ResolvedSource> {
-  const digest = await clientFor(ref, settings).resolveDigest();
+  const digest = await (await clientFor(ref, settings)).resolveDigest();
   return { ref, digest, layers: [], annotations: {} };
 }
 
 export async function unpackRegistry(resolved: ResolvedSource, root: string, limits: UnpackLimits, settings: RegistrySettings): Promise<UnpackResult> {
-  const client = clientFor(resolved.ref, settings);
+  const client = await clientFor(resolved.ref, settings);
   // By digest, never by tag again: the tag may have moved since resolve.
   const manifest = await client.getManifest(resolved.digest);
   const image = await loadImage(client.store(), { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length });

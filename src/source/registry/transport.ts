@@ -1,0 +1,99 @@
+/**
+ * How registry requests reach the network: the system roots plus an operator's private CA (added, never
+ * replacing), HTTP(S)_PROXY/NO_PROXY from the environment, and bounded retries with backoff and jitter
+ * on 429 (honouring Retry-After), 5xx, resets and timeouts, all inside one overall deadline.
+ */
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { EnvHttpProxyAgent, fetch as undiciFetch } from 'undici';
+import { ConfigError, SourceError, errorMessage } from '../../errors.js';
+
+export interface TransportOptions {
+  /** PEM file with extra trusted CAs for registry TLS. */
+  caFile?: string;
+  /** Give up on the whole source stage after this long (default 10 minutes). */
+  deadlineMs?: number;
+  /** Attempts per request, including the first (default 5). */
+  attempts?: number;
+  /** First backoff step (default 500 ms); doubles per attempt, equal jitter, capped at 30 s. */
+  baseDelayMs?: number;
+  /** Per-request time to response headers (default 60 s). */
+  requestTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
+const RETRY_CODES = /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|UND_ERR_(SOCKET|CONNECT_TIMEOUT|HEADERS_TIMEOUT|CLOSED)/;
+
+export async function createRegistryFetch(opts: TransportOptions = {}): Promise<typeof fetch> {
+  let ca: string[] | undefined;
+  if (opts.caFile) {
+    let pem: string;
+    try {
+      pem = await readFile(opts.caFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read registry CA file ${opts.caFile}: ${errorMessage(err)}`);
+    }
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`registry CA file ${opts.caFile} holds no PEM certificate`);
+    ca = [...rootCertificates, pem];
+  }
+  const env = opts.env ?? process.env;
+  const tls = ca ? { ca } : {};
+  const dispatcher = new EnvHttpProxyAgent({
+    httpProxy: env.HTTP_PROXY ?? env.http_proxy,
+    httpsProxy: env.HTTPS_PROXY ?? env.https_proxy,
+    noProxy: env.NO_PROXY ?? env.no_proxy,
+    connect: tls,
+    requestTls: tls,
+    headersTimeout: opts.requestTimeoutMs ?? 60_000,
+  });
+  const deadline = Date.now() + (opts.deadlineMs ?? 600_000);
+  const attempts = opts.attempts ?? 5;
+  const base = opts.baseDelayMs ?? 500;
+
+  const once = (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> =>
+    undiciFetch(input as string, { ...(init as object), dispatcher } as never) as unknown as Promise<Response>;
+
+  return async (input, init) => {
+    for (let attempt = 1; ; attempt++) {
+      let res: Response | undefined;
+      let failure: unknown;
+      try {
+        res = await once(input, init);
+      } catch (err) {
+        failure = err;
+      }
+      const retryable = res ? RETRY_STATUS.has(res.status) : RETRY_CODES.test(causeCode(failure));
+      if (!retryable || attempt >= attempts) {
+        if (res) return res;
+        throw failure;
+      }
+      const wait = retryDelay(res?.headers.get('retry-after') ?? null, attempt, base);
+      if (Date.now() + wait > deadline) {
+        await res?.body?.cancel();
+        throw new SourceError(`registry did not answer within the deadline (last: ${res ? `HTTP ${res.status}` : causeCode(failure) || errorMessage(failure)})`);
+      }
+      await res?.body?.cancel();
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  };
+}
+
+/**
+ * Retry-After (seconds or HTTP date) wins, capped at 60 s; else exponential backoff with equal jitter
+ * (half fixed, half random), so many CronJobs retrying at once spread out but never hammer.
+ */
+export function retryDelay(retryAfter: string | null, attempt: number, baseMs: number, now = Date.now()): number {
+  if (retryAfter) {
+    const seconds = Number(retryAfter);
+    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - now;
+    if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, 60_000);
+  }
+  const cap = Math.min(30_000, baseMs * 2 ** (attempt - 1));
+  return Math.round(cap / 2 + (Math.random() * cap) / 2);
+}
+
+function causeCode(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  return typeof cause?.code === 'string' ? cause.code : '';
+}
