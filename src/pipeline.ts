@@ -97,6 +97,7 @@ function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
       credentials: username && password ? { username, password } : undefined,
       insecureHosts: settings.insecureRegistries,
       transport: { caFile: settings.registryCaFile },
+      authFile: settings.registryAuthFile,
       onSecret: (secret) => log.redactor.add(secret),
     },
   };

@@ -17,6 +17,7 @@ export interface RunFlags {
   namespace?: string;
   insecureRegistry?: string[];
   registryCa?: string;
+  registryAuthFile?: string;
   dryRun?: DryRunMode | false;
   detailedExitcode?: boolean;
   output?: OutputFormat;
@@ -44,6 +45,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'namespace', flags: '--namespace <ns>', kind: 'string', description: 'namespace of the ConfigMaps (default: from the config, else none)' },
   { key: 'insecureRegistry', flags: '--insecure-registry <hosts>', kind: 'list', description: 'comma-separated registry hosts (host[:port]) that may be reached over plain HTTP' },
   { key: 'registryCa', flags: '--registry-ca <file>', kind: 'string', description: 'PEM CA(s) trusted for registry TLS, in addition to the system roots', gematikEnv: ['PROVISIONING_CONTAINER_REGISTRY_CA_FILE'] },
+  { key: 'registryAuthFile', flags: '--registry-auth-file <path>', kind: 'string', description: 'docker config.json, or a mounted image pull Secret directory (.dockerconfigjson/.dockercfg)', gematikEnv: ['REGISTRY_AUTH_FILE'] },
   { key: 'dryRun', flags: '--dry-run [mode]', kind: 'dryRun', description: 'verify and plan, write nothing (mode: client, the default)' },
   { key: 'detailedExitcode', flags: '--detailed-exitcode', kind: 'boolean', description: 'with --dry-run: exit 10 when changes are pending, 0 when none' },
   { key: 'output', flags: '--output <format>', kind: 'output', description: 'report format on stdout: text | json (default text)' },

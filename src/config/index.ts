@@ -25,6 +25,7 @@ export interface Settings {
   namespace?: string;
   insecureRegistries: string[];
   registryCaFile?: string;
+  registryAuthFile?: string;
   dryRun: DryRunMode | false;
   detailedExitcode: boolean;
   output: OutputFormat;
@@ -95,6 +96,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     namespace: flags.namespace ?? config.namespace,
     insecureRegistries: flags.insecureRegistry ?? [],
     registryCaFile: abs(flags.registryCa),
+    registryAuthFile: abs(flags.registryAuthFile),
     dryRun: flags.dryRun ?? false,
     detailedExitcode: flags.detailedExitcode ?? false,
     output: flags.output ?? 'text',

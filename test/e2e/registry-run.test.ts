@@ -1,5 +1,5 @@
 /** `zeta-provision run` pulling the example image from a real registry with gematik's credential variables. */
-import { cp } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../support/cli.js';
@@ -37,6 +37,17 @@ describe('zeta-provision run from a registry', () => {
     const second = await runCli(args, { env });
     expect(second.exitCode).toBe(0);
     expect(second.stdout).toContain('up to date');
+  });
+
+  it('takes credentials from a mounted pull Secret when no explicit ones are set', async () => {
+    const { args } = await setup(creds.password);
+    const secretDir = path.join(await tempDir(), 'pull-secret');
+    await mkdir(secretDir);
+    const auth = Buffer.from(`${creds.username}:${creds.password}`).toString('base64');
+    await writeFile(path.join(secretDir, '.dockerconfigjson'), JSON.stringify({ auths: { [registry.host]: { auth } } }));
+    const r = await runCli([...args, '--registry-auth-file', secretDir], { env: { PROVISIONING_CONTAINER_NAME: `${registry.host}/zeta/provisioning:1.0` } });
+    expect(r.exitCode, r.stdout).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(creds.password);
   });
 
   it('a wrong password exits 4 and is never printed', async () => {

@@ -8,6 +8,7 @@ import { loadImage } from '../image.js';
 import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from '../types.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
 import { createRegistryFetch, type TransportOptions } from './transport.js';
+import { credentialsFor, loadAuthFile } from './credentials.js';
 
 export type { RegistryOptions } from './client.js';
 export type { Credentials } from './auth.js';
@@ -16,13 +17,20 @@ export interface RegistrySettings extends Omit<RegistryOptions, 'insecure'> {
   /** Hosts (host[:port]) that may be reached over plain HTTP. */
   insecureHosts?: string[];
   transport?: TransportOptions;
+  /** docker config.json, .dockerconfigjson/.dockercfg, or a mounted pull-Secret directory; used when no explicit credentials are set. */
+  authFile?: string;
 }
 
 async function clientFor(ref: SourceReference, settings: RegistrySettings): Promise<RegistryClient> {
   if (!ref.image) throw new SourceError(`${ref.original} is not a registry reference`);
   const insecure = (settings.insecureHosts ?? []).includes(ref.image.registry);
   const fetchImpl = settings.fetchImpl ?? (await createRegistryFetch(settings.transport));
-  return new RegistryClient(ref.image, { ...settings, insecure, fetchImpl });
+  let credentials = settings.credentials;
+  if (!credentials && settings.authFile) {
+    credentials = credentialsFor(ref.image.registry, await loadAuthFile(settings.authFile));
+    if (credentials) settings.onSecret?.(credentials.password);
+  }
+  return new RegistryClient(ref.image, { ...settings, credentials, insecure, fetchImpl });
 }
 
 export async function resolveRegistry(ref: SourceReference, settings: RegistrySettings): Promise<ResolvedSource> {
