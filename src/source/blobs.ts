@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError } from '../errors.js';
+import type { LayoutFiles } from './layout-files.js';
 import { isSha256Digest } from './reference.js';
 
 /** Manifests, indexes and configs are small; a cap stops a hostile layout from exhausting memory. */
@@ -26,8 +27,13 @@ export interface Descriptor {
  * would otherwise turn into a read anywhere on the host.
  */
 export function blobPath(layout: string, digest: string): string {
-  if (!isSha256Digest(digest)) throw new SourceError(`invalid blob digest '${digest.slice(0, 100)}' in ${layout}`);
-  return path.join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  return path.join(layout, blobRel(digest, layout));
+}
+
+/** Layout-relative name of a blob (`blobs/sha256/<hex>`), after the same validation. */
+export function blobRel(digest: string, where: string): string {
+  if (!isSha256Digest(digest)) throw new SourceError(`invalid blob digest '${digest.slice(0, 100)}' in ${where}`);
+  return `blobs/sha256/${digest.slice('sha256:'.length)}`;
 }
 
 /** Reads a small file whole, refusing more than `cap` bytes. Missing file → null. */
@@ -61,11 +67,11 @@ export async function readCapped(file: string, cap: number, what: string): Promi
 }
 
 /** Reads a JSON blob (manifest, index, config) and checks its size and sha256 against `desc`. */
-export async function readJsonBlob(layout: string, desc: Descriptor, what: string): Promise<unknown> {
-  const p = blobPath(layout, desc.digest);
+export async function readJsonBlob(files: LayoutFiles, desc: Descriptor, what: string): Promise<unknown> {
+  const rel = blobRel(desc.digest, files.label);
   if (desc.size > MAX_JSON_BLOB_BYTES) throw new SourceError(`${what} ${desc.digest} is larger than ${MAX_JSON_BLOB_BYTES} bytes`);
-  const data = await readCapped(p, MAX_JSON_BLOB_BYTES, `${what} ${desc.digest}`);
-  if (data === null) throw new SourceError(`${what} blob ${desc.digest} is missing from ${layout}`);
+  const data = await files.read(rel, MAX_JSON_BLOB_BYTES, `${what} ${desc.digest}`);
+  if (data === null) throw new SourceError(`${what} blob ${desc.digest} is missing from ${files.label}`);
   const actual = `sha256:${createHash('sha256').update(data).digest('hex')}`;
   if (actual !== desc.digest) throw new SourceError(`${what} blob ${desc.digest} is corrupt (content hashes to ${actual})`);
   if (desc.size >= 0 && data.length !== desc.size) {

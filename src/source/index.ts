@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errorMessage, SourceError } from '../errors.js';
 import { resolveDir, unpackDir } from './dir.js';
+import { resolveDockerArchive, unpackDockerArchive } from './docker-archive.js';
 import { resolveOciLayout, unpackOciLayout } from './oci-layout.js';
 import { resolveRegistry, unpackRegistry, type RegistrySettings } from './registry/index.js';
 import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
@@ -35,7 +36,10 @@ export async function resolveSource(ref: SourceReference, options: SourceOptions
       case 'dir':
         return resolveDir(ref, DEFAULT_UNPACK_LIMITS);
       case 'oci-layout':
+      case 'oci-archive':
         return resolveOciLayout(ref);
+      case 'docker-archive':
+        return resolveDockerArchive(ref);
       case 'registry':
         return resolveRegistry(ref, options.registry ?? {});
     }
@@ -60,7 +64,10 @@ export async function unpackSource(
       case 'dir':
         return unpackDir(resolved, root, effective);
       case 'oci-layout':
+      case 'oci-archive':
         return unpackOciLayout(resolved, root, effective);
+      case 'docker-archive':
+        return unpackDockerArchive(resolved, root, effective);
       case 'registry':
         return unpackRegistry(resolved, root, effective, options.registry ?? {});
     }

@@ -6,23 +6,29 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError } from '../errors.js';
 import { applyImage } from './apply-image.js';
-import { createReadStream } from 'node:fs';
-import { blobPath, MAX_JSON_BLOB_BYTES, parseJson, readCapped, readJsonBlob, isRecord, type Descriptor } from './blobs.js';
+import { blobRel, MAX_JSON_BLOB_BYTES, parseJson, readJsonBlob, isRecord, type Descriptor } from './blobs.js';
+import { archiveFiles, directoryFiles, type LayoutFiles } from './layout-files.js';
+import { indexTar } from './tar-index.js';
 import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
 import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
-/** Blobs of an OCI image layout: files under blobs/sha256/, read with digest checks. */
-function layoutStore(layout: string): BlobStore {
+/** Blobs of an OCI image layout (directory or archive): blobs/sha256/<hex>, read with digest checks. */
+function layoutStore(files: LayoutFiles): BlobStore {
   return {
-    readJson: (desc, what) => readJsonBlob(layout, desc, what),
-    openBlob: async (layer) => createReadStream(blobPath(layout, layer.digest)),
-    checkLayer: (layer) => checkBlobPresent(layout, layer),
+    readJson: (desc, what) => readJsonBlob(files, desc, what),
+    openBlob: (layer) => files.open(blobRel(layer.digest, files.label)),
+    checkLayer: (layer) => checkBlobPresent(files, layer),
   };
+}
+
+/** The layout's files: a directory for `oci-layout:`, the indexed tar for `oci-archive:`. */
+async function filesOf(ref: SourceReference): Promise<LayoutFiles> {
+  return ref.kind === 'oci-archive' ? archiveFiles(await indexTar(ref.path, ref.original)) : directoryFiles(ref.path);
 }
 
 
 export async function resolveOciLayout(ref: SourceReference): Promise<ResolvedSource> {
-  const image = await readImage(ref);
+  const image = await readImage(await filesOf(ref), ref);
   return { ref, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
 }
 
@@ -33,8 +39,9 @@ export async function unpackOciLayout(
 ): Promise<UnpackResult> {
   // Re-read by the resolved digest, not the tag: the tag may have moved since resolve, and the
   // signature check ran against this exact digest.
-  const pinned: SourceReference = { kind: 'oci-layout', path: resolved.ref.path, digest: resolved.digest, original: resolved.ref.original };
-  const image = await readImage(pinned);
+  const pinned: SourceReference = { kind: resolved.ref.kind, path: resolved.ref.path, digest: resolved.digest, original: resolved.ref.original };
+  const files = await filesOf(pinned);
+  const image = await readImage(files, pinned);
   const same =
     image.layers.length === resolved.layers.length &&
     image.layers.every((l, i) => {
@@ -43,12 +50,12 @@ export async function unpackOciLayout(
     });
   if (!same) throw new SourceError(`layers of ${resolved.digest} differ from the resolved ones in ${resolved.ref.original}`);
 
-  return applyImage(layoutStore(resolved.ref.path), image, root, limits);
+  return applyImage(layoutStore(files), image, root, limits);
 }
 
-async function readImage(ref: SourceReference): Promise<Image> {
+async function readImage(files: LayoutFiles, ref: SourceReference): Promise<Image> {
   const layout = ref.path;
-  const marker = await readCapped(path.join(layout, 'oci-layout'), MAX_JSON_BLOB_BYTES, 'oci-layout file');
+  const marker = await files.read('oci-layout', MAX_JSON_BLOB_BYTES, 'oci-layout file');
   if (marker === null) {
     const exists = await fs.stat(layout).then(() => true, () => false);
     if (!exists) throw new SourceError(`source not found: ${ref.original}`);
@@ -58,13 +65,13 @@ async function readImage(ref: SourceReference): Promise<Image> {
   if (!isRecord(markerJson) || markerJson.imageLayoutVersion !== '1.0.0') {
     throw new SourceError(`${layout}/oci-layout: unsupported imageLayoutVersion (expected 1.0.0)`);
   }
-  const indexData = await readCapped(path.join(layout, 'index.json'), MAX_JSON_BLOB_BYTES, 'index.json');
+  const indexData = await files.read('index.json', MAX_JSON_BLOB_BYTES, 'index.json');
   if (indexData === null) throw new SourceError(`not an OCI image layout: ${layout} has no index.json`);
   const index = parseJson(indexData, `${layout}/index.json`);
   const entries = manifestsOf(index, `${layout}/index.json`);
 
   const desc = selectEntry(entries, ref);
-  return loadImage(layoutStore(layout), desc);
+  return loadImage(layoutStore(files), desc);
 }
 
 function isImageEntry(d: Descriptor): boolean {
@@ -99,10 +106,10 @@ function selectEntry(entries: Descriptor[], ref: SourceReference): Descriptor {
   throw new SourceError(`${where} holds ${images.length} images; pick one by tag: ${listTags(images)}`);
 }
 
-async function checkBlobPresent(layout: string, layer: LayerDescriptor): Promise<void> {
-  const st = await fs.stat(blobPath(layout, layer.digest)).catch(() => null);
-  if (st === null || !st.isFile()) throw new SourceError(`layer blob ${layer.digest} is missing from ${layout}`);
-  if (st.size !== layer.size) {
-    throw new SourceError(`layer blob ${layer.digest} has ${st.size} bytes, descriptor says ${layer.size}`);
+async function checkBlobPresent(files: LayoutFiles, layer: LayerDescriptor): Promise<void> {
+  const size = await files.size(blobRel(layer.digest, files.label));
+  if (size === null) throw new SourceError(`layer blob ${layer.digest} is missing from ${files.label}`);
+  if (size !== layer.size) {
+    throw new SourceError(`layer blob ${layer.digest} has ${size} bytes, descriptor says ${layer.size}`);
   }
 }

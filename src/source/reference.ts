@@ -11,8 +11,6 @@ const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 /** Schemes skopeo/containers-image know that this version cannot read yet. */
 const UNSUPPORTED_SCHEMES = new Set([
   'oci',
-  'oci-archive',
-  'docker-archive',
   'docker-daemon',
   'containers-storage',
 ]);
@@ -38,7 +36,7 @@ export function parseSourceReference(ref: string, cwd: string = process.cwd()): 
   if (scheme === 'dir') {
     return { kind: 'dir', path: absolutePath(rest, ref, cwd), original: ref };
   }
-  if (scheme === 'oci-layout') return parseOciLayout(rest, ref, cwd);
+  if (scheme === 'oci-layout' || scheme === 'oci-archive' || scheme === 'docker-archive') return parseLayoutLike(scheme, rest, ref, cwd);
   if (scheme === 'docker' && rest.startsWith('//')) return registryReference(ref);
   if (UNSUPPORTED_SCHEMES.has(scheme)) {
     const what = `'${scheme}:' references`;
@@ -54,7 +52,7 @@ function registryReference(ref: string): SourceReference {
   return { kind: 'registry', path: '', image: parseImageReference(ref), original: ref };
 }
 
-const USAGE_HINT = 'use host[:port]/repository[:tag][@sha256:<digest>], dir:PATH, oci-layout:PATH, oci-layout:PATH:TAG or oci-layout:PATH@sha256:<digest>';
+const USAGE_HINT = 'use host[:port]/repository[:tag][@sha256:<digest>], dir:PATH, oci-layout:PATH[:TAG|@sha256:<digest>], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]';
 
 function unsupported(ref: string, what: string, hint?: string): UsageError {
   return new UsageError(
@@ -63,7 +61,8 @@ function unsupported(ref: string, what: string, hint?: string): UsageError {
   );
 }
 
-function parseOciLayout(rest: string, ref: string, cwd: string): SourceReference {
+/** `PATH[:TAG][@sha256:…]` for layouts and archives (a docker-archive tag may be `name:tag`). */
+function parseLayoutLike(kind: 'oci-layout' | 'oci-archive' | 'docker-archive', rest: string, ref: string, cwd: string): SourceReference {
   let pathPart = rest;
   let tag: string | undefined;
   let digest: string | undefined;
@@ -88,7 +87,7 @@ function parseOciLayout(rest: string, ref: string, cwd: string): SourceReference
       throw new UsageError(`bad tag '${tag}' in '${ref}'`);
     }
   }
-  const result: SourceReference = { kind: 'oci-layout', path: absolutePath(pathPart, ref, cwd), original: ref };
+  const result: SourceReference = { kind, path: absolutePath(pathPart, ref, cwd), original: ref };
   if (tag !== undefined) result.tag = tag;
   if (digest !== undefined) result.digest = digest;
   return result;

@@ -2,7 +2,7 @@
 
 import type { ImageReference } from './registry/reference.js';
 
-export type SourceKind = 'dir' | 'oci-layout' | 'registry';
+export type SourceKind = 'dir' | 'oci-layout' | 'oci-archive' | 'docker-archive' | 'registry';
 
 export interface SourceReference {
   kind: SourceKind;
