@@ -56,11 +56,10 @@ describe('parseSourceReference', () => {
     expect(usage('Registry.example.org/Bad').message).toMatch(/invalid image reference/);
   });
 
-  it('rejects archive forms as not supported yet', () => {
-    for (const ref of [
-      'oci-archive:/x.tar',
-      'docker-archive:/x.tar',
-    ]) {
+  it('parses archive forms and refuses transports it cannot read', () => {
+    expect(parseSourceReference('oci-archive:/x.tar:latest', '/work')).toMatchObject({ kind: 'oci-archive', path: '/x.tar', tag: 'latest' });
+    expect(parseSourceReference('docker-archive:x.tar:zeta/provisioning:1.0', '/work')).toMatchObject({ kind: 'docker-archive', path: '/work/x.tar', tag: 'zeta/provisioning:1.0' });
+    for (const ref of ['docker-daemon:img:1', 'containers-storage:img']) {
       expect(usage(ref).message).toMatch(/not supported in this version/);
     }
     expect(usage('oci:/x').hint).toMatch(/oci-layout:\/x/);
