@@ -194,3 +194,20 @@ export function authorityKeyId(cert: pkijs.Certificate): Uint8Array | undefined 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.from(a).equals(Buffer.from(b));
 }
+
+export const OID_EKU_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
+export const OID_EKU_TIME_STAMPING = '1.3.6.1.5.5.7.3.8';
+
+/**
+ * Does the certificate's extendedKeyUsage allow `purpose`? true when there is no EKU extension (no
+ * restriction) or it lists the purpose. anyExtendedKeyUsage alone does not count (as in OpenSSL's
+ * purpose checks): a certificate meant for anything was not issued for signing code or timestamps.
+ * An unparsable EKU allows nothing.
+ */
+export function allowsExtendedKeyUsage(cert: pkijs.Certificate, purpose: string): boolean {
+  const ext = findExtension(cert, '2.5.29.37');
+  if (!ext) return true;
+  const eku = ext.parsedValue;
+  if (!(eku instanceof pkijs.ExtKeyUsage)) return false;
+  return eku.keyPurposes.includes(purpose);
+}

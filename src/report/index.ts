@@ -30,7 +30,8 @@ function renderText(r: RunReport): string {
     lines.push(`  verified  ${ok}/${r.verification.checks.length} signature checks passed`);
     for (const c of r.verification.checks) {
       const who = c.signers.map((s) => `${s.subject} → ${s.anchor}`).join('; ');
-      lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.file} [${c.kind}]${c.ok ? ` ${who}` : `: ${c.reason ?? ''}`}`);
+      const when = c.timestamp ? ` (timestamp ${c.timestamp})` : '';
+      lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.file} [${c.kind}]${c.ok ? ` ${who}${when}` : `: ${c.reason ?? ''}`}`);
     }
     if (r.verification.unverified.length > 0) {
       lines.push(`    note: ${r.verification.unverified.length} payload file(s) not covered by a verify rule`);

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../errors.js';
-import { bytesEqual, nameString, subjectKeyId, subjectString } from '../pki/certs.js';
+import { allowsExtendedKeyUsage, bytesEqual, nameString, subjectKeyId, subjectString } from '../pki/certs.js';
 import { keyUsageBit, validateChain } from '../pki/chain.js';
 import { createSignatureVerifier, ensureCryptoEngine, hashNameForOid, verifySignature, type SignatureVerifier } from '../pki/engine.js';
 import type { SignerReport } from './types.js';
@@ -24,7 +24,7 @@ const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
 const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
 const PEM_CMS = /-----BEGIN (CMS|PKCS7|PKCS #7 SIGNED DATA)-----([A-Za-z0-9+/=\s]*)-----END \1-----/;
 
-const fail = (file: string, reason: string, signer?: string, cause?: unknown): VerifyError =>
+export const fail = (file: string, reason: string, signer?: string, cause?: unknown): VerifyError =>
   new VerifyError(`${file}: ${reason}${signer ? ` (signer "${signer}")` : ''}`, file, undefined, cause ? { cause } : undefined);
 
 /** DER, or PEM (CMS / PKCS7 / PKCS #7 SIGNED DATA); BER with indefinite lengths is accepted. */
@@ -59,7 +59,7 @@ export function decodeCms(bytes: Uint8Array, file: string): pkijs.SignedData {
   }
 }
 
-interface Signer {
+export interface Signer {
   info: pkijs.SignerInfo;
   hash: string;
   /** Certificates that match the signer id (normally one; an attacker may add look-alikes). */
@@ -104,7 +104,8 @@ function matchesSidUnsafe(cert: pkijs.Certificate, sid: pkijs.SignerInfo['sid'])
   return want.byteLength > 0 && bytesEqual(want, ski);
 }
 
-function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: string, withContent: boolean): Signer[] {
+/** Resolve every SignerInfo's digest algorithm and candidate certificates (shared with Authenticode). */
+export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: string, withContent: boolean): Signer[] {
   if (sd.signerInfos.length === 0) throw fail(file, 'signature has no signers');
   const pool = [...(sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate), ...trust.intermediates];
   return sd.signerInfos.map((info) => {
@@ -151,7 +152,17 @@ function singleAttribute(attrs: pkijs.Attribute[], oid: string, what: string): u
   return values[0];
 }
 
-async function verifySigners(sd: pkijs.SignedData, signers: Signer[], digests: Map<string, Buffer>, trust: TrustAnchors, file: string, at: Date): Promise<SignerReport[]> {
+export interface SignerCheckOptions {
+  /** extendedKeyUsage OID the signer certificate must carry when it has an EKU extension. */
+  requiredEku?: { oid: string; name: string };
+}
+
+/**
+ * Check each signer against the content digests (by node hash name): message-digest and content-type
+ * attributes, the signature, keyUsage/EKU and the chain at `at`. Shared with Authenticode, whose
+ * "content" is the SpcIndirectDataContent and whose timestamp token is CMS too.
+ */
+export async function verifySigners(sd: pkijs.SignedData, signers: Signer[], digests: Map<string, Buffer>, trust: TrustAnchors, file: string, at: Date, options: SignerCheckOptions = {}): Promise<SignerReport[]> {
   const reports: SignerReport[] = [];
   const cmsCerts = (sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate);
   for (const signer of signers) {
@@ -210,6 +221,11 @@ async function verifySigners(sd: pkijs.SignedData, signers: Signer[], digests: M
         // -purpose any does not check this; we do, deliberately).
         if (keyUsageBit(cert, 0) === false && keyUsageBit(cert, 1) === false) {
           throw new VerifyError('signer certificate keyUsage allows neither digitalSignature nor nonRepudiation');
+        }
+        // A certificate issued for another purpose (e.g. TLS) under the same CA must not sign code or
+        // timestamps: the EKU is what the CA vouched for.
+        if (options.requiredEku && !allowsExtendedKeyUsage(cert, options.requiredEku.oid)) {
+          throw new VerifyError(`signer certificate extendedKeyUsage lacks ${options.requiredEku.name}`);
         }
         const chain = validateChain({ leaf: cert, intermediates: [...cmsCerts, ...trust.intermediates], anchors: trust.anchors, at });
         report = { subject: subjectString(cert), anchor: subjectString(chain.anchor), earliestExpiry: chain.earliestExpiry.toISOString() };

@@ -5,10 +5,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import type { Config, VerifyRule } from '../config/index.js';
+import { BUILTIN_TRUST_SETS, PACKAGE_ROOT, type Config, type VerifyRule } from '../config/index.js';
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';
 import { loadCertificates } from '../pki/certs.js';
 import { pathExists, walkTree } from '../util/fs.js';
+import { verifyAuthenticodeCab } from './authenticode.js';
 import { verifyCmsAttached, verifyCmsDetached, type TrustAnchors } from './cms.js';
 import type { FileCheck, VerificationReport } from './types.js';
 
@@ -16,12 +17,20 @@ export type { FileCheck, SignerReport, VerificationReport } from './types.js';
 
 const DETACHED_SUFFIX = '.p7s';
 
-/** Load every trust set a rule names; an unreadable anchor file is a configuration error. */
+/** Certificates of a trust set that ships with the tool (`config/trust/<name>/` in the package). */
+export function builtinTrustDir(name: string): string {
+  return path.join(PACKAGE_ROOT, 'config', 'trust', name);
+}
+
+/**
+ * Load every trust set a rule names; an unreadable anchor file is a configuration error. A set defined
+ * under `trust:` wins over a built-in one of the same name, so an operator can pin other roots.
+ */
 export async function loadTrustSets(config: Config): Promise<Map<string, TrustAnchors>> {
   const sets = new Map<string, TrustAnchors>();
-  const needed = new Set(config.verify.filter((r) => r.kind === 'cms').flatMap((r) => r.trust));
+  const needed = new Set(config.verify.flatMap((r) => r.trust));
   for (const name of needed) {
-    const files = config.trust[name];
+    const files = config.trust[name] ?? (BUILTIN_TRUST_SETS.includes(name) ? [builtinTrustDir(name)] : undefined);
     if (!files) throw new ConfigError(`trust set "${name}" has no certificate files configured`);
     try {
       // Every certificate of a configured set is pinned as an anchor; intermediates come from the signature.
@@ -58,10 +67,11 @@ async function checkFile(root: string, file: string, rule: VerifyRule, trustSets
   const kind = kindOf(rule);
   const abs = path.join(root, file);
   try {
-    if (rule.kind === 'authenticode') {
-      throw new VerifyError('Authenticode verification is not available in this version of zeta-provision', file);
-    }
     const trust = mergeTrust(rule.trust.map((t) => trustSets.get(t)!));
+    if (rule.kind === 'authenticode') {
+      const { signers, timestamp } = await verifyAuthenticodeCab(abs, trust, file);
+      return timestamp ? { file, kind, ok: true, signers, timestamp } : { file, kind, ok: true, signers };
+    }
     if (rule.signature === 'detached') {
       const sigPath = abs + DETACHED_SUFFIX;
       if (!(await pathExists(sigPath))) throw new VerifyError(`detached signature ${file}${DETACHED_SUFFIX} is missing`, file);

@@ -15,6 +15,8 @@ export interface FileCheck {
   kind: 'cms-detached' | 'cms-attached' | 'authenticode';
   ok: boolean;
   signers: SignerReport[];
+  /** Time proven by a verified RFC 3161 timestamp (ISO 8601); the chain was validated at this time. */
+  timestamp?: string;
   /** Why it failed; one line, names the signer where known. */
   reason?: string;
 }

@@ -1,0 +1,209 @@
+/**
+ * Authenticode signatures on Microsoft cabinets (TrustedTpm.cab): the PKCS#7 appended after the
+ * cabinet, its SpcIndirectDataContent digest over the cabinet bytes, the signer, and the RFC 3161
+ * timestamp that lets a signature outlive its (short-lived) signing certificate.
+ *
+ * The CMS mechanics (signed attributes, signature, keyUsage, chain) are the ones of ./cms.ts; what is
+ * specific here is where the signed bytes are and what "content" means.
+ */
+import crypto from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { authenticodeRanges, digestRanges, readSignedCab } from '../cab/index.js';
+import { VerifyError, errorMessage } from '../errors.js';
+import { OID_EKU_CODE_SIGNING, OID_EKU_TIME_STAMPING, bytesEqual } from '../pki/certs.js';
+import { derFrame } from '../pki/der.js';
+import { ensureCryptoEngine, hashNameForOid } from '../pki/engine.js';
+import { decodeCms, fail, prepareSigners, verifySigners, type Signer, type TrustAnchors } from './cms.js';
+import type { SignerReport } from './types.js';
+
+export const OID_SPC_INDIRECT_DATA = '1.3.6.1.4.1.311.2.1.4';
+/** Microsoft's unsigned attribute that carries an RFC 3161 timestamp token. */
+export const OID_MS_RFC3161_TIMESTAMP = '1.3.6.1.4.1.311.3.3.1';
+const OID_TST_INFO = '1.2.840.113549.1.9.16.1.4';
+
+/** Authenticode pads the PKCS#7 to a multiple of 8 bytes. */
+const MAX_PADDING = 7;
+/** A timestamp a little ahead of our clock is clock skew; more is a token from the future. */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+export interface AuthenticodeResult {
+  signers: SignerReport[];
+  /** genTime of the verified RFC 3161 timestamp (ISO 8601), when the signature carries one. */
+  timestamp?: string;
+  /** The time stamping authority that vouched for `timestamp`. */
+  timestampSigner?: SignerReport;
+}
+
+interface IndirectData {
+  /** Contents octets of the SpcIndirectDataContent SEQUENCE: what the signer's messageDigest covers. */
+  contentOctets: Uint8Array;
+  /** node:crypto name of the DigestInfo algorithm (the cabinet digest). */
+  hash: string;
+  digest: Uint8Array;
+}
+
+/**
+ * Collisions in SHA-1 are practical (chosen prefix): a SHA-1 Authenticode digest lets whoever made one
+ * cabinet make another with the same signature. MD5 is not even known to hashNameForOid.
+ */
+function strongHash(oid: string, what: string, file: string): string {
+  let name: string;
+  try {
+    name = hashNameForOid(oid);
+  } catch (err) {
+    throw fail(file, `${what}: ${errorMessage(err)}`, undefined, err);
+  }
+  if (name === 'sha1') throw fail(file, `${what} is SHA-1, which is refused (collisions are practical)`);
+  return name;
+}
+
+/** The DER PKCS#7 inside the signature area; only zero padding may follow it. */
+function pkcs7Bytes(area: Buffer, file: string): Buffer {
+  const frame = derFrame(area);
+  if (!frame || area[0] !== 0x30) throw fail(file, 'the signature area does not hold a DER PKCS#7 structure');
+  const padding = area.subarray(frame.total);
+  // Anything else after the PKCS#7 would be unsigned data hiding in the signature area.
+  if (padding.byteLength > MAX_PADDING || padding.some((b) => b !== 0)) {
+    throw fail(file, `the signature area has ${padding.byteLength} bytes after the PKCS#7 that are not padding`);
+  }
+  return area.subarray(0, frame.total);
+}
+
+function parseIndirectData(sd: pkijs.SignedData, file: string): IndirectData {
+  const type = sd.encapContentInfo.eContentType;
+  if (type !== OID_SPC_INDIRECT_DATA) throw fail(file, `signature content is ${type}, not Authenticode SpcIndirectDataContent`);
+  const content = sd.encapContentInfo.eContent as unknown;
+  // PKCS#7 v1.5 style: the SEQUENCE itself is the content (no OCTET STRING around it).
+  if (!(content instanceof asn1js.Sequence)) throw fail(file, 'SpcIndirectDataContent is not a SEQUENCE');
+  const raw = content.valueBeforeDecodeView;
+  const frame = derFrame(raw);
+  // The signer's digest is over the exact contents octets: a BER indefinite length has no single
+  // "contents" and is not what Authenticode signs.
+  if (!frame || frame.total !== raw.byteLength) throw fail(file, 'SpcIndirectDataContent is not DER encoded');
+  const parts = content.valueBlock.value;
+  if (parts.length !== 2 || !(parts[0] instanceof asn1js.Sequence)) throw fail(file, 'SpcIndirectDataContent is malformed');
+  // The type of parts[0] (SpcAttributeTypeAndOptionalValue) is not checked: Microsoft writes
+  // 1.3.6.1.4.1.311.2.1.28 for cabinets, osslsigncode 1.3.6.1.4.1.311.2.1.25; both verify in Windows.
+  let digestInfo: pkijs.DigestInfo;
+  try {
+    digestInfo = new pkijs.DigestInfo({ schema: parts[1] });
+  } catch (err) {
+    throw fail(file, `SpcIndirectDataContent has no valid DigestInfo (${errorMessage(err)})`, undefined, err);
+  }
+  const hash = strongHash(digestInfo.digestAlgorithm.algorithmId, 'cabinet digest algorithm', file);
+  return { contentOctets: raw.subarray(frame.headerLength), hash, digest: digestInfo.digest.valueBlock.valueHexView };
+}
+
+const digestMap = (signers: Signer[], data: Uint8Array): Map<string, Buffer> =>
+  new Map(signers.map((s) => [s.hash, crypto.createHash(s.hash).update(data).digest()]));
+
+/** Re-label a VerifyError from the timestamp token so the operator sees which signature failed. */
+function asTimestampError(err: unknown, file: string): unknown {
+  if (!(err instanceof VerifyError)) return err;
+  const rest = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
+  return new VerifyError(`${file}: timestamp: ${rest}`, file, undefined, { cause: err });
+}
+
+interface VerifiedTimestamp {
+  genTime: Date;
+  tsa: SignerReport;
+}
+
+/**
+ * Verify the RFC 3161 token in the signer's unsigned attributes. Returns undefined when there is none.
+ * A token that is present but does not verify fails the whole check (fail closed): it was either
+ * damaged or altered, and an operator must hear about it rather than get a silent fallback.
+ */
+async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file: string, now: Date): Promise<VerifiedTimestamp | undefined> {
+  const attrs = (info.unsignedAttrs?.attributes ?? []).filter((a) => a.type === OID_MS_RFC3161_TIMESTAMP);
+  if (attrs.length === 0) return undefined;
+  // Two tokens (or two values) could carry two times; which one would count is not defined.
+  if (attrs.length > 1 || attrs[0]!.values.length !== 1) throw fail(file, 'timestamp: more than one RFC 3161 timestamp token');
+  const token = attrs[0]!.values[0] as asn1js.BaseBlock;
+  const tsd = decodeCms(new Uint8Array(token.valueBeforeDecodeView), file);
+  if (tsd.encapContentInfo.eContentType !== OID_TST_INFO) throw fail(file, `timestamp: token content is ${tsd.encapContentInfo.eContentType}, not TSTInfo`);
+  const eContent = tsd.encapContentInfo.eContent;
+  if (!(eContent instanceof asn1js.OctetString)) throw fail(file, 'timestamp: token carries no TSTInfo');
+  const content = new Uint8Array(eContent.getValue());
+  const asn1 = asn1js.fromBER(content);
+  if (asn1.offset !== content.byteLength) throw fail(file, 'timestamp: TSTInfo is not valid DER');
+  let tst: pkijs.TSTInfo;
+  try {
+    tst = new pkijs.TSTInfo({ schema: asn1.result });
+  } catch (err) {
+    throw fail(file, `timestamp: TSTInfo is malformed (${errorMessage(err)})`, undefined, err);
+  }
+  // The imprint binds the token to this signature: without the check any token from any file (a
+  // Microsoft one included) could be transplanted to backdate an expired or revoked signer.
+  let imprintHash: string;
+  try {
+    imprintHash = hashNameForOid(tst.messageImprint.hashAlgorithm.algorithmId);
+  } catch (err) {
+    throw fail(file, `timestamp: ${errorMessage(err)}`, undefined, err);
+  }
+  const expected = crypto.createHash(imprintHash).update(info.signature.valueBlock.valueHexView).digest();
+  if (!bytesEqual(tst.messageImprint.hashedMessage.valueBlock.valueHexView, expected)) {
+    throw fail(file, 'timestamp: message imprint does not match the signature it claims to timestamp');
+  }
+  const genTime = tst.genTime;
+  if (!(genTime instanceof Date) || Number.isNaN(genTime.getTime())) throw fail(file, 'timestamp: genTime is invalid');
+  if (genTime.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) throw fail(file, `timestamp: time ${genTime.toISOString()} is in the future`);
+  try {
+    const signers = prepareSigners(tsd, trust, file, false);
+    // The TSA's certificates are checked at genTime, as Windows does: a token is meant to outlive the
+    // TSA certificate that signed it; what makes the time trustworthy is the TSA chain, not our clock.
+    const [tsa] = await verifySigners(tsd, signers, digestMap(signers, content), trust, file, genTime, {
+      requiredEku: { oid: OID_EKU_TIME_STAMPING, name: 'timeStamping' },
+    });
+    return { genTime, tsa: tsa! };
+  } catch (err) {
+    throw asTimestampError(err, file);
+  }
+}
+
+async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, now: Date): Promise<AuthenticodeResult> {
+  const cab = await readSignedCab(fh, file);
+  const sd = decodeCms(pkcs7Bytes(cab.signatureBytes, file), file);
+  const spc = parseIndirectData(sd, file);
+  // Authenticode allows exactly one SignerInfo; more would be signers nobody specified the meaning of.
+  if (sd.signerInfos.length !== 1) throw fail(file, `Authenticode signature has ${sd.signerInfos.length} signers, expected 1`);
+
+  // The cabinet digest: this is what ties the signature to the bytes an extractor will read.
+  const hash = crypto.createHash(spc.hash);
+  try {
+    await digestRanges(fh, authenticodeRanges(cab.signature.offset), (chunk) => hash.update(chunk));
+  } catch (err) {
+    throw fail(file, `cannot read cabinet (${errorMessage(err)})`, undefined, err);
+  }
+  if (!bytesEqual(hash.digest(), spc.digest)) throw fail(file, 'cabinet digest does not match the signed digest (the cabinet was altered)');
+
+  const signers = prepareSigners(sd, trust, file, false);
+  const signer = signers[0]!;
+  strongHash(signer.info.digestAlgorithm.algorithmId, 'signer digest algorithm', file);
+  const ts = await verifyTimestamp(signer.info, trust, file, now);
+  // With a verified timestamp the signer chain must have been valid when the signature was made;
+  // without one it must be valid now, so an expired certificate cannot sign anything new.
+  const at = ts?.genTime ?? now;
+  const reports = await verifySigners(sd, signers, digestMap(signers, spc.contentOctets), trust, file, at, {
+    requiredEku: { oid: OID_EKU_CODE_SIGNING, name: 'codeSigning' },
+  });
+  return { signers: reports, ...(ts ? { timestamp: ts.genTime.toISOString(), timestampSigner: ts.tsa } : {}) };
+}
+
+/** Verify the Authenticode signature of the cabinet at `path`; `file` names it in messages. */
+export async function verifyAuthenticodeCab(path: string, trust: TrustAnchors, file: string, now: Date = new Date()): Promise<AuthenticodeResult> {
+  ensureCryptoEngine();
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    throw fail(file, `cannot read cabinet (${errorMessage(err)})`, undefined, err);
+  }
+  try {
+    return await verifyOpenCab(fh, trust, file, now);
+  } finally {
+    await fh.close();
+  }
+}
