@@ -34,7 +34,13 @@ export function parseCertificate(der: Uint8Array, source?: string): pkijs.Certif
 
 /** DER of a certificate: the original bytes when we parsed it, otherwise pkijs' encoding. */
 export function certDer(cert: pkijs.Certificate): Uint8Array {
-  return rawBytes.get(cert) ?? new Uint8Array(cert.toSchema(false).toBER(false));
+  let der = rawBytes.get(cert);
+  if (!der) {
+    // Certificates from a signature's cert set arrive parsed by pkijs; encode once, not per lookup.
+    der = new Uint8Array(cert.toSchema(false).toBER(false));
+    rawBytes.set(cert, der);
+  }
+  return der;
 }
 
 /** Lower-case hex SHA-256 of the certificate's DER (the usual "fingerprint"). */

@@ -68,9 +68,17 @@ function toBytes(data: VerifyParams[0]): Uint8Array {
   return new Uint8Array(data);
 }
 
+const keyCache = new WeakMap<pkijs.PublicKeyInfo, crypto.KeyObject>();
+
+/** KeyObject for an SPKI, made once per parsed key: chain building asks for the same issuer keys often. */
 export function publicKeyFromSpki(spki: pkijs.PublicKeyInfo): crypto.KeyObject {
-  const der = Buffer.from(spki.toSchema().toBER(false));
-  return crypto.createPublicKey({ key: der, format: 'der', type: 'spki' });
+  let key = keyCache.get(spki);
+  if (!key) {
+    const der = Buffer.from(spki.toSchema().toBER(false));
+    key = crypto.createPublicKey({ key: der, format: 'der', type: 'spki' });
+    keyCache.set(spki, key);
+  }
+  return key;
 }
 
 interface Scheme {
