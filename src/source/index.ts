@@ -7,8 +7,11 @@ import path from 'node:path';
 import { errorMessage, SourceError } from '../errors.js';
 import { resolveDir, unpackDir } from './dir.js';
 import { resolveDockerArchive, unpackDockerArchive } from './docker-archive.js';
-import { resolveOciLayout, unpackOciLayout } from './oci-layout.js';
-import { resolveRegistry, unpackRegistry, type RegistrySettings } from './registry/index.js';
+import { fetchRegistrySignature, resolveRegistry, unpackRegistry, type RegistrySettings } from './registry/index.js';
+import { readLayoutSignature, resolveOciLayout, unpackOciLayout } from './oci-layout.js';
+import type { SignatureBlobs } from './signature.js';
+
+export type { SignatureBlobs } from './signature.js';
 import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
 export { parseSourceReference } from './reference.js';
@@ -70,6 +73,25 @@ export async function unpackSource(
         return unpackDockerArchive(resolved, root, effective);
       case 'registry':
         return unpackRegistry(resolved, root, effective, options.registry ?? {});
+    }
+  });
+}
+
+/**
+ * The cosign signature of the resolved image, if the source can carry one: `undefined` when none is
+ * stored (registry tag absent, layout without a signature entry) or the source kind has none.
+ */
+export async function fetchImageSignature(resolved: ResolvedSource, options: SourceOptions = {}): Promise<SignatureBlobs | undefined> {
+  return wrap(resolved.ref, async () => {
+    switch (resolved.ref.kind) {
+      case 'registry':
+        return fetchRegistrySignature(resolved, options.registry ?? {});
+      case 'oci-layout':
+      case 'oci-archive':
+        return readLayoutSignature(resolved.ref, resolved.digest);
+      case 'dir':
+      case 'docker-archive':
+        return undefined;
     }
   });
 }

@@ -9,6 +9,7 @@ import { applyImage } from './apply-image.js';
 import { blobRel, MAX_JSON_BLOB_BYTES, parseJson, readJsonBlob, isRecord, type Descriptor } from './blobs.js';
 import { archiveFiles, directoryFiles, type LayoutFiles } from './layout-files.js';
 import { indexTar } from './tar-index.js';
+import { collectSignatureBlobs, readBlobBytes, type SignatureBlobs } from './signature.js';
 import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
 import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
@@ -54,6 +55,11 @@ export async function unpackOciLayout(
 }
 
 async function readImage(files: LayoutFiles, ref: SourceReference): Promise<Image> {
+  return loadImage(layoutStore(files), selectEntry(await readIndex(files, ref), ref));
+}
+
+/** index.json entries after checking the layout marker. */
+async function readIndex(files: LayoutFiles, ref: SourceReference): Promise<Descriptor[]> {
   const layout = ref.path;
   const marker = await files.read('oci-layout', MAX_JSON_BLOB_BYTES, 'oci-layout file');
   if (marker === null) {
@@ -68,10 +74,24 @@ async function readImage(files: LayoutFiles, ref: SourceReference): Promise<Imag
   const indexData = await files.read('index.json', MAX_JSON_BLOB_BYTES, 'index.json');
   if (indexData === null) throw new SourceError(`not an OCI image layout: ${layout} has no index.json`);
   const index = parseJson(indexData, `${layout}/index.json`);
-  const entries = manifestsOf(index, `${layout}/index.json`);
+  return manifestsOf(index, `${layout}/index.json`);
+}
 
-  const desc = selectEntry(entries, ref);
-  return loadImage(layoutStore(files), desc);
+/**
+ * The cosign signature manifest for `imageDigest` in a layout or archive: the entry tagged
+ * `sha256-<hex>.sig` (skopeo copies of the tag), else the single `dev.cosignproject.cosign/sigs` entry
+ * (`cosign save`). Whether it really signs this digest is for the verifier to decide.
+ */
+export async function readLayoutSignature(ref: SourceReference, imageDigest: string): Promise<SignatureBlobs | undefined> {
+  const files = await filesOf(ref);
+  const entries = await readIndex(files, ref);
+  const tag = `sha256-${imageDigest.slice('sha256:'.length)}.sig`;
+  const sigs = entries.filter((d) => d.annotations?.kind === 'dev.cosignproject.cosign/sigs');
+  const entry = entries.find((d) => tagOf(d) === tag) ?? (sigs.length === 1 ? sigs[0] : undefined);
+  if (!entry) return undefined;
+  const manifest = await files.read(blobRel(entry.digest, files.label), MAX_JSON_BLOB_BYTES, 'signature manifest');
+  if (manifest === null) throw new SourceError(`signature manifest ${entry.digest} is missing from ${files.label}`);
+  return collectSignatureBlobs(manifest, entry.digest, (desc) => readBlobBytes(files, desc), `${ref.original}@${entry.digest}`);
 }
 
 function isImageEntry(d: Descriptor): boolean {

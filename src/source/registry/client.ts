@@ -77,6 +77,16 @@ export class RegistryClient {
     return { digest, mediaType, bytes };
   }
 
+  /** A manifest that may legitimately be absent (a signature tag): undefined on 404. */
+  async findManifest(reference: string): Promise<FetchedManifest | undefined> {
+    try {
+      return await this.getManifest(reference);
+    } catch (err) {
+      if (err instanceof SourceError && err.message.startsWith('image not found:')) return undefined;
+      throw err;
+    }
+  }
+
   /** A layer blob as a stream; the layer applier hashes it to EOF against the descriptor. */
   async openBlob(digest: string): Promise<Readable> {
     if (!DIGEST.test(digest)) throw new SourceError(`invalid blob digest '${digest}'`);
@@ -99,7 +109,8 @@ export class RegistryClient {
     };
   }
 
-  private async readBlob(desc: Descriptor): Promise<Buffer> {
+  /** A small blob (config, signature payload) read whole, capped and checked against its digest. */
+  async readBlob(desc: Descriptor): Promise<Buffer> {
     const res = await this.send(this.url('blobs', desc.digest), {});
     if (!res.ok) throw await this.httpError(res, `blob ${desc.digest}`);
     const bytes = await readCappedBody(res, MAX_JSON_BLOB_BYTES, `blob ${desc.digest}`);

@@ -4,6 +4,7 @@
  */
 import { SourceError } from '../../errors.js';
 import { applyImage } from '../apply-image.js';
+import { collectSignatureBlobs, type SignatureBlobs } from '../signature.js';
 import { loadImage } from '../image.js';
 import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from '../types.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
@@ -36,6 +37,16 @@ async function clientFor(ref: SourceReference, settings: RegistrySettings): Prom
 export async function resolveRegistry(ref: SourceReference, settings: RegistrySettings): Promise<ResolvedSource> {
   const digest = await (await clientFor(ref, settings)).resolveDigest();
   return { ref, digest, layers: [], annotations: {} };
+}
+
+/** The cosign signature stored beside the image in the same repository under `sha256-<hex>.sig`. */
+export async function fetchRegistrySignature(resolved: ResolvedSource, settings: RegistrySettings): Promise<SignatureBlobs | undefined> {
+  const client = await clientFor(resolved.ref, settings);
+  const tag = `sha256-${resolved.digest.slice('sha256:'.length)}.sig`;
+  const found = await client.findManifest(tag);
+  if (!found) return undefined;
+  const location = `${resolved.ref.image!.registry}/${resolved.ref.image!.repository}:${tag}`;
+  return collectSignatureBlobs(found.bytes, found.digest, (desc) => client.readBlob(desc), location);
 }
 
 export async function unpackRegistry(resolved: ResolvedSource, root: string, limits: UnpackLimits, settings: RegistrySettings): Promise<UnpackResult> {
