@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseCommandLine } from './cli/index.js';
+import { parseCommandLine, type ParsedCommand } from './cli/index.js';
 import { PACKAGE_ROOT, loadConfigFile, resolveSettings } from './config/index.js';
 import { ExitCode, ZetaError, errorMessage } from './errors.js';
 import { createLogger, defaultLogFormat, Redactor } from './log.js';
@@ -38,6 +38,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       process.stdout.write(cmd.json ? JSON.stringify(info) + '\n' : `zeta-provision ${info.version} (node ${info.node})\n`);
       return ExitCode.ok;
     }
+    if (cmd.name === 'status' || cmd.name === 'rollback') return await volumeCommand(cmd);
     debug = cmd.flags.debug ?? debug;
     const log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
     const config = await loadConfigFile(cmd.flags.config);
@@ -49,4 +50,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   } catch (err) {
     return fail(err, debug);
   }
+}
+
+/** `status` and `rollback`: no config, no payload — they only look at (or swap) the volume. */
+async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' | 'rollback' }>): Promise<number> {
+  const { renderVolumeStatus, rollbackVolume, volumeStatus } = await import('./publish/volume/index.js');
+  const volume = path.resolve(cmd.volume);
+  if (cmd.name === 'status') {
+    const status = await volumeStatus(volume);
+    process.stdout.write(cmd.json ? JSON.stringify(status, null, 2) + '\n' : renderVolumeStatus(status));
+    return ExitCode.ok;
+  }
+  const r = await rollbackVolume(volume, { to: cmd.to });
+  process.stdout.write(cmd.json ? JSON.stringify({ volume, ...r }) + '\n' : `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}\n`);
+  return ExitCode.ok;
 }

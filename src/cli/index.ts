@@ -6,7 +6,36 @@ import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { RUN_OPTIONS, envName, flagsFromEnv, mergeFlags, parseOptionValue, type RunFlags } from './options.js';
 
-export type ParsedCommand = { name: 'run'; flags: RunFlags } | { name: 'version'; json: boolean } | { name: 'help'; text: string };
+export type ParsedCommand =
+  | { name: 'run'; flags: RunFlags }
+  | { name: 'status'; volume: string; json: boolean }
+  | { name: 'rollback'; volume: string; to?: string; json: boolean }
+  | { name: 'version'; json: boolean }
+  | { name: 'help'; text: string };
+
+const STATUS_EXAMPLES = `
+Examples:
+  # what the volume holds now, and what a rollback would restore
+  zeta-provision status --volume /provisioning
+
+  # the same for scripts; RESULT_DIR or ZETA_PROVISION_VOLUME work instead of --volume
+  RESULT_DIR=/provisioning zeta-provision status --output json
+`;
+
+const ROLLBACK_EXAMPLES = `
+Examples:
+  # swap ..data back to the previous generation (atomic; consumers see the old set at once)
+  zeta-provision rollback --volume /provisioning
+
+  # back to a specific kept generation (names from "zeta-provision status")
+  zeta-provision rollback --volume /provisioning --to ..2026_01_31_12_00_00.1a2b3c4d
+
+The rollback holds until a new payload digest or config arrives, or until "run --force".
+Exit codes: 0 rolled back, 2 unknown generation or bad usage, 5 volume locked or not writable.
+`;
+
+/** status and rollback take the same --volume/--output as run: same table, same env twins. */
+const VOLUME_SPECS = RUN_OPTIONS.filter((s) => s.key === 'volume' || s.key === 'output');
 
 const RUN_EXAMPLES = `
 Examples:
@@ -59,6 +88,36 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
     }
     result = { name: 'run', flags: mergeFlags(flagsFromEnv(env), fromCli as RunFlags) };
   });
+
+  const volumeCommand = (name: string, description: string, examples: string): Command => {
+    const cmd = program
+      .command(name)
+      .description(description)
+      .exitOverride()
+      .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
+      .addHelpText('after', examples);
+    for (const spec of VOLUME_SPECS) cmd.addOption(new Option(spec.flags, `${spec.description} [env: ${[envName(spec), ...(spec.gematikEnv ?? [])].join(', ')}]`));
+    return cmd;
+  };
+  const volumeFlags = (opts: Record<string, unknown>): { volume: string; json: boolean } => {
+    const fromCli: Record<string, unknown> = {};
+    for (const spec of VOLUME_SPECS) {
+      if (opts[spec.key] !== undefined) fromCli[spec.key] = parseOptionValue(spec, opts[spec.key], spec.flags.split(' ')[0]!);
+    }
+    const flags = mergeFlags(flagsFromEnv(env), fromCli as RunFlags);
+    if (!flags.volume) throw new UsageError('no volume directory given', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
+    return { volume: flags.volume, json: flags.output === 'json' };
+  };
+  volumeCommand('status', 'show the current and kept generations of a volume and what they hold (read-only)', STATUS_EXAMPLES).action(
+    (opts: Record<string, unknown>) => {
+      result = { name: 'status', ...volumeFlags(opts) };
+    },
+  );
+  volumeCommand('rollback', 'swap the volume back to the previous (or a kept) generation, atomically', ROLLBACK_EXAMPLES)
+    .option('--to <generation>', 'generation to restore (default: the previous one)')
+    .action((opts: Record<string, unknown>) => {
+      result = { name: 'rollback', ...volumeFlags(opts), to: typeof opts.to === 'string' ? opts.to : undefined };
+    });
 
   program
     .command('version')

@@ -7,7 +7,7 @@ import type { DesiredOutputs } from '../process/types.js';
 import { readKubeOutState, writeKubeOut } from './kube-out.js';
 import type { ProvenanceMeta } from './manifest.js';
 import { isUpToDate, readStatus, writeStatus, type StatusRecord } from './status.js';
-import { publishVolume, readVolumeState, type VolumePublishResult } from './volume.js';
+import { publishVolume, readVolumeState, type VolumePublishResult } from './volume/index.js';
 
 export { isUpToDate } from './status.js';
 export type { StatusRecord } from './status.js';
@@ -44,8 +44,13 @@ export async function publish(
   meta: ProvenanceMeta & { configHash: string },
 ): Promise<PublishResult> {
   const result: PublishResult = { configMapsWritten: [], statusWritten: false };
-  if (targets.volumeDir && plan.volume?.changed) {
-    result.volume = await publishVolume(targets.volumeDir, desired.volumeFiles);
+  if (targets.volumeDir && plan.volume && (plan.volume.changed || desired.volumeFiles.length > 0)) {
+    // Called even when the plan sees no change: it takes the lock, recovers what a killed run left,
+    // and writes the volume's own status record; with identical content it writes nothing at all.
+    const { configHash, source, digest, revision } = meta;
+    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { meta: { source, digest, revision, configHash } });
+    if (r.changed) result.volume = r;
+    result.statusWritten ||= r.recordWritten;
   }
   if (targets.kubeOut) {
     const changed = new Set(plan.configMaps.filter((c) => c.action !== 'unchanged').map((c) => c.name));
@@ -60,15 +65,14 @@ export async function publish(
     appliedAt: new Date().toISOString(),
   };
   // A record is rewritten only when something was written or it describes another payload/config,
-  // so a run with identical inputs leaves every byte on disk as it was.
-  for (const [kind, dir] of [['volume', targets.volumeDir], ['kube-out', targets.kubeOut]] as const) {
-    if (!dir) continue;
-    const wrote = kind === 'volume' ? result.volume !== undefined : result.configMapsWritten.length > 0;
-    const previous = await readStatus(kind, dir);
-    if (!wrote && isUpToDate([previous], meta.digest, meta.configHash)) continue;
-    const extra = kind === 'volume' ? { generation: result.volume?.generation ?? previous?.generation, files: desired.volumeFiles.length, bytes: desired.volumeFiles.reduce((n, f) => n + f.size, 0) } : {};
-    await writeStatus(kind, dir, { ...record, ...extra });
-    result.statusWritten = true;
+  // so a run with identical inputs leaves every byte on disk as it was. (The volume's record is
+  // written by publishVolume itself, under its lock, right after the swap.)
+  if (targets.kubeOut) {
+    const previous = await readStatus('kube-out', targets.kubeOut);
+    if (result.configMapsWritten.length > 0 || !isUpToDate([previous], meta.digest, meta.configHash)) {
+      await writeStatus('kube-out', targets.kubeOut, record);
+      result.statusWritten = true;
+    }
   }
   return result;
 }

@@ -14,9 +14,28 @@ export interface StatusRecord {
   configHash: string;
   revision?: string;
   appliedAt: string;
+  /** Volume only: the generation `..data` points to, as of this record. */
   generation?: string;
+  /** Volume only: the generation `..data` pointed to before (the default rollback target). */
+  previous?: string;
+  /** Volume only: generations kept on disk, current first, then by when ..data last pointed to them. */
+  kept?: string[];
+  /** Volume only: what each kept generation holds (rollback can restore an older payload). */
+  generations?: Record<string, GenerationRecord>;
+  /** Volume only: set by `zeta-provision rollback`, cleared by the next publish. */
+  rollback?: { from: string; to: string; at: string };
   files?: number;
   bytes?: number;
+}
+
+export interface GenerationRecord {
+  source: string;
+  digest: string;
+  revision?: string;
+  configHash: string;
+  appliedAt: string;
+  files: number;
+  bytes: number;
 }
 
 export type TargetKind = 'volume' | 'kube-out';

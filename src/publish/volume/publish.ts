@@ -1,0 +1,159 @@
+/**
+ * publishVolume: one locked, crash-safe pass over a volume directory.
+ *
+ *   lock → recover → read current → [identical? stop] → write new generation (link unchanged, copy
+ *   changed, fsync) → add new top-level links → swap ..data → record → drop stale links → GC → unlock
+ *
+ * Every step before the swap only adds things nobody refers to; every step after it only removes
+ * things nobody refers to. So a kill at any point leaves readers the complete old or new set, and the
+ * next run's recovery removes the leftovers.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PublishError, errorMessage } from '../../errors.js';
+import type { VolumeFile } from '../../process/types.js';
+import { realFsOps, writeGeneration, type VolumeFsOps } from './generation.js';
+import {
+  DEFAULT_DIR_MODE,
+  DEFAULT_FILE_MODE,
+  DEFAULT_KEEP_GENERATIONS,
+  fsyncPath,
+  listGenerations,
+  newGenerationName,
+  validateVolumePaths,
+} from './layout.js';
+import { addTopLevelLinks, refuseForeignTopLevel, removeStaleLinks, swapData, topLevelNames } from './links.js';
+import { acquireVolumeLock, type LockOptions } from './lock.js';
+import { NO_META, publishedRecord, readVolumeRecord, recordMatches, writeVolumeRecord, type VolumeMeta } from './record.js';
+import { recoverVolume } from './recover.js';
+import { readGenerationState, type FileState } from './state.js';
+import { checkpoint, crashPoint, testLockTimeoutMs } from './test-hooks.js';
+
+export interface VolumePublishOptions {
+  /** Mode of published files (default 0644) and directories (default 0755). */
+  fileMode?: number;
+  dirMode?: number;
+  /** Group for files and directories (an fsGroup volume); default: leave as created. */
+  gid?: number;
+  /** Generations kept on disk, current included (default 2: one rollback target). */
+  keepGenerations?: number;
+  /** How long to wait for another run's lock (default 30 s) and when a lock counts as stale. */
+  lock?: LockOptions;
+  /** Provenance for the status record. */
+  meta?: VolumeMeta;
+  /** Files copied/linked in parallel (fsync latency overlaps). */
+  concurrency?: number;
+  /** Test seam: replace link/copyFile to inject EXDEV or ENOSPC. */
+  fs?: Partial<VolumeFsOps>;
+  now?: () => Date;
+}
+
+export interface VolumePublishResult {
+  /** The generation ..data points to after the call. */
+  generation: string;
+  /** False when the content was identical: no generation written. */
+  changed: boolean;
+  previous?: string;
+  kept: string[];
+  files: number;
+  bytesWritten: number;
+  linked: number;
+  copied: number;
+  removedGenerations: string[];
+  /** Whether the status record was (re)written. */
+  recordWritten: boolean;
+}
+
+export async function publishVolume(volumeDir: string, files: VolumeFile[], opts: VolumePublishOptions = {}): Promise<VolumePublishResult> {
+  validateVolumePaths(files.map((f) => f.path));
+  const fileMode = opts.fileMode ?? DEFAULT_FILE_MODE;
+  const dirMode = opts.dirMode ?? DEFAULT_DIR_MODE;
+  const keep = Math.max(1, opts.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
+  const meta = opts.meta ?? NO_META;
+  const now = opts.now ?? (() => new Date());
+  let genDir: string | undefined;
+  let swapped = false;
+  try {
+    await mkdir(volumeDir, { recursive: true });
+    const lock = await acquireVolumeLock(volumeDir, { timeoutMs: testLockTimeoutMs, ...opts.lock });
+    try {
+      await checkpoint('lock-acquired');
+      const record = await readVolumeRecord(volumeDir);
+      const recovery = await recoverVolume(volumeDir, record, keep);
+      crashPoint('recovery-done');
+      const names = topLevelNames(files.map((f) => f.path));
+      await refuseForeignTopLevel(volumeDir, names);
+
+      const current = recovery.current;
+      const currentDir = current ? path.join(volumeDir, current) : undefined;
+      const state = currentDir ? await readGenerationState(currentDir) : new Map<string, FileState>();
+      crashPoint('state-read');
+      const counts = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
+
+      if (current && identical(state, files, fileMode, opts.gid)) {
+        // Same content: no generation, no writes — except repairing a missing link or a stale record.
+        await addTopLevelLinks(volumeDir, names);
+        const recordWritten = !recordMatches(record, meta, current, recovery.kept);
+        if (recordWritten) await writeVolumeRecord(volumeDir, publishedRecord(record, meta, current, recovery.kept, counts, now()), fileMode);
+        return { generation: current, changed: false, previous: recovery.kept[1], kept: recovery.kept, files: files.length, bytesWritten: 0, linked: 0, copied: 0, removedGenerations: recovery.removed, recordWritten };
+      }
+
+      const generation = newGenerationName(now());
+      genDir = path.join(volumeDir, generation);
+      await mkdir(genDir, { mode: dirMode });
+      crashPoint('generation-dir-created');
+      const written = await writeGeneration(genDir, files, currentDir, state, {
+        fileMode,
+        dirMode,
+        gid: opts.gid,
+        concurrency: opts.concurrency ?? 16,
+        fs: { ...realFsOps, ...opts.fs },
+      });
+
+      await addTopLevelLinks(volumeDir, names);
+      await checkpoint('toplevel-links-ready');
+      await swapData(volumeDir, generation);
+      swapped = true;
+
+      // Recorded before anything is removed, so recovery after a kill below knows what to keep.
+      const kept = [generation, ...recovery.kept.filter((g) => g !== generation)].slice(0, keep);
+      await writeVolumeRecord(volumeDir, publishedRecord(record, meta, generation, kept, counts, now()), fileMode);
+      await removeStaleLinks(volumeDir, names);
+      const removedGenerations = [...recovery.removed];
+      for (const g of await listGenerations(volumeDir)) {
+        if (kept.includes(g)) continue;
+        await rm(path.join(volumeDir, g), { recursive: true, force: true });
+        removedGenerations.push(g);
+        crashPoint('generation-removed');
+      }
+      crashPoint('gc-done');
+      await fsyncPath(volumeDir);
+      crashPoint('done');
+      return { generation, changed: true, previous: kept[1], kept, files: files.length, bytesWritten: written.bytesWritten, linked: written.linked, copied: written.copied, removedGenerations, recordWritten: true };
+    } finally {
+      await lock.release();
+      crashPoint('lock-released');
+    }
+  } catch (err) {
+    // A generation nobody points to yet is only garbage; free its space now (a full disk is a likely
+    // cause) instead of waiting for the next run's recovery.
+    if (genDir && !swapped) await rm(genDir, { recursive: true, force: true }).catch(() => undefined);
+    if (err instanceof PublishError) throw err;
+    throw new PublishError(`publishing to volume ${volumeDir} failed: ${errorMessage(err)}`, hintFor(err), { cause: err });
+  }
+}
+
+function identical(state: Map<string, FileState>, files: VolumeFile[], fileMode: number, gid: number | undefined): boolean {
+  if (state.size !== files.length) return false;
+  return files.every((f) => {
+    const s = state.get(f.path);
+    return s !== undefined && s.sha256 === f.sha256 && s.mode === fileMode && (gid === undefined || s.gid === gid);
+  });
+}
+
+function hintFor(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'the volume is full; the current generation was left as it was — free space or enlarge the volume, then rerun';
+  if (code === 'EACCES' || code === 'EPERM') return 'the volume is not writable for this user; check fsGroup / ownership';
+  return undefined;
+}
