@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';
+import { berStructureError, fromBerSafe } from './der.js';
 
 /** The bytes a certificate was parsed from: hashes must cover exactly those, not a re-encoding. */
 const rawBytes = new WeakMap<pkijs.Certificate, Uint8Array>();
@@ -17,8 +18,10 @@ const rawBytes = new WeakMap<pkijs.Certificate, Uint8Array>();
  */
 export function parseCertificate(der: Uint8Array, source?: string): pkijs.Certificate {
   const where = source ? `${source}: ` : '';
-  const asn1 = asn1js.fromBER(der);
-  if (asn1.offset === -1) throw new VerifyError(`${where}not a DER certificate (${asn1.result.error || 'bad ASN.1'})`, source);
+  const structure = berStructureError(der);
+  if (structure) throw new VerifyError(`${where}not a DER certificate (${structure})`, source);
+  const asn1 = fromBerSafe(der);
+  if (!asn1.ok) throw new VerifyError(`${where}not a DER certificate (${asn1.error})`, source);
   if (asn1.offset !== der.byteLength) {
     throw new VerifyError(`${where}not a DER certificate (${der.byteLength - asn1.offset} bytes after the certificate)`, source);
   }
@@ -216,4 +219,38 @@ export function allowsExtendedKeyUsage(cert: pkijs.Certificate, purpose: string)
   const eku = ext.parsedValue;
   if (!(eku instanceof pkijs.ExtKeyUsage)) return false;
   return eku.keyPurposes.includes(purpose);
+}
+
+/**
+ * Certificates from PEM text that arrived inside a signature (e.g. cosign's certificate and chain
+ * annotations). Unlike loadCertificates this is about untrusted input, so failures are VerifyErrors
+ * labelled with `source`, and the number of blocks is bounded so a huge annotation cannot make us parse
+ * thousands of certificates.
+ */
+export function certificatesFromPemText(text: string, source: string, maxCertificates = 16): pkijs.Certificate[] {
+  const certs: pkijs.Certificate[] = [];
+  for (const match of text.matchAll(PEM_CERT)) {
+    if (certs.length >= maxCertificates) throw new VerifyError(`${source}: more than ${maxCertificates} certificates`, source);
+    const body = match[1] ?? '';
+    if (!BASE64.test(body)) throw new VerifyError(`${source}: PEM certificate block is not valid base64`, source);
+    certs.push(parseCertificate(Buffer.from(body.replace(/\s+/g, ''), 'base64'), source));
+  }
+  return certs;
+}
+
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
+/** GeneralName CHOICE tag of rfc822Name (RFC 5280 §4.2.1.6). */
+const GENERAL_NAME_RFC822 = 1;
+
+/**
+ * The rfc822Name (email) entries of the subjectAltName extension; [] when there is none. An extension
+ * that does not parse as GeneralNames yields nothing rather than a guess: identity checks fail closed.
+ */
+export function subjectAltEmails(cert: pkijs.Certificate): string[] {
+  const ext = findExtension(cert, OID_SUBJECT_ALT_NAME);
+  const san = ext?.parsedValue;
+  if (!(san instanceof pkijs.AltName)) return [];
+  return san.altNames
+    .filter((n) => n.type === GENERAL_NAME_RFC822 && typeof n.value === 'string')
+    .map((n) => n.value as string);
 }

@@ -1,4 +1,5 @@
 /** Minimal DER framing: where one TLV element ends, without decoding what it contains. */
+import * as asn1js from 'asn1js';
 
 export interface DerFrame {
   /** Bytes of tag + length. */
@@ -36,4 +37,81 @@ export function derFrame(bytes: Uint8Array): DerFrame | undefined {
   const total = pos + length;
   if (total > bytes.byteLength) return undefined;
   return { headerLength: pos, length, total };
+}
+
+export type SafeBer = { ok: true; offset: number; result: asn1js.AsnType } | { ok: false; error: string };
+
+/**
+ * asn1js.fromBER that never throws: asn1js 4 reports most malformations in `result.error`, but some
+ * (e.g. a GeneralizedTime whose string does not parse, found by test/verify/fuzz.test.ts) escape as
+ * plain Errors. Every caller parses untrusted bytes, so those must become a parse failure like any other
+ * instead of an untyped exception (exit 1 instead of 3, and no file named).
+ */
+export function fromBerSafe(bytes: Uint8Array, options?: Parameters<typeof asn1js.fromBER>[1]): SafeBer {
+  try {
+    const parsed = asn1js.fromBER(bytes, options);
+    if (parsed.offset === -1) return { ok: false, error: parsed.result.error || 'bad ASN.1' };
+    return { ok: true, offset: parsed.offset, result: parsed.result };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/**
+ * Check that the TLV structure of the element at the start of `bytes` nests exactly: every element lies
+ * inside its parent, definite-length parents are filled exactly by their children, indefinite ones end
+ * with end-of-contents. Bytes after that element are the caller's business (it reports them itself).
+ * Returns the first problem or undefined. Iterative, so hostile nesting cannot exhaust the stack.
+ *
+ * Why: asn1js does not check that children stay inside their parent's declared length, so a signature
+ * whose inner element overruns its SEQUENCE still parses (and verifies, the signed bytes being intact),
+ * while OpenSSL refuses it. Accepting encodings other tools reject is how parser differentials start.
+ */
+export function berStructureError(bytes: Uint8Array, maxDepth = 100): string | undefined {
+  const stack: { end: number | undefined; limit: number }[] = [{ end: bytes.byteLength, limit: bytes.byteLength }];
+  let pos = 0;
+  for (;;) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.end !== undefined) {
+      if (pos === frame.end) {
+        if (stack.length === 1) return 'no element';
+        stack.pop();
+        if (stack.length === 1) return undefined; // the top-level element is complete
+        continue;
+      }
+    } else if (pos + 2 <= frame.limit && bytes[pos] === 0 && bytes[pos + 1] === 0) {
+      pos += 2; // end-of-contents of an indefinite-length element
+      stack.pop();
+      if (stack.length === 1) return undefined;
+      continue;
+    }
+    const start = pos;
+    const tag = bytes[pos++];
+    if (tag === undefined || pos >= frame.limit) return `truncated element at offset ${start}`;
+    if ((tag & 0x1f) === 0x1f) {
+      while (pos < frame.limit && (bytes[pos]! & 0x80) !== 0) pos++;
+      pos++;
+    }
+    if (pos >= frame.limit) return `truncated element at offset ${start}`;
+    const first = bytes[pos++]!;
+    const constructed = (tag & 0x20) !== 0;
+    if (constructed && stack.length > maxDepth) return `nesting deeper than ${maxDepth} levels`;
+    if (first === 0x80) {
+      if (!constructed) return `primitive element with indefinite length at offset ${start}`;
+      stack.push({ end: undefined, limit: frame.limit });
+      continue;
+    }
+    let length = first;
+    if (first > 0x80) {
+      const n = first & 0x7f;
+      if (n > 4 || pos + n > frame.limit) return `invalid length at offset ${start}`;
+      length = 0;
+      for (let i = 0; i < n; i++) length = length * 256 + bytes[pos++]!;
+    }
+    const end = pos + length;
+    if (end > frame.limit) return `element at offset ${start} overruns its parent`;
+    if (constructed) stack.push({ end, limit: end });
+    else if (stack.length === 1) return undefined;
+    else pos = end;
+  }
 }

@@ -13,7 +13,7 @@ import * as pkijs from 'pkijs';
 import { authenticodeRanges, digestRanges, readSignedCab } from '../cab/index.js';
 import { VerifyError, errorMessage } from '../errors.js';
 import { OID_EKU_CODE_SIGNING, OID_EKU_TIME_STAMPING, bytesEqual } from '../pki/certs.js';
-import { derFrame } from '../pki/der.js';
+import { derFrame, fromBerSafe } from '../pki/der.js';
 import { ensureCryptoEngine, hashNameForOid } from '../pki/engine.js';
 import { decodeCms, fail, prepareSigners, verifySigners, type Signer, type TrustAnchors } from './cms.js';
 import type { SignerReport } from './types.js';
@@ -23,6 +23,8 @@ export const OID_SPC_INDIRECT_DATA = '1.3.6.1.4.1.311.2.1.4';
 export const OID_MS_RFC3161_TIMESTAMP = '1.3.6.1.4.1.311.3.3.1';
 const OID_TST_INFO = '1.2.840.113549.1.9.16.1.4';
 
+/** u32 at byte 40, the first word of the Authenticode header reserve. */
+const AUTHENTICODE_RESERVE_TAG = 0x00100000;
 /** Authenticode pads the PKCS#7 to a multiple of 8 bytes. */
 const MAX_PADDING = 7;
 /** A timestamp a little ahead of our clock is clock skew; more is a token from the future. */
@@ -127,8 +129,8 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
   const eContent = tsd.encapContentInfo.eContent;
   if (!(eContent instanceof asn1js.OctetString)) throw fail(file, 'timestamp: token carries no TSTInfo');
   const content = new Uint8Array(eContent.getValue());
-  const asn1 = asn1js.fromBER(content);
-  if (asn1.offset !== content.byteLength) throw fail(file, 'timestamp: TSTInfo is not valid DER');
+  const asn1 = fromBerSafe(content);
+  if (!asn1.ok || asn1.offset !== content.byteLength) throw fail(file, 'timestamp: TSTInfo is not valid DER');
   let tst: pkijs.TSTInfo;
   try {
     tst = new pkijs.TSTInfo({ schema: asn1.result });
@@ -165,6 +167,13 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
 
 async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, now: Date): Promise<AuthenticodeResult> {
   const cab = await readSignedCab(fh, file);
+  // reserved1 (4–7) and the first reserve word (40–43) are not covered by the digest; MS-CAB says zero
+  // and signtool writes 0x00100000, and osslsigncode refuses anything else. Accepting other values would
+  // let unsigned bytes vary and accept cabinets the peer rejects (found by test/verify/fuzz.test.ts).
+  const reserved1 = cab.prefix.readUInt32LE(4);
+  if (reserved1 !== 0) throw fail(file, `header field reserved1 is 0x${reserved1.toString(16).padStart(8, '0')}, not 0`);
+  const reserveTag = cab.prefix.readUInt32LE(40);
+  if (reserveTag !== AUTHENTICODE_RESERVE_TAG) throw fail(file, `header reserve starts with 0x${reserveTag.toString(16).padStart(8, '0')}, not 0x00100000`);
   const sd = decodeCms(pkcs7Bytes(cab.signatureBytes, file), file);
   const spc = parseIndirectData(sd, file);
   // Authenticode allows exactly one SignerInfo; more would be signers nobody specified the meaning of.

@@ -11,6 +11,7 @@ import * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../errors.js';
 import { allowsExtendedKeyUsage, bytesEqual, nameString, subjectKeyId, subjectString } from '../pki/certs.js';
 import { keyUsageBit, validateChain } from '../pki/chain.js';
+import { berStructureError, fromBerSafe } from '../pki/der.js';
 import { createSignatureVerifier, ensureCryptoEngine, hashNameForOid, verifySignature, type SignatureVerifier } from '../pki/engine.js';
 import type { SignerReport } from './types.js';
 
@@ -36,13 +37,15 @@ export function decodeCms(bytes: Uint8Array, file: string): pkijs.SignedData {
     if (!m) throw fail(file, 'signature is PEM but has no CMS / PKCS7 block');
     der = Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64');
   }
+  const structure = berStructureError(der);
+  if (structure) throw fail(file, `signature is not valid BER/DER (${structure})`);
   // parseEmbedded: false — do not speculatively parse every OCTET STRING (the content) as ASN.1.
-  const asn1 = asn1js.fromBER(der, {
+  const asn1 = fromBerSafe(der, {
     parseEmbedded: false,
     maxContentLength: Math.max(der.byteLength, 1),
     maxNodes: 200_000,
   });
-  if (asn1.offset === -1) throw fail(file, `signature is not valid BER/DER (${asn1.result.error})`);
+  if (!asn1.ok) throw fail(file, `signature is not valid BER/DER (${asn1.error})`);
   // Bytes after the structure would be invisible to us but maybe not to another tool: refuse them.
   if (asn1.offset !== der.byteLength) throw fail(file, `signature has ${der.byteLength - asn1.offset} trailing bytes`);
   let ci: pkijs.ContentInfo;
@@ -107,6 +110,16 @@ function matchesSidUnsafe(cert: pkijs.Certificate, sid: pkijs.SignerInfo['sid'])
 /** Resolve every SignerInfo's digest algorithm and candidate certificates (shared with Authenticode). */
 export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: string, withContent: boolean): Signer[] {
   if (sd.signerInfos.length === 0) throw fail(file, 'signature has no signers');
+  // The SignedData-level digestAlgorithms list is unsigned and advisory, but OpenSSL sets up a digest
+  // for each entry and rejects the signature on an unknown one; refusing it too keeps us from accepting
+  // bytes the peer tools reject (found by test/verify/fuzz.test.ts).
+  for (const alg of sd.digestAlgorithms) {
+    try {
+      hashNameForOid(alg.algorithmId);
+    } catch (err) {
+      throw fail(file, `signature lists ${errorMessage(err)}`, undefined, err);
+    }
+  }
   const pool = [...(sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate), ...trust.intermediates];
   return sd.signerInfos.map((info) => {
     let hash: string;
