@@ -13,7 +13,7 @@ import { makePlan } from './plan/index.js';
 import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import type { RunReport } from './report/index.js';
-import { parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
+import { fetchImageSignature, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
 export async function runPipeline(settings: Settings, log: Logger): Promise<RunReport> {
   const started = Date.now();
@@ -49,8 +49,15 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
 
     // Loaded only now: the crypto stack (pkijs, asn1js) costs more start-up than the whole
     // up-to-date check above, which the hourly CronJob takes almost every time.
-    const { loadTrustSets, verificationFailure, verifyPayload } = await import('./verify/index.js');
+    const { loadTrustSets, verificationFailure, verifyImage, verifyPayload } = await import('./verify/index.js');
     const trustSets = await loadTrustSets(settings.config);
+
+    // The image signature is checked before a single layer is unpacked.
+    const signature = settings.image.mode === 'off' ? undefined : await fetchImageSignature(resolved, sourceOptions);
+    report.image = await verifyImage(signature, settings.image, resolved.digest, ref.kind);
+    if (report.image.checked) log.info('image signature verified', { identity: report.image.identity, location: report.image.location });
+    else report.warnings.push(`image signature not verified: ${report.image.reason}`);
+
     staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
     const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), {}, sourceOptions);
     report.warnings.push(...unpacked.warnings);

@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 
 export type DryRunMode = 'client' | 'server';
 export type OutputFormat = 'text' | 'json';
+export type ImageSignatureMode = 'required' | 'optional' | 'off';
 
 /** Values the user set explicitly (by flag or env); absent keys fall through to file and defaults. */
 export interface RunFlags {
@@ -18,6 +19,9 @@ export interface RunFlags {
   insecureRegistry?: string[];
   registryCa?: string;
   registryAuthFile?: string;
+  imageTrustChain?: string;
+  imageIdentity?: string;
+  imageSignature?: ImageSignatureMode;
   dryRun?: DryRunMode | false;
   detailedExitcode?: boolean;
   output?: OutputFormat;
@@ -26,7 +30,7 @@ export interface RunFlags {
   debug?: boolean;
 }
 
-type Kind = 'string' | 'list' | 'boolean' | 'output' | 'dryRun';
+type Kind = 'string' | 'list' | 'boolean' | 'output' | 'dryRun' | 'signatureMode';
 
 export interface OptionSpec {
   key: keyof RunFlags;
@@ -46,6 +50,9 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'insecureRegistry', flags: '--insecure-registry <hosts>', kind: 'list', description: 'comma-separated registry hosts (host[:port]) that may be reached over plain HTTP' },
   { key: 'registryCa', flags: '--registry-ca <file>', kind: 'string', description: 'PEM CA(s) trusted for registry TLS, in addition to the system roots', gematikEnv: ['PROVISIONING_CONTAINER_REGISTRY_CA_FILE'] },
   { key: 'registryAuthFile', flags: '--registry-auth-file <path>', kind: 'string', description: 'docker config.json, or a mounted image pull Secret directory (.dockerconfigjson/.dockercfg)', gematikEnv: ['REGISTRY_AUTH_FILE'] },
+  { key: 'imageTrustChain', flags: '--image-trust-chain <file>', kind: 'string', description: 'pinned certificate chain the image signature (cosign) must chain to', gematikEnv: ['TRUST_CERTCHAIN_FILE'] },
+  { key: 'imageIdentity', flags: '--image-identity <email>', kind: 'string', description: 'required signer e-mail (SAN) of the image signature; "any" accepts every leaf of the chain (default software-development@gematik.de)' },
+  { key: 'imageSignature', flags: '--image-signature <mode>', kind: 'signatureMode', description: 'required | optional | off (default: required when a trust chain is set, else off with a warning)' },
   { key: 'dryRun', flags: '--dry-run [mode]', kind: 'dryRun', description: 'verify and plan, write nothing (mode: client, the default)' },
   { key: 'detailedExitcode', flags: '--detailed-exitcode', kind: 'boolean', description: 'with --dry-run: exit 10 when changes are pending, 0 when none' },
   { key: 'output', flags: '--output <format>', kind: 'output', description: 'report format on stdout: text | json (default text)' },
@@ -70,6 +77,10 @@ export function parseOptionValue(spec: OptionSpec, raw: unknown, origin: string)
       const items = String(raw).split(',').map((x) => x.trim()).filter((x) => x !== '');
       if (items.length === 0) throw new UsageError(`${origin}: a value is required`);
       return items;
+    }
+    case 'signatureMode': {
+      if (raw === 'required' || raw === 'optional' || raw === 'off') return raw;
+      throw new UsageError(`${origin}: expected "required", "optional" or "off", got "${String(raw)}"`);
     }
     case 'boolean':
       return parseBoolean(raw, origin);

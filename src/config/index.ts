@@ -32,6 +32,8 @@ export interface Settings {
   force: boolean;
   debug: boolean;
   gematik: GematikSettings;
+  /** Image (cosign) signature policy, with flags and env applied. */
+  image: { mode: 'required' | 'optional' | 'off'; trustChain?: string; identity?: string };
   /** Digest of everything in the config that shapes the outputs; part of the up-to-date check. */
   configHash: string;
 }
@@ -103,6 +105,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     force: flags.force ?? false,
     debug: flags.debug ?? false,
     gematik: gematikFromEnv(env),
+    image: imagePolicy(flags, config, cwd),
     configHash: '',
   };
   if (settings.detailedExitcode && !settings.dryRun) {
@@ -110,6 +113,23 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
   }
   settings.configHash = hashConfig(settings);
   return settings;
+}
+
+/** gematik signs its provisioning image with this identity (leaf SAN e-mail). */
+export const GEMATIK_IMAGE_IDENTITY = 'software-development@gematik.de';
+
+/**
+ * A pinned chain makes the signature required unless said otherwise; without one nothing can be
+ * verified, which is allowed only as an explicit or default "off" (and the report warns).
+ */
+function imagePolicy(flags: RunFlags, config: Config, cwd: string): Settings['image'] {
+  const trustChain = flags.imageTrustChain !== undefined ? path.resolve(cwd, flags.imageTrustChain) : config.image.trustChain;
+  const mode = flags.imageSignature ?? config.image.signature ?? (trustChain ? 'required' : 'off');
+  if (mode !== 'off' && !trustChain) {
+    throw new ConfigError(`image signature is "${mode}" but no trust chain is set`, 'pass --image-trust-chain FILE or set TRUST_CERTCHAIN_FILE (or image.trustChain in the config)');
+  }
+  const identity = flags.imageIdentity ?? config.image.identity ?? GEMATIK_IMAGE_IDENTITY;
+  return { mode, trustChain, identity: identity === 'any' ? undefined : identity };
 }
 
 /** gematik's processor variables that have no `run` flag (yet); secrets are kept but never printed. */
@@ -122,7 +142,6 @@ export function gematikFromEnv(env: NodeJS.ProcessEnv): GematikSettings {
   const resultFilenames: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (k.endsWith('_RESULT_FILENAME') && v) resultFilenames[k] = v;
   return {
-    trustCertchainFile: nonEmpty(env.TRUST_CERTCHAIN_FILE),
     registryUsername: user,
     registryToken: token,
     truststorePassword: nonEmpty(env.TRUSTSTORE_PASS),
@@ -136,6 +155,6 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 function hashConfig(s: Settings): string {
   const { origin: _origin, baseDir: _baseDir, ...shape } = s.config;
-  const material = JSON.stringify({ shape, namespace: s.namespace, resultFilenames: s.gematik.resultFilenames });
+  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames });
   return 'sha256:' + createHash('sha256').update(material).digest('hex');
 }

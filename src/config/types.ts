@@ -21,6 +21,14 @@ export interface ConfigMapTarget {
   files: { path: string; key: string }[];
 }
 
+export interface ImagePolicy {
+  signature?: 'required' | 'optional' | 'off';
+  /** Pinned chain file (absolute). */
+  trustChain?: string;
+  /** Required SAN e-mail; "any" disables the identity check. */
+  identity?: string;
+}
+
 export interface Config {
   /** Where the file came from, for messages (`built-in default` or a path). */
   origin: string;
@@ -33,11 +41,11 @@ export interface Config {
   verify: VerifyRule[];
   volume: { dir?: string; files: string[] };
   configMaps: ConfigMapTarget[];
+  image: ImagePolicy;
 }
 
 /** Settings that come only from the environment of gematik's processor; carried for later stages. */
 export interface GematikSettings {
-  trustCertchainFile?: string;
   registryUsername?: string;
   /** Secret: never log, never report. */
   registryToken?: string;

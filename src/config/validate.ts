@@ -9,7 +9,7 @@ import type { Config, ConfigMapTarget, VerifyRule } from './types.js';
 
 export type Locate = (keyPath: (string | number)[]) => number | undefined;
 
-const TOP_KEYS = ['source', 'namespace', 'trust', 'verify', 'volume', 'configMaps'];
+const TOP_KEYS = ['source', 'namespace', 'image', 'trust', 'verify', 'volume', 'configMaps'];
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -108,7 +108,20 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     return { name, files };
   });
 
-  return { origin, baseDir, source, namespace, trust, verify, volume, configMaps };
+  const image: Config['image'] = {};
+  if (obj.image !== undefined) {
+    if (!isPlainObject(obj.image)) fail(['image'], 'expected a mapping with signature, trustChain, identity');
+    const im = obj.image as Record<string, unknown>;
+    for (const k of Object.keys(im)) if (!['signature', 'trustChain', 'identity'].includes(k)) fail(['image', k], 'unknown key');
+    if (im.signature !== undefined) {
+      if (im.signature !== 'required' && im.signature !== 'optional' && im.signature !== 'off') fail(['image', 'signature'], `expected "required", "optional" or "off", got "${String(im.signature)}"`);
+      image.signature = im.signature as 'required' | 'optional' | 'off';
+    }
+    if (im.trustChain !== undefined) image.trustChain = path.resolve(baseDir, str(['image', 'trustChain'], im.trustChain));
+    if (im.identity !== undefined) image.identity = str(['image', 'identity'], im.identity);
+  }
+
+  return { origin, baseDir, source, namespace, trust, verify, volume, configMaps, image };
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */

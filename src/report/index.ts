@@ -25,6 +25,9 @@ function renderText(r: RunReport): string {
   if (r.source.reference) {
     lines.push(`  source    ${r.source.reference}${r.source.digest ? ` (${short(r.source.digest)})` : ''}${r.source.revision ? ` revision ${r.source.revision}` : ''}`);
   }
+  if (r.image?.checked) {
+    lines.push(`  image     signed by ${r.image.identity ?? r.image.signer?.subject} → ${r.image.signer?.anchor} (${r.image.location})`);
+  }
   if (r.verification) {
     const ok = r.verification.checks.filter((c) => c.ok).length;
     lines.push(`  verified  ${ok}/${r.verification.checks.length} signature checks passed`);

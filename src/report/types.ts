@@ -1,6 +1,6 @@
 import type { Plan } from '../plan/index.js';
 import type { PublishResult } from '../publish/index.js';
-import type { VerificationReport } from '../verify/types.js';
+import type { ImageCheck, VerificationReport } from '../verify/types.js';
 
 export type Outcome = 'applied' | 'no-changes' | 'up-to-date' | 'dry-run' | 'failed';
 
@@ -11,6 +11,7 @@ export interface RunReport {
   dryRun: false | 'client' | 'server';
   source: { reference?: string; digest?: string; revision?: string };
   targets: { volume?: string; kubeOut?: string };
+  image?: ImageCheck;
   verification?: VerificationReport;
   plan?: Plan;
   published?: PublishResult;

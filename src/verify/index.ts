@@ -13,7 +13,8 @@ import { verifyAuthenticodeCab } from './authenticode.js';
 import { verifyCmsAttached, verifyCmsDetached, type TrustAnchors } from './cms.js';
 import type { FileCheck, VerificationReport } from './types.js';
 
-export type { FileCheck, SignerReport, VerificationReport } from './types.js';
+export type { FileCheck, ImageCheck, SignerReport, VerificationReport } from './types.js';
+export { verifyImage, type ImagePolicySettings } from './image.js';
 
 const DETACHED_SUFFIX = '.p7s';
 

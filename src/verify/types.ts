@@ -26,3 +26,16 @@ export interface VerificationReport {
   /** Payload files that no verification rule covered (reported, not an error in this version). */
   unverified: string[];
 }
+
+/** Outcome of the image (cosign) signature stage. */
+export interface ImageCheck {
+  checked: boolean;
+  /** Where the signature was found (registry tag or layout entry). */
+  location?: string;
+  signer?: SignerReport;
+  /** SAN e-mail of the signer. */
+  identity?: string;
+  signedAt?: string;
+  /** Why it was not checked (policy off, optional and absent). */
+  reason?: string;
+}

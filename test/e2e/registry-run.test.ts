@@ -3,7 +3,7 @@ import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../support/cli.js';
-import { pushLayout, startRegistry, type TestRegistry } from '../support/registry.js';
+import { pushSignedLayout, startRegistry, type TestRegistry } from '../support/registry.js';
 import { useTempDirs } from '../support/tmp.js';
 
 const tempDir = useTempDirs();
@@ -13,7 +13,7 @@ describe('zeta-provision run from a registry', () => {
   let registry: TestRegistry;
   beforeAll(async () => {
     registry = await startRegistry({ htpasswd: creds });
-    await pushLayout(path.join(REPO_ROOT, 'fixtures', 'example', 'oci'), 'latest', `${registry.host}/zeta/provisioning:1.0`, creds);
+    await pushSignedLayout(path.join(REPO_ROOT, 'fixtures', 'example', 'oci'), 'latest', `${registry.host}/zeta/provisioning`, '1.0', creds);
   });
   afterAll(() => registry?.stop());
 
@@ -34,6 +34,9 @@ describe('zeta-provision run from a registry', () => {
     expect(report.outcome).toBe('applied');
     expect(report.source.revision).toBe('demo-1');
     expect(report.verification.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
+    // The cosign signature was found under the .sig tag in the same repository and verified first.
+    expect(report.image).toMatchObject({ checked: true, identity: 'provisioning@example.org' });
+    expect(report.image.location).toMatch(/\/zeta\/provisioning:sha256-[0-9a-f]{64}\.sig$/);
     const second = await runCli(args, { env });
     expect(second.exitCode).toBe(0);
     expect(second.stdout).toContain('up to date');

@@ -1,0 +1,41 @@
+/**
+ * verify.image: the cosign signature of the pulled manifest digest, checked before any layer is
+ * unpacked. Policy decides what a missing signature means; a present but bad one always fails.
+ */
+import { ConfigError, VerifyError, errorMessage } from '../errors.js';
+import { loadCertificates } from '../pki/certs.js';
+import type { SignatureBlobs } from '../source/index.js';
+import { verifyCosignSignature } from './cosign.js';
+import type { ImageCheck } from './types.js';
+
+export interface ImagePolicySettings {
+  mode: 'required' | 'optional' | 'off';
+  trustChain?: string;
+  identity?: string;
+}
+
+export async function verifyImage(
+  signature: SignatureBlobs | undefined,
+  policy: ImagePolicySettings,
+  imageDigest: string,
+  sourceKind: string,
+): Promise<ImageCheck> {
+  if (policy.mode === 'off') return { checked: false, reason: 'image signature check is off' };
+  if (!signature) {
+    const where = sourceKind === 'dir' || sourceKind === 'docker-archive'
+      ? `${sourceKind}: sources carry no image signature`
+      : `no signature sha256-${imageDigest.slice('sha256:'.length)}.sig found beside the image`;
+    if (policy.mode === 'required') {
+      throw new VerifyError(`image signature: ${where}`, 'image signature', 'sign the image (cosign sign), pull from a source that keeps the .sig tag, or set --image-signature optional');
+    }
+    return { checked: false, reason: where };
+  }
+  let anchors;
+  try {
+    anchors = await loadCertificates([policy.trustChain!]);
+  } catch (err) {
+    throw new ConfigError(`image trust chain: ${errorMessage(err)}`);
+  }
+  const result = verifyCosignSignature({ manifest: signature.manifest, blobs: signature.blobs }, { imageDigest, anchors, identity: policy.identity });
+  return { checked: true, location: signature.location, signer: result.signer, identity: result.identity, signedAt: result.signedAt };
+}
