@@ -39,6 +39,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return ExitCode.ok;
     }
     if (cmd.name === 'status' || cmd.name === 'rollback') return await volumeCommand(cmd);
+    if (cmd.name === 'watch') {
+      debug = cmd.debug;
+      const { runWatchUntilSignalled } = await import('./watch/index.js');
+      const log = createLogger({ format: cmd.logFormat ?? defaultLogFormat(), level: cmd.debug ? 'debug' : 'info', redactor });
+      return await runWatchUntilSignalled(cmd.options, log);
+    }
     debug = cmd.flags.debug ?? debug;
     const log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
     const config = await loadConfigFile(cmd.flags.config);

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../errors.js';
+import { parseWatchOptions, WATCH_DEFAULTS, type RawWatchOptions, type WatchOptions } from '../watch/options.js';
 import { RUN_OPTIONS, envName, flagsFromEnv, mergeFlags, parseOptionValue, type RunFlags } from './options.js';
 
 export type ParsedCommand =
@@ -11,6 +12,7 @@ export type ParsedCommand =
   | { name: 'status'; volume: string; json: boolean }
   | { name: 'rollback'; volume: string; to?: string; json: boolean }
   | { name: 'version'; json: boolean }
+  | { name: 'watch'; options: WatchOptions; logFormat?: 'text' | 'json'; debug: boolean }
   | { name: 'help'; text: string };
 
 const STATUS_EXAMPLES = `
@@ -59,6 +61,27 @@ Exit codes:
   0 applied or already up to date   1 internal error      2 usage or configuration
   3 verification failed             4 source unavailable  5 publish failed
   10 changes pending (only with --dry-run --detailed-exitcode)
+`;
+
+const WATCH_EXAMPLES = `
+It reacts to the atomic ..data swap of kubelet's ConfigMap volumes and of "zeta-provision run",
+waits until changes settle (--debounce-ms), validates, then runs exactly one action. Each reload is
+logged with the content hash of the directory; a failed validation is logged and not retried until
+the content changes again. SIGTERM ends it with exit 0.
+
+Examples:
+  # nginx sidecar (pod with shareProcessNamespace: true; nginx -t needs nginx in the sidecar's image)
+  zeta-provision watch --dir /etc/nginx/conf.d --validate "nginx -t" --signal HUP --process-name nginx
+
+  # nginx writing its PID to a shared emptyDir
+  zeta-provision watch --dir /provisioning --signal HUP --pid-file /run/nginx/nginx.pid
+
+  # OPA sidecar: push the policy at start and after every change
+  zeta-provision watch --dir /policies --on-start \\
+    --http PUT http://127.0.0.1:8181/v1/policies/zeta --body-file /policies/policy.rego
+
+  # anything else
+  zeta-provision watch --dir /provisioning --exec "curl -fsS -X POST http://127.0.0.1:9000/-/reload"
 `;
 
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version: string): ParsedCommand {
@@ -117,6 +140,31 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
     .option('--to <generation>', 'generation to restore (default: the previous one)')
     .action((opts: Record<string, unknown>) => {
       result = { name: 'rollback', ...volumeFlags(opts), to: typeof opts.to === 'string' ? opts.to : undefined };
+    });
+
+  program
+    .command('watch')
+    .description('reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
+    .option('--dir <dir>', 'directory to watch: a mounted ConfigMap or the provisioning volume (mounted whole, never a subPath)')
+    .option('--validate <command>', 'shell command that must exit 0 before reloading (e.g. "nginx -t"); on failure nothing is reloaded')
+    .option('--signal <name>', 'action: send this signal (HUP, USR1 …) to --pid, --pid-file or --process-name')
+    .option('--pid <pid>', 'signal target: a process ID')
+    .option('--pid-file <file>', 'signal target: the process ID in this file, read at each reload')
+    .option('--process-name <name>', 'signal target: the process with this name, found in /proc (needs shareProcessNamespace: true)')
+    .option('--exec <command>', 'action: run this shell command')
+    .option('--http <method-url...>', 'action: send an HTTP request, METHOD URL (e.g. PUT http://127.0.0.1:8181/v1/policies/zeta)')
+    .option('--body-file <file>', 'with --http: request body, read at each reload (e.g. the policy in the watched directory)')
+    .option('--on-start', 'also validate and act once at start (OPA starts without the policy)')
+    .option('--debounce-ms <ms>', 'quiet time after the last change before reloading', String(WATCH_DEFAULTS.debounceMs))
+    .option('--poll-seconds <seconds>', 'content-hash poll, for filesystems without change events', String(WATCH_DEFAULTS.pollSeconds))
+    .option('--log-format <format>', 'log format on stderr: text | json (default: text on a terminal, else json)')
+    .option('--debug', 'log every check, also when nothing changed')
+    .addHelpText('after', WATCH_EXAMPLES)
+    .action((opts: RawWatchOptions & { logFormat?: string; debug?: boolean }) => {
+      if (opts.logFormat !== undefined && opts.logFormat !== 'text' && opts.logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${JSON.stringify(opts.logFormat)}`);
+      result = { name: 'watch', options: parseWatchOptions(opts), logFormat: opts.logFormat as 'text' | 'json' | undefined, debug: opts.debug === true };
     });
 
   program

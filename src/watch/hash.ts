@@ -1,0 +1,71 @@
+/**
+ * Content hash of a watched directory as its consumer sees it: every file reachable through the
+ * top-level names (links followed, `..`-prefixed bookkeeping skipped). A file's digest is cached by
+ * (device, inode, size, mtime), so polling a large volume re-reads only files that changed — the
+ * publisher hard-links unchanged files into a new generation, which keeps their inode.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { sha256File } from '../util/fs.js';
+
+export interface FileDigest {
+  /** Path relative to the watched directory, POSIX separators. */
+  path: string;
+  sha256: string;
+}
+
+/** sha256 over the sorted (path, digest) list; a rename changes it as much as an edit does. */
+export function combineDigests(files: FileDigest[]): string {
+  const h = createHash('sha256');
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) h.update(`${f.path}\0${f.sha256}\n`);
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** Hidden bookkeeping of kubelet and of our publisher (`..data`, `..2026_…`, locks, status). */
+export function isBookkeeping(name: string): boolean {
+  return name.startsWith('..');
+}
+
+interface CacheEntry {
+  key: string;
+  sha256: string;
+}
+
+/** Bounds the walk: a link loop or a runaway tree must not keep the sidecar busy forever. */
+const MAX_FILES = 200_000;
+const MAX_DEPTH = 64;
+
+export class DirectoryHasher {
+  private cache = new Map<string, CacheEntry>();
+
+  constructor(private readonly dir: string) {}
+
+  async hash(): Promise<string> {
+    const files: FileDigest[] = [];
+    const seen = new Map<string, CacheEntry>();
+    const walk = async (abs: string, rel: string, depth: number): Promise<void> => {
+      if (depth > MAX_DEPTH) throw new Error(`${abs}: deeper than ${MAX_DEPTH} levels (a link loop?)`);
+      for (const name of (await readdir(abs)).sort()) {
+        if (depth === 0 && isBookkeeping(name)) continue;
+        const childAbs = path.join(abs, name);
+        const childRel = rel ? `${rel}/${name}` : name;
+        // stat follows links: the consumer reads through them. A dangling link is simply absent.
+        const st = await stat(childAbs).catch(() => undefined);
+        if (!st) continue;
+        if (st.isDirectory()) await walk(childAbs, childRel, depth + 1);
+        else if (st.isFile()) {
+          if (files.length >= MAX_FILES) throw new Error(`${this.dir}: more than ${MAX_FILES} files`);
+          const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+          const cached = this.cache.get(childAbs);
+          const sha256 = cached && cached.key === key ? cached.sha256 : await sha256File(childAbs);
+          seen.set(childAbs, { key, sha256 });
+          files.push({ path: childRel, sha256 });
+        }
+      }
+    };
+    await walk(this.dir, '', 0);
+    this.cache = seen;
+    return combineDigests(files);
+  }
+}
