@@ -1,44 +1,247 @@
-import { readFile, stat } from 'node:fs/promises';
+/**
+ * `kubectl kustomize` renders the base and every overlay; the rendered objects are checked for what
+ * an operator relies on: restricted Pod Security, no subPath on provisioned mounts, one zeta-provision
+ * image, the config ConfigMap where --config points, env twins that exist, sidecar arguments the CLI
+ * accepts, consumers mounting what zeta-provision publishes.
+ */
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { parseCommandLine } from '../../src/cli/index.js';
+import { RUN_OPTIONS, envName } from '../../src/cli/options.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { requireProgram } from '../support/programs.js';
 
-describe('manifests/base', () => {
-  it('renders with kubectl kustomize into a restricted, hourly, non-overlapping CronJob with a valid config', async () => {
-    await requireProgram('kubectl', 'kubectl (preinstalled on the node machine image)');
-    const { stdout } = await execa('kubectl', ['kustomize', path.join(REPO_ROOT, 'manifests', 'base')]);
-    const objects = parseAllDocuments(stdout).map((d) => d.toJS());
-    const cronJob = objects.find((o) => o.kind === 'CronJob');
-    expect(cronJob.spec.concurrencyPolicy).toBe('Forbid');
-    const pod = cronJob.spec.jobTemplate.spec.template.spec;
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    const container = pod.containers[0];
-    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-    // subPath mounts never see the ..data swap.
-    expect(stdout).not.toContain('subPath');
-    expect(pod.volumes.find((v: { name: string }) => v.name === 'tmp').emptyDir.medium).toBe('Memory');
-    // The generated config ConfigMap is what the container mounts, and it is a valid config.
-    const config = objects.find((o) => o.kind === 'ConfigMap');
-    expect(pod.volumes.find((v: { name: string }) => v.name === 'config').configMap.name).toBe(config.metadata.name);
-    expect(() => parseConfigText(config.data['config.yaml'], 'manifests config', '/')).not.toThrow();
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered YAML is untyped by nature */
+type K8sObject = any;
+type Container = any;
+type PodSpec = any;
+
+const KUSTOMIZATIONS = ['base', 'overlays/classic', 'overlays/gematik'];
+/** Created by the operator (README "Installing in a cluster"), never rendered: trust anchors and credentials. */
+const OPERATOR_PROVIDED = ['zeta-provision-image-signing', 'zeta-provision-registry-ca', 'zeta-provision-pull-secret'];
+/** ConfigMaps the gematik profile's processors publish (policy-signer.pub), not a plain payload file. */
+const PROCESSOR_OUTPUTS = ['policy-signer'];
+
+async function render(dir: string): Promise<{ objects: K8sObject[]; text: string }> {
+  await requireProgram('kubectl', 'kubectl');
+  const { stdout } = await execa('kubectl', ['kustomize', path.join(REPO_ROOT, 'manifests', dir)]);
+  return { objects: parseAllDocuments(stdout).map((d) => d.toJS()), text: stdout };
+}
+
+function podSpecs(objects: K8sObject[]): { owner: string; spec: PodSpec }[] {
+  return objects.flatMap((o) => {
+    if (o.kind === 'CronJob') return [{ owner: `CronJob/${o.metadata.name}`, spec: o.spec.jobTemplate.spec.template.spec }];
+    if (['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind)) return [{ owner: `${o.kind}/${o.metadata.name}`, spec: o.spec.template.spec }];
+    return [];
+  });
+}
+
+/** Containers running our image (repository name zeta-provision): the CronJob and every watch sidecar. */
+function zetaContainers(objects: K8sObject[]): { owner: string; spec: PodSpec; container: Container }[] {
+  return podSpecs(objects).flatMap(({ owner, spec }) =>
+    (spec.containers as Container[]).filter((c) => /(^|\/)zeta-provision[:@]/.test(c.image)).map((container) => ({ owner, spec, container })),
+  );
+}
+
+function volumeOf(spec: PodSpec, mountName: string): any {
+  return spec.volumes.find((v: { name: string }) => v.name === mountName);
+}
+
+/** The mount of `container` whose mountPath contains `file` (longest match). */
+function mountFor(container: Container, file: string): any {
+  return (container.volumeMounts ?? [])
+    .filter((m: { mountPath: string }) => file === m.mountPath || file.startsWith(m.mountPath.replace(/\/?$/, '/')))
+    .sort((a: { mountPath: string }, b: { mountPath: string }) => b.mountPath.length - a.mountPath.length)[0];
+}
+
+function memoryBytes(q: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q);
+  if (!m) throw new Error(`unexpected quantity ${q}`);
+  return Number(m[1]) * { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, '': 1 }[m[2] ?? '']!;
+}
+
+describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
+  it('renders an hourly, non-overlapping, bounded CronJob', async () => {
+    const { objects } = await render(dir);
+    const cronJobs = objects.filter((o) => o.kind === 'CronJob');
+    expect(cronJobs).toHaveLength(1);
+    const cj = cronJobs[0].spec;
+    expect(cj.schedule).toMatch(/^\d{1,2} \* \* \* \*$/);
+    expect(cj).toMatchObject({ concurrencyPolicy: 'Forbid', successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+    expect(cj.startingDeadlineSeconds).toBeGreaterThan(0);
+    // A pass must end before the next hour starts one.
+    expect(cj.jobTemplate.spec.activeDeadlineSeconds).toBeLessThan(3600);
+    expect(cj.jobTemplate.spec.backoffLimit).toBeGreaterThanOrEqual(1);
+    // Exit 3 (verification failed) is not retried: the same payload fails the same way.
+    expect(cj.jobTemplate.spec.podFailurePolicy.rules[0]).toMatchObject({ action: 'FailJob', onExitCodes: { operator: 'In', values: expect.arrayContaining([3]) } });
+  });
+
+  it('runs every pod under the restricted Pod Security profile', async () => {
+    const { objects } = await render(dir);
+    for (const { owner, spec } of podSpecs(objects)) {
+      expect(spec.securityContext, owner).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(spec.securityContext.runAsUser, owner).toBeGreaterThan(0);
+      expect(spec.hostNetwork ?? false, owner).toBe(false);
+      expect(spec.hostPID ?? false, owner).toBe(false);
+      expect(spec.volumes.filter((v: object) => 'hostPath' in v), owner).toEqual([]);
+      for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) {
+        expect(c.securityContext, `${owner} ${c.name}`).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+        expect(c.securityContext.privileged ?? false).toBe(false);
+        expect(c.securityContext.capabilities.add ?? []).toEqual([]);
+      }
+    }
+    for (const { owner, container } of zetaContainers(objects)) {
+      expect(container.securityContext, `${owner} ${container.name}`).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true });
+      expect(container.resources.limits.memory, `${owner} ${container.name}`).toMatch(/^\d+Mi$/);
+    }
+  });
+
+  it('gives the CronJob a memory-backed /tmp within its memory limit, measured from the benchmarks', async () => {
+    const { objects } = await render(dir);
+    const cronJob = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!;
+    const tmp = volumeOf(cronJob.spec, mountFor(cronJob.container, '/tmp').name);
+    expect(tmp.emptyDir.medium).toBe('Memory');
+    // tmpfs pages count against the container's memory: staging plus peak RSS (89 MiB measured) must fit.
+    const limit = memoryBytes(cronJob.container.resources.limits.memory);
+    expect(limit).toBe(256 * 1024 ** 2);
+    expect(limit - memoryBytes(tmp.emptyDir.sizeLimit)).toBeGreaterThanOrEqual(150 * 1024 ** 2);
+    expect(memoryBytes(cronJob.container.resources.requests.memory)).toBeLessThanOrEqual(limit);
+  });
+
+  it('mounts provisioned data as directories, never with subPath, read-only for consumers', async () => {
+    const { objects, text } = await render(dir);
+    // subPath mounts resolve ..data once and never see a new generation.
+    expect(text).not.toMatch(/subPath/);
+    const pvc = objects.find((o) => o.kind === 'PersistentVolumeClaim');
+    expect(pvc.spec.accessModes).toEqual(['ReadWriteMany']);
+    for (const { owner, spec } of podSpecs(objects)) {
+      for (const v of spec.volumes.filter((x: any) => x.persistentVolumeClaim)) {
+        expect(v.persistentVolumeClaim.claimName, owner).toBe(pvc.metadata.name);
+        const writer = owner.startsWith('CronJob/');
+        expect(v.persistentVolumeClaim.readOnly ?? false, owner).toBe(!writer);
+        for (const c of spec.containers) {
+          for (const m of (c.volumeMounts ?? []).filter((mm: any) => mm.name === v.name)) expect(m.readOnly ?? false, `${owner} ${c.name}`).toBe(!writer);
+        }
+      }
+    }
+  });
+
+  it('points --config at the generated config ConfigMap, --volume at the claim, env twins at mounted files', async () => {
+    const { objects } = await render(dir);
+    const rendered = new Set(objects.filter((o) => o.kind === 'ConfigMap' || o.kind === 'Secret').map((o) => o.metadata.name));
+    const { spec, container } = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!;
+    const cmd = parseCommandLine(container.args, {}, '0');
+    expect(cmd.name).toBe('run');
+    const flags = (cmd as Extract<typeof cmd, { name: 'run' }>).flags;
+
+    const configMount = mountFor(container, flags.config!);
+    const configVolume = volumeOf(spec, configMount.name);
+    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === configVolume.configMap.name);
+    expect(configMap.metadata.name).toMatch(/^zeta-provision-config-[a-z0-9]{10}$/);
+    const config = parseConfigText(configMap.data[path.posix.relative(configMount.mountPath, flags.config!)], `${dir} config`, '/');
+    expect(config.verify.length).toBeGreaterThan(0);
+
+    expect(volumeOf(spec, mountFor(container, flags.volume!).name).persistentVolumeClaim).toBeTruthy();
+    expect(mountFor(container, flags.volume!).mountPath).toBe(flags.volume);
+
+    const twins = new Map(RUN_OPTIONS.map((s) => [envName(s), s]));
+    const env = container.env as { name: string; value: string }[];
+    for (const e of env.filter((x) => x.name.startsWith('ZETA_PROVISION_'))) {
+      expect(twins.has(e.name), e.name).toBe(true);
+      if (!e.value.startsWith('/')) continue;
+      // A path twin must land in a mount of this container, whose source is rendered or operator-provided.
+      const mount = mountFor(container, e.value);
+      expect(mount, e.name).toBeTruthy();
+      const v = volumeOf(spec, mount.name);
+      const source = v.configMap?.name ?? v.secret?.secretName;
+      expect(source, e.name).toBeTruthy();
+      expect(rendered.has(source) || OPERATOR_PROVIDED.includes(source), `${e.name}: ${source}`).toBe(true);
+      expect(v.configMap?.optional ?? v.secret?.optional ?? false, `${source} must not be optional: a missing anchor stops the Job`).toBe(false);
+    }
+    expect(env.map((e) => e.name)).toEqual(expect.arrayContaining(['ZETA_PROVISION_IMAGE_TRUST_CHAIN', 'ZETA_PROVISION_REGISTRY_CA', 'ZETA_PROVISION_REGISTRY_AUTH_FILE']));
+
+    // The README tells operators which objects to create.
+    const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    for (const name of OPERATOR_PROVIDED) expect(readme, name).toContain(name);
+  });
+
+  it('binds the ServiceAccount the CronJob uses', async () => {
+    const { objects } = await render(dir);
+    const sa = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!.spec.serviceAccountName;
+    expect(objects.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name)).toEqual([sa]);
+    const hasRbac = await access(path.join(REPO_ROOT, 'manifests', 'base', 'rbac.yaml')).then(() => true, () => false);
+    // RBAC itself is the Kubernetes publishing issue's; once it is in the base, it must bind this account.
+    if (hasRbac) {
+      const bindings = objects.filter((o) => o.kind === 'RoleBinding');
+      expect(bindings.flatMap((b) => b.subjects.map((s: { name: string }) => s.name))).toContain(sa);
+    }
   });
 });
 
-describe('Containerfile', () => {
-  it('runs as a numeric non-root user and copies only files that exist after a build', async () => {
-    const text = await readFile(path.join(REPO_ROOT, 'Containerfile'), 'utf8');
-    const user = /^USER (\d+):(\d+)$/m.exec(text);
-    expect(user && Number(user[1])).toBeGreaterThan(0);
-    expect(text).toMatch(/^ENTRYPOINT \["zeta-provision"\]$/m);
-    for (const [, args] of text.matchAll(/^COPY (?!--from)(.+)$/gm)) {
-      for (const src of args!.trim().split(/\s+/).slice(0, -1)) {
-        await expect(stat(path.join(REPO_ROOT, src)), src).resolves.toBeTruthy();
+describe.each(['overlays/classic', 'overlays/gematik'])('manifests/%s consumers', (dir) => {
+  it('use one pinned zeta-provision image, the overlay namespace, and ConfigMaps zeta-provision publishes', async () => {
+    const { objects } = await render(dir);
+    const images = new Set(zetaContainers(objects).map((z) => z.container.image));
+    expect([...images]).toHaveLength(1);
+    expect([...images][0]).toMatch(/^[\w.-]+(\/[\w.-]+)+:\d+\.\d+\.\d+$/);
+
+    const cronJob = objects.find((o) => o.kind === 'CronJob');
+    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('zeta-provision-config-'));
+    const config = parseConfigText(configMap.data['config.yaml'], dir, '/');
+    expect(config.source).toBeTruthy();
+    // zeta-provision writes its ConfigMaps where the consumers are.
+    expect(config.namespace).toBe(cronJob.metadata.namespace);
+    const published = new Set([...config.configMaps.map((c) => c.name), ...PROCESSOR_OUTPUTS]);
+    const rendered = new Set(objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name));
+    const consumers = podSpecs(objects).filter((p) => !p.owner.startsWith('CronJob/'));
+    expect(consumers.length).toBeGreaterThanOrEqual(3);
+    for (const { owner, spec } of consumers) {
+      for (const v of spec.volumes.filter((x: any) => x.configMap)) {
+        expect(rendered.has(v.configMap.name) || published.has(v.configMap.name), `${owner} mounts ConfigMap ${v.configMap.name}`).toBe(true);
       }
     }
-    await expect(stat(path.join(REPO_ROOT, 'dist', 'main.js'))).resolves.toBeTruthy();
+    // Keycloak reads the provisioning volume.
+    const keycloak = consumers.find((c) => c.owner === 'Deployment/keycloak')!;
+    expect(keycloak.spec.volumes.some((v: any) => v.persistentVolumeClaim?.claimName === 'zeta-provisioning')).toBe(true);
+  });
+
+  it('give every watch sidecar arguments the CLI accepts, watching a directory its pod mounts', async () => {
+    const { objects } = await render(dir);
+    for (const { owner, spec, container } of zetaContainers(objects).filter((z) => z.container.args[0] === 'watch')) {
+      const cmd = parseCommandLine(container.args, {}, '0');
+      expect(cmd.name, owner).toBe('watch');
+      const { options } = cmd as Extract<typeof cmd, { name: 'watch' }>;
+      const watched = mountFor(container, options.dir);
+      expect(watched.mountPath, owner).toBe(options.dir);
+      // The consumer container mounts the same volume: the sidecar sees what the consumer reads.
+      const consumer = spec.containers.find((c: Container) => c !== container && (c.volumeMounts ?? []).some((m: any) => m.name === watched.name));
+      if (options.action.kind === 'signal') {
+        expect(consumer, owner).toBeTruthy();
+        expect(spec.shareProcessNamespace, `${owner}: signalling another container needs a shared process namespace`).toBe(true);
+        // Without CAP_KILL a signal needs the same UID: no container overrides the pod's user.
+        for (const c of spec.containers) expect(c.securityContext.runAsUser ?? spec.securityContext.runAsUser, owner).toBe(spec.securityContext.runAsUser);
+      }
+      if (options.action.kind === 'http') {
+        expect(options.action.url.hostname, owner).toBe('127.0.0.1');
+        expect(options.action.bodyFile!.startsWith(`${options.dir}/`), owner).toBe(true);
+        expect(options.onStart, `${owner}: OPA starts empty and needs the first PUT`).toBe(true);
+      }
+    }
+  });
+});
+
+describe('manifests/overlays/classic', () => {
+  it('has the nginx reload sidecar and the OPA policy push', async () => {
+    const { objects } = await render('overlays/classic');
+    const sidecars = zetaContainers(objects).filter((z) => z.container.args[0] === 'watch');
+    expect(sidecars.map((s) => `${s.owner}/${s.container.name}`).sort()).toEqual(['Deployment/nginx/reload', 'Deployment/opa/policy-push']);
+    const nginx = sidecars.find((s) => s.owner === 'Deployment/nginx')!.container.args;
+    expect(nginx).toEqual(expect.arrayContaining(['--signal', 'HUP', '--process-name', 'nginx']));
+    const opa = sidecars.find((s) => s.owner === 'Deployment/opa')!.container.args;
+    expect(opa.join(' ')).toMatch(/--http PUT http:\/\/127\.0\.0\.1:8181\/v1\/policies\/\w+ --body-file \/policies\/policy\.rego/);
   });
 });
