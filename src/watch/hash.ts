@@ -1,11 +1,13 @@
 /**
  * Content hash of a watched directory as its consumer sees it: every file reachable through the
- * top-level names (links followed, `..`-prefixed bookkeeping skipped). A file's digest is cached by
- * (device, inode, size, mtime), so polling a large volume re-reads only files that changed — the
- * publisher hard-links unchanged files into a new generation, which keeps their inode.
+ * top-level names (links followed, `..`-prefixed bookkeeping skipped). When the directory uses the
+ * `..data` scheme (kubelet's ConfigMap volumes, our publisher), the generation `..data` points to is
+ * resolved once and walked, so a swap in the middle of a walk cannot mix two generations into one hash.
+ * A file's digest is cached by (device, inode, size, mtime), so polling a large volume re-reads only
+ * files that changed — the publisher hard-links unchanged files into a new generation, keeping the inode.
  */
 import { createHash } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '../util/fs.js';
 
@@ -27,23 +29,19 @@ export function isBookkeeping(name: string): boolean {
   return name.startsWith('..');
 }
 
-interface CacheEntry {
-  key: string;
-  sha256: string;
-}
-
 /** Bounds the walk: a link loop or a runaway tree must not keep the sidecar busy forever. */
 const MAX_FILES = 200_000;
 const MAX_DEPTH = 64;
 
 export class DirectoryHasher {
-  private cache = new Map<string, CacheEntry>();
+  /** `dev:ino:size:mtime` → sha256 hex, for the files seen in the last walk. */
+  private cache = new Map<string, string>();
 
   constructor(private readonly dir: string) {}
 
   async hash(): Promise<string> {
     const files: FileDigest[] = [];
-    const seen = new Map<string, CacheEntry>();
+    const seen = new Map<string, string>();
     const walk = async (abs: string, rel: string, depth: number): Promise<void> => {
       if (depth > MAX_DEPTH) throw new Error(`${abs}: deeper than ${MAX_DEPTH} levels (a link loop?)`);
       for (const name of (await readdir(abs)).sort()) {
@@ -57,15 +55,21 @@ export class DirectoryHasher {
         else if (st.isFile()) {
           if (files.length >= MAX_FILES) throw new Error(`${this.dir}: more than ${MAX_FILES} files`);
           const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
-          const cached = this.cache.get(childAbs);
-          const sha256 = cached && cached.key === key ? cached.sha256 : await sha256File(childAbs);
-          seen.set(childAbs, { key, sha256 });
+          const sha256 = seen.get(key) ?? this.cache.get(key) ?? (await sha256File(childAbs));
+          seen.set(key, sha256);
           files.push({ path: childRel, sha256 });
         }
       }
     };
-    await walk(this.dir, '', 0);
+    await walk(await this.root(), '', 0);
     this.cache = seen;
     return combineDigests(files);
+  }
+
+  /** The generation behind `..data` when there is one, else the directory itself. */
+  private async root(): Promise<string> {
+    const generation = await realpath(path.join(this.dir, '..data')).catch(() => undefined);
+    if (generation && (await stat(generation).catch(() => undefined))?.isDirectory()) return generation;
+    return this.dir;
   }
 }
