@@ -147,7 +147,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
     .description('reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
-    .option('--dir <dir>', 'directory to watch: a mounted ConfigMap or the provisioning volume (mounted whole, never a subPath)')
+    .option('--dir <dir>', 'directory to watch: the root of a mounted ConfigMap or of the provisioning volume (where ..data is; mounted whole, never a subPath)')
     .option('--validate <command>', 'shell command that must exit 0 before reloading (e.g. "nginx -t"); on failure nothing is reloaded')
     .option('--signal <name>', 'action: send this signal (HUP, USR1 …) to --pid, --pid-file or --process-name')
     .option('--pid <pid>', 'signal target: a process ID')

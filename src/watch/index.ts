@@ -7,6 +7,7 @@
  */
 import { watch as watchDir, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { performAction, runShell } from './actions.js';
@@ -22,6 +23,11 @@ export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSigna
   const st = await stat(opts.dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new UsageError(`--dir ${opts.dir} is not a directory`, 'mount the ConfigMap or provisioning volume there (the directory, never a subPath)');
 
+  if (!(await stat(path.join(opts.dir, '..data')).catch(() => undefined)) && (await stat(path.join(opts.dir, '..', '..data')).catch(() => undefined))) {
+    // A subdirectory of a swapped volume resolves to one generation when watched: its events stop at
+    // the first swap, and only the poll would notice. The mount root is where the swap happens.
+    log.warn('--dir is inside a directory that swaps ..data; watch the mount root instead, or changes are seen only by the poll', { dir: opts.dir, root: path.dirname(path.resolve(opts.dir)) });
+  }
   const hasher = new DirectoryHasher(opts.dir);
   let reload: ReloadState = {};
   let debounce: DebounceState = {};

@@ -76,6 +76,19 @@ describe('watch actions', () => {
     expect(await watch.terminate()).toBe(0);
   });
 
+  it('warns when --dir is a subdirectory of a swapped volume, whose events stop at the first swap', async () => {
+    const volume = path.join(await tempDir(), 'volume');
+    await publish(volume, { 'nginx/nginx.conf': 'a\n' });
+    const watch = startWatch(['--dir', path.join(volume, 'nginx'), '--exec', 'true']);
+    cleanups.push(watch.terminate);
+    const warning = await watch.line('--dir is inside a directory that swaps ..data; watch the mount root instead, or changes are seen only by the poll');
+    expect(warning).toMatchObject({ level: 'warn', root: volume });
+    const quiet = startWatch(['--dir', volume, '--exec', 'true']);
+    cleanups.push(quiet.terminate);
+    await quiet.line('watching');
+    expect(quiet.lines.filter((l) => l.level === 'warn')).toEqual([]);
+  });
+
   it('exits 2 with the reason on bad usage or a missing directory', async () => {
     const dir = await tempDir();
     const missing = await runCli(['watch', '--dir', path.join(dir, 'nope'), '--exec', 'true']);
