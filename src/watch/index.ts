@@ -20,8 +20,11 @@ export { parseWatchOptions, WATCH_DEFAULTS, type RawWatchOptions, type WatchOpti
 type Trigger = 'start' | 'fs-event' | 'poll';
 
 export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSignal): Promise<number> {
-  const st = await stat(opts.dir).catch(() => undefined);
-  if (!st?.isDirectory()) throw new UsageError(`--dir ${opts.dir} is not a directory`, 'mount the ConfigMap or provisioning volume there (the directory, never a subPath)');
+  const hint = 'mount the ConfigMap or provisioning volume there (the directory, never a subPath)';
+  const st = await stat(opts.dir).catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(err.code === 'ENOENT' ? `--dir ${opts.dir} does not exist` : `cannot access --dir ${opts.dir}: ${err.code ?? errorMessage(err)}`, hint);
+  });
+  if (!st.isDirectory()) throw new UsageError(`--dir ${opts.dir} is not a directory`, hint);
 
   if (!(await stat(path.join(opts.dir, '..data')).catch(() => undefined)) && (await stat(path.join(opts.dir, '..', '..data')).catch(() => undefined))) {
     // A subdirectory of a swapped volume resolves to one generation when watched: its events stop at
@@ -99,16 +102,22 @@ export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSigna
   } catch (err) {
     log.warn('file events unavailable; relying on the poll', { dir: opts.dir, error: errorMessage(err) });
   }
-  const initial = await hasher.hash();
-  log.info('watching', { dir: opts.dir, hash: initial, action, validate: opts.validate, debounceMs: opts.debounceMs, pollSeconds: opts.pollMs / 1000 });
-  if (opts.onStart) await enqueue('start');
-  else reload = { applied: initial };
-  const poll = setInterval(() => void enqueue('poll'), opts.pollMs);
-
-  await new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true })));
-  watcher?.close();
-  clearInterval(poll);
-  if (debounceTimer) clearTimeout(debounceTimer);
+  let poll: NodeJS.Timeout | undefined;
+  try {
+    const initial = await hasher.hash().catch((err: unknown) => {
+      throw new UsageError(`cannot read --dir ${opts.dir}: ${errorMessage(err)}`);
+    });
+    log.info('watching', { dir: opts.dir, hash: initial, action, validate: opts.validate, debounceMs: opts.debounceMs, pollSeconds: opts.pollMs / 1000 });
+    if (opts.onStart) await enqueue('start');
+    else reload = { applied: initial };
+    poll = setInterval(() => void enqueue('poll'), opts.pollMs);
+    await new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener('abort', () => resolve(), { once: true })));
+  } finally {
+    // Also on an error: an open watcher or timer would keep the process alive after main returned.
+    watcher?.close();
+    if (poll) clearInterval(poll);
+    if (debounceTimer) clearTimeout(debounceTimer);
+  }
   // A reload in flight finishes: half a PUT or a validator killed midway helps nobody.
   await running;
   log.info('stopped', { dir: opts.dir, hash: reload.applied });
