@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { parseWatchOptions, WATCH_DEFAULTS, type RawWatchOptions, type WatchOptions } from '../watch/options.js';
+import { parseWatchOptions, WATCH_DEFAULTS, WATCH_FLAGS, watchCommandFromEnv, watchEnvName, type RawWatchCommand, type WatchOptions } from '../watch/options.js';
 import { RUN_OPTIONS, envName, flagsFromEnv, mergeFlags, parseOptionValue, type RunFlags } from './options.js';
 
 export type ParsedCommand =
@@ -142,30 +142,35 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       result = { name: 'rollback', ...volumeFlags(opts), to: typeof opts.to === 'string' ? opts.to : undefined };
     });
 
-  program
+  const watch = program
     .command('watch')
     .description('reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
-    .option('--dir <dir>', 'directory to watch: the root of a mounted ConfigMap or of the provisioning volume (where ..data is; mounted whole, never a subPath)')
-    .option('--validate <command>', 'shell command that must exit 0 before reloading (e.g. "nginx -t"); on failure nothing is reloaded')
-    .option('--signal <name>', 'action: send this signal (HUP, USR1 …) to --pid, --pid-file or --process-name')
-    .option('--pid <pid>', 'signal target: a process ID')
-    .option('--pid-file <file>', 'signal target: the process ID in this file, read at each reload')
-    .option('--process-name <name>', 'signal target: the process with this name, found in /proc (needs shareProcessNamespace: true)')
-    .option('--exec <command>', 'action: run this shell command')
-    .option('--http <method-url...>', 'action: send an HTTP request, METHOD URL (e.g. PUT http://127.0.0.1:8181/v1/policies/zeta)')
-    .option('--body-file <file>', 'with --http: request body, read at each reload (e.g. the policy in the watched directory)')
-    .option('--on-start', 'also validate and act once at start (OPA starts without the policy)')
-    .option('--debounce-ms <ms>', 'quiet time after the last change before reloading', String(WATCH_DEFAULTS.debounceMs))
-    .option('--poll-seconds <seconds>', 'content-hash poll, for filesystems without change events', String(WATCH_DEFAULTS.pollSeconds))
-    .option('--log-format <format>', 'log format on stderr: text | json (default: text on a terminal, else json)')
-    .option('--debug', 'log every check, also when nothing changed')
-    .addHelpText('after', WATCH_EXAMPLES)
-    .action((opts: RawWatchOptions & { logFormat?: string; debug?: boolean }) => {
-      if (opts.logFormat !== undefined && opts.logFormat !== 'text' && opts.logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${JSON.stringify(opts.logFormat)}`);
-      result = { name: 'watch', options: parseWatchOptions(opts), logFormat: opts.logFormat as 'text' | 'json' | undefined, debug: opts.debug === true };
-    });
+    .addHelpText('after', WATCH_EXAMPLES);
+  const watchOption = (key: keyof RawWatchCommand, args: string, description: string): void => {
+    watch.addOption(new Option(`${WATCH_FLAGS[key]}${args ? ` ${args}` : ''}`, `${description} [env: ${watchEnvName(WATCH_FLAGS[key])}]`));
+  };
+  watchOption('dir', '<dir>', 'directory to watch: the root of a mounted ConfigMap or of the provisioning volume (where ..data is; mounted whole, never a subPath)');
+  watchOption('validate', '<command>', 'shell command that must exit 0 before reloading (e.g. "nginx -t"); on failure nothing is reloaded');
+  watchOption('signal', '<name>', 'action: send this signal (HUP, USR1 …) to --pid, --pid-file or --process-name');
+  watchOption('pid', '<pid>', 'signal target: a process ID');
+  watchOption('pidFile', '<file>', 'signal target: the process ID in this file, read at each reload');
+  watchOption('processName', '<name>', 'signal target: the process with this name, found in /proc (needs shareProcessNamespace: true)');
+  watchOption('exec', '<command>', 'action: run this shell command');
+  watchOption('http', '<method-url...>', 'action: send an HTTP request, METHOD URL (e.g. PUT http://127.0.0.1:8181/v1/policies/zeta)');
+  watchOption('bodyFile', '<file>', 'with --http: request body, read at each reload (e.g. the policy in the watched directory)');
+  watchOption('onStart', '', 'also validate and act once at start (OPA starts without the policy)');
+  watchOption('debounceMs', '<ms>', `quiet time after the last change before reloading (default: ${WATCH_DEFAULTS.debounceMs})`);
+  watchOption('pollSeconds', '<seconds>', `content-hash poll, for filesystems without change events (default: ${WATCH_DEFAULTS.pollSeconds})`);
+  watchOption('logFormat', '<format>', 'log format on stderr: text | json (default: text on a terminal, else json)');
+  watchOption('debug', '', 'log every check, also when nothing changed');
+  watch.action((cli: RawWatchCommand) => {
+    const opts: RawWatchCommand = { ...watchCommandFromEnv(env) };
+    for (const [k, v] of Object.entries(cli)) if (v !== undefined) (opts as Record<string, unknown>)[k] = v;
+    if (opts.logFormat !== undefined && opts.logFormat !== 'text' && opts.logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${JSON.stringify(opts.logFormat)}`);
+    result = { name: 'watch', options: parseWatchOptions(opts), logFormat: opts.logFormat, debug: opts.debug === true };
+  });
 
   program
     .command('version')

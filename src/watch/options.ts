@@ -45,6 +45,63 @@ export interface RawWatchOptions {
 
 export const WATCH_DEFAULTS = { debounceMs: 1000, pollSeconds: 30 } as const;
 
+/** Everything `watch` reads from its command line (log settings included). */
+export interface RawWatchCommand extends RawWatchOptions {
+  logFormat?: string;
+  debug?: boolean;
+}
+
+/** Each flag's env twin, ZETA_PROVISION_<FLAG> as for `run` (e.g. --process-name → ZETA_PROVISION_PROCESS_NAME). */
+export const WATCH_FLAGS: Record<keyof RawWatchCommand, string> = {
+  dir: '--dir',
+  validate: '--validate',
+  signal: '--signal',
+  pid: '--pid',
+  pidFile: '--pid-file',
+  processName: '--process-name',
+  exec: '--exec',
+  http: '--http',
+  bodyFile: '--body-file',
+  debounceMs: '--debounce-ms',
+  pollSeconds: '--poll-seconds',
+  onStart: '--on-start',
+  logFormat: '--log-format',
+  debug: '--debug',
+};
+
+export function watchEnvName(flag: string): string {
+  return 'ZETA_PROVISION_' + flag.replace(/^--/, '').toUpperCase().replace(/-/g, '_');
+}
+
+/**
+ * Flags from the environment; the command line wins key by key. `--http` takes "METHOD URL" as one
+ * value. An unknown ZETA_PROVISION_* variable is refused, as for `run`: a misspelt setting must not
+ * be silently ignored.
+ */
+export function watchCommandFromEnv(env: NodeJS.ProcessEnv): RawWatchCommand {
+  const out: Record<string, unknown> = {};
+  const accepted = new Set<string>();
+  for (const [key, flag] of Object.entries(WATCH_FLAGS)) {
+    const name = watchEnvName(flag);
+    accepted.add(name);
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (key === 'onStart' || key === 'debug') out[key] = parseEnvBoolean(raw, name);
+    else if (key === 'http') out[key] = raw.trim().split(/\s+/);
+    else out[key] = raw;
+  }
+  const unknown = Object.keys(env).filter((k) => k.startsWith('ZETA_PROVISION_') && !accepted.has(k));
+  if (unknown.length > 0) throw new UsageError(`unknown environment variable ${unknown.sort().join(', ')}`, 'see zeta-provision watch --help for the accepted names');
+  return out as RawWatchCommand;
+}
+
+function parseEnvBoolean(raw: string, name: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new UsageError(`${name}=${JSON.stringify(raw)} is not a boolean (true/false/1/0/yes/no)`);
+}
+
 const HTTP_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
 export function parseWatchOptions(raw: RawWatchOptions): WatchOptions {
