@@ -15,7 +15,7 @@ import { VerifyError, errorMessage } from '../errors.js';
 import { OID_EKU_CODE_SIGNING, OID_EKU_TIME_STAMPING, bytesEqual } from '../pki/certs.js';
 import { derFrame, fromBerSafe } from '../pki/der.js';
 import { ensureCryptoEngine, hashNameForOid } from '../pki/engine.js';
-import { decodeCms, fail, prepareSigners, verifySigners, type Signer, type TrustAnchors } from './cms.js';
+import { decodeCms, fail, prepareSigners, verifySigners, type Signer, type SignerCheckOptions, type TrustAnchors } from './cms.js';
 import type { SignerReport } from './types.js';
 
 export const OID_SPC_INDIRECT_DATA = '1.3.6.1.4.1.311.2.1.4';
@@ -157,7 +157,7 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
     // The TSA's certificates are checked at genTime, as Windows does: a token is meant to outlive the
     // TSA certificate that signed it; what makes the time trustworthy is the TSA chain, not our clock.
     const [tsa] = await verifySigners(tsd, signers, digestMap(signers, content), trust, file, genTime, {
-      requiredEku: { oid: OID_EKU_TIME_STAMPING, name: 'timeStamping' },
+      requiredEkus: [{ oid: OID_EKU_TIME_STAMPING, name: 'timeStamping' }],
     });
     return { genTime, tsa: tsa! };
   } catch (err) {
@@ -165,7 +165,7 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
   }
 }
 
-async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, now: Date): Promise<AuthenticodeResult> {
+async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, now: Date, extraEkus: SignerCheckOptions['requiredEkus']): Promise<AuthenticodeResult> {
   const cab = await readSignedCab(fh, file);
   // reserved1 (4–7) and the first reserve word (40–43) are not covered by the digest; MS-CAB says zero
   // and signtool writes 0x00100000, and osslsigncode refuses anything else. Accepting other values would
@@ -195,14 +195,14 @@ async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, 
   // With a verified timestamp the signer chain must have been valid when the signature was made;
   // without one it must be valid now, so an expired certificate cannot sign anything new.
   const at = ts?.genTime ?? now;
-  const reports = await verifySigners(sd, signers, digestMap(signers, spc.contentOctets), trust, file, at, {
-    requiredEku: { oid: OID_EKU_CODE_SIGNING, name: 'codeSigning' },
-  });
+  // codeSigning always: a certificate the CA issued for another purpose must not sign a cabinet.
+  const requiredEkus = [{ oid: OID_EKU_CODE_SIGNING, name: 'codeSigning' }, ...(extraEkus ?? []).filter((e) => e.oid !== OID_EKU_CODE_SIGNING)];
+  const reports = await verifySigners(sd, signers, digestMap(signers, spc.contentOctets), trust, file, at, { requiredEkus });
   return { signers: reports, ...(ts ? { timestamp: ts.genTime.toISOString(), timestampSigner: ts.tsa } : {}) };
 }
 
 /** Verify the Authenticode signature of the cabinet at `path`; `file` names it in messages. */
-export async function verifyAuthenticodeCab(path: string, trust: TrustAnchors, file: string, now: Date = new Date()): Promise<AuthenticodeResult> {
+export async function verifyAuthenticodeCab(path: string, trust: TrustAnchors, file: string, now: Date = new Date(), options: SignerCheckOptions = {}): Promise<AuthenticodeResult> {
   ensureCryptoEngine();
   let fh: FileHandle;
   try {
@@ -211,7 +211,7 @@ export async function verifyAuthenticodeCab(path: string, trust: TrustAnchors, f
     throw fail(file, `cannot read cabinet (${errorMessage(err)})`, undefined, err);
   }
   try {
-    return await verifyOpenCab(fh, trust, file, now);
+    return await verifyOpenCab(fh, trust, file, now, options.requiredEkus);
   } finally {
     await fh.close();
   }

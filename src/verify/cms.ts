@@ -166,8 +166,8 @@ function singleAttribute(attrs: pkijs.Attribute[], oid: string, what: string): u
 }
 
 export interface SignerCheckOptions {
-  /** extendedKeyUsage OID the signer certificate must carry when it has an EKU extension. */
-  requiredEku?: { oid: string; name: string };
+  /** extendedKeyUsage purposes the signer certificate must allow (each one, when it has an EKU extension). */
+  requiredEkus?: { oid: string; name: string }[];
 }
 
 /**
@@ -237,9 +237,8 @@ export async function verifySigners(sd: pkijs.SignedData, signers: Signer[], dig
         }
         // A certificate issued for another purpose (e.g. TLS) under the same CA must not sign code or
         // timestamps: the EKU is what the CA vouched for.
-        if (options.requiredEku && !allowsExtendedKeyUsage(cert, options.requiredEku.oid)) {
-          throw new VerifyError(`signer certificate extendedKeyUsage lacks ${options.requiredEku.name}`);
-        }
+        const missing = (options.requiredEkus ?? []).find((e) => !allowsExtendedKeyUsage(cert, e.oid));
+        if (missing) throw new VerifyError(`signer certificate extendedKeyUsage lacks ${missing.name}`);
         const chain = validateChain({ leaf: cert, intermediates: [...cmsCerts, ...trust.intermediates], anchors: trust.anchors, at });
         report = { subject: subjectString(cert), anchor: subjectString(chain.anchor), earliestExpiry: chain.earliestExpiry.toISOString() };
         break;
@@ -254,7 +253,7 @@ export async function verifySigners(sd: pkijs.SignedData, signers: Signer[], dig
 }
 
 /** Verify a detached signature over the file at `contentPath`; the file is streamed, never read whole. */
-export async function verifyCmsDetached(contentPath: string, signature: Uint8Array, trust: TrustAnchors, file: string, at: Date = new Date()): Promise<SignerReport[]> {
+export async function verifyCmsDetached(contentPath: string, signature: Uint8Array, trust: TrustAnchors, file: string, at: Date = new Date(), options: SignerCheckOptions = {}): Promise<SignerReport[]> {
   ensureCryptoEngine();
   const sd = decodeCms(signature, file);
   // A "detached" signature that carries its own content verifies that content, not our file: refuse.
@@ -266,11 +265,11 @@ export async function verifyCmsDetached(contentPath: string, signature: Uint8Arr
   } catch (err) {
     throw fail(file, `cannot read content (${errorMessage(err)})`, undefined, err);
   }
-  return verifySigners(sd, signers, digests, trust, file, at);
+  return verifySigners(sd, signers, digests, trust, file, at, options);
 }
 
 /** Verify an attached signature and return the content it carries. */
-export async function verifyCmsAttached(signature: Uint8Array, trust: TrustAnchors, file: string, at: Date = new Date()): Promise<{ signers: SignerReport[]; content: Uint8Array }> {
+export async function verifyCmsAttached(signature: Uint8Array, trust: TrustAnchors, file: string, at: Date = new Date(), options: SignerCheckOptions = {}): Promise<{ signers: SignerReport[]; content: Uint8Array }> {
   ensureCryptoEngine();
   const sd = decodeCms(signature, file);
   const eContent = sd.encapContentInfo.eContent;
@@ -280,5 +279,5 @@ export async function verifyCmsAttached(signature: Uint8Array, trust: TrustAncho
   const content = new Uint8Array(eContent.getValue());
   const signers = prepareSigners(sd, trust, file, true);
   const digests = await digestContent([content], signers);
-  return { signers: await verifySigners(sd, signers, digests, trust, file, at), content };
+  return { signers: await verifySigners(sd, signers, digests, trust, file, at, options), content };
 }
