@@ -38,6 +38,9 @@ function renderText(r: RunReport): string {
       const when = c.timestamp ? ` (timestamp ${c.timestamp})` : '';
       lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.file} [${c.kind}]${c.ok ? ` ${who}${when}` : `: ${c.reason ?? ''}`}`);
     }
+    if (r.verification.unverified.length > 0) {
+      lines.push(`    note: ${r.verification.unverified.length} payload file(s) not covered by a verify rule`);
+    }
     const m = r.verification.manifest;
     if (m?.checked) {
       const listed = r.verification.checks.filter((c) => c.kind === 'manifest' && c.ok).length;
@@ -47,9 +50,6 @@ function renderText(r: RunReport): string {
       lines.push(`  manifest  not checked: ${m.reason}`);
     }
     if (r.verification.proven) lines.push(`  proven    ${r.verification.proven.time} (${r.verification.proven.basis})`);
-    if (r.verification.unverified.length > 0) {
-      lines.push(`    note: ${r.verification.unverified.length} payload file(s) not covered by a verify rule`);
-    }
   }
   const v = r.plan?.volume;
   if (v && r.targets.volume) {
