@@ -108,6 +108,43 @@ describe('Authenticode cabinets against osslsigncode verify', () => {
     expect(await ours(cab)).toMatchObject({ ok: false, reason: expect.stringMatching(/cabinet digest does not match/) });
   });
 
+  it('tampered file name in the CFFILE table: both refuse', async () => {
+    const good = await signed({ tsaFrom: 'own' });
+    const at = (await readFile(good)).indexOf('setup.cmd');
+    expect(at).toBeGreaterThan(36);
+    const cab = await flip(good, at, 0x20); // "Setup.cmd": an extractor would write another name
+    expect((await osslsigncodeVerify(cab, pki.rootPem)).ok).toBe(false);
+    expect(await ours(cab)).toMatchObject({ ok: false, reason: expect.stringMatching(/cabinet digest does not match/) });
+  });
+
+  it('leaf only in the signature: both refuse without the intermediate, both accept with it configured', async () => {
+    const leafOnly = await signCab(unsigned, path.join(tmp, 'leaf-only.cab'), { certs: pki.leafPem, key: pki.leafKey, hash: 'sha256' });
+    expect((await osslsigncodeVerify(leafOnly, pki.rootPem)).ok).toBe(false);
+    expect(await ours(leafOnly)).toMatchObject({ ok: false, reason: expect.stringMatching(/issuer "CN=Test Intermediate CAB, O=Example Org, C=DE" not found/) });
+    // osslsigncode has no separate untrusted set: the intermediate goes into its CA file.
+    const rootAndInt = await bundle(path.join(tmp, 'root-int.pem'), [pki.rootPem, pki.intPem]);
+    expect((await osslsigncodeVerify(leafOnly, rootAndInt)).ok).toBe(true);
+    const withInt = { anchors: trust.anchors, intermediates: await loadCertificates([pki.intPem]) };
+    expect(await ours(leafOnly, withInt)).toMatchObject({ ok: true, subject: 'CN=Test Signer CAB, O=Example Org, C=DE' });
+  });
+
+  it('a rule EKU policy adds to codeSigning, it cannot replace it', async () => {
+    const cab = await signed();
+    const emailProtection = { oid: '1.3.6.1.5.5.7.3.4', name: 'emailProtection' };
+    await expect(verifyAuthenticodeCab(cab, trust, 'TrustedTpm.cab', undefined, { requiredEkus: [emailProtection] }))
+      .rejects.toThrow(/signer certificate extendedKeyUsage lacks emailProtection \(signer "CN=Test Signer CAB/);
+    const tls = await signCab(unsigned, path.join(tmp, 'tls-rule.cab'), { certs: tlsCerts, key: pki.leafKey });
+    const serverAuth = { oid: '1.3.6.1.5.5.7.3.1', name: 'serverAuth' };
+    await expect(verifyAuthenticodeCab(tls, trust, 'TrustedTpm.cab', undefined, { requiredEkus: [serverAuth] }))
+      .rejects.toThrow(/extendedKeyUsage lacks codeSigning/);
+  });
+
+  it('SHA-384 without a timestamp: both accept', async () => {
+    const cab = await signed({ hash: 'sha384' });
+    expect((await osslsigncodeVerify(cab, pki.rootPem)).ok).toBe(true);
+    expect(await ours(cab)).toMatchObject({ ok: true });
+  });
+
   it('a timestamp from an untrusted TSA: osslsigncode says "failed" (exit 0), we refuse', async () => {
     const cab = await signed({ tsaFrom: 'other' });
     const oracle = await osslsigncodeVerify(cab, pki.rootPem);
