@@ -5,7 +5,7 @@
  * SKI signer ids by key hash instead of the certificate's SKI, and leaves the chain to the caller.
  */
 import crypto from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../errors.js';
@@ -143,6 +143,36 @@ export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: 
   });
 }
 
+/** Read size for detached content: measured best against `openssl cms -verify` on a 1 GiB file (bench/verify.mjs). */
+const CHUNK_BYTES = 256 * 1024;
+
+/**
+ * The file's bytes in chunks, reading the next chunk while the caller hashes the current one (two
+ * buffers, so memory stays at 2 × CHUNK_BYTES whatever the file size). A chunk is only valid until
+ * the caller asks for the next one.
+ */
+async function* fileChunks(file: string): AsyncGenerator<Uint8Array> {
+  const fh = await open(file, 'r');
+  const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+  let current = 0;
+  let pending: Promise<{ bytesRead: number }> | undefined = fh.read(buffers[0]!, 0, CHUNK_BYTES, null);
+  try {
+    for (;;) {
+      const { bytesRead } = await pending!;
+      pending = undefined;
+      if (bytesRead === 0) return;
+      const chunk = buffers[current]!.subarray(0, bytesRead);
+      current ^= 1;
+      pending = fh.read(buffers[current]!, 0, CHUNK_BYTES, null);
+      yield chunk;
+    }
+  } finally {
+    // Never close under a read in flight (the caller may stop early, e.g. on an error).
+    await pending?.catch(() => undefined);
+    await fh.close();
+  }
+}
+
 /** One pass over the content: every digest algorithm and every attribute-less verifier at once. */
 async function digestContent(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signers: Signer[]): Promise<Map<string, Buffer>> {
   const hashes = new Map<string, crypto.Hash>();
@@ -261,7 +291,7 @@ export async function verifyCmsDetached(contentPath: string, signature: Uint8Arr
   const signers = prepareSigners(sd, trust, file, true);
   let digests: Map<string, Buffer>;
   try {
-    digests = await digestContent(createReadStream(contentPath), signers);
+    digests = await digestContent(fileChunks(contentPath), signers);
   } catch (err) {
     throw fail(file, `cannot read content (${errorMessage(err)})`, undefined, err);
   }
