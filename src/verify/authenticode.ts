@@ -14,7 +14,7 @@ import { authenticodeRanges, digestRanges, readSignedCab } from '../cab/index.js
 import { VerifyError, errorMessage } from '../errors.js';
 import { OID_EKU_CODE_SIGNING, OID_EKU_TIME_STAMPING, bytesEqual } from '../pki/certs.js';
 import { derFrame, fromBerSafe } from '../pki/der.js';
-import { ensureCryptoEngine, hashNameForOid } from '../pki/engine.js';
+import { digestAlgorithmName, ensureCryptoEngine } from '../pki/engine.js';
 import { decodeCms, fail, prepareSigners, verifySigners, type Signer, type SignerCheckOptions, type TrustAnchors } from './cms.js';
 import type { SignerReport } from './types.js';
 
@@ -50,10 +50,10 @@ interface IndirectData {
  * Collisions in SHA-1 are practical (chosen prefix): a SHA-1 Authenticode digest lets whoever made one
  * cabinet make another with the same signature. MD5 is not even known to hashNameForOid.
  */
-function strongHash(oid: string, what: string, file: string): string {
+function strongHash(alg: pkijs.AlgorithmIdentifier, what: string, file: string): string {
   let name: string;
   try {
-    name = hashNameForOid(oid);
+    name = digestAlgorithmName(alg);
   } catch (err) {
     throw fail(file, `${what}: ${errorMessage(err)}`, undefined, err);
   }
@@ -94,7 +94,7 @@ function parseIndirectData(sd: pkijs.SignedData, file: string): IndirectData {
   } catch (err) {
     throw fail(file, `SpcIndirectDataContent has no valid DigestInfo (${errorMessage(err)})`, undefined, err);
   }
-  const hash = strongHash(digestInfo.digestAlgorithm.algorithmId, 'cabinet digest algorithm', file);
+  const hash = strongHash(digestInfo.digestAlgorithm, 'cabinet digest algorithm', file);
   return { contentOctets: raw.subarray(frame.headerLength), hash, digest: digestInfo.digest.valueBlock.valueHexView };
 }
 
@@ -141,7 +141,7 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
   // Microsoft one included) could be transplanted to backdate an expired or revoked signer.
   let imprintHash: string;
   try {
-    imprintHash = hashNameForOid(tst.messageImprint.hashAlgorithm.algorithmId);
+    imprintHash = digestAlgorithmName(tst.messageImprint.hashAlgorithm);
   } catch (err) {
     throw fail(file, `timestamp: ${errorMessage(err)}`, undefined, err);
   }
@@ -190,7 +190,7 @@ async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, 
 
   const signers = prepareSigners(sd, trust, file, false);
   const signer = signers[0]!;
-  strongHash(signer.info.digestAlgorithm.algorithmId, 'signer digest algorithm', file);
+  strongHash(signer.info.digestAlgorithm, 'signer digest algorithm', file);
   const ts = await verifyTimestamp(signer.info, trust, file, now);
   // With a verified timestamp the signer chain must have been valid when the signature was made;
   // without one it must be valid now, so an expired certificate cannot sign anything new.

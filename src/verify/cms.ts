@@ -12,7 +12,7 @@ import { VerifyError, errorMessage } from '../errors.js';
 import { allowsExtendedKeyUsage, bytesEqual, nameString, subjectKeyId, subjectString } from '../pki/certs.js';
 import { keyUsageBit, validateChain } from '../pki/chain.js';
 import { berStructureError, fromBerSafe } from '../pki/der.js';
-import { createSignatureVerifier, ensureCryptoEngine, hashNameForOid, verifySignature, type SignatureVerifier } from '../pki/engine.js';
+import { createSignatureVerifier, digestAlgorithmName, ensureCryptoEngine, verifySignature, type SignatureVerifier } from '../pki/engine.js';
 import type { SignerReport } from './types.js';
 
 export interface TrustAnchors {
@@ -115,7 +115,7 @@ export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: 
   // bytes the peer tools reject (found by test/verify/fuzz.test.ts).
   for (const alg of sd.digestAlgorithms) {
     try {
-      hashNameForOid(alg.algorithmId);
+      digestAlgorithmName(alg);
     } catch (err) {
       throw fail(file, `signature lists ${errorMessage(err)}`, undefined, err);
     }
@@ -124,7 +124,7 @@ export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: 
   return sd.signerInfos.map((info) => {
     let hash: string;
     try {
-      hash = hashNameForOid(info.digestAlgorithm.algorithmId);
+      hash = digestAlgorithmName(info.digestAlgorithm);
     } catch (err) {
       throw fail(file, errorMessage(err), undefined, err);
     }

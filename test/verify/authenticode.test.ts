@@ -162,6 +162,23 @@ describe('Authenticode cabinets against osslsigncode verify', () => {
     expect(oracle.ok).toBe(false);
   });
 
+  it('malformed digest algorithm parameters (NULL turned into a zero-length BOOLEAN): both refuse', async () => {
+    // Found by the fuzz test: pkijs tolerated it and we ignored the unsigned parameters, OpenSSL's
+    // decoder refuses the whole PKCS#7. Each sha256 AlgorithmIdentifier (SignedData digestAlgorithms,
+    // the cabinet DigestInfo, the SignerInfo) is tried.
+    const good = await signed();
+    const bytes = await readFile(good);
+    const sha256WithNull = Buffer.from('0609608648016503040201 0500'.replace(' ', ''), 'hex');
+    const sites: number[] = [];
+    for (let at = bytes.indexOf(sha256WithNull); at >= 0; at = bytes.indexOf(sha256WithNull, at + 1)) sites.push(at + sha256WithNull.length - 2);
+    expect(sites.length).toBe(3);
+    for (const at of sites) {
+      const cab = await flip(good, at, 0x05 ^ 0x01);
+      expect((await osslsigncodeVerify(cab, pki.rootPem)).ok).toBe(false);
+      expect(await ours(cab)).toMatchObject({ ok: false, reason: expect.stringMatching(/digest algorithm 2\.16\.840\.1\.101\.3\.4\.2\.1 has parameters other than NULL/) });
+    }
+  });
+
   it('SHA-1 is refused deliberately (osslsigncode accepts it)', async () => {
     const cab = await signed({ hash: 'sha1' });
     expect((await osslsigncodeVerify(cab, pki.rootPem)).ok).toBe(true);
