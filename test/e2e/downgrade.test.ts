@@ -65,6 +65,8 @@ async function setup(): Promise<{ root: string; volume: string; run: (source: st
     '    trust: [test]',
     'volume:',
     '  files: ["**"]',
+    // The test chain is valid for 3650 days: every untimestamped check is within the warning window.
+    'expiryWarningDays: 3650',
     '',
   ].join('\n'));
   const volume = path.join(root, 'volume');
@@ -84,6 +86,8 @@ describe('downgrade protection', () => {
 
     const first = await run(newPayload);
     expect(first.exitCode, first.stdout + first.stderr).toBe(0);
+    // A timestamped check is never warned about: its chain was validated at the token's time.
+    expect(JSON.parse(first.stdout).warnings.filter((w: string) => w.includes('expires on'))).toEqual([]);
     expect(JSON.parse(first.stdout).verification.proven).toEqual({ time: newer.toISOString(), basis: 'RFC 3161 timestamp of TrustedTpm.cab' });
     expect(await status(volume)).toMatchObject({ provenTime: newer.toISOString(), provenBasis: 'RFC 3161 timestamp of TrustedTpm.cab' });
 
@@ -122,6 +126,10 @@ describe('downgrade protection', () => {
     expect(await version(volume)).toBe('new\n');
     const allowed = await run(untimed, ['--allow-downgrade']);
     expect(allowed.exitCode).toBe(0);
+    // Without a timestamp the chain must stay valid: its expiry is warned about (window 3650 days).
+    expect(JSON.parse(allowed.stdout).warnings.filter((w: string) => w.includes('expires on'))).toEqual([
+      expect.stringMatching(/^TrustedTpm\.cab: the chain of "CN=Test Signer Downgrade, O=Example Org, C=DE" \(anchor "CN=Test Root Downgrade, O=Example Org, C=DE"\) expires on \d{4}-\d\d-\d\dT[\d:.]+Z \(in 364[89] days\)$/),
+    ]);
     expect(await version(volume)).toBe('untimed\n');
     expect(await status(volume)).not.toHaveProperty('provenTime');
   });
