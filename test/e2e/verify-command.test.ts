@@ -98,6 +98,34 @@ describe('zeta-provision verify', () => {
   });
 });
 
+describe('the payload .manifest in run and verify', () => {
+  it('hashes the files as shipped (the attached CMS envelope, before it is unwrapped) and reports the revision', async () => {
+    const ex = await example();
+    // gematik's way of making it: sha256sum over every file, the manifest's own line included.
+    await writeFile(path.join(ex.payload, '.manifest'), '');
+    await execa('sh', ['-c', 'find . -type f | sort | xargs sha256sum > .manifest.tmp && mv .manifest.tmp .manifest'], { cwd: ex.payload });
+    const config = path.join(ex.dir, 'example', 'with-manifest.yaml');
+    await writeFile(config, (await readFile(ex.config, 'utf8')) + '\nmanifest:\n  check: required\n  unlisted: error\n');
+    const args = ['--config', config, '--source', `dir:${ex.payload}`, '--image-signature', 'off', '--output', 'json'];
+    const r = await runCli(['verify', ...args]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    // .revision, 4 signed files, 3 .p7s signatures; the line for .manifest itself is skipped.
+    expect(report.verification.manifest).toEqual({ checked: true, listed: 8, unlisted: [], revision: 'demo-1', revisionListed: true });
+    expect(report.verification.checks.filter((c: { kind: string; ok: boolean }) => c.kind === 'manifest' && c.ok).map((c: { file: string }) => c.file)).toContain('opa/policy.rego');
+
+    const dry = await runCli(['run', ...args, '--dry-run']);
+    expect(dry.exitCode, dry.stdout).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ outcome: 'dry-run', source: { revision: 'demo-1' }, verification: { manifest: { checked: true, listed: 8 } } });
+
+    // An added file is unlisted: with unlisted: error that fails, naming it.
+    await writeFile(path.join(ex.payload, 'nginx', 'extra.conf'), 'server {}\n');
+    const extra = await runCli(['run', ...args.slice(0, -2), '--dry-run']);
+    expect(extra.exitCode).toBe(3);
+    expect(extra.stdout).toMatch(/^zeta-provision: error: nginx\/extra\.conf: not listed in \.manifest/);
+  });
+});
+
 describe.skipIf(!hasPopp)(`gematik's popp payload and its .manifest (${POPP})`, () => {
   async function config(unlisted: 'warn' | 'error'): Promise<string> {
     const file = path.join(await tempDir(), 'popp.yaml');
