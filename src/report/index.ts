@@ -27,7 +27,8 @@ function renderText(r: RunReport): string {
     lines.push(`  source    ${r.source.reference}${r.source.digest ? ` (${short(r.source.digest)})` : ''}${r.source.revision ? ` revision ${r.source.revision}` : ''}`);
   }
   if (r.image?.checked) {
-    lines.push(`  image     signed by ${r.image.identity ?? r.image.signer?.subject} → ${r.image.signer?.anchor} (${r.image.location})`);
+    const expires = r.image.signer ? `, chain expires ${r.image.signer.earliestExpiry.slice(0, 10)}` : '';
+    lines.push(`  image     signed by ${r.image.identity ?? r.image.signer?.subject} → ${r.image.signer?.anchor} (${r.image.location}${expires})`);
   }
   if (r.verification) {
     const signatures = r.verification.checks.filter((c) => c.kind !== 'manifest');

@@ -59,6 +59,7 @@ describe('zeta-provision verify', () => {
     const text = await runCli(['verify', '--config', ex.config]);
     expect(text.exitCode).toBe(0);
     expect(text.stdout).toMatch(/^zeta-provision verify: verified: every required check passed/);
+    expect(text.stdout).toMatch(/\n {2}image {5}signed by provisioning@example\.org → CN=Example Image Signing Root .*, chain expires \d{4}-\d\d-\d\d\)\n/);
     expect(text.stdout).toMatch(/ok {3}nginx\/nginx\.conf \[cms-detached\] CN=Example Payload Signer .* → CN=Example Root CA .* \(chain expires \d{4}-\d\d-\d\d\)/);
   });
 
