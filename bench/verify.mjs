@@ -74,8 +74,8 @@ function compare(name, ours, peer) {
   return result;
 }
 
-for (const p of ['openssl', 'osslsigncode', '/usr/bin/time']) {
-  if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) throw new Error(`${p} is needed (scripts/install-test-deps.sh)`);
+for (const [p, pkg] of [['openssl', 'openssl'], ['osslsigncode', 'osslsigncode'], ['/usr/bin/time', 'time']]) {
+  if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) throw new Error(`${p} is needed: apt-get install ${pkg}`);
 }
 if (!existsSync(path.join(dist, 'verify', 'cms.js'))) throw new Error('dist/ is missing: npm run build first');
 
