@@ -50,7 +50,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     const config = await loadConfigFile(cmd.flags.config);
     const settings = resolveSettings(cmd.flags, config, env);
     const { runPipeline } = await import('./pipeline.js');
-    const report = await runPipeline(settings, log);
+    const report = await runPipeline(settings, log, cmd.name);
     process.stdout.write(redactor.apply(renderReport(report, settings.output)));
     return report.exitCode;
   } catch (err) {

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Settings } from './config/index.js';
-import { ConfigError, ExitCode, InternalError, UsageError, ZetaError, errorMessage } from './errors.js';
+import { ConfigError, ExitCode, InternalError, UsageError, VerifyError, ZetaError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { makePlan } from './plan/index.js';
 import { deriveOutputs } from './process/index.js';
@@ -15,11 +15,16 @@ import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } 
 import type { RunReport } from './report/index.js';
 import { fetchImageSignature, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
-export async function runPipeline(settings: Settings, log: Logger): Promise<RunReport> {
+/**
+ * `run` goes all the way; `verify` stops after verification (source + signatures only, no targets, no
+ * status, nothing written) — what CI runs on a payload before it ships.
+ */
+export async function runPipeline(settings: Settings, log: Logger, command: 'run' | 'verify' = 'run'): Promise<RunReport> {
   const started = Date.now();
-  const targets: Targets = { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut };
+  const verifyOnly = command === 'verify';
+  const targets: Targets = verifyOnly ? {} : { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut };
   const report: RunReport = {
-    command: 'run',
+    command,
     outcome: 'failed',
     exitCode: ExitCode.internal,
     dryRun: settings.dryRun,
@@ -39,17 +44,18 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
     const resolved = await resolveSource(ref, sourceOptions);
     report.source.digest = resolved.digest;
     log.info('source resolved', { source: ref.original, digest: resolved.digest });
-    if (!settings.dryRun) requireTargets(settings, targets);
+    if (!settings.dryRun && !verifyOnly) requireTargets(settings, targets);
 
     const last = await readLastApplied(targets);
-    if (!settings.force && isUpToDate(last, resolved.digest, settings.configHash)) {
+    if (!verifyOnly && !settings.force && isUpToDate(last, resolved.digest, settings.configHash)) {
       report.source.revision = last[0]?.revision;
       return finish(report, 'up-to-date', ExitCode.ok, started, log);
     }
 
     // Loaded only now: the crypto stack (pkijs, asn1js) costs more start-up than the whole
     // up-to-date check above, which the hourly CronJob takes almost every time.
-    const { loadTrustSets, verificationFailure, verifyImage, verifyPayload } = await import('./verify/index.js');
+    const verify = await import('./verify/index.js');
+    const { loadTrustSets, verificationFailure, verifyImage, verifyPayload } = verify;
     const trustSets = await loadTrustSets(settings.config);
 
     // The image signature is checked before a single layer is unpacked.
@@ -57,19 +63,31 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
     report.image = await verifyImage(signature, settings.image, resolved.digest, ref.kind);
     if (report.image.checked) log.info('image signature verified', { identity: report.image.identity, location: report.image.location });
     else report.warnings.push(`image signature not verified: ${report.image.reason}`);
+    report.warnings.push(...verify.expiryWarnings([], report.image, new Date(), settings.config.expiryWarningDays));
 
     staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
     const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), {}, sourceOptions);
     report.warnings.push(...unpacked.warnings);
     log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
     const labels = { ...resolved.annotations, ...unpacked.annotations };
-    report.source.revision = labels['org.opencontainers.image.revision'] ?? (await readRevision(unpacked.root));
 
-    const verification = await verifyPayload(unpacked.root, settings.config, trustSets);
+    const { warnings: verifyWarnings, ...verification } = await verifyPayload(unpacked.root, settings.config, trustSets);
     report.verification = verification;
+    report.warnings.push(...verifyWarnings);
+    report.source.revision = labels['org.opencontainers.image.revision'] ?? verification.manifest?.revision ?? (await readRevision(unpacked.root));
     const failure = verificationFailure(verification);
     if (failure) throw failure;
     log.info('payload verified', { checks: verification.checks.length });
+
+    // Downgrade protection (src/verify/downgrade.ts says what counts as proven).
+    const proven = verify.provenTime(report.image, verification.checks);
+    if (proven) verification.proven = proven;
+    if (verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
+    const downgrade = verify.downgradeProblem(proven, verify.lastProvenTime(last));
+    if (downgrade && !settings.allowDowngrade) {
+      throw new VerifyError(`downgrade refused: ${downgrade}`, undefined, 'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)');
+    }
+    if (downgrade) report.warnings.push(`downgrade allowed by --allow-downgrade: ${downgrade}`);
 
     const desired = await deriveOutputs(unpacked.root, settings.config, settings.namespace);
     report.warnings.push(...desired.warnings);
@@ -83,7 +101,13 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
       const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
       return finish(report, 'dry-run', code, started, log);
     }
-    const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision, configHash: settings.configHash };
+    const meta = {
+      source: ref.original,
+      digest: resolved.digest,
+      revision: report.source.revision,
+      configHash: settings.configHash,
+      ...(proven ? { provenTime: proven.time, provenBasis: proven.basis } : {}),
+    };
     report.published = await publish(plan, desired, targets, meta);
     return finish(report, plan.changes ? 'applied' : 'no-changes', ExitCode.ok, started, log);
   } catch (err) {

@@ -9,6 +9,7 @@ import { RUN_OPTIONS, envName, flagsFromEnv, mergeFlags, parseOptionValue, type 
 
 export type ParsedCommand =
   | { name: 'run'; flags: RunFlags }
+  | { name: 'verify'; flags: RunFlags }
   | { name: 'status'; volume: string; json: boolean }
   | { name: 'rollback'; volume: string; to?: string; json: boolean }
   | { name: 'version'; json: boolean }
@@ -34,6 +35,28 @@ Examples:
 
 The rollback holds until a new payload digest or config arrives, or until "run --force".
 Exit codes: 0 rolled back, 2 unknown generation or bad usage, 5 volume locked or not writable.
+`;
+
+/** verify takes run's source, trust and output options (same table, same env twins), nothing about targets. */
+const VERIFY_KEYS: (keyof RunFlags)[] = ['config', 'source', 'insecureRegistry', 'registryCa', 'registryAuthFile', 'imageTrustChain', 'imageIdentity', 'imageSignature', 'output', 'logFormat', 'debug'];
+const VERIFY_SPECS = RUN_OPTIONS.filter((s) => VERIFY_KEYS.includes(s.key));
+
+const VERIFY_EXAMPLES = `
+Examples:
+  # CI: check a freshly built payload (image signature, every signed file, .manifest) before it ships
+  zeta-provision verify --config zeta-provision.yaml --source oci-layout:build/payload:latest
+
+  # gematik's image against its pinned chain; the report as JSON for the pipeline log
+  TRUST_CERTCHAIN_FILE=chain.pem zeta-provision verify --source registry.example.org/zeta/provisioning:latest --output json
+
+  # a payload directory, no image signature to check
+  zeta-provision verify --config zeta-provision.yaml --source dir:./payload --image-signature off
+
+Nothing is written: no volume, no ConfigMaps, no status record (so no downgrade check either).
+
+Exit codes:
+  0 every required check passed   2 usage or configuration   3 verification failed
+  4 source unavailable            1 internal error
 `;
 
 /** status and rollback take the same --volume/--output as run: same table, same env twins. */
@@ -110,6 +133,24 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       fromCli[spec.key] = parseOptionValue(spec, opts[spec.key], spec.flags.split(' ')[0]!);
     }
     result = { name: 'run', flags: mergeFlags(flagsFromEnv(env), fromCli as RunFlags) };
+  });
+
+  const verify = program
+    .command('verify')
+    .description('resolve the source and run every signature check, print the report; writes nothing (for CI)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
+    .addHelpText('after', VERIFY_EXAMPLES);
+  for (const spec of VERIFY_SPECS) verify.addOption(new Option(spec.flags, `${spec.description} [env: ${[envName(spec), ...(spec.gematikEnv ?? [])].join(', ')}]`));
+  verify.action((opts: Record<string, unknown>) => {
+    const fromCli: Record<string, unknown> = {};
+    for (const spec of VERIFY_SPECS) {
+      if (opts[spec.key] !== undefined) fromCli[spec.key] = parseOptionValue(spec, opts[spec.key], spec.flags.split(' ')[0]!);
+    }
+    const fromEnv = flagsFromEnv(env) as Record<string, unknown>;
+    // Only the options verify has: a RESULT_DIR or ZETA_PROVISION_DRY_RUN in a CI environment means nothing here.
+    const relevant = Object.fromEntries(Object.entries(fromEnv).filter(([k]) => VERIFY_KEYS.includes(k as keyof RunFlags)));
+    result = { name: 'verify', flags: mergeFlags(relevant as RunFlags, fromCli as RunFlags) };
   });
 
   const volumeCommand = (name: string, description: string, examples: string): Command => {

@@ -27,6 +27,7 @@ export interface RunFlags {
   output?: OutputFormat;
   logFormat?: OutputFormat;
   force?: boolean;
+  allowDowngrade?: boolean;
   debug?: boolean;
 }
 
@@ -58,6 +59,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'output', flags: '--output <format>', kind: 'output', description: 'report format on stdout: text | json (default text)' },
   { key: 'logFormat', flags: '--log-format <format>', kind: 'output', description: 'log format on stderr: text | json (default: text on a terminal, else json)' },
   { key: 'force', flags: '--force', kind: 'boolean', description: 'process the payload even when its digest was already applied' },
+  { key: 'allowDowngrade', flags: '--allow-downgrade', kind: 'boolean', description: 'apply a payload whose signatures prove an older time than the last applied one (an intended rollback)' },
   { key: 'debug', flags: '--debug', kind: 'boolean', description: 'debug logs and stack traces on errors' },
 ];
 

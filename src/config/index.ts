@@ -30,6 +30,8 @@ export interface Settings {
   detailedExitcode: boolean;
   output: OutputFormat;
   force: boolean;
+  /** Apply a payload that proves an older signing time than the last applied one (src/verify/downgrade.ts). */
+  allowDowngrade: boolean;
   debug: boolean;
   gematik: GematikSettings;
   /** Image (cosign) signature policy, with flags and env applied. */
@@ -103,6 +105,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     detailedExitcode: flags.detailedExitcode ?? false,
     output: flags.output ?? 'text',
     force: flags.force ?? false,
+    allowDowngrade: flags.allowDowngrade ?? false,
     debug: flags.debug ?? false,
     gematik: gematikFromEnv(env),
     image: imagePolicy(flags, config, cwd),

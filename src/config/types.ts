@@ -13,6 +13,19 @@ export interface VerifyRule {
   trust: string[];
   /** A rule whose globs match no file fails verification unless this is false. */
   required: boolean;
+  /**
+   * extendedKeyUsage purposes every signer certificate must allow (a certificate without the
+   * extension allows all, RFC 5280 §4.2.1.12). Authenticode rules always include codeSigning.
+   */
+  eku: { oid: string; name: string }[];
+}
+
+/** The payload's `.manifest` sha256 list. */
+export interface ManifestPolicy {
+  /** required: a missing `.manifest` fails; optional: checked when present; off: ignored. */
+  check: 'required' | 'optional' | 'off';
+  /** What a payload file the manifest does not list is. */
+  unlisted: 'error' | 'warn';
 }
 
 export interface ConfigMapTarget {
@@ -42,6 +55,9 @@ export interface Config {
   volume: { dir?: string; files: string[] };
   configMaps: ConfigMapTarget[];
   image: ImagePolicy;
+  manifest: ManifestPolicy;
+  /** Warn when a verified chain (leaf … anchor) expires within this many days. */
+  expiryWarningDays: number;
 }
 
 /** Settings that come only from the environment of gematik's processor; carried for later stages. */

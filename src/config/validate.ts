@@ -9,7 +9,18 @@ import type { Config, ConfigMapTarget, VerifyRule } from './types.js';
 
 export type Locate = (keyPath: (string | number)[]) => number | undefined;
 
-const TOP_KEYS = ['source', 'namespace', 'image', 'trust', 'verify', 'volume', 'configMaps'];
+const TOP_KEYS = ['source', 'namespace', 'image', 'trust', 'verify', 'volume', 'configMaps', 'manifest', 'expiryWarningDays'];
+/** extendedKeyUsage purposes a rule may name (RFC 5280 §4.2.1.12); dotted OIDs are accepted too. */
+export const EKU_PURPOSES: Record<string, string> = {
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  codeSigning: '1.3.6.1.5.5.7.3.3',
+  emailProtection: '1.3.6.1.5.5.7.3.4',
+  timeStamping: '1.3.6.1.5.5.7.3.8',
+};
+const DOTTED_OID = /^[0-2](\.(0|[1-9][0-9]{0,8})){1,20}$/;
+/** Default of expiryWarningDays: a month leaves time to rotate a certificate before runs start failing. */
+export const DEFAULT_EXPIRY_WARNING_DAYS = 30;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -56,7 +67,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
   const verify: VerifyRule[] = listOf(obj.verify, ['verify'], fail).map((rule, i) => {
     const at = ['verify', i];
     if (!isPlainObject(rule)) return fail(at, 'expected a mapping');
-    for (const k of Object.keys(rule)) if (!['files', 'kind', 'signature', 'trust', 'required'].includes(k)) fail([...at, k], 'unknown key');
+    for (const k of Object.keys(rule)) if (!['files', 'kind', 'signature', 'trust', 'required', 'eku'].includes(k)) fail([...at, k], 'unknown key');
     const files = strList([...at, 'files'], rule.files).map((g, j) => payloadPath([...at, 'files', j], g));
     const kind = rule.kind ?? 'cms';
     if (kind !== 'cms' && kind !== 'authenticode') fail([...at, 'kind'], `expected "cms" or "authenticode", got "${String(kind)}"`);
@@ -69,7 +80,14 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     });
     const required = rule.required ?? true;
     if (typeof required !== 'boolean') fail([...at, 'required'], 'expected true or false');
-    return { files, kind, signature, trust: trustNames, required } as VerifyRule;
+    const eku = (rule.eku === undefined ? [] : strList([...at, 'eku'], rule.eku)).map((p, j) => {
+      if (p in EKU_PURPOSES) return { oid: EKU_PURPOSES[p]!, name: p };
+      if (DOTTED_OID.test(p)) return { oid: p, name: p };
+      return fail([...at, 'eku', j], `unknown extendedKeyUsage "${p}" (expected ${Object.keys(EKU_PURPOSES).join(', ')} or a dotted OID)`);
+    });
+    // Authenticode means code signing (Windows requires the purpose); a rule can add to it, not drop it.
+    if (kind === 'authenticode' && !eku.some((e) => e.oid === EKU_PURPOSES.codeSigning)) eku.unshift({ oid: EKU_PURPOSES.codeSigning!, name: 'codeSigning' });
+    return { files, kind, signature, trust: trustNames, required, eku } as VerifyRule;
   });
 
   let volume: Config['volume'] = { files: [] };
@@ -121,7 +139,29 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     if (im.identity !== undefined) image.identity = str(['image', 'identity'], im.identity);
   }
 
-  return { origin, baseDir, source, namespace, trust, verify, volume, configMaps, image };
+  const manifest: Config['manifest'] = { check: 'off', unlisted: 'warn' };
+  if (obj.manifest !== undefined) {
+    if (!isPlainObject(obj.manifest)) fail(['manifest'], 'expected a mapping with check and unlisted');
+    const m = obj.manifest as Record<string, unknown>;
+    for (const k of Object.keys(m)) if (!['check', 'unlisted'].includes(k)) fail(['manifest', k], 'unknown key (expected check, unlisted)');
+    if (m.check !== undefined) {
+      if (m.check !== 'required' && m.check !== 'optional' && m.check !== 'off') fail(['manifest', 'check'], `expected "required", "optional" or "off", got "${String(m.check)}"`);
+      manifest.check = m.check as Config['manifest']['check'];
+    }
+    if (m.unlisted !== undefined) {
+      if (m.unlisted !== 'error' && m.unlisted !== 'warn') fail(['manifest', 'unlisted'], `expected "error" or "warn", got "${String(m.unlisted)}"`);
+      manifest.unlisted = m.unlisted as Config['manifest']['unlisted'];
+    }
+  }
+
+  let expiryWarningDays = DEFAULT_EXPIRY_WARNING_DAYS;
+  if (obj.expiryWarningDays !== undefined) {
+    const d = obj.expiryWarningDays;
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0 || d > 3650) fail(['expiryWarningDays'], 'expected a whole number of days from 0 to 3650');
+    expiryWarningDays = d as number;
+  }
+
+  return { origin, baseDir, source, namespace, trust, verify, volume, configMaps, image, manifest, expiryWarningDays };
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */

@@ -7,6 +7,7 @@
  * pkijs method that verifies (Certificate.verify, SignedData.verify, OCSP …) takes the same path.
  */
 import crypto from 'node:crypto';
+import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 
 /** Digest algorithm OIDs → node:crypto hash names. */
@@ -46,6 +47,23 @@ export function hashNameForOid(oid: string): string {
   const name = HASH_BY_OID[oid];
   if (!name) throw new Error(`unsupported digest algorithm ${oid}`);
   return name;
+}
+
+const DER_NULL = Buffer.from([0x05, 0x00]);
+
+/**
+ * node:crypto hash name for a digest AlgorithmIdentifier, whose parameters must be absent or NULL
+ * (RFC 5754 §2). Anything else in that unsigned field is refused: OpenSSL's decoder rejects malformed
+ * parameters (e.g. a zero-length BOOLEAN) that pkijs tolerates, and accepting bytes the peer tools
+ * refuse is how a payload verifies here but not elsewhere (found by test/verify/fuzz.test.ts).
+ */
+export function digestAlgorithmName(alg: pkijs.AlgorithmIdentifier): string {
+  const params: unknown = alg.algorithmParams;
+  // pkijs leaves an empty asn1js.Any (not a parsed block) when the parameters are absent.
+  if (params instanceof asn1js.BaseBlock && !(params instanceof asn1js.Null && DER_NULL.equals(Buffer.from(params.valueBeforeDecodeView)))) {
+    throw new Error(`digest algorithm ${alg.algorithmId} has parameters other than NULL`);
+  }
+  return hashNameForOid(alg.algorithmId);
 }
 
 /** Accepts pkijs/WebCrypto spellings ("SHA-256", { name: "sha-256" }) and node's ("sha256"). */

@@ -41,14 +41,15 @@ export async function publish(
   plan: Plan,
   desired: DesiredOutputs,
   targets: Targets,
-  meta: ProvenanceMeta & { configHash: string },
+  meta: ProvenanceMeta & { configHash: string; provenTime?: string; provenBasis?: string },
 ): Promise<PublishResult> {
   const result: PublishResult = { configMapsWritten: [], statusWritten: false };
   if (targets.volumeDir && plan.volume && (plan.volume.changed || desired.volumeFiles.length > 0)) {
     // Called even when the plan sees no change: it takes the lock, recovers what a killed run left,
     // and writes the volume's own status record; with identical content it writes nothing at all.
-    const { configHash, source, digest, revision } = meta;
-    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { meta: { source, digest, revision, configHash } });
+    const { configHash, source, digest, revision, provenTime, provenBasis } = meta;
+    const proven = provenTime ? { provenTime, provenBasis } : {};
+    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { meta: { source, digest, revision, configHash, ...proven } });
     if (r.changed) result.volume = r;
     result.statusWritten ||= r.recordWritten;
   }
@@ -62,6 +63,7 @@ export async function publish(
     digest: meta.digest,
     configHash: meta.configHash,
     revision: meta.revision,
+    ...(meta.provenTime ? { provenTime: meta.provenTime, provenBasis: meta.provenBasis } : {}),
     appliedAt: new Date().toISOString(),
   };
   // A record is rewritten only when something was written or it describes another payload/config,

@@ -13,6 +13,10 @@ export interface StatusRecord {
   digest: string;
   configHash: string;
   revision?: string;
+  /** Time the payload's verified signatures prove (ISO 8601), for downgrade protection (src/verify/downgrade.ts). */
+  provenTime?: string;
+  /** What proves provenTime (e.g. `image signature`). */
+  provenBasis?: string;
   appliedAt: string;
   /** Volume only: the generation `..data` points to, as of this record. */
   generation?: string;

@@ -15,30 +15,42 @@ const HEADLINE: Record<RunReport['outcome'], string> = {
   'no-changes': 'no changes: outputs already match the payload',
   'up-to-date': 'up to date: this payload was already applied, nothing to do',
   'dry-run': 'dry run: nothing was written',
+  verified: 'verified: every required check passed (nothing was written)',
   failed: 'FAILED',
 };
 
 function renderText(r: RunReport): string {
   if (r.outcome === 'failed') return renderFailure(r);
   const lines: string[] = [];
-  lines.push(`zeta-provision run: ${HEADLINE[r.outcome]}`);
+  lines.push(`zeta-provision ${r.command}: ${HEADLINE[r.outcome]}`);
   if (r.source.reference) {
     lines.push(`  source    ${r.source.reference}${r.source.digest ? ` (${short(r.source.digest)})` : ''}${r.source.revision ? ` revision ${r.source.revision}` : ''}`);
   }
   if (r.image?.checked) {
-    lines.push(`  image     signed by ${r.image.identity ?? r.image.signer?.subject} → ${r.image.signer?.anchor} (${r.image.location})`);
+    const expires = r.image.signer ? `, chain expires ${r.image.signer.earliestExpiry.slice(0, 10)}` : '';
+    lines.push(`  image     signed by ${r.image.identity ?? r.image.signer?.subject} → ${r.image.signer?.anchor} (${r.image.location}${expires})`);
   }
   if (r.verification) {
-    const ok = r.verification.checks.filter((c) => c.ok).length;
-    lines.push(`  verified  ${ok}/${r.verification.checks.length} signature checks passed`);
-    for (const c of r.verification.checks) {
-      const who = c.signers.map((s) => `${s.subject} → ${s.anchor}`).join('; ');
+    const signatures = r.verification.checks.filter((c) => c.kind !== 'manifest');
+    const ok = signatures.filter((c) => c.ok).length;
+    lines.push(`  verified  ${ok}/${signatures.length} signature checks passed`);
+    for (const c of signatures) {
+      const who = c.signers.map((s) => `${s.subject} → ${s.anchor} (chain expires ${s.earliestExpiry.slice(0, 10)})`).join('; ');
       const when = c.timestamp ? ` (timestamp ${c.timestamp})` : '';
       lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.file} [${c.kind}]${c.ok ? ` ${who}${when}` : `: ${c.reason ?? ''}`}`);
     }
     if (r.verification.unverified.length > 0) {
       lines.push(`    note: ${r.verification.unverified.length} payload file(s) not covered by a verify rule`);
     }
+    const m = r.verification.manifest;
+    if (m?.checked) {
+      const listed = r.verification.checks.filter((c) => c.kind === 'manifest' && c.ok).length;
+      const unlisted = m.unlisted?.length ? `; ${m.unlisted.length} unlisted: ${m.unlisted.join(', ')}` : '';
+      lines.push(`  manifest  .manifest: ${listed}/${m.listed ?? 0} listed files match${unlisted}`);
+    } else if (m && m.reason) {
+      lines.push(`  manifest  not checked: ${m.reason}`);
+    }
+    if (r.verification.proven) lines.push(`  proven    ${r.verification.proven.time} (${r.verification.proven.basis})`);
   }
   const v = r.plan?.volume;
   if (v && r.targets.volume) {

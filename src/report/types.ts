@@ -2,10 +2,10 @@ import type { Plan } from '../plan/index.js';
 import type { PublishResult } from '../publish/index.js';
 import type { ImageCheck, VerificationReport } from '../verify/types.js';
 
-export type Outcome = 'applied' | 'no-changes' | 'up-to-date' | 'dry-run' | 'failed';
+export type Outcome = 'applied' | 'no-changes' | 'up-to-date' | 'dry-run' | 'verified' | 'failed';
 
 export interface RunReport {
-  command: 'run';
+  command: 'run' | 'verify';
   outcome: Outcome;
   exitCode: number;
   dryRun: false | 'client' | 'server';

@@ -14,8 +14,8 @@ import { authenticodeRanges, digestRanges, readSignedCab } from '../cab/index.js
 import { VerifyError, errorMessage } from '../errors.js';
 import { OID_EKU_CODE_SIGNING, OID_EKU_TIME_STAMPING, bytesEqual } from '../pki/certs.js';
 import { derFrame, fromBerSafe } from '../pki/der.js';
-import { ensureCryptoEngine, hashNameForOid } from '../pki/engine.js';
-import { decodeCms, fail, prepareSigners, verifySigners, type Signer, type TrustAnchors } from './cms.js';
+import { digestAlgorithmName, ensureCryptoEngine } from '../pki/engine.js';
+import { decodeCms, fail, prepareSigners, verifySigners, type Signer, type SignerCheckOptions, type TrustAnchors } from './cms.js';
 import type { SignerReport } from './types.js';
 
 export const OID_SPC_INDIRECT_DATA = '1.3.6.1.4.1.311.2.1.4';
@@ -50,10 +50,10 @@ interface IndirectData {
  * Collisions in SHA-1 are practical (chosen prefix): a SHA-1 Authenticode digest lets whoever made one
  * cabinet make another with the same signature. MD5 is not even known to hashNameForOid.
  */
-function strongHash(oid: string, what: string, file: string): string {
+function strongHash(alg: pkijs.AlgorithmIdentifier, what: string, file: string): string {
   let name: string;
   try {
-    name = hashNameForOid(oid);
+    name = digestAlgorithmName(alg);
   } catch (err) {
     throw fail(file, `${what}: ${errorMessage(err)}`, undefined, err);
   }
@@ -94,7 +94,7 @@ function parseIndirectData(sd: pkijs.SignedData, file: string): IndirectData {
   } catch (err) {
     throw fail(file, `SpcIndirectDataContent has no valid DigestInfo (${errorMessage(err)})`, undefined, err);
   }
-  const hash = strongHash(digestInfo.digestAlgorithm.algorithmId, 'cabinet digest algorithm', file);
+  const hash = strongHash(digestInfo.digestAlgorithm, 'cabinet digest algorithm', file);
   return { contentOctets: raw.subarray(frame.headerLength), hash, digest: digestInfo.digest.valueBlock.valueHexView };
 }
 
@@ -141,7 +141,7 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
   // Microsoft one included) could be transplanted to backdate an expired or revoked signer.
   let imprintHash: string;
   try {
-    imprintHash = hashNameForOid(tst.messageImprint.hashAlgorithm.algorithmId);
+    imprintHash = digestAlgorithmName(tst.messageImprint.hashAlgorithm);
   } catch (err) {
     throw fail(file, `timestamp: ${errorMessage(err)}`, undefined, err);
   }
@@ -157,7 +157,7 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
     // The TSA's certificates are checked at genTime, as Windows does: a token is meant to outlive the
     // TSA certificate that signed it; what makes the time trustworthy is the TSA chain, not our clock.
     const [tsa] = await verifySigners(tsd, signers, digestMap(signers, content), trust, file, genTime, {
-      requiredEku: { oid: OID_EKU_TIME_STAMPING, name: 'timeStamping' },
+      requiredEkus: [{ oid: OID_EKU_TIME_STAMPING, name: 'timeStamping' }],
     });
     return { genTime, tsa: tsa! };
   } catch (err) {
@@ -165,7 +165,7 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
   }
 }
 
-async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, now: Date): Promise<AuthenticodeResult> {
+async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, now: Date, extraEkus: SignerCheckOptions['requiredEkus']): Promise<AuthenticodeResult> {
   const cab = await readSignedCab(fh, file);
   // reserved1 (4–7) and the first reserve word (40–43) are not covered by the digest; MS-CAB says zero
   // and signtool writes 0x00100000, and osslsigncode refuses anything else. Accepting other values would
@@ -190,19 +190,19 @@ async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, 
 
   const signers = prepareSigners(sd, trust, file, false);
   const signer = signers[0]!;
-  strongHash(signer.info.digestAlgorithm.algorithmId, 'signer digest algorithm', file);
+  strongHash(signer.info.digestAlgorithm, 'signer digest algorithm', file);
   const ts = await verifyTimestamp(signer.info, trust, file, now);
   // With a verified timestamp the signer chain must have been valid when the signature was made;
   // without one it must be valid now, so an expired certificate cannot sign anything new.
   const at = ts?.genTime ?? now;
-  const reports = await verifySigners(sd, signers, digestMap(signers, spc.contentOctets), trust, file, at, {
-    requiredEku: { oid: OID_EKU_CODE_SIGNING, name: 'codeSigning' },
-  });
+  // codeSigning always: a certificate the CA issued for another purpose must not sign a cabinet.
+  const requiredEkus = [{ oid: OID_EKU_CODE_SIGNING, name: 'codeSigning' }, ...(extraEkus ?? []).filter((e) => e.oid !== OID_EKU_CODE_SIGNING)];
+  const reports = await verifySigners(sd, signers, digestMap(signers, spc.contentOctets), trust, file, at, { requiredEkus });
   return { signers: reports, ...(ts ? { timestamp: ts.genTime.toISOString(), timestampSigner: ts.tsa } : {}) };
 }
 
 /** Verify the Authenticode signature of the cabinet at `path`; `file` names it in messages. */
-export async function verifyAuthenticodeCab(path: string, trust: TrustAnchors, file: string, now: Date = new Date()): Promise<AuthenticodeResult> {
+export async function verifyAuthenticodeCab(path: string, trust: TrustAnchors, file: string, now: Date = new Date(), options: SignerCheckOptions = {}): Promise<AuthenticodeResult> {
   ensureCryptoEngine();
   let fh: FileHandle;
   try {
@@ -211,7 +211,7 @@ export async function verifyAuthenticodeCab(path: string, trust: TrustAnchors, f
     throw fail(file, `cannot read cabinet (${errorMessage(err)})`, undefined, err);
   }
   try {
-    return await verifyOpenCab(fh, trust, file, now);
+    return await verifyOpenCab(fh, trust, file, now, options.requiredEkus);
   } finally {
     await fh.close();
   }

@@ -11,10 +11,14 @@ import { loadCertificates } from '../pki/certs.js';
 import { pathExists, walkTree } from '../util/fs.js';
 import { verifyAuthenticodeCab } from './authenticode.js';
 import { verifyCmsAttached, verifyCmsDetached, type TrustAnchors } from './cms.js';
-import type { FileCheck, VerificationReport } from './types.js';
+import { expiryWarnings } from './expiry.js';
+import { MANIFEST_FILE, verifyPayloadManifest } from './payload-manifest.js';
+import type { FileCheck, ManifestReport, VerificationReport } from './types.js';
 
-export type { FileCheck, ImageCheck, SignerReport, VerificationReport } from './types.js';
+export type { FileCheck, ImageCheck, ManifestReport, ProvenTime, SignerReport, VerificationReport } from './types.js';
 export { verifyImage, type ImagePolicySettings } from './image.js';
+export { expiryWarnings } from './expiry.js';
+export { downgradeProblem, lastProvenTime, provenTime } from './downgrade.js';
 
 const DETACHED_SUFFIX = '.p7s';
 
@@ -43,9 +47,14 @@ export async function loadTrustSets(config: Config): Promise<Map<string, TrustAn
   return sets;
 }
 
-export async function verifyPayload(stagingRoot: string, config: Config, trustSets: Map<string, TrustAnchors>): Promise<VerificationReport> {
-  const files = (await walkTree(stagingRoot)).filter((e) => e.type === 'file').map((e) => e.path);
+/** The report plus non-fatal findings (unlisted files under policy "warn", chains that expire soon …). */
+export async function verifyPayload(stagingRoot: string, config: Config, trustSets: Map<string, TrustAnchors>, now: Date = new Date()): Promise<VerificationReport & { warnings: string[] }> {
+  const warnings: string[] = [];
   const checks: FileCheck[] = [];
+  // Before the signature rules: an attached CMS file is replaced by its content below, and the
+  // manifest lists the bytes as shipped.
+  const manifest = await checkManifest(stagingRoot, config.manifest, checks, warnings);
+  const files = (await walkTree(stagingRoot)).filter((e) => e.type === 'file').map((e) => e.path);
   const covered = new Set<string>();
   for (const rule of config.verify) {
     const isMatch = picomatch(rule.files, { dot: true });
@@ -57,29 +66,56 @@ export async function verifyPayload(stagingRoot: string, config: Config, trustSe
     for (const file of matched) {
       covered.add(file);
       if (signatureFiles) covered.add(file + DETACHED_SUFFIX);
-      checks.push(await checkFile(stagingRoot, file, rule, trustSets));
+      checks.push(await checkFile(stagingRoot, file, rule, trustSets, now));
     }
   }
   const unverified = files.filter((f) => !covered.has(f));
-  return { checks, unverified };
+  warnings.push(...expiryWarnings(checks, undefined, now, config.expiryWarningDays));
+  return { checks, unverified, ...(manifest ? { manifest } : {}), warnings };
 }
 
-async function checkFile(root: string, file: string, rule: VerifyRule, trustSets: Map<string, TrustAnchors>): Promise<FileCheck> {
+/** The `.manifest` policy: its file checks join `checks`; a missing or malformed manifest is one failed check. */
+async function checkManifest(root: string, policy: Config['manifest'], checks: FileCheck[], warnings: string[]): Promise<ManifestReport | undefined> {
+  if (policy.check === 'off') return undefined;
+  if (policy.check === 'optional' && !(await pathExists(path.join(root, MANIFEST_FILE)))) {
+    warnings.push(`payload has no ${MANIFEST_FILE}; file hashes not checked (manifest check is optional)`);
+    return { checked: false, reason: `payload has no ${MANIFEST_FILE}` };
+  }
+  try {
+    const r = await verifyPayloadManifest(root, { unlisted: policy.unlisted });
+    checks.push(...r.checks);
+    warnings.push(...r.warnings);
+    return {
+      checked: true,
+      listed: r.listed,
+      unlisted: r.unlisted,
+      ...(r.revision !== undefined ? { revision: r.revision } : {}),
+      revisionListed: r.revisionListed,
+    };
+  } catch (err) {
+    if (!(err instanceof VerifyError)) throw err;
+    checks.push({ file: MANIFEST_FILE, kind: 'manifest', ok: false, signers: [], reason: err.message });
+    return { checked: false, reason: err.message };
+  }
+}
+
+async function checkFile(root: string, file: string, rule: VerifyRule, trustSets: Map<string, TrustAnchors>, now: Date): Promise<FileCheck> {
   const kind = kindOf(rule);
   const abs = path.join(root, file);
   try {
     const trust = mergeTrust(rule.trust.map((t) => trustSets.get(t)!));
+    const options = { requiredEkus: rule.eku };
     if (rule.kind === 'authenticode') {
-      const { signers, timestamp } = await verifyAuthenticodeCab(abs, trust, file);
+      const { signers, timestamp } = await verifyAuthenticodeCab(abs, trust, file, now, options);
       return timestamp ? { file, kind, ok: true, signers, timestamp } : { file, kind, ok: true, signers };
     }
     if (rule.signature === 'detached') {
       const sigPath = abs + DETACHED_SUFFIX;
       if (!(await pathExists(sigPath))) throw new VerifyError(`detached signature ${file}${DETACHED_SUFFIX} is missing`, file);
-      const signers = await verifyCmsDetached(abs, await readFile(sigPath), trust, file);
+      const signers = await verifyCmsDetached(abs, await readFile(sigPath), trust, file, now, options);
       return { file, kind, ok: true, signers };
     }
-    const { signers, content } = await verifyCmsAttached(await readFile(abs), trust, file);
+    const { signers, content } = await verifyCmsAttached(await readFile(abs), trust, file, now, options);
     // From here on the staged file is the verified content, so outputs never carry the envelope.
     await writeFile(abs, content);
     return { file, kind, ok: true, signers };
@@ -89,7 +125,7 @@ async function checkFile(root: string, file: string, rule: VerifyRule, trustSets
   }
 }
 
-function kindOf(rule: VerifyRule): FileCheck['kind'] {
+function kindOf(rule: VerifyRule): 'cms-detached' | 'cms-attached' | 'authenticode' {
   return rule.kind === 'authenticode' ? 'authenticode' : rule.signature === 'detached' ? 'cms-detached' : 'cms-attached';
 }
 

@@ -19,16 +19,20 @@ import type { FileCheck } from './types.js';
 export const MANIFEST_FILE = '.manifest';
 export const REVISION_FILE = '.revision';
 
-/** A FileCheck of kind 'manifest' (FileCheck['kind'] in types.ts needs 'manifest' added to hold it). */
-export type ManifestCheck = Omit<FileCheck, 'kind'> & { kind: 'manifest' };
+/** A FileCheck of kind 'manifest'. */
+export type ManifestCheck = FileCheck & { kind: 'manifest' };
 
 export interface PayloadManifestResult {
   /** One per listed file (the self line excluded), plus one failed check per unlisted file under 'error'. */
   checks: ManifestCheck[];
   /** Payload files the manifest does not list (`.manifest` itself excluded), sorted. */
   unlisted: string[];
+  /** Listed files, the self line excluded. */
+  listed: number;
   /** First line of `.revision` when it is printable and at most 128 characters. */
   revision?: string;
+  /** `.revision` is listed in `.manifest`, so the revision reported is covered by it. */
+  revisionListed: boolean;
   warnings: string[];
 }
 
@@ -196,5 +200,5 @@ export async function verifyPayloadManifest(stagingRoot: string, opts: { unliste
     }
   }
   const revision = await readRevision(stagingRoot, warnings);
-  return { checks, unlisted, ...(revision !== undefined ? { revision } : {}), warnings };
+  return { checks, unlisted, listed: entries.size, ...(revision !== undefined ? { revision } : {}), revisionListed: entries.has(REVISION_FILE), warnings };
 }

@@ -8,7 +8,7 @@ const parse = (text: string) => parseConfigText(text, 'test.yaml', '/cfg');
 describe('config file', () => {
   it('the built-in default reproduces the classic layout', async () => {
     const c = await loadConfigFile(undefined);
-    expect(c.verify).toEqual([{ files: ['TrustedTpm.cab'], kind: 'authenticode', signature: 'detached', trust: ['microsoft'], required: true }]);
+    expect(c.verify).toEqual([{ files: ['TrustedTpm.cab'], kind: 'authenticode', signature: 'detached', trust: ['microsoft'], required: true, eku: [{ oid: '1.3.6.1.5.5.7.3.3', name: 'codeSigning' }] }]);
     expect(c.volume.files).toEqual(['keycloak-data/**']);
     expect(c.configMaps).toEqual([
       { name: 'nginx-config', files: [{ path: 'nginx/nginx.conf', key: 'nginx.conf' }] },

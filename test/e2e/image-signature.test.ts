@@ -6,7 +6,9 @@ import { cp, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../support/cli.js';
+import { GEMATIK_IDENTITY, addCosignLeaves, cosignPayload, signBytes, signatureManifest } from '../support/cosign.js';
 import { digestOf } from '../support/oci-push.js';
+import { makePki } from '../support/openssl.js';
 import { useTempDirs } from '../support/tmp.js';
 
 const tempDir = useTempDirs();
@@ -98,5 +100,42 @@ describe('image signature (cosign) in run', () => {
     const r = await runCli([...ex.args, '--image-trust-chain', chain]);
     expect(r.exitCode).toBe(3);
     expect(r.stdout).toMatch(/^zeta-provision: error: image signature: /);
+  });
+
+  it('the signing time in the image signature is the proven time: a replayed older signature is a downgrade', async () => {
+    const ex = await example();
+    const pki = await makePki(path.join(ex.dir, 'pki'), 'Image Time', 'p256');
+    const leaves = await addCosignLeaves(pki, 'Image Time');
+    const chain = path.join(ex.dir, 'image-chain.pem');
+    await writeFile(chain, (await readFile(pki.intPem, 'utf8')) + (await readFile(pki.rootPem, 'utf8')));
+    const index = await ex.readIndex();
+    const image = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'latest')!;
+    // Replace the example's signature by ours, signed at `time` (cosign sign -a timestamp=…).
+    const resign = async (time: number): Promise<void> => {
+      const payload = cosignPayload(image.digest, { optional: { timestamp: String(time) } });
+      const sig = signatureManifest([{ payload, signature: await signBytes(payload, pki.leafKey), certPem: await readFile(leaves.good, 'utf8') }]);
+      for (const [digest, blob] of sig.blobs) await writeFile(ex.blob(digest), blob);
+      const digest = digestOf(sig.manifest);
+      await writeFile(ex.blob(digest), sig.manifest);
+      await ex.writeIndex({
+        manifests: [image, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: sig.manifest.length, annotations: { 'org.opencontainers.image.ref.name': `sha256-${image.digest.slice(7)}.sig` } }],
+      });
+    };
+    const args = [...ex.args, '--image-trust-chain', chain, '--image-identity', GEMATIK_IDENTITY, '--output', 'json', '--force'];
+    const newer = Math.floor(Date.now() / 1000);
+    await resign(newer);
+    const first = await runCli(args);
+    expect(first.exitCode, first.stdout).toBe(0);
+    const proven = { time: new Date(newer * 1000).toISOString(), basis: 'image signature' };
+    expect(JSON.parse(first.stdout).verification.proven).toEqual(proven);
+    const status = JSON.parse(await readFile(path.join(ex.volume, '..zeta-provision.json'), 'utf8'));
+    expect(status).toMatchObject({ provenTime: proven.time, provenBasis: 'image signature' });
+
+    await resign(newer - 86_400);
+    const replayed = await runCli(args);
+    expect(replayed.exitCode).toBe(3);
+    expect(JSON.parse(replayed.stdout).error.message).toBe(
+      `downgrade refused: payload was proven at ${new Date((newer - 86_400) * 1000).toISOString()} (image signature), older than the last applied payload's ${proven.time} (image signature)`,
+    );
   });
 });

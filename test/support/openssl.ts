@@ -7,7 +7,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { requireProgram } from './programs.js';
 
-export type KeyAlg = 'rsa' | 'p256' | 'bp256';
+export type KeyAlg = 'rsa' | 'p256' | 'p384' | 'bp256';
 
 export interface Pki {
   dir: string;
@@ -77,7 +77,7 @@ export async function genKey(file: string, alg: KeyAlg): Promise<void> {
   const opts =
     alg === 'rsa'
       ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']
-      : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${alg === 'p256' ? 'P-256' : 'brainpoolP256r1'}`, '-pkeyopt', 'ec_param_enc:named_curve'];
+      : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${{ p256: 'P-256', p384: 'P-384', bp256: 'brainpoolP256r1' }[alg]}`, '-pkeyopt', 'ec_param_enc:named_curve'];
   await opensslOk(['genpkey', ...opts, '-out', file]);
 }
 

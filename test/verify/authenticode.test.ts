@@ -108,6 +108,43 @@ describe('Authenticode cabinets against osslsigncode verify', () => {
     expect(await ours(cab)).toMatchObject({ ok: false, reason: expect.stringMatching(/cabinet digest does not match/) });
   });
 
+  it('tampered file name in the CFFILE table: both refuse', async () => {
+    const good = await signed({ tsaFrom: 'own' });
+    const at = (await readFile(good)).indexOf('setup.cmd');
+    expect(at).toBeGreaterThan(36);
+    const cab = await flip(good, at, 0x20); // "Setup.cmd": an extractor would write another name
+    expect((await osslsigncodeVerify(cab, pki.rootPem)).ok).toBe(false);
+    expect(await ours(cab)).toMatchObject({ ok: false, reason: expect.stringMatching(/cabinet digest does not match/) });
+  });
+
+  it('leaf only in the signature: both refuse without the intermediate, both accept with it configured', async () => {
+    const leafOnly = await signCab(unsigned, path.join(tmp, 'leaf-only.cab'), { certs: pki.leafPem, key: pki.leafKey, hash: 'sha256' });
+    expect((await osslsigncodeVerify(leafOnly, pki.rootPem)).ok).toBe(false);
+    expect(await ours(leafOnly)).toMatchObject({ ok: false, reason: expect.stringMatching(/issuer "CN=Test Intermediate CAB, O=Example Org, C=DE" not found/) });
+    // osslsigncode has no separate untrusted set: the intermediate goes into its CA file.
+    const rootAndInt = await bundle(path.join(tmp, 'root-int.pem'), [pki.rootPem, pki.intPem]);
+    expect((await osslsigncodeVerify(leafOnly, rootAndInt)).ok).toBe(true);
+    const withInt = { anchors: trust.anchors, intermediates: await loadCertificates([pki.intPem]) };
+    expect(await ours(leafOnly, withInt)).toMatchObject({ ok: true, subject: 'CN=Test Signer CAB, O=Example Org, C=DE' });
+  });
+
+  it('a rule EKU policy adds to codeSigning, it cannot replace it', async () => {
+    const cab = await signed();
+    const emailProtection = { oid: '1.3.6.1.5.5.7.3.4', name: 'emailProtection' };
+    await expect(verifyAuthenticodeCab(cab, trust, 'TrustedTpm.cab', undefined, { requiredEkus: [emailProtection] }))
+      .rejects.toThrow(/signer certificate extendedKeyUsage lacks emailProtection \(signer "CN=Test Signer CAB/);
+    const tls = await signCab(unsigned, path.join(tmp, 'tls-rule.cab'), { certs: tlsCerts, key: pki.leafKey });
+    const serverAuth = { oid: '1.3.6.1.5.5.7.3.1', name: 'serverAuth' };
+    await expect(verifyAuthenticodeCab(tls, trust, 'TrustedTpm.cab', undefined, { requiredEkus: [serverAuth] }))
+      .rejects.toThrow(/extendedKeyUsage lacks codeSigning/);
+  });
+
+  it('SHA-384 without a timestamp: both accept', async () => {
+    const cab = await signed({ hash: 'sha384' });
+    expect((await osslsigncodeVerify(cab, pki.rootPem)).ok).toBe(true);
+    expect(await ours(cab)).toMatchObject({ ok: true });
+  });
+
   it('a timestamp from an untrusted TSA: osslsigncode says "failed" (exit 0), we refuse', async () => {
     const cab = await signed({ tsaFrom: 'other' });
     const oracle = await osslsigncodeVerify(cab, pki.rootPem);
@@ -123,6 +160,23 @@ describe('Authenticode cabinets against osslsigncode verify', () => {
     expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/extendedKeyUsage lacks codeSigning/) });
     // Same verdict as the oracle, which checks the code-signing purpose too.
     expect(oracle.ok).toBe(false);
+  });
+
+  it('malformed digest algorithm parameters (NULL turned into a zero-length BOOLEAN): both refuse', async () => {
+    // Found by the fuzz test: pkijs tolerated it and we ignored the unsigned parameters, OpenSSL's
+    // decoder refuses the whole PKCS#7. Each sha256 AlgorithmIdentifier (SignedData digestAlgorithms,
+    // the cabinet DigestInfo, the SignerInfo) is tried.
+    const good = await signed();
+    const bytes = await readFile(good);
+    const sha256WithNull = Buffer.from('0609608648016503040201 0500'.replace(' ', ''), 'hex');
+    const sites: number[] = [];
+    for (let at = bytes.indexOf(sha256WithNull); at >= 0; at = bytes.indexOf(sha256WithNull, at + 1)) sites.push(at + sha256WithNull.length - 2);
+    expect(sites.length).toBe(3);
+    for (const at of sites) {
+      const cab = await flip(good, at, 0x05 ^ 0x01);
+      expect((await osslsigncodeVerify(cab, pki.rootPem)).ok).toBe(false);
+      expect(await ours(cab)).toMatchObject({ ok: false, reason: expect.stringMatching(/digest algorithm 2\.16\.840\.1\.101\.3\.4\.2\.1 has parameters other than NULL/) });
+    }
   });
 
   it('SHA-1 is refused deliberately (osslsigncode accepts it)', async () => {

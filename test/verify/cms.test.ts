@@ -8,12 +8,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VerifyError } from '../../src/errors.js';
 import { loadCertificates } from '../../src/pki/certs.js';
-import { decodeCms, verifyCmsAttached, verifyCmsDetached, type TrustAnchors } from '../../src/verify/cms.js';
+import { decodeCms, verifyCmsAttached, verifyCmsDetached, type SignerCheckOptions, type TrustAnchors } from '../../src/verify/cms.js';
 import { issueExpiredLeaf, issue, makePki, openssl, opensslOk, type Pki } from '../support/openssl.js';
 
 let tmp: string;
 let content: string;
-const pkis: Record<'rsa' | 'p256' | 'bp256' | 'pss' | 'other', Pki> = {} as never;
+const pkis: Record<'rsa' | 'p256' | 'p384' | 'bp256' | 'pss' | 'other', Pki> = {} as never;
 let expiredLeaf: string;
 let secondLeaf: string;
 let subLeaf: string;
@@ -23,12 +23,14 @@ beforeAll(async () => {
   content = path.join(tmp, 'nginx.conf');
   // Binary-ish content with CRLF and NUL: -binary must keep it byte for byte.
   await writeFile(content, Buffer.concat([Buffer.from('server {\r\n  listen 443;\r\n}\n'), Buffer.from([0, 1, 2, 255])]));
-  const [rsa, p256, bp256] = await Promise.all([
+  const [rsa, p256, p384, bp256] = await Promise.all([
     makePki(path.join(tmp, 'rsa'), 'RSA', 'rsa'),
     makePki(path.join(tmp, 'p256'), 'P-256', 'p256'),
+    makePki(path.join(tmp, 'p384'), 'P-384', 'p384'),
     makePki(path.join(tmp, 'bp256'), 'brainpoolP256r1', 'bp256'),
   ]);
   pkis.rsa = rsa;
+  pkis.p384 = p384;
   pkis.p256 = p256;
   pkis.bp256 = bp256;
   // Same RSA keys, but every certificate signed with RSASSA-PSS.
@@ -51,9 +53,9 @@ afterAll(async () => {
 
 let counter = 0;
 /** `openssl cms -sign`; returns the signature path. */
-async function sign(args: string[], opts: { attached?: boolean; pem?: boolean; input?: string } = {}): Promise<string> {
+async function sign(args: string[], opts: { attached?: boolean; pem?: boolean; input?: string; md?: string } = {}): Promise<string> {
   const out = path.join(tmp, `sig-${++counter}.${opts.pem ? 'pem' : 'p7s'}`);
-  await opensslOk(['cms', '-sign', '-binary', '-md', 'sha256', '-in', opts.input ?? content, ...(opts.attached ? ['-nodetach'] : []),
+  await opensslOk(['cms', '-sign', '-binary', '-md', opts.md ?? 'sha256', '-in', opts.input ?? content, ...(opts.attached ? ['-nodetach'] : []),
     '-outform', opts.pem ? 'PEM' : 'DER', ...args, '-out', out]);
   return out;
 }
@@ -71,11 +73,11 @@ async function bundle(files: string[]): Promise<string> {
  * openssl cms -verify. It has no -untrusted: configured intermediates must go into -CAfile to be used
  * for the chain, and -certfile only helps to find the signer certificate (measured, OpenSSL 3.0).
  */
-async function oracle(sig: string, anchors: string[], intermediates: string[], opts: { content?: string; pem?: boolean }): Promise<boolean> {
+async function oracle(sig: string, anchors: string[], intermediates: string[], opts: { content?: string; pem?: boolean; purpose?: string }): Promise<boolean> {
   const ca = await bundle([...anchors, ...intermediates]);
   const certfile = intermediates.length ? ['-certfile', await bundle(intermediates)] : [];
   const r = await openssl(['cms', '-verify', '-binary', '-inform', opts.pem ? 'PEM' : 'DER', '-in', sig,
-    ...(opts.content ? ['-content', opts.content] : []), '-CAfile', ca, ...certfile, '-purpose', 'any', '-out', '/dev/null']);
+    ...(opts.content ? ['-content', opts.content] : []), '-CAfile', ca, ...certfile, '-purpose', opts.purpose ?? 'any', '-out', '/dev/null']);
   return r.exitCode === 0;
 }
 
@@ -91,11 +93,12 @@ interface Verdict {
   error?: unknown;
 }
 
-async function ours(sig: string, trust: TrustAnchors, opts: { content?: string; at?: Date }): Promise<Verdict> {
+async function ours(sig: string, trust: TrustAnchors, opts: { content?: string; at?: Date; eku?: SignerCheckOptions['requiredEkus'] }): Promise<Verdict> {
+  const options: SignerCheckOptions = opts.eku ? { requiredEkus: opts.eku } : {};
   try {
     const bytes = await readFile(sig);
     if (opts.content) {
-      const signers = await verifyCmsDetached(opts.content, bytes, trust, 'nginx/nginx.conf', opts.at);
+      const signers = await verifyCmsDetached(opts.content, bytes, trust, 'nginx/nginx.conf', opts.at, options);
       expect(signers.length).toBeGreaterThan(0);
       for (const s of signers) {
         expect(s.subject).toMatch(/^CN=.*, O=Example Org, C=DE$/);
@@ -103,7 +106,7 @@ async function ours(sig: string, trust: TrustAnchors, opts: { content?: string; 
         expect(Number.isNaN(Date.parse(s.earliestExpiry))).toBe(false);
       }
     } else {
-      const r = await verifyCmsAttached(bytes, trust, 'nginx/nginx.conf', opts.at);
+      const r = await verifyCmsAttached(bytes, trust, 'nginx/nginx.conf', opts.at, options);
       expect(Buffer.from(r.content).equals(await readFile(content))).toBe(true);
     }
     return { ok: true };
@@ -123,16 +126,30 @@ interface Case {
   content?: () => Promise<string>;
   expectOk: boolean;
   reason?: RegExp;
+  /** Our rule's EKU policy, and the openssl -purpose that expresses the same requirement. */
+  eku?: SignerCheckOptions['requiredEkus'];
+  purpose?: string;
 }
 
 const cases: Case[] = [];
-for (const key of ['rsa', 'p256', 'bp256'] as const) {
+for (const key of ['rsa', 'p256', 'p384', 'bp256'] as const) {
   cases.push(
     { name: `${key} detached`, make: () => sign([...signer(pkis[key]), ...withInt(pkis[key])]), detached: true, anchors: () => [pkis[key].rootPem], expectOk: true },
     { name: `${key} attached`, make: () => sign([...signer(pkis[key]), ...withInt(pkis[key])], { attached: true }), detached: false, anchors: () => [pkis[key].rootPem], expectOk: true },
   );
 }
+const CODE_SIGNING = [{ oid: '1.3.6.1.5.5.7.3.3', name: 'codeSigning' }];
+const EMAIL_PROTECTION = [{ oid: '1.3.6.1.5.5.7.3.4', name: 'emailProtection' }];
 cases.push(
+  { name: 'RSA-2048 SHA-384 detached', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)], { md: 'sha384' }), detached: true, anchors: () => [pkis.rsa.rootPem], expectOk: true },
+  { name: 'RSA-2048 SHA-384 attached, no signed attributes', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-noattr'], { md: 'sha384', attached: true }), detached: false, anchors: () => [pkis.rsa.rootPem], expectOk: true },
+  { name: 'P-384 SHA-384 PEM detached', make: () => sign([...signer(pkis.p384), ...withInt(pkis.p384)], { md: 'sha384', pem: true }), detached: true, pem: true, anchors: () => [pkis.p384.rootPem], expectOk: true },
+  // openssl -stream always attaches the content, so the detached BER vector is rewritten from DER.
+  { name: 'BER indefinite lengths, detached', make: async () => indefinite(await sign([...signer(pkis.p256), ...withInt(pkis.p256)])), detached: true, anchors: () => [pkis.p256.rootPem], expectOk: true },
+  { name: 'BER indefinite lengths, detached, tampered content', make: async () => indefinite(await sign([...signer(pkis.p256), ...withInt(pkis.p256)])), detached: true, anchors: () => [pkis.p256.rootPem], content: tampered, expectOk: false, reason: /content digest does not match/ },
+  // The test leaves carry extendedKeyUsage codeSigning only.
+  { name: 'codeSigning-only leaf, rule requires codeSigning', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)]), detached: true, anchors: () => [pkis.rsa.rootPem], eku: CODE_SIGNING, expectOk: true },
+  { name: 'codeSigning-only leaf, rule requires emailProtection (openssl -purpose smimesign)', make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256)], { attached: true }), detached: false, anchors: () => [pkis.p256.rootPem], eku: EMAIL_PROTECTION, purpose: 'smimesign', expectOk: false, reason: /signer certificate extendedKeyUsage lacks emailProtection \(signer "CN=Test Signer P-256/ },
   { name: 'RSA-PSS signature and PSS-signed chain, detached', make: () => sign([...signer(pkis.pss), ...withInt(pkis.pss), '-keyopt', 'rsa_padding_mode:pss']), detached: true, anchors: () => [pkis.pss.rootPem], expectOk: true },
   { name: 'RSA-PSS attached', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-keyopt', 'rsa_padding_mode:pss'], { attached: true }), detached: false, anchors: () => [pkis.rsa.rootPem], expectOk: true },
   { name: 'PEM detached', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)], { pem: true }), detached: true, pem: true, anchors: () => [pkis.rsa.rootPem], expectOk: true },
@@ -160,6 +177,33 @@ cases.push(
 /** `openssl cms -sign` honours only the last -certfile: give it one file with both intermediates. */
 async function bothIntermediates(): Promise<string[]> {
   return ['-certfile', await bundle([pkis.rsa.intPem, pkis.p256.intPem])];
+}
+
+/** DER header at `at`: header length and content length (definite lengths only). */
+function derHeader(b: Buffer, at: number): { hl: number; len: number } {
+  const first = b[at + 1]!;
+  if (first < 0x80) return { hl: 2, len: first };
+  const n = first & 0x7f;
+  return { hl: 2 + n, len: b.readUIntBE(at + 2, n) };
+}
+
+/**
+ * Rewrite a DER ContentInfo so ContentInfo, [0] and SignedData use indefinite lengths (BER, as a
+ * streaming encoder writes them): 30 80 OID A0 80 30 80 … 00 00 00 00 00 00.
+ */
+async function indefinite(sig: string): Promise<string> {
+  const der = await readFile(sig);
+  const outer = derHeader(der, 0);
+  const oidEnd = outer.hl + 2 + der[outer.hl + 1]!;
+  const explicit = derHeader(der, oidEnd);
+  const sdAt = oidEnd + explicit.hl;
+  const sd = derHeader(der, sdAt);
+  const body = der.subarray(sdAt + sd.hl, sdAt + sd.hl + sd.len);
+  const ber = Buffer.concat([Buffer.from([0x30, 0x80]), der.subarray(outer.hl, oidEnd), Buffer.from([0xa0, 0x80, 0x30, 0x80]), body, Buffer.alloc(6)]);
+  expect(ber.byteLength).toBe(der.byteLength - (outer.hl + explicit.hl + sd.hl) + 6 + 6);
+  const out = `${sig}.ber`;
+  await writeFile(out, ber);
+  return out;
 }
 
 /** Flip one byte of the encapsulated content inside the DER signature. */
@@ -227,8 +271,8 @@ describe('CMS verification agrees with openssl cms -verify', () => {
       const contentPath = c.detached ? (c.content ? await c.content() : content) : undefined;
       const anchors = c.anchors();
       const intermediates = c.intermediates?.() ?? [];
-      const theirs = await oracle(sig, anchors, intermediates, { content: contentPath, pem: c.pem });
-      const mine = await ours(sig, await trustOf(anchors, intermediates), { content: contentPath });
+      const theirs = await oracle(sig, anchors, intermediates, { content: contentPath, pem: c.pem, purpose: c.purpose });
+      const mine = await ours(sig, await trustOf(anchors, intermediates), { content: contentPath, eku: c.eku });
       expect(mine.ok, `ours: ${String(mine.error)}`).toBe(theirs);
       expect(mine.ok).toBe(c.expectOk);
       if (!mine.ok) {

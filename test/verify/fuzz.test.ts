@@ -21,8 +21,12 @@ import { makePki, openssl } from '../support/openssl.js';
 
 const ITERATIONS = Number(process.env.ZETA_FUZZ_ITERATIONS ?? 10_000);
 const SEED = Number(process.env.ZETA_FUZZ_SEED ?? 0x5eed);
-/** A single call slower than this counts as a hang. */
-const MAX_CALL_MS = 2_000;
+/**
+ * A single call slower than this counts as a hang. Calls take well under 0.5 s even with the machine
+ * loaded (load average 13 on 2 cores, measured); the bound is generous so only a real blow-up (an
+ * exponential path, a runaway allocation) trips it, never a busy CI machine.
+ */
+const MAX_CALL_MS = 10_000;
 /** Accepted mutations are re-checked with the peer program; bounded so the test stays fast. */
 const MAX_ORACLE_CHECKS = 25;
 

@@ -9,6 +9,9 @@ export interface VolumeMeta {
   digest: string;
   revision?: string;
   configHash: string;
+  /** Downgrade protection: the time the payload's signatures prove, and what proves it. */
+  provenTime?: string;
+  provenBasis?: string;
 }
 
 export const NO_META: VolumeMeta = { source: '', digest: '', configHash: '' };
@@ -59,6 +62,7 @@ export function recordMatches(r: StatusRecord | undefined, meta: VolumeMeta, gen
     r.configHash === meta.configHash &&
     r.source === meta.source &&
     r.revision === meta.revision &&
+    r.provenTime === meta.provenTime &&
     r.generation === generation &&
     JSON.stringify(r.kept) === JSON.stringify(kept)
   );
