@@ -98,6 +98,18 @@ describe('readCabinet on gcab cabinets', () => {
   }
 });
 
+describe('readCabinet on a gcab cabinet holding only an empty file', () => {
+  it('yields the empty file although its folder has no data block', async () => {
+    const dir = await tempDir();
+    await writeFile(path.join(dir, 'empty.txt'), '');
+    const r = await execa('gcab', ['-c', '-z', 'e.cab', 'empty.txt'], { cwd: dir, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const bytes = await readFile(path.join(dir, 'e.cab'));
+    expect(readCabDirectory(bytes, 'e.cab').folders.map((f) => f.blockCount)).toEqual([0]);
+    expect([...readCabinet(bytes)].map((e) => [e.file.name, e.data.length])).toEqual([['empty.txt', 0]]);
+  });
+});
+
 describe.skipIf(!existsSync(realworld))('readCabinet on real Microsoft cabinets (MSZIP with the previous block as dictionary)', () => {
   for (const rel of realCabs) {
     it(`${rel}: same file list and bytes as cabextract`, async () => {
