@@ -15,6 +15,7 @@ declare -A needs=(
   [docker-registry]=docker-registry
   [skopeo]=skopeo
   [htpasswd]=apache2-utils
+  [keytool]=default-jre-headless
 )
 
 missing=()
