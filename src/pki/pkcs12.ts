@@ -25,6 +25,7 @@
 import crypto from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { VerifyError } from '../errors.js';
 import { derFrame } from './der.js';
 
 const OID_PKCS7_DATA = '1.2.840.113549.1.7.1';
@@ -133,7 +134,7 @@ const TRUSTED_KEY_USAGE_ATTRIBUTE = tlv(0x30, oidDer(OID_ORACLE_TRUSTED_KEY_USAG
  */
 function certBag({ certificate, friendlyName }: TrustStoreEntry): Buffer {
   const parsed = derFrame(certificate);
-  if (!parsed || parsed.total !== certificate.byteLength || certificate[0] !== 0x30) throw new Error(`certificate "${friendlyName}" is not one DER element`);
+  if (!parsed || parsed.total !== certificate.byteLength || certificate[0] !== 0x30) throw new VerifyError(`certificate "${friendlyName}" is not one DER element`);
   const bmp = Buffer.alloc(friendlyName.length * 2);
   for (let i = 0; i < friendlyName.length; i++) bmp.writeUInt16BE(friendlyName.charCodeAt(i), i * 2);
   const friendlyNameAttribute = tlv(0x30, FRIENDLY_NAME_OID, tlv(0x31, tlv(0x1e, bmp)));
@@ -144,12 +145,12 @@ function certBag({ certificate, friendlyName }: TrustStoreEntry): Buffer {
 function checkEntries(entries: TrustStoreEntry[]): void {
   const seen = new Map<string, string>();
   for (const { certificate, friendlyName } of entries) {
-    if (!Buffer.isBuffer(certificate) || certificate.length === 0) throw new Error(`certificate "${friendlyName}" is empty`);
-    if (friendlyName.length === 0) throw new Error('a certificate has an empty friendlyName');
+    if (!Buffer.isBuffer(certificate) || certificate.length === 0) throw new VerifyError(`certificate "${friendlyName}" is empty`);
+    if (friendlyName.length === 0) throw new VerifyError('a certificate has an empty friendlyName');
     // Java keeps one entry per lower-cased alias: a second one would silently replace the first.
     const key = friendlyName.toLowerCase();
     const other = seen.get(key);
-    if (other !== undefined) throw new Error(`friendlyName "${friendlyName}" collides with "${other}" (aliases are case-insensitive)`);
+    if (other !== undefined) throw new VerifyError(`friendlyName "${friendlyName}" collides with "${other}" (aliases are case-insensitive)`);
     seen.set(key, friendlyName);
   }
 }
@@ -190,7 +191,9 @@ function encryptedContentInfo(plaintext: Chunks, password: string): Chunks {
 
 /**
  * Encode `entries` (in the given order) as a password-protected PKCS#12 trust store. Same entries and
- * password → byte-identical output. Throws on an empty certificate, non-DER bytes or a duplicate alias.
+ * password → byte-identical output. Throws a VerifyError (the entries come from payload data) on an
+ * empty certificate, bytes that are not one DER element, or aliases equal when case is ignored — callers
+ * that take names from data (TSL service names) must make them unique first.
  */
 export function encodePkcs12TrustStore(entries: TrustStoreEntry[], password: string): Buffer {
   checkEntries(entries);

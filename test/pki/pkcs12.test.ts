@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { VerifyError } from '../../src/errors.js';
 import { encodePkcs12TrustStore, pkcs12Kdf, type TrustStoreEntry } from '../../src/pki/pkcs12.js';
 import { makePki, openssl, opensslOk } from '../support/openssl.js';
 import { requireProgram } from '../support/programs.js';
@@ -106,7 +107,9 @@ describe('encodePkcs12TrustStore', () => {
   });
 
   it('refuses aliases that collide case-insensitively, empty certificates and non-DER bytes', () => {
-    expect(() => encodePkcs12TrustStore([entries[0]!, { ...entries[1]!, friendlyName: 'ec root' }], 'pw')).toThrow(/collides with "EC Root"/);
+    expect(() => encodePkcs12TrustStore([entries[0]!, { ...entries[1]!, friendlyName: 'ec root' }], 'pw')).toThrow(
+      new VerifyError('friendlyName "ec root" collides with "EC Root" (aliases are case-insensitive)'),
+    );
     expect(() => encodePkcs12TrustStore([{ certificate: Buffer.alloc(0), friendlyName: 'x' }], 'pw')).toThrow(/empty/);
     // Trailing bytes or a non-SEQUENCE would be written into the bag as they are: refuse them.
     expect(() => encodePkcs12TrustStore([{ certificate: Buffer.concat([entries[0]!.certificate, Buffer.from([0])]), friendlyName: 'x' }], 'pw')).toThrow('certificate "x" is not one DER element');
