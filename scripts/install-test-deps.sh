@@ -16,6 +16,7 @@ declare -A needs=(
   [skopeo]=skopeo
   [htpasswd]=apache2-utils
   [nginx]=nginx-light
+  [keytool]=default-jre-headless
 )
 
 missing=()
