@@ -172,6 +172,7 @@ export class KubeTarget {
     const plan = decide(desired, allLive, this.options.targets, status?.record, { prune: this.options.prune, statusName: statusName(this.options.instance) });
     const report: KubePublishReport = { ...this.emptyReport(), ...(opts.dryRun ? { dryRun: 'server' as const } : {}), unchanged: plan.unchanged.map(ref) };
     this.startPhase();
+    const hints: string[] = [];
     const dryRun = opts.dryRun ? 'All' : undefined;
     for (const step of plan.apply) {
       try {
@@ -180,7 +181,7 @@ export class KubeTarget {
         else report.applied.push({ ...ref(step.object), action });
         log.info(`${opts.dryRun ? 'would apply' : 'applied'} ${step.object.kind} ${step.object.name}`, { action, namespace: this.namespace, keys: step.object.keys, bytes: step.object.bytes });
       } catch (err) {
-        report.pending.push({ ...ref(step.object), step: 'apply', error: this.failure(err, `apply ${step.object.kind} ${step.object.name}`).message });
+        report.pending.push({ ...ref(step.object), step: 'apply', error: this.note(hints, this.failure(err, `apply ${step.object.kind} ${step.object.name}`)) });
       }
     }
     const failedInputs = new Set(report.pending.map((p) => p.name));
@@ -197,7 +198,7 @@ export class KubeTarget {
         report.pruned.push(p);
         log.info(`${opts.dryRun ? 'would prune' : 'pruned'} ${p.kind} ${p.name}`, { namespace: this.namespace });
       } catch (err) {
-        report.pending.push({ ...p, step: 'prune', error: this.failure(err, `delete ${p.kind} ${p.name}`).message });
+        report.pending.push({ ...p, step: 'prune', error: this.note(hints, this.failure(err, `delete ${p.kind} ${p.name}`)) });
       }
     }
     const restartedHashes: Record<string, string> = {};
@@ -221,7 +222,7 @@ export class KubeTarget {
         report.restarted.push({ workload: r.ref, inputs: r.inputs });
         log.info(`${opts.dryRun ? 'would roll out' : 'rolling out'} ${r.ref}: its inputs changed`, { inputs: r.inputs, namespace: this.namespace });
       } catch (err) {
-        report.pending.push({ ...wref, step: 'restart', error: this.failure(err, `patch ${r.ref}`).message });
+        report.pending.push({ ...wref, step: 'restart', error: this.note(hints, this.failure(err, `patch ${r.ref}`)) });
       }
     }
     if (!opts.dryRun) {
@@ -233,7 +234,7 @@ export class KubeTarget {
       const first = report.pending[0]!;
       throw new KubePublishError(
         `${report.pending.length} of ${plan.apply.length + plan.prune.length + plan.restart.length} API change(s) not made (first: ${first.step} ${first.kind} ${first.name}: ${first.error}); applied ${report.applied.length}`,
-        'the next run retries what is pending; see the report for each object',
+        [hints[0], 'the next run retries what is pending; see the report for each object'].filter(Boolean).join('; '),
         report,
       );
     }
@@ -336,6 +337,12 @@ export class KubeTarget {
       this.options.log.warn(`could not record the run in ConfigMap ${name}`, { error: this.failure(err, 'record status').message });
       return false;
     }
+  }
+
+  /** The message for the report; the first hint (what to do about it) is kept for the error. */
+  private note(hints: string[], err: PublishError): string {
+    if (err.hint) hints.push(err.hint);
+    return err.message;
   }
 
   private emptyReport(): KubePublishReport {

@@ -65,6 +65,8 @@ export interface KubeApiOptions {
   tls?: { key: string; cert: string };
   latencyMs?: number;
   user?: string;
+  /** Called before each request is served: lets a test act as a concurrent writer. */
+  onRequest?: (rec: RecordedRequest, store: Store) => void;
 }
 
 export interface KubeApi {
@@ -115,6 +117,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       status: 0,
     };
     requests.push(rec);
+    options.onRequest?.(rec, store);
     const fault = faults.find((f) => f.left > 0 && matches(f, method, rec));
     if (fault) {
       fault.left--;
