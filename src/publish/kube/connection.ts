@@ -79,12 +79,24 @@ function kubeconfigFiles(opts: ConnectionOptions, tried: string[]): string[] | u
 function fromKubeconfig(files: string[], context: string | undefined): Connection {
   const kc = new KubeConfig();
   try {
-    kc.loadFromFile(files[0]!);
-    for (const f of files.slice(1)) {
-      const more = new KubeConfig();
-      more.loadFromFile(f);
-      kc.mergeConfig(more);
-    }
+    // kubectl's merge rule for a KUBECONFIG list: the first file to define a name (or a
+    // current-context) wins; later duplicates are ignored, not errors.
+    const loaded = files.map((f) => {
+      const one = new KubeConfig();
+      one.loadFromFile(f);
+      return one;
+    });
+    const firstByName = <T extends { name: string }>(lists: T[][]): T[] => {
+      const seen = new Map<string, T>();
+      for (const item of lists.flat()) if (!seen.has(item.name)) seen.set(item.name, item);
+      return [...seen.values()];
+    };
+    kc.loadFromOptions({
+      clusters: firstByName(loaded.map((k) => k.clusters)),
+      users: firstByName(loaded.map((k) => k.users)),
+      contexts: firstByName(loaded.map((k) => k.contexts)),
+      currentContext: loaded.map((k) => k.currentContext).find((c) => !!c) ?? '',
+    });
   } catch (err) {
     throw new ConfigError(`cannot read kubeconfig ${files.join(path.delimiter)}: ${errorMessage(err).split('\n')[0]}`);
   }
