@@ -40,7 +40,7 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
     const resolved = await resolveSource(ref, sourceOptions);
     report.source.digest = resolved.digest;
     log.info('source resolved', { source: ref.original, digest: resolved.digest });
-    const kube = chooseKubeTarget(settings, log);
+    const kube = await chooseKubeTarget(settings, log);
     targets.kube = kube.target;
     if (kube.target) report.targets.kube = `${kube.target.namespace} (${kube.target.origin})`;
     if ('warning' in kube && kube.warning) report.warnings.push(kube.warning);

@@ -48,7 +48,7 @@ describe('API connection', () => {
     await writeFile(path.join(sa, 'token'), 'token-generation-1\n');
     await writeFile(path.join(sa, 'namespace'), 'zeta-guard\n');
     const port = new URL(api.url).port;
-    const conn = loadConnection({ env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port, HOME: dir }, serviceAccountDir: sa });
+    const conn = await loadConnection({ env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port, HOME: dir }, serviceAccountDir: sa });
     expect(conn.server).toBe(`https://127.0.0.1:${port}`);
     expect(conn.namespace).toBe('zeta-guard');
     const secrets: string[] = [];
@@ -77,7 +77,7 @@ describe('API connection', () => {
     const { copyFile } = await import('node:fs/promises');
     await copyFile(other.ca, path.join(sa, 'ca.crt'));
     await writeFile(path.join(sa, 'token'), 't');
-    const conn = loadConnection({ env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(api.url).port }, serviceAccountDir: sa });
+    const conn = await loadConnection({ env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(api.url).port }, serviceAccountDir: sa });
     const http = new KubeHttp(conn, { deadline: Date.now() + 1_000, policy: { baseMs: 10, capMs: 20, maxAttempts: 1 } });
     await expect(http.request({ method: 'GET', path: listPath('x') })).rejects.toThrow(/certificate/i);
     http.close();
@@ -91,29 +91,29 @@ describe('API connection', () => {
     const b = await writeKubeconfig(await tempDir(), api.url, { namespace: 'ns-b', token: 'ctx-b-token', context: 'b' });
     await mkdir(path.join(dir, '.kube'));
     await writeFile(path.join(dir, '.kube', 'config'), 'garbage: [');
-    const viaEnv = loadConnection({ env: { HOME: dir, KUBECONFIG: [path.join(dir, 'missing'), a, b].join(':') } });
+    const viaEnv = await loadConnection({ env: { HOME: dir, KUBECONFIG: [path.join(dir, 'missing'), a, b].join(':') } });
     expect(viaEnv.origin).toBe(`kubeconfig ${a}:${b} (context a)`);
     expect(viaEnv.namespace).toBe('ns-a');
-    const picked = loadConnection({ env: { HOME: dir, KUBECONFIG: [a, b].join(':') }, context: 'b' });
+    const picked = await loadConnection({ env: { HOME: dir, KUBECONFIG: [a, b].join(':') }, context: 'b' });
     expect(picked.server).toBe(api.url);
     expect(picked.namespace).toBe('ns-b');
     const http = new KubeHttp(picked, { deadline: Date.now() + 5_000 });
     expect(await http.request<{ items: unknown[] }>({ method: 'GET', path: listPath('ns-b') })).toMatchObject({ items: [] });
     http.close();
-    expect(loadConnection({ env: { HOME: dir, KUBECONFIG: a }, kubeconfig: b }).namespace).toBe('ns-b');
-    expect(() => loadConnection({ env: { HOME: dir, KUBECONFIG: a }, context: 'nope' })).toThrow(/has no context "nope"/);
-    expect(() => loadConnection({ env: { HOME: dir } })).toThrow(ConfigError);
+    expect((await loadConnection({ env: { HOME: dir, KUBECONFIG: a }, kubeconfig: b })).namespace).toBe('ns-b');
+    await expect(loadConnection({ env: { HOME: dir, KUBECONFIG: a }, context: 'nope' })).rejects.toThrow(/has no context "nope"/);
+    await expect(loadConnection({ env: { HOME: dir } })).rejects.toThrow(ConfigError);
   });
 
   it('plain HTTP needs insecure-skip-tls-verify; nothing configured names everything tried, never localhost:8080', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'kc');
     await writeFile(file, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
-    expect(() => loadConnection({ env: {}, kubeconfig: file })).toThrow(/is plain HTTP/);
+    await expect(loadConnection({ env: {}, kubeconfig: file })).rejects.toThrow(/is plain HTTP/);
     const sa = path.join(dir, 'no-sa');
     let err: unknown;
     try {
-      loadConnection({ env: { HOME: dir, KUBECONFIG: path.join(dir, 'absent'), KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: sa });
+      await loadConnection({ env: { HOME: dir, KUBECONFIG: path.join(dir, 'absent'), KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: sa });
     } catch (e) {
       err = e;
     }

@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ConfigError, errorMessage } from '../../errors.js';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -39,10 +39,15 @@ export interface Connection {
   credentials(): Promise<Credentials>;
 }
 
-export function loadConnection(opts: ConnectionOptions): Connection {
+export async function loadConnection(opts: ConnectionOptions): Promise<Connection> {
   const tried: string[] = [];
   const files = kubeconfigFiles(opts, tried);
-  if (files) return fromKubeconfig(files, opts.context);
+  if (files) {
+    // Loaded only here: client-node costs about a second of start-up, which neither --kube-out nor
+    // an in-cluster run (the CronJob) should pay.
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    return fromKubeconfig(KubeConfig, files, opts.context);
+  }
   const saDir = opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
   const host = opts.env.KUBERNETES_SERVICE_HOST;
   const port = opts.env.KUBERNETES_SERVICE_PORT;
@@ -76,13 +81,13 @@ function kubeconfigFiles(opts: ConnectionOptions, tried: string[]): string[] | u
   return undefined;
 }
 
-function fromKubeconfig(files: string[], context: string | undefined): Connection {
-  const kc = new KubeConfig();
+function fromKubeconfig(KubeConfigClass: typeof KubeConfig, files: string[], context: string | undefined): Connection {
+  const kc = new KubeConfigClass();
   try {
     // kubectl's merge rule for a KUBECONFIG list: the first file to define a name (or a
     // current-context) wins; later duplicates are ignored, not errors.
     const loaded = files.map((f) => {
-      const one = new KubeConfig();
+      const one = new KubeConfigClass();
       one.loadFromFile(f);
       return one;
     });

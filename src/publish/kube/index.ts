@@ -10,7 +10,7 @@ import type { Logger } from '../../log.js';
 import type { ConfigMapObject } from '../../process/types.js';
 import { ANNOTATION, MANAGER, type ProvenanceMeta } from '../manifest.js';
 import type { StatusRecord } from '../status.js';
-import { loadConnection, type ConnectionOptions } from './connection.js';
+import { loadConnection, type Connection, type ConnectionOptions } from './connection.js';
 import { decide, type LiveObject } from './decide.js';
 import { ApiRequestError, KubeHttp } from './http.js';
 import { buildDesiredObject, INPUTS_HASH_ANNOTATION, secretValues, selectorFor, type DesiredObject, type ObjectKind, type TargetSpec } from './objects.js';
@@ -72,8 +72,14 @@ export class KubeTarget {
   private secretsRead: Map<string, LiveObject> | undefined;
   private listFailure: KubePublishError | undefined;
 
-  constructor(readonly options: KubeOptions) {
-    const connection = loadConnection(options);
+  static async open(options: KubeOptions): Promise<KubeTarget> {
+    return new KubeTarget(options, await loadConnection(options));
+  }
+
+  private constructor(
+    readonly options: KubeOptions,
+    connection: Connection,
+  ) {
     this.namespace = options.namespace ?? connection.namespace ?? 'default';
     this.http = new KubeHttp(connection, {
       deadline: Date.now() + options.deadlineSeconds * 1000,

@@ -28,7 +28,7 @@ export function targetSpecs(settings: Settings): TargetSpec[] {
  * any cluster configuration is a configuration error (exit 2) naming what was tried; a client-side
  * dry run plans as if none of the objects existed and says so.
  */
-export function chooseKubeTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): KubeTargetChoice {
+export async function chooseKubeTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<KubeTargetChoice> {
   const specs = targetSpecs(settings);
   if (settings.kubeOut) {
     const secret = specs.find((s) => s.kind === 'Secret');
@@ -39,7 +39,7 @@ export function chooseKubeTarget(settings: Settings, log: Logger, env: NodeJS.Pr
   }
   if (specs.length === 0) return { target: undefined };
   try {
-    const target = new KubeTarget({
+    const target = await KubeTarget.open({
       kubeconfig: settings.kube.kubeconfig,
       context: settings.kube.context,
       env,

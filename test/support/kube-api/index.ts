@@ -2,7 +2,7 @@
  * An in-process Kubernetes API server for tests: the subset zeta-provision uses, with the real
  * server's semantics.
  *
- * Served: core/v1 configmaps, secrets, events; apps/v1 deployments, statefulsets, daemonsets —
+ * Served: legacy discovery (/api, /apis, group versions, /version) for kubectl; core/v1 configmaps, secrets, events; apps/v1 deployments, statefulsets, daemonsets —
  * namespaced GET (get/list with labelSelector), POST (create), PATCH (apply-patch+yaml = server-side
  * apply, merge-patch+json; strategic-merge-patch+json only for ConfigMaps/Secrets, where it equals a
  * merge patch), DELETE. Not served: PUT, json-patch, watch, stringData — answered with the Status a
@@ -26,6 +26,7 @@ import { parse as parseYaml } from 'yaml';
 import { authorize, type AuthzRequest, type RbacPolicy } from './rbac.js';
 import { ApiError, status, success, type StatusBody } from './status.js';
 import { RESOURCES, Store, type ResourceType } from './store.js';
+import { discovery } from './discovery.js';
 import { namespaceProblem } from './validate.js';
 
 export { rulesFromManifest, type PolicyRule, type RbacPolicy, type AuthzRequest } from './rbac.js';
@@ -132,6 +133,8 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     }
     try {
       if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) throw status.unauthorized();
+      const doc = method === 'GET' && !route ? discovery(url.pathname, req.headers.host ?? '') : undefined;
+      if (doc) return send(res, rec, doc, {}, 200);
       if (!route) throw new ApiError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', code: 404 });
       const result = serve(route, method, url.searchParams, req.headers['content-type'] ?? '', body, rec);
       send(res, rec, result.body, {}, result.code);
