@@ -51,7 +51,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'source', flags: '--source <ref>', kind: 'string', description: 'payload to provision: dir:PATH | oci-layout:PATH[:TAG|@sha256:DIGEST]', gematikEnv: ['PROVISIONING_CONTAINER_NAME'] },
   { key: 'volume', flags: '--volume <dir>', kind: 'string', description: 'volume directory that receives large files (atomic ..data swap)', gematikEnv: ['RESULT_DIR'] },
   { key: 'kubeOut', flags: '--kube-out <dir>', kind: 'string', description: 'write ConfigMap manifests as YAML files into DIR instead of calling the API' },
-  { key: 'namespace', flags: '--namespace <ns>', kind: 'string', description: 'namespace of the ConfigMaps (default: from the config, else none)' },
+  { key: 'namespace', flags: '--namespace <ns>', kind: 'string', description: 'namespace of the ConfigMaps/Secrets (default: from the config, else the kubeconfig context or ServiceAccount namespace)' },
   { key: 'kubeconfig', flags: '--kubeconfig <file>', kind: 'string', description: 'kubeconfig for the API target (default: KUBECONFIG, ~/.kube/config, else the in-cluster ServiceAccount)' },
   { key: 'context', flags: '--context <name>', kind: 'string', description: 'kubeconfig context to use (default: its current-context)' },
   { key: 'prune', flags: '--prune', kind: 'boolean', description: 'delete ConfigMaps/Secrets this instance made that the config no longer produces' },
