@@ -147,6 +147,31 @@ describe('publishing through the Kubernetes API', () => {
     expect(r.report.published.kube.restarted).toEqual([{ workload: 'deployment/opa', inputs: ['opa-policy'] }]);
   });
 
+  it('a lost status record causes no rollout: the workloads already carry their inputs hash', async () => {
+    const s = await setup();
+    expect((await s.run()).exitCode).toBe(0);
+    api!.store.delete(api!.type('configmaps'), NS, 'zeta-provision-status', false);
+    api!.requests.length = 0;
+    const r = await s.run();
+    expect(r.exitCode, r.stdout).toBe(0);
+    expect(r.report.outcome).toBe('no-changes');
+    expect([generation('deployments', 'opa'), generation('deployments', 'pep'), generation('statefulsets', 'keycloak')]).toEqual([2, 2, 2]);
+    expect(api!.requests.filter((q) => q.resource !== 'configmaps' && q.resource !== 'events').map((q) => `${q.verb} ${q.name}`)).toEqual(['get opa', 'get pep', 'get keycloak']);
+    expect(Object.keys(JSON.parse(cmData('zeta-provision-status')!.data['status.json']).consumers)).toHaveLength(3);
+  });
+
+  it('a payload that fails verification leaves the objects alone and records VerificationFailed', async () => {
+    const trust = path.resolve('fixtures/example/trust/example-root-ca.pem');
+    const config = `trust:\n  example: [${trust}]\nverify:\n  - files: nginx/nginx.conf\n    trust: [example]\n` + CONFIG;
+    const s = await setup({ config });
+    const r = await s.run();
+    expect(r.exitCode, r.stdout).toBe(3);
+    expect(api!.store.list(api!.type('configmaps'), NS, undefined).items.map((i: any) => i.metadata.name)).toEqual(['zeta-provision-status']);
+    expect(JSON.parse(cmData('zeta-provision-status')!.data['status.json'])).toMatchObject({ outcome: 'failed', error: expect.stringContaining('nginx/nginx.conf') });
+    expect(eventReasons()).toEqual(['VerificationFailed']);
+    expect(generation('deployments', 'opa')).toBe(1);
+  });
+
   it('binary files go to binaryData (base64), text to data', async () => {
     const bin = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x7f]);
     const s = await setup({ config: 'configMaps:\n  - name: mixed\n    files: [a.txt, b.bin]\n', files: { 'a.txt': 'hello\n', 'b.bin': bin } });
@@ -309,7 +334,7 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     const r = await s.run(['--dry-run=server']);
     expect(r.exitCode).toBe(5);
     expect(r.report.published.kube.applied).toHaveLength(3);
-    expect(r.report.published.kube.pending.map((p: any) => p.error)).toEqual(expect.arrayContaining([expect.stringContaining('cannot patch resource "deployments"')]));
+    expect(r.report.published.kube.pending.map((p: any) => p.error)).toEqual(expect.arrayContaining([expect.stringContaining('cannot get resource "deployments"')]));
     expect(writes(api!)).toEqual([]);
   });
 

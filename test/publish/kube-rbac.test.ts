@@ -98,9 +98,9 @@ describe('RBAC in manifests/base/rbac.yaml', () => {
     const report = JSON.parse(r.stdout);
     expect(report.published.kube.applied.map((a: { name: string }) => a.name)).toEqual(['nginx-config', 'opa-policy']);
     expect(report.published.kube.pending).toEqual([
-      { kind: 'Deployment', name: 'opa', step: 'restart', error: expect.stringContaining('cannot patch resource "deployments" in API group "apps" in the namespace "zeta"') },
+      { kind: 'Deployment', name: 'opa', step: 'restart', error: expect.stringContaining('cannot get resource "deployments" in API group "apps" in the namespace "zeta"') },
     ]);
-    expect(report.error.message).toContain('cannot patch resource "deployments"');
+    expect(report.error.message).toContain('cannot get resource "deployments"');
     expect(report.error.hint).toContain('rbac.yaml');
     // The run's failure is on record for `kubectl describe cm zeta-provision-status`.
     const events = api!.store.list(api!.type('events'), NS, undefined).items.map((e: { reason: string; type: string }) => `${e.type} ${e.reason}`);

@@ -216,10 +216,18 @@ export class KubeTarget {
         report.pending.push({ ...wref, step: 'restart', error: `inputs ${r.inputs.join(', ')} not all applied` });
         continue;
       }
+      const workloadPath = `/apis/apps/v1/namespaces/${encodeURIComponent(this.namespace)}/${w.resource}/${encodeURIComponent(w.name)}`;
       try {
+        // Ask the workload itself: if the record was lost (or never written) the annotation still
+        // says what it runs with, and a lost record must not mean a rollout on every run.
+        const current = await this.http.request<Obj>({ method: 'GET', path: workloadPath });
+        if (current?.spec?.template?.metadata?.annotations?.[INPUTS_HASH_ANNOTATION] === r.hash) {
+          restartedHashes[r.ref] = r.hash;
+          continue;
+        }
         await this.http.request({
           method: 'PATCH',
-          path: `/apis/apps/v1/namespaces/${encodeURIComponent(this.namespace)}/${w.resource}/${encodeURIComponent(w.name)}`,
+          path: workloadPath,
           query: { fieldManager: MANAGER, dryRun },
           contentType: 'application/merge-patch+json',
           body: JSON.stringify({ spec: { template: { metadata: { annotations: { [INPUTS_HASH_ANNOTATION]: r.hash } } } } }),
