@@ -87,6 +87,29 @@ describe('kube-api double', () => {
     expect(secret.body).toMatchObject({ code: 422 });
   });
 
+  it('refuses updates the real server refuses: Secret type, immutable data, namespace', async () => {
+    const a = await start();
+    const S = '/api/v1/namespaces/ns/secrets';
+    const secret = (type: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, type, data: { k: 'dg==' } });
+    expect((await call(a, 'PATCH', `${S}/s?fieldManager=m`, secret('Opaque'), 'application/apply-patch+yaml')).status).toBe(201);
+    expect((await call(a, 'PATCH', `${S}/s?fieldManager=m`, secret('kubernetes.io/tls'), 'application/apply-patch+yaml')).body).toMatchObject({ code: 422, message: expect.stringContaining('type: field is immutable') });
+    await apply(a, 'frozen', { ...cm('frozen', { k: 'v' }), immutable: true });
+    expect((await apply(a, 'frozen', { ...cm('frozen', { k: 'w' }), immutable: true })).body).toMatchObject({ code: 422, reason: 'Invalid' });
+    expect((await apply(a, 'frozen', { ...cm('frozen', { k: 'v' }), immutable: true })).status).toBe(200);
+    expect((await call(a, 'PATCH', `${CM}/frozen`, { metadata: { namespace: 'other' } }, 'application/merge-patch+json')).body).toMatchObject({ code: 422 });
+  });
+
+  it('serves the discovery documents kubectl reads, and 404 for what it does not serve', async () => {
+    const a = await start();
+    expect((await call(a, 'GET', '/api')).body).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
+    const core = await call(a, 'GET', '/api/v1');
+    expect(core.body.resources.map((r: any) => r.name)).toEqual(['configmaps', 'secrets', 'events']);
+    expect((await call(a, 'GET', '/apis/apps/v1')).body.resources.map((r: any) => r.kind)).toEqual(['Deployment', 'StatefulSet', 'DaemonSet']);
+    expect((await call(a, 'GET', '/openapi/v3')).status).toBe(404);
+    expect((await call(a, 'GET', '/api/v1/namespaces/ns/pods')).body).toMatchObject({ code: 404, reason: 'NotFound' });
+    expect((await call(a, 'PUT', `${CM}/x`, cm('x', {}))).status).toBe(405);
+  });
+
   it('dryRun=All validates and answers but stores nothing; other dryRun values are refused', async () => {
     const a = await start();
     const dry = await apply(a, 'x', cm('x', { k: 'v' }), 'fieldManager=m&dryRun=All');

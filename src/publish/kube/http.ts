@@ -8,6 +8,9 @@ import https from 'node:https';
 import type { Connection } from './connection.js';
 import { DEFAULT_RETRY, parseRetryAfter, retryDelay, type Failure, type RetryPolicy } from './retry.js';
 
+/** Upper bound for one answer: 64 targets at the 1 MiB limit, with JSON overhead. */
+const MAX_RESPONSE_BYTES = 96 * 1024 * 1024;
+
 export interface ApiStatus {
   reason?: string;
   message?: string;
@@ -101,7 +104,13 @@ export class KubeHttp {
       const fail = (why: string) => reject(new ApiRequestError(spec.method, spec.path, 0, undefined, `${spec.method} ${url.pathname}: ${why}`));
       const req = (isHttps ? https : http).request(url, { method: spec.method, headers, agent: this.agent, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          // A LIST of our objects is at most a few MiB per target; an endless answer is refused.
+          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error(`answer larger than ${MAX_RESPONSE_BYTES} bytes`));
+          else chunks.push(c);
+        });
         res.on('error', (e) => fail(e.message));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');

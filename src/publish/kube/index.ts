@@ -14,10 +14,12 @@ import { loadConnection, type Connection, type ConnectionOptions } from './conne
 import { decide, type LiveObject } from './decide.js';
 import { ApiRequestError, KubeHttp } from './http.js';
 import { buildDesiredObject, INPUTS_HASH_ANNOTATION, secretValues, selectorFor, type DesiredObject, type ObjectKind, type TargetSpec } from './objects.js';
-import { eventBody, parseStatusRecord, statusBody, statusName, type EventReason, type KubeOutcome, type KubeStatusRecord } from './status.js';
+import { nextStatusRecord, summary, type KubeObjectRef, type KubePublishReport } from './report.js';
+import { eventBody, parseStatusRecord, statusBody, statusName, type EventReason, type KubeStatusRecord } from './status.js';
 
 export { parseWorkloadRef, type TargetSpec, type WorkloadRef } from './objects.js';
 export { loadConnection } from './connection.js';
+export type { KubeObjectRef, KubePublishReport } from './report.js';
 
 export interface KubeOptions extends ConnectionOptions {
   namespace?: string;
@@ -28,25 +30,6 @@ export interface KubeOptions extends ConnectionOptions {
   deadlineSeconds: number;
   log: Logger;
   random?: () => number;
-}
-
-export interface KubeObjectRef {
-  kind: string;
-  name: string;
-}
-
-export interface KubePublishReport {
-  server: string;
-  namespace: string;
-  dryRun?: 'server';
-  applied: (KubeObjectRef & { action: 'create' | 'update' })[];
-  unchanged: KubeObjectRef[];
-  pruned: KubeObjectRef[];
-  restarted: { workload: string; inputs: string[] }[];
-  /** What this run should have done and did not (each with the reason). */
-  pending: (KubeObjectRef & { step: 'apply' | 'prune' | 'restart'; error: string })[];
-  statusWritten: boolean;
-  requests: number;
 }
 
 /** Exit 5 with the report of what was applied and what is pending; the next run converges. */
@@ -165,7 +148,7 @@ export class KubeTarget {
     }
   }
 
-  async publish(objects: ConfigMapObject[], meta: ProvenanceMeta, opts: { dryRun: boolean }): Promise<KubePublishReport> {
+  async publish(objects: ConfigMapObject[], meta: ProvenanceMeta & { configHash?: string }, opts: { dryRun: boolean }): Promise<KubePublishReport> {
     const { log } = this.options;
     const desired: DesiredObject[] = objects.map((cm) => {
       const spec = this.spec(cm.name);
@@ -240,7 +223,7 @@ export class KubeTarget {
       }
     }
     if (!opts.dryRun) {
-      const record = this.nextRecord(status?.record, desired, report, restartedHashes, meta);
+      const record = nextStatusRecord(status?.record, desired, report, restartedHashes, meta, this.extra);
       report.statusWritten = await this.writeStatus(record, report.pending.length > 0 ? 'PublishFailed' : report.applied.length + report.pruned.length + report.restarted.length > 0 ? 'Provisioned' : 'UpToDate', summary(report, meta));
     }
     report.requests = this.http.requests;
@@ -276,29 +259,6 @@ export class KubeTarget {
         rv = now?.resourceVersion;
       }
     }
-  }
-
-  private nextRecord(previous: KubeStatusRecord | undefined, desired: DesiredObject[], report: KubePublishReport, restarted: Record<string, string>, meta: ProvenanceMeta & { configHash?: string }): KubeStatusRecord {
-    const pendingNames = new Set(report.pending.filter((p) => p.step === 'apply').map((p) => `${p.kind}/${p.name}`));
-    const pruned = new Set(report.pruned.map((p) => `${p.kind}/${p.name}`));
-    const objects = new Map((previous?.objects ?? []).filter((o) => !pruned.has(`${o.kind}/${o.name}`)).map((o) => [`${o.kind}/${o.name}`, o]));
-    for (const d of desired) if (!pendingNames.has(`${d.kind}/${d.name}`)) objects.set(`${d.kind}/${d.name}`, { kind: d.kind, name: d.name, contentHash: d.contentHash });
-    const now = new Date().toISOString();
-    const complete = report.pending.length === 0;
-    const outcome: KubeOutcome = !complete ? 'partial' : report.applied.length + report.pruned.length + report.restarted.length > 0 ? 'applied' : 'no-changes';
-    return {
-      version: 1,
-      outcome,
-      time: now,
-      source: meta.source,
-      digest: meta.digest,
-      revision: meta.revision,
-      counts: { applied: report.applied.length, unchanged: report.unchanged.length, pruned: report.pruned.length, restarted: report.restarted.length, pending: report.pending.length },
-      lastApplied: complete && meta.configHash ? { source: meta.source, digest: meta.digest, revision: meta.revision, configHash: meta.configHash, appliedAt: now } : previous?.lastApplied,
-      objects: [...objects.values()].sort((a, b) => (`${a.kind}/${a.name}` < `${b.kind}/${b.name}` ? -1 : 1)),
-      consumers: { ...(previous?.consumers ?? {}), ...restarted },
-      ...(this.extra ?? {}),
-    };
   }
 
   /** Certificate expiry / TSL next-update the pipeline knows; carried into the status record. */
@@ -404,9 +364,4 @@ function ref(o: { kind: string; name: string }): KubeObjectRef {
   return { kind: o.kind, name: o.name };
 }
 
-function summary(r: KubePublishReport, meta: ProvenanceMeta): string {
-  const what = `applied ${r.applied.length}, unchanged ${r.unchanged.length}, pruned ${r.pruned.length}, rolled out ${r.restarted.length}`;
-  const pending = r.pending.length > 0 ? `; ${r.pending.length} pending: ${r.pending.map((p) => `${p.step} ${p.kind}/${p.name}`).join(', ')}` : '';
-  return `${what}${pending} (source ${meta.source}@${meta.digest}${meta.revision ? ` revision ${meta.revision}` : ''})`;
-}
 export { chooseKubeTarget, targetSpecs } from './open.js';

@@ -151,6 +151,19 @@ export class Store {
     }
   }
 
+  /** Update rules of the real server: a Secret's type and an immutable object's data never change. */
+  private checkUpdate(rt: ResourceType, before: Obj, after: Obj): void {
+    const causes: StatusCause[] = [];
+    if (after.metadata?.namespace !== before.metadata.namespace) causes.push({ reason: 'FieldValueInvalid', message: 'field is immutable', field: 'metadata.namespace' });
+    if (rt.resource === 'secrets' && (after.type ?? 'Opaque') !== (before.type ?? 'Opaque')) causes.push({ reason: 'FieldValueInvalid', message: 'field is immutable', field: 'type' });
+    if ((rt.resource === 'secrets' || rt.resource === 'configmaps') && before.immutable === true) {
+      if (!isDeepStrictEqual(after.data, before.data) || !isDeepStrictEqual(after.binaryData, before.binaryData) || after.immutable !== true) {
+        causes.push({ reason: 'FieldValueForbidden', message: 'Forbidden: field is immutable when `immutable` is set', field: 'data' });
+      }
+    }
+    if (causes.length > 0) throw status.invalid(rt.kind, target(rt, before.metadata.name), causes);
+  }
+
   private check(rt: ResourceType, ns: string, obj: Obj): void {
     const causes = validateObject(rt.resource, obj, ns);
     if (causes.length > 0) throw status.invalid(rt.kind, target(rt, obj.metadata?.name), causes);
@@ -159,6 +172,7 @@ export class Store {
   /** Stores unless dry run; a write that changes nothing keeps the resourceVersion, as etcd does. */
   private store(rt: ResourceType, ns: string, next: Stored, previous: Stored | undefined, dryRun: boolean): Obj {
     const obj = next.obj;
+    if (previous) this.checkUpdate(rt, previous.obj, obj);
     if (previous && isDeepStrictEqual(stripServerFields(previous.obj), stripServerFields(obj))) return clone(previous.obj);
     obj.metadata.uid = previous?.obj.metadata.uid ?? randomUUID();
     obj.metadata.creationTimestamp = previous?.obj.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z');
