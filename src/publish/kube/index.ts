@@ -170,7 +170,7 @@ export class KubeTarget {
         else report.applied.push({ ...ref(step.object), action });
         log.info(`${opts.dryRun ? 'would apply' : 'applied'} ${step.object.kind} ${step.object.name}`, { action, namespace: this.namespace, keys: step.object.keys, bytes: step.object.bytes });
       } catch (err) {
-        report.pending.push({ ...ref(step.object), step: 'apply', error: this.note(hints, this.failure(err, `apply ${step.object.kind} ${step.object.name}`)) });
+        report.pending.push({ ...ref(step.object), step: 'apply', error: this.note(hints, err) });
       }
     }
     const failedInputs = new Set(report.pending.map((p) => p.name));
@@ -187,7 +187,7 @@ export class KubeTarget {
         report.pruned.push(p);
         log.info(`${opts.dryRun ? 'would prune' : 'pruned'} ${p.kind} ${p.name}`, { namespace: this.namespace });
       } catch (err) {
-        report.pending.push({ ...p, step: 'prune', error: this.note(hints, this.failure(err, `delete ${p.kind} ${p.name}`)) });
+        report.pending.push({ ...p, step: 'prune', error: this.note(hints, err) });
       }
     }
     const restartedHashes: Record<string, string> = {};
@@ -219,7 +219,7 @@ export class KubeTarget {
         report.restarted.push({ workload: r.ref, inputs: r.inputs });
         log.info(`${opts.dryRun ? 'would roll out' : 'rolling out'} ${r.ref}: its inputs changed`, { inputs: r.inputs, namespace: this.namespace });
       } catch (err) {
-        report.pending.push({ ...wref, step: 'restart', error: this.note(hints, this.failure(err, `patch ${r.ref}`)) });
+        report.pending.push({ ...wref, step: 'restart', error: this.note(hints, err) });
       }
     }
     if (!opts.dryRun) {
@@ -230,7 +230,7 @@ export class KubeTarget {
     if (report.pending.length > 0) {
       const first = report.pending[0]!;
       throw new KubePublishError(
-        `${report.pending.length} of ${plan.apply.length + plan.prune.length + plan.restart.length} API change(s) not made (first: ${first.step} ${first.kind} ${first.name}: ${first.error}); applied ${report.applied.length}`,
+        `${report.pending.length} of ${plan.apply.length + plan.prune.length + plan.restart.length} API change(s) not made (first: ${first.step} ${first.kind}/${first.name}: ${first.error}); applied ${report.applied.length}`,
         [hints[0], 'the next run retries what is pending; see the report for each object'].filter(Boolean).join('; '),
         report,
       );
@@ -313,10 +313,11 @@ export class KubeTarget {
     }
   }
 
-  /** The message for the report; the first hint (what to do about it) is kept for the error. */
-  private note(hints: string[], err: PublishError): string {
-    if (err.hint) hints.push(err.hint);
-    return err.message;
+  /** The reason for a pending entry (the entry names step and object); its hint is kept for the error. */
+  private note(hints: string[], err: unknown): string {
+    const { detail, hint } = this.describe(err);
+    if (hint) hints.push(hint);
+    return detail;
   }
 
   private emptyReport(): KubePublishReport {
@@ -332,15 +333,19 @@ export class KubeTarget {
   /** One line an operator can act on; API messages name verb, resource and namespace themselves. */
   failure(err: unknown, what: string): PublishError {
     if (err instanceof PublishError) return err;
-    if (!(err instanceof ApiRequestError)) return new PublishError(`${what}: ${errorMessage(err)}`);
+    const { detail, hint } = this.describe(err);
+    return new PublishError(`${what}: ${detail}`, hint);
+  }
+
+  private describe(err: unknown): { detail: string; hint?: string } {
+    if (err instanceof PublishError) return { detail: err.message, hint: err.hint };
+    if (!(err instanceof ApiRequestError)) return { detail: errorMessage(err) };
     const where = `(${this.origin}, namespace ${this.namespace})`;
-    if (err.status === 0) return new PublishError(`${what}: no answer from the API server ${where}: ${err.message}`, `check connectivity; gave up after the ${this.options.deadlineSeconds} s deadline`);
-    if (err.status === 401) return new PublishError(`${what}: 401 Unauthorized ${where}`, 'the token or client certificate was refused');
-    if (err.status === 403) return new PublishError(`${what}: ${err.apiStatus?.message ?? '403 Forbidden'}`, 'grant it in the Role (manifests/base/rbac.yaml)');
-    if (isFieldConflict(err)) {
-      return new PublishError(`${what}: ${err.apiStatus?.message ?? 'conflict'}`, 'another field manager owns these fields; pass --force-conflicts to take them over');
-    }
-    return new PublishError(`${what}: ${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}`);
+    if (err.status === 0) return { detail: `no answer from the API server ${where}: ${err.message}`, hint: `check connectivity; gave up after the ${this.options.deadlineSeconds} s deadline` };
+    if (err.status === 401) return { detail: `401 Unauthorized ${where}`, hint: 'the token or client certificate was refused' };
+    if (err.status === 403) return { detail: err.apiStatus?.message ?? '403 Forbidden', hint: 'grant it in the Role (manifests/base/rbac.yaml)' };
+    if (isFieldConflict(err)) return { detail: err.apiStatus?.message ?? 'conflict', hint: 'another field manager owns these fields; pass --force-conflicts to take them over' };
+    return { detail: `${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}` };
   }
 
   close(): void {
