@@ -12,6 +12,7 @@ import type { Logger } from './log.js';
 import { makePlan } from './plan/index.js';
 import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
+import { chooseKubeTarget, KubePublishError } from './publish/kube/index.js';
 import type { RunReport } from './report/index.js';
 import { fetchImageSignature, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
@@ -44,11 +45,22 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     const resolved = await resolveSource(ref, sourceOptions);
     report.source.digest = resolved.digest;
     log.info('source resolved', { source: ref.original, digest: resolved.digest });
-    if (!settings.dryRun && !verifyOnly) requireTargets(settings, targets);
+    if (!verifyOnly) {
+      // `verify` publishes nothing, so it needs no cluster and no targets.
+      const kube = await chooseKubeTarget(settings, log);
+      targets.kube = kube.target;
+      if (kube.target) report.targets.kube = `${kube.target.namespace} (${kube.target.origin})`;
+      if ('warning' in kube && kube.warning) report.warnings.push(kube.warning);
+      if (!settings.dryRun) requireTargets(settings, targets);
+    }
 
     const last = await readLastApplied(targets);
     if (!verifyOnly && !settings.force && isUpToDate(last, resolved.digest, settings.configHash)) {
       report.source.revision = last[0]?.revision;
+      if (targets.kube && !settings.dryRun) {
+        const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
+        await targets.kube.recordOutcome('up-to-date', 'UpToDate', `payload ${resolved.digest} already applied; nothing to do`, meta);
+      }
       return finish(report, 'up-to-date', ExitCode.ok, started, log);
     }
 
@@ -97,10 +109,6 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     const plan = makePlan(desired, current);
     report.plan = plan;
 
-    if (settings.dryRun) {
-      const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
-      return finish(report, 'dry-run', code, started, log);
-    }
     const meta = {
       source: ref.original,
       digest: resolved.digest,
@@ -108,14 +116,30 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       configHash: settings.configHash,
       ...(proven ? { provenTime: proven.time, provenBasis: proven.basis } : {}),
     };
+    if (targets.kube) targets.kube.extra = { earliestCertificateExpiry: earliestExpiry(report) };
+    if (settings.dryRun === 'server' && targets.kube) {
+      // Admission and validation errors surface now; the server stores nothing (dryRun=All).
+      report.published = { configMapsWritten: [], statusWritten: false, kube: await targets.kube.publish(desired.configMaps, meta, { dryRun: true }) };
+    }
+    if (settings.dryRun) {
+      const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
+      return finish(report, 'dry-run', code, started, log);
+    }
     report.published = await publish(plan, desired, targets, meta);
     return finish(report, plan.changes ? 'applied' : 'no-changes', ExitCode.ok, started, log);
   } catch (err) {
     const zerr = err instanceof ZetaError ? err : new InternalError(`internal error: ${errorMessage(err)}`, 'rerun with --debug and report this', { cause: err });
     report.error = { kind: zerr.kind, message: zerr.message, hint: zerr.hint, file: (zerr as { file?: string }).file };
+    if (err instanceof KubePublishError) report.published = { configMapsWritten: err.report.applied.map((a) => a.name), statusWritten: err.report.statusWritten, kube: err.report };
+    if (targets.kube && !settings.dryRun && !(err instanceof KubePublishError)) {
+      // Best effort, after the fact: the status ConfigMap and an Event say this run failed.
+      const reason = zerr.kind === 'verify' ? 'VerificationFailed' : 'PublishFailed';
+      await targets.kube.recordOutcome('failed', reason, zerr.message, report.source.digest ? { source: settings.source ?? '', digest: report.source.digest, revision: report.source.revision } : undefined);
+    }
     if (settings.debug && err instanceof Error && err.stack) log.debug('stack', { stack: err.stack });
     return finish(report, 'failed', zerr.exitCode, started, log);
   } finally {
+    targets.kube?.close();
     if (staging) await rm(staging, { recursive: true, force: true });
   }
 }
@@ -142,12 +166,18 @@ function requireTargets(settings: Settings, targets: Targets): void {
       'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR, volume.dir in the config)',
     );
   }
-  if (settings.config.configMaps.length > 0 && !targets.kubeOut) {
+  if (settings.config.configMaps.length > 0 && !targets.kubeOut && !targets.kube) {
     throw new ConfigError(
       `${settings.config.origin} defines ConfigMaps, but no target for them is set`,
-      'pass --kube-out DIR to write them as manifests (or ZETA_PROVISION_KUBE_OUT)',
+      'pass --kube-out DIR to write them as manifests (or ZETA_PROVISION_KUBE_OUT), or give a cluster (--kubeconfig, KUBECONFIG, in-cluster)',
     );
   }
+}
+
+/** Earliest notAfter of any signer chain this run verified (image and files), for the status record. */
+function earliestExpiry(report: RunReport): string | undefined {
+  const all = [report.image?.signer?.earliestExpiry, ...(report.verification?.checks ?? []).flatMap((c) => c.signers.map((s) => s.earliestExpiry))];
+  return all.filter((x): x is string => !!x).sort()[0];
 }
 
 /** gematik payloads carry a `.revision` file; a short first line is reported, anything else ignored. */

@@ -16,6 +16,11 @@ export interface RunFlags {
   volume?: string;
   kubeOut?: string;
   namespace?: string;
+  kubeconfig?: string;
+  context?: string;
+  prune?: boolean;
+  forceConflicts?: boolean;
+  kubeDeadline?: string;
   insecureRegistry?: string[];
   registryCa?: string;
   registryAuthFile?: string;
@@ -47,7 +52,12 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'source', flags: '--source <ref>', kind: 'string', description: 'payload to provision: dir:PATH | oci-layout:PATH[:TAG|@sha256:DIGEST]', gematikEnv: ['PROVISIONING_CONTAINER_NAME'] },
   { key: 'volume', flags: '--volume <dir>', kind: 'string', description: 'volume directory that receives large files (atomic ..data swap)', gematikEnv: ['RESULT_DIR'] },
   { key: 'kubeOut', flags: '--kube-out <dir>', kind: 'string', description: 'write ConfigMap manifests as YAML files into DIR instead of calling the API' },
-  { key: 'namespace', flags: '--namespace <ns>', kind: 'string', description: 'namespace of the ConfigMaps (default: from the config, else none)' },
+  { key: 'namespace', flags: '--namespace <ns>', kind: 'string', description: 'namespace of the ConfigMaps/Secrets (default: from the config, else the kubeconfig context or ServiceAccount namespace)' },
+  { key: 'kubeconfig', flags: '--kubeconfig <file>', kind: 'string', description: 'kubeconfig for the API target (default: KUBECONFIG, ~/.kube/config, else the in-cluster ServiceAccount)' },
+  { key: 'context', flags: '--context <name>', kind: 'string', description: 'kubeconfig context to use (default: its current-context)' },
+  { key: 'prune', flags: '--prune', kind: 'boolean', description: 'delete ConfigMaps/Secrets this instance made that the config no longer produces' },
+  { key: 'forceConflicts', flags: '--force-conflicts', kind: 'boolean', description: 'server-side apply with force: take over fields another field manager owns' },
+  { key: 'kubeDeadline', flags: '--kube-deadline <seconds>', kind: 'string', description: 'give up retrying API requests after this many seconds per phase (default 60)' },
   { key: 'insecureRegistry', flags: '--insecure-registry <hosts>', kind: 'list', description: 'comma-separated registry hosts (host[:port]) that may be reached over plain HTTP' },
   { key: 'registryCa', flags: '--registry-ca <file>', kind: 'string', description: 'PEM CA(s) trusted for registry TLS, in addition to the system roots', gematikEnv: ['PROVISIONING_CONTAINER_REGISTRY_CA_FILE'] },
   { key: 'registryAuthFile', flags: '--registry-auth-file <path>', kind: 'string', description: 'docker config.json, or a mounted image pull Secret directory (.dockerconfigjson/.dockercfg)', gematikEnv: ['REGISTRY_AUTH_FILE'] },

@@ -23,6 +23,8 @@ export interface Settings {
   volumeDir?: string;
   kubeOut?: string;
   namespace?: string;
+  /** The API target: where, how long to retry, whether to prune and force. */
+  kube: { kubeconfig?: string; context?: string; instance: string; prune: boolean; forceConflicts: boolean; deadlineSeconds: number };
   insecureRegistries: string[];
   registryCaFile?: string;
   registryAuthFile?: string;
@@ -98,6 +100,14 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     volumeDir: abs(flags.volume) ?? config.volume.dir,
     kubeOut: abs(flags.kubeOut),
     namespace: flags.namespace ?? config.namespace,
+    kube: {
+      kubeconfig: abs(flags.kubeconfig),
+      context: flags.context,
+      instance: config.instance ?? 'zeta-provision',
+      prune: flags.prune ?? false,
+      forceConflicts: flags.forceConflicts ?? false,
+      deadlineSeconds: parseDeadline(flags.kubeDeadline),
+    },
     insecureRegistries: flags.insecureRegistry ?? [],
     registryCaFile: abs(flags.registryCa),
     registryAuthFile: abs(flags.registryAuthFile),
@@ -116,6 +126,13 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
   }
   settings.configHash = hashConfig(settings);
   return settings;
+}
+
+function parseDeadline(raw: string | undefined): number {
+  if (raw === undefined) return 60;
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || n <= 0 || n > 3600) throw new UsageError(`--kube-deadline: expected seconds between 0 and 3600, got "${raw}"`);
+  return n;
 }
 
 /** gematik signs its provisioning image with this identity (leaf SAN e-mail). */

@@ -32,6 +32,10 @@ export interface ConfigMapTarget {
   name: string;
   /** Payload-relative file → ConfigMap key. */
   files: { path: string; key: string }[];
+  /** A file marked `sensitive: true` makes the target a Secret (never a ConfigMap). */
+  secret: boolean;
+  /** Workloads (`deployment/opa`) rolled out when this target's content changes. */
+  consumers: string[];
 }
 
 export interface ImagePolicy {
@@ -49,6 +53,8 @@ export interface Config {
   baseDir: string;
   source?: string;
   namespace?: string;
+  /** Value of the app.kubernetes.io/instance label; names the status ConfigMap `<instance>-status`. */
+  instance?: string;
   /** Trust set name → certificate files or directories. */
   trust: Record<string, string[]>;
   verify: VerifyRule[];

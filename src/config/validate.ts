@@ -9,7 +9,7 @@ import type { Config, ConfigMapTarget, VerifyRule } from './types.js';
 
 export type Locate = (keyPath: (string | number)[]) => number | undefined;
 
-const TOP_KEYS = ['source', 'namespace', 'image', 'trust', 'verify', 'volume', 'configMaps', 'manifest', 'expiryWarningDays'];
+const TOP_KEYS = ['source', 'namespace', 'instance', 'image', 'trust', 'verify', 'volume', 'configMaps', 'manifest', 'expiryWarningDays'];
 /** extendedKeyUsage purposes a rule may name (RFC 5280 §4.2.1.12); dotted OIDs are accepted too. */
 export const EKU_PURPOSES: Record<string, string> = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
@@ -53,6 +53,13 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
   if (obj.namespace !== undefined) {
     namespace = str(['namespace'], obj.namespace);
     if (!DNS_LABEL.test(namespace) || namespace.length > 63) fail(['namespace'], `"${namespace}" is not a valid namespace name`);
+  }
+
+  let instance: string | undefined;
+  if (obj.instance !== undefined) {
+    instance = str(['instance'], obj.instance);
+    // Used as a label value and in the status ConfigMap's name (<instance>-status).
+    if (!DNS_LABEL.test(instance) || instance.length > 56) fail(['instance'], `"${instance}" must be a DNS label of at most 56 characters`);
   }
 
   const trust: Record<string, string[]> = {};
@@ -105,7 +112,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
   const configMaps: ConfigMapTarget[] = listOf(obj.configMaps, ['configMaps'], fail).map((cm, i) => {
     const at = ['configMaps', i];
     if (!isPlainObject(cm)) return fail(at, 'expected a mapping with name and files');
-    for (const k of Object.keys(cm)) if (!['name', 'files'].includes(k)) fail([...at, k], 'unknown key');
+    for (const k of Object.keys(cm)) if (!['name', 'files', 'consumers'].includes(k)) fail([...at, k], 'unknown key');
     const name = str([...at, 'name'], cm.name);
     if (!DNS_SUBDOMAIN.test(name) || name.length > 253) fail([...at, 'name'], `"${name}" is not a valid ConfigMap name (lower-case DNS subdomain)`);
     if (seen.has(name)) fail([...at, 'name'], `ConfigMap "${name}" is defined twice`);
@@ -120,10 +127,18 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
       if (!CONFIGMAP_KEY.test(key) || key.length > 253) fail(fat, `"${key}" is not a valid ConfigMap key ([-._a-zA-Z0-9]+, at most 253)`);
       if (keys.has(key)) fail(fat, `key "${key}" appears twice in ConfigMap "${name}"`);
       keys.add(key);
-      return { path: p, key };
+      const sensitive = entry.sensitive ?? false;
+      if (typeof sensitive !== 'boolean') fail([...fat, 'sensitive'], 'expected true or false');
+      for (const k of Object.keys(entry)) if (!['path', 'key', 'sensitive'].includes(k)) fail([...fat, k], 'unknown key');
+      return { path: p, key, sensitive: sensitive as boolean };
     });
     if (files.length === 0) fail([...at, 'files'], 'a ConfigMap needs at least one file');
-    return { name, files };
+    const consumers = cm.consumers === undefined ? [] : strList([...at, 'consumers'], cm.consumers);
+    consumers.forEach((c, j) => {
+      if (!/^(deployment|statefulset|daemonset)\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(c)) fail([...at, 'consumers', j], `"${c}" is not deployment/NAME, statefulset/NAME or daemonset/NAME`);
+    });
+    // One sensitive file makes the whole target a Secret: a secret never lands in a ConfigMap.
+    return { name, files: files.map(({ path: fp, key }) => ({ path: fp, key })), secret: files.some((f) => f.sensitive), consumers };
   });
 
   const image: Config['image'] = {};
@@ -161,7 +176,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     expiryWarningDays = d as number;
   }
 
-  return { origin, baseDir, source, namespace, trust, verify, volume, configMaps, image, manifest, expiryWarningDays };
+  return { origin, baseDir, source, namespace, instance, trust, verify, volume, configMaps, image, manifest, expiryWarningDays };
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */

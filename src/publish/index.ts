@@ -4,6 +4,7 @@
  */
 import type { CurrentState, Plan } from '../plan/index.js';
 import type { DesiredOutputs } from '../process/types.js';
+import type { KubePublishReport, KubeTarget } from './kube/index.js';
 import { readKubeOutState, writeKubeOut } from './kube-out.js';
 import type { ProvenanceMeta } from './manifest.js';
 import { isUpToDate, readStatus, writeStatus, type StatusRecord } from './status.js';
@@ -15,12 +16,14 @@ export type { StatusRecord } from './status.js';
 export interface Targets {
   volumeDir?: string;
   kubeOut?: string;
+  /** The API target (ConfigMaps/Secrets through the Kubernetes API) when --kube-out is not given. */
+  kube?: KubeTarget;
 }
 
 export async function readCurrentState(targets: Targets): Promise<CurrentState> {
   return {
     volume: targets.volumeDir ? await readVolumeState(targets.volumeDir) : undefined,
-    configMaps: targets.kubeOut ? await readKubeOutState(targets.kubeOut) : new Map(),
+    configMaps: targets.kubeOut ? await readKubeOutState(targets.kubeOut) : targets.kube ? await targets.kube.currentHashes() : new Map(),
   };
 }
 
@@ -28,6 +31,7 @@ export async function readLastApplied(targets: Targets): Promise<(StatusRecord |
   const records: (StatusRecord | undefined)[] = [];
   if (targets.volumeDir) records.push(await readStatus('volume', targets.volumeDir));
   if (targets.kubeOut) records.push(await readStatus('kube-out', targets.kubeOut));
+  if (targets.kube) records.push(await targets.kube.lastApplied());
   return records;
 }
 
@@ -35,6 +39,7 @@ export interface PublishResult {
   volume?: VolumePublishResult;
   configMapsWritten: string[];
   statusWritten: boolean;
+  kube?: KubePublishReport;
 }
 
 export async function publish(
@@ -56,6 +61,12 @@ export async function publish(
   if (targets.kubeOut) {
     const changed = new Set(plan.configMaps.filter((c) => c.action !== 'unchanged').map((c) => c.name));
     result.configMapsWritten = await writeKubeOut(targets.kubeOut, desired.configMaps.filter((cm) => changed.has(cm.name)), meta);
+  }
+  if (targets.kube) {
+    // Writes its own status record (the zeta-provision-status ConfigMap) and Events.
+    result.kube = await targets.kube.publish(desired.configMaps, meta, { dryRun: false });
+    result.configMapsWritten.push(...result.kube.applied.map((a) => a.name));
+    result.statusWritten ||= result.kube.statusWritten;
   }
   const record: StatusRecord = {
     version: 1,

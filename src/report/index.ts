@@ -59,8 +59,9 @@ function renderText(r: RunReport): string {
     lines.push(`  volume    ${r.targets.volume}: ${what}${gen}`);
   }
   for (const cm of r.plan?.configMaps ?? []) {
-    lines.push(`  configmap ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut ? '' : ' [no target]'}`);
+    lines.push(`  configmap ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
   }
+  lines.push(...renderKube(r));
   for (const w of r.warnings) lines.push(`  warning   ${w}`);
   if (r.error) {
     lines.push(`  error     ${r.error.message}`);
@@ -74,9 +75,23 @@ function renderText(r: RunReport): string {
 function renderFailure(r: RunReport): string {
   const lines = [`zeta-provision: error: ${r.error?.message ?? 'failed'}`];
   if (r.error?.hint) lines.push(`  hint: ${r.error.hint}`);
+  lines.push(...renderKube(r));
   const failed = r.verification?.checks.filter((c) => !c.ok) ?? [];
   if (failed.length > 1) for (const c of failed) lines.push(`  FAIL ${c.file} [${c.kind}]: ${c.reason ?? ''}`);
   return lines.join('\n') + '\n';
+}
+
+/** The API target's outcome: counts, then each object applied, pruned, rolled out or still pending. */
+function renderKube(r: RunReport): string[] {
+  const k = r.published?.kube;
+  if (!k) return [];
+  const verb = k.dryRun ? 'would be ' : '';
+  const lines = [`  api       namespace ${k.namespace}: ${k.applied.length} ${verb}applied, ${k.unchanged.length} unchanged, ${k.pruned.length} ${verb}pruned, ${k.restarted.length} ${verb}rolled out, ${k.pending.length} pending (${k.requests} requests)`];
+  for (const a of k.applied) lines.push(`    ${a.action.padEnd(7)} ${a.kind}/${a.name}`);
+  for (const p of k.pruned) lines.push(`    pruned  ${p.kind}/${p.name}`);
+  for (const w of k.restarted) lines.push(`    rollout ${w.workload} (inputs ${w.inputs.join(', ')})`);
+  for (const p of k.pending) lines.push(`    PENDING ${p.step} ${p.kind}/${p.name}: ${p.error}`);
+  return lines;
 }
 
 function short(digest: string): string {

@@ -10,7 +10,7 @@ export interface RunReport {
   exitCode: number;
   dryRun: false | 'client' | 'server';
   source: { reference?: string; digest?: string; revision?: string };
-  targets: { volume?: string; kubeOut?: string };
+  targets: { volume?: string; kubeOut?: string; kube?: string };
   image?: ImageCheck;
   verification?: VerificationReport;
   plan?: Plan;

@@ -11,8 +11,8 @@ describe('config file', () => {
     expect(c.verify).toEqual([{ files: ['TrustedTpm.cab'], kind: 'authenticode', signature: 'detached', trust: ['microsoft'], required: true, eku: [{ oid: '1.3.6.1.5.5.7.3.3', name: 'codeSigning' }] }]);
     expect(c.volume.files).toEqual(['keycloak-data/**']);
     expect(c.configMaps).toEqual([
-      { name: 'nginx-config', files: [{ path: 'nginx/nginx.conf', key: 'nginx.conf' }] },
-      { name: 'opa-policy', files: [{ path: 'opa/policy.rego', key: 'policy.rego' }] },
+      { name: 'nginx-config', files: [{ path: 'nginx/nginx.conf', key: 'nginx.conf' }], secret: false, consumers: [] },
+      { name: 'opa-policy', files: [{ path: 'opa/policy.rego', key: 'policy.rego' }], secret: false, consumers: [] },
     ]);
   });
 
