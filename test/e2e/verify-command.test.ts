@@ -104,7 +104,8 @@ describe('the payload .manifest in run and verify', () => {
     const ex = await example();
     // gematik's way of making it: sha256sum over every file, the manifest's own line included.
     await writeFile(path.join(ex.payload, '.manifest'), '');
-    await execa('sh', ['-c', 'find . -type f | sort | xargs sha256sum > .manifest.tmp && mv .manifest.tmp .manifest'], { cwd: ex.payload });
+    // The list is written outside the payload first: find would race with a temp file created inside it.
+    await execa('sh', ['-c', 'find . -type f | sort | xargs sha256sum > ../manifest.tmp && mv ../manifest.tmp .manifest'], { cwd: ex.payload });
     const config = path.join(ex.dir, 'example', 'with-manifest.yaml');
     await writeFile(config, (await readFile(ex.config, 'utf8')) + '\nmanifest:\n  check: required\n  unlisted: error\n');
     const args = ['--config', config, '--source', `dir:${ex.payload}`, '--image-signature', 'off', '--output', 'json'];
