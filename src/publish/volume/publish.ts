@@ -8,7 +8,7 @@
  * things nobody refers to. So a kill at any point leaves readers the complete old or new set, and the
  * next run's recovery removes the leftovers.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, errorMessage } from '../../errors.js';
 import type { VolumeFile } from '../../process/types.js';
@@ -26,7 +26,8 @@ import { addTopLevelLinks, refuseForeignTopLevel, removeStaleLinks, swapData, to
 import { acquireVolumeLock, type LockOptions } from './lock.js';
 import { NO_META, publishedRecord, readVolumeRecord, recordMatches, writeVolumeRecord, type VolumeMeta } from './record.js';
 import { recoverVolume } from './recover.js';
-import { readGenerationState, type FileState } from './state.js';
+import { removeTree } from './remove.js';
+import { readGeneration, readReuseCandidates, type FileState, type ReuseCandidates } from './state.js';
 import { checkpoint, crashPoint, testLockTimeoutMs } from './test-hooks.js';
 
 export interface VolumePublishOptions {
@@ -86,11 +87,12 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
 
       const current = recovery.current;
       const currentDir = current ? path.join(volumeDir, current) : undefined;
-      const state = currentDir ? await readGenerationState(currentDir) : new Map<string, FileState>();
+      const candidates: ReuseCandidates = currentDir ? await readReuseCandidates(currentDir) : { files: new Map() };
       crashPoint('state-read');
       const counts = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
 
-      if (current && identical(state, files, fileMode, opts.gid)) {
+      // The manifest says "same content"; the files themselves (lstat of each, no foreign extras) confirm it.
+      if (current && currentDir && sameHashes(candidates.files, files) && identical((await readGeneration(currentDir)).files, files, fileMode, opts.gid)) {
         // Same content: no generation, no writes — except repairing a missing link or a stale record.
         await addTopLevelLinks(volumeDir, names);
         const recordWritten = !recordMatches(record, meta, current, recovery.kept);
@@ -102,7 +104,7 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
       genDir = path.join(volumeDir, generation);
       await mkdir(genDir, { mode: dirMode });
       crashPoint('generation-dir-created');
-      const written = await writeGeneration(genDir, files, currentDir, state, {
+      const written = await writeGeneration(genDir, files, currentDir, candidates, {
         fileMode,
         dirMode,
         gid: opts.gid,
@@ -122,7 +124,7 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
       const removedGenerations = [...recovery.removed];
       for (const g of await listGenerations(volumeDir)) {
         if (kept.includes(g)) continue;
-        await rm(path.join(volumeDir, g), { recursive: true, force: true });
+        await removeTree(path.join(volumeDir, g));
         removedGenerations.push(g);
         crashPoint('generation-removed');
       }
@@ -137,10 +139,20 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
   } catch (err) {
     // A generation nobody points to yet is only garbage; free its space now (a full disk is a likely
     // cause) instead of waiting for the next run's recovery.
-    if (genDir && !swapped) await rm(genDir, { recursive: true, force: true }).catch(() => undefined);
+    if (genDir && !swapped) {
+      try {
+        await removeTree(genDir);
+      } catch {
+        // Recovery of the next run removes what is left.
+      }
+    }
     if (err instanceof PublishError) throw err;
     throw new PublishError(`publishing to volume ${volumeDir} failed: ${errorMessage(err)}`, hintFor(err), { cause: err });
   }
+}
+
+function sameHashes(candidates: Map<string, { sha256: string }>, files: VolumeFile[]): boolean {
+  return candidates.size === files.length && files.every((f) => candidates.get(f.path)?.sha256 === f.sha256);
 }
 
 function identical(state: Map<string, FileState>, files: VolumeFile[], fileMode: number, gid: number | undefined): boolean {
