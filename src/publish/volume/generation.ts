@@ -76,8 +76,8 @@ export async function writeGeneration(
     crashPoint('first-file-copied');
     const fh = await open(dest, 'r');
     try {
-      await fh.chmod(opts.fileMode);
       if (opts.gid !== undefined) await fh.chown(-1, opts.gid);
+      await fh.chmod(opts.fileMode);
       await fh.sync();
       const st = await fh.stat();
       entries.set(f.path, { sha256: f.sha256, size: st.size, ino: st.ino, mtimeMs: st.mtimeMs });
@@ -99,16 +99,21 @@ export async function writeGeneration(
   return result;
 }
 
-/** The generation's directories (parents first, synchronously: cheap, and nothing races on mkdir). */
+/** The generation's directories (the caller made genDir; parents first, synchronously: cheap, and nothing races on mkdir). */
 function makeDirs(genDir: string, files: VolumeFile[], opts: GenerationOptions): string[] {
-  const dirs = new Set<string>([genDir]);
-  const make = (d: string): void => {
-    mkdirSync(d, { mode: opts.dirMode });
-    // mkdir's mode is filtered by the umask; the configured mode is what consumers rely on.
-    chmodSync(d, opts.dirMode);
+  const dirs = new Set<string>();
+  const own = (d: string): void => {
+    // chown first: a chown may clear set-id bits, the chmod after it sets exactly the configured mode
+    // (mkdir's mode is filtered by the umask; the configured mode is what consumers rely on).
     if (opts.gid !== undefined) chownSync(d, -1, opts.gid);
+    chmodSync(d, opts.dirMode);
     dirs.add(d);
   };
+  const make = (d: string): void => {
+    mkdirSync(d, { mode: opts.dirMode });
+    own(d);
+  };
+  own(genDir);
   for (const f of files) {
     const parts = f.path.split('/').slice(0, -1);
     for (let i = 1; i <= parts.length; i++) {

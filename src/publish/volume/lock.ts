@@ -86,8 +86,10 @@ async function tryCreate(file: string, info: LockInfo): Promise<boolean> {
   try {
     fh = await open(file, 'wx', 0o644);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new PublishError(`cannot create lock ${file}: ${errorMessage(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    const hint = code === 'EACCES' || code === 'EPERM' ? 'the volume is not writable for this user; check fsGroup / ownership' : undefined;
+    throw new PublishError(`cannot create lock ${file}: ${errorMessage(err)}`, hint);
   }
   try {
     await fh.writeFile(JSON.stringify(info) + '\n');

@@ -8,7 +8,7 @@
  * things nobody refers to. So a kill at any point leaves readers the complete old or new set, and the
  * next run's recovery removes the leftovers.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, errorMessage } from '../../errors.js';
 import type { VolumeFile } from '../../process/types.js';
@@ -29,6 +29,8 @@ import { recoverVolume } from './recover.js';
 import { removeTree } from './remove.js';
 import { readGeneration, readReuseCandidates, type FileState, type ReuseCandidates } from './state.js';
 import { checkpoint, crashPoint, testLockTimeoutMs } from './test-hooks.js';
+
+const SETGID = 0o2000;
 
 export interface VolumePublishOptions {
   /** Mode of published files (default 0644) and directories (default 0755). */
@@ -68,7 +70,7 @@ export interface VolumePublishResult {
 export async function publishVolume(volumeDir: string, files: VolumeFile[], opts: VolumePublishOptions = {}): Promise<VolumePublishResult> {
   validateVolumePaths(files.map((f) => f.path));
   const fileMode = opts.fileMode ?? DEFAULT_FILE_MODE;
-  const dirMode = opts.dirMode ?? DEFAULT_DIR_MODE;
+  let dirMode = opts.dirMode ?? DEFAULT_DIR_MODE;
   const keep = Math.max(1, opts.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
   const meta = opts.meta ?? NO_META;
   const now = opts.now ?? (() => new Date());
@@ -76,6 +78,10 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
   let swapped = false;
   try {
     await mkdir(volumeDir, { recursive: true });
+    // An fsGroup volume is setgid so that everything created in it belongs to the group. Our chmod of a
+    // directory would clear that bit and the generation's subdirectories would fall back to the
+    // process's own group, which consumers may not be in; so directories keep it.
+    if ((await stat(volumeDir)).mode & SETGID) dirMode |= SETGID;
     const lock = await acquireVolumeLock(volumeDir, { timeoutMs: testLockTimeoutMs, ...opts.lock });
     try {
       await checkpoint('lock-acquired');
