@@ -5,6 +5,7 @@
  */
 import { lstat, mkdir, readFile, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { PublishError } from '../../src/errors.js';
 import { publishVolume, rollbackVolume, validateVolumePaths, volumeStatus } from '../../src/publish/volume/index.js';
@@ -123,6 +124,19 @@ describe('reuse is checked, not assumed', () => {
     const g2 = await publishVolume(vol, await stageFiles(await tempDir(), files));
     expect(g2.changed).toBe(true);
     expect(await readConsumerTree(vol)).toEqual(files);
+  });
+
+  it('a volume copied with cp -a (new inodes) is still reused, by hashing what was linked', async () => {
+    const from = path.join(await tempDir(), 'vol');
+    await publishVolume(from, await stageFiles(await tempDir(), { 'a/x': 'same', 'a/y': '1' }));
+    const vol = path.join(await tempDir(), 'copy');
+    await execa('cp', ['-a', from, vol]);
+    const g2 = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': 'same', 'a/y': '2' }));
+    expect(g2).toMatchObject({ linked: 1, copied: 1 });
+    // The new generation's manifest records the new inodes, so the next republish needs no hashing.
+    const { json } = await bucketWith(path.join(vol, g2.generation), 'a/x');
+    expect(json.files['a/x']![2]).toBe((await stat(path.join(vol, g2.generation, 'a', 'x'))).ino);
+    expect(await readConsumerTree(vol)).toEqual({ 'a/x': 'same', 'a/y': '2' });
   });
 
   it('a missing or corrupt manifest costs re-hashing, never a wrong reuse', async () => {

@@ -8,10 +8,11 @@
  * (as thread-pool round trips they cost several times as much), while copies are worth overlapping
  * with each other's fsync.
  */
-import { chmodSync, chownSync, constants, linkSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { Stats, chmodSync, chownSync, constants, linkSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { copyFile, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { VolumeFile } from '../../process/types.js';
+import { sha256File } from '../../util/fs.js';
 import { fsyncPath } from './layout.js';
 import { pool } from './pool.js';
 import { MANIFEST_DIR, bucketCount, manifestBuckets, type ManifestEntry } from './manifest.js';
@@ -55,18 +56,29 @@ export async function writeGeneration(
   const entries = new Map<string, ManifestEntry>();
 
   const toCopy: VolumeFile[] = [];
+  const toHash: { f: VolumeFile; st: Stats }[] = [];
   const realDir = realDirCheck(currentDir);
+  const linked = (f: VolumeFile, st: { ino: number; mtimeMs: number }): void => {
+    entries.set(f.path, { sha256: f.sha256, size: f.size, ino: st.ino, mtimeMs: st.mtimeMs });
+    result.linked++;
+    crashPoint('first-file-linked');
+  };
   for (const f of files) {
     const old = current.files.get(f.path);
     const reusable = currentDir && old && old.sha256 === f.sha256 && old.size === f.size && realDir(path.dirname(f.path));
-    if (reusable && linkVerified(path.join(currentDir, f.path), path.join(genDir, f.path), old, opts)) {
-      entries.set(f.path, { sha256: old.sha256, size: old.size, ino: old.ino, mtimeMs: old.mtimeMs });
-      result.linked++;
-      crashPoint('first-file-linked');
-    } else {
-      toCopy.push(f);
-    }
+    const outcome = reusable ? linkVerified(path.join(currentDir, f.path), path.join(genDir, f.path), old, opts) : undefined;
+    if (outcome === 'same') linked(f, old!);
+    else if (outcome instanceof Stats) toHash.push({ f, st: outcome });
+    else toCopy.push(f);
   }
+  // Linked, but not the inode the manifest recorded (the volume was restored from a backup or copied
+  // with cp -a): the content we now hold a link to decides. Costs a read, only in that case.
+  await pool(toHash, opts.concurrency, async ({ f, st }) => {
+    const dest = path.join(genDir, f.path);
+    if ((await sha256File(dest)) === f.sha256) return linked(f, st);
+    unlinkSync(dest);
+    toCopy.push(f);
+  });
 
   await pool(toCopy, opts.concurrency, async (f) => {
     const dest = path.join(genDir, f.path);
@@ -146,28 +158,25 @@ function realDirCheck(currentDir: string | undefined): (relDir: string) => boole
 }
 
 /**
- * Hardlink `existing` to `target` and check that the new entry is the very inode the manifest
- * describes (regular file, same inode, size and mtime) and already has the mode and group wanted — a
- * linked inode is shared with the live generation, so it is never chmod'ed. Whatever does not match
- * (changed in place, replaced, a symlink: link(2) links the symlink itself) is unlinked and copied fresh.
+ * Hardlink `existing` to `target` and check the new entry: a regular file (link(2) links a symlink
+ * itself, never its target) with the size, mode and group wanted — a linked inode is shared with the
+ * live generation, so it is never chmod'ed. 'same' when it is also the inode and mtime the manifest
+ * recorded; its Stats when only those differ (to be hashed); undefined when it is unusable (removed again).
  */
-function linkVerified(existing: string, target: string, old: ManifestEntry, opts: GenerationOptions): boolean {
+function linkVerified(existing: string, target: string, old: ManifestEntry, opts: GenerationOptions): 'same' | Stats | undefined {
   try {
     opts.fs.link(existing, target);
   } catch (err) {
-    if (LINK_FALLBACK.has((err as NodeJS.ErrnoException).code ?? '')) return false;
+    if (LINK_FALLBACK.has((err as NodeJS.ErrnoException).code ?? '')) return undefined;
     throw err;
   }
   const st = lstatSync(target);
-  const same =
-    st.isFile() &&
-    st.ino === old.ino &&
-    st.size === old.size &&
-    st.mtimeMs === old.mtimeMs &&
-    (st.mode & 0o7777) === opts.fileMode &&
-    (opts.gid === undefined || st.gid === opts.gid);
-  if (!same) unlinkSync(target);
-  return same;
+  const usable = st.isFile() && st.size === old.size && (st.mode & 0o7777) === opts.fileMode && (opts.gid === undefined || st.gid === opts.gid);
+  if (!usable) {
+    unlinkSync(target);
+    return undefined;
+  }
+  return st.ino === old.ino && st.mtimeMs === old.mtimeMs ? 'same' : st;
 }
 
 /**
