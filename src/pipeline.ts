@@ -17,7 +17,8 @@ import { fetchImageSignature, parseSourceReference, resolveSource, unpackSource,
 
 export async function runPipeline(settings: Settings, log: Logger): Promise<RunReport> {
   const started = Date.now();
-  const targets: Targets = { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut };
+  const { fileMode, dirMode, group, keep } = settings.config.volume;
+  const targets: Targets = { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut, volume: { fileMode, dirMode, gid: group, keepGenerations: keep } };
   const report: RunReport = {
     command: 'run',
     outcome: 'failed',

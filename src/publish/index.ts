@@ -7,7 +7,7 @@ import type { DesiredOutputs } from '../process/types.js';
 import { readKubeOutState, writeKubeOut } from './kube-out.js';
 import type { ProvenanceMeta } from './manifest.js';
 import { isUpToDate, readStatus, writeStatus, type StatusRecord } from './status.js';
-import { publishVolume, readVolumeState, type VolumePublishResult } from './volume/index.js';
+import { publishVolume, readVolumeState, type VolumePublishOptions, type VolumePublishResult } from './volume/index.js';
 
 export { isUpToDate } from './status.js';
 export type { StatusRecord } from './status.js';
@@ -15,6 +15,8 @@ export type { StatusRecord } from './status.js';
 export interface Targets {
   volumeDir?: string;
   kubeOut?: string;
+  /** Modes, group and kept generations of the volume (config `volume:`). */
+  volume?: Pick<VolumePublishOptions, 'fileMode' | 'dirMode' | 'gid' | 'keepGenerations'>;
 }
 
 export async function readCurrentState(targets: Targets): Promise<CurrentState> {
@@ -48,7 +50,7 @@ export async function publish(
     // Called even when the plan sees no change: it takes the lock, recovers what a killed run left,
     // and writes the volume's own status record; with identical content it writes nothing at all.
     const { configHash, source, digest, revision } = meta;
-    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { meta: { source, digest, revision, configHash } });
+    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { ...targets.volume, meta: { source, digest, revision, configHash } });
     if (r.changed) result.volume = r;
     result.statusWritten ||= r.recordWritten;
   }
