@@ -50,19 +50,20 @@ function timed(cmd, args) {
   const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const t0 = process.hrtime.bigint();
   const timeOut = path.join(work, 'time.out');
-  const r = spawnSync('bash', ['-c', `/usr/bin/time -f %M -o '${timeOut}' ${quoted} && echo && grep '^write_bytes' /proc/$$/io`], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync('bash', ['-c', `/usr/bin/time -f '%M %U %S' -o '${timeOut}' ${quoted} && echo && grep '^write_bytes' /proc/$$/io`], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  const rss = Number(readFileSync(timeOut, 'utf8').trim().split('\n').pop());
+  const [rss, user, sys] = readFileSync(timeOut, 'utf8').trim().split('\n').pop().split(' ').map(Number);
   const wb = /write_bytes: (\d+)/.exec(r.stdout);
-  return { ms, peakRssMiB: rss / 1024, writeBytes: wb ? Number(wb[1]) : NaN, stdout: r.stdout.replace(/^write_bytes.*$/m, '').trim() };
+  // CPU seconds (user + system) beside wall time: on a loaded machine they show what is work and what is waiting.
+  return { ms, cpuMs: (user + sys) * 1000, peakRssMiB: rss / 1024, writeBytes: wb ? Number(wb[1]) : NaN, stdout: r.stdout.replace(/^write_bytes.*$/m, '').trim() };
 }
 
 function publish(vol, list) {
   const listFile = path.join(work, 'files.json');
   writeFileSync(listFile, JSON.stringify(list));
   const r = timed(process.execPath, [fileURLToPath(import.meta.url), 'child-publish', vol, listFile]);
-  return JSON.parse(r.stdout);
+  return { ...JSON.parse(r.stdout), cpuMs: r.cpuMs };
 }
 
 function change(list) {
@@ -106,8 +107,8 @@ try {
     for (const n of ['vol', 'cp', 'rsync', 'cpal']) rmSync(out(n), { recursive: true, force: true });
     const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
     const mib = (b) => `${(b / ONE_MIB).toFixed(2)} MiB`;
-    console.log(`round ${round + 1}: first ${s(first.ms)} (write_bytes ${mib(first.writeBytes)}), cp -r ${s(cp.ms)}, rsync -a ${s(rsync.ms)}, cp -al ${s(cpal.ms)} (${mib(cpal.writeBytes)}); ` +
-      `republish ${s(republish.ms)} = ${((100 * republish.ms) / first.ms).toFixed(1)}% (${mib(republish.writeBytes)}, linked ${republish.linked}, copied ${republish.copied}); ` +
+    console.log(`round ${round + 1}: first ${s(first.ms)} cpu ${s(first.cpuMs)} (write_bytes ${mib(first.writeBytes)}), cp -r ${s(cp.ms)}, rsync -a ${s(rsync.ms)}, cp -al ${s(cpal.ms)} (${mib(cpal.writeBytes)}); ` +
+      `republish ${s(republish.ms)} = ${((100 * republish.ms) / first.ms).toFixed(1)}% cpu ${s(republish.cpuMs)} (${mib(republish.writeBytes)}, linked ${republish.linked}, copied ${republish.copied}); ` +
       `republish+GC ${s(republishGc.ms)} = ${((100 * republishGc.ms) / first.ms).toFixed(1)}% (${mib(republishGc.writeBytes)}, removed ${republishGc.removedGenerations} generation)`);
   }
 
@@ -134,6 +135,7 @@ try {
       republishGcWriteMiB: pick((r) => r.republishGc.writeBytes / ONE_MIB),
       cpAlWriteMiB: pick((r) => r.cpal.writeBytes / ONE_MIB),
       cpAlS: pick((r) => r.cpal.ms / 1000),
+      cpuS: { first: pick((r) => r.first.cpuMs / 1000), republish: pick((r) => r.republish.cpuMs / 1000), republishGc: pick((r) => r.republishGc.cpuMs / 1000), cpAl: pick((r) => r.cpal.cpuMs / 1000) },
       peakRssMiB: { first: pick((r) => r.first.peakRssMiB), republish: pick((r) => r.republish.peakRssMiB) },
     },
   };
