@@ -15,7 +15,7 @@ import type { VolumeFile } from '../../process/types.js';
 import { sha256File } from '../../util/fs.js';
 import { fsyncPath } from './layout.js';
 import { pool } from './pool.js';
-import { MANIFEST_DIR, bucketCount, manifestBuckets, type ManifestEntry } from './manifest.js';
+import { MANIFEST_DIR, bucketCount, bucketFileName, changedBuckets, manifestBuckets, type ManifestEntry } from './manifest.js';
 import type { ReuseCandidates } from './state.js';
 import { checkpoint, crashPoint, injectedWriteError } from './test-hooks.js';
 
@@ -58,8 +58,8 @@ export async function writeGeneration(
   const toCopy: VolumeFile[] = [];
   const toHash: { f: VolumeFile; st: Stats }[] = [];
   const realDir = realDirCheck(currentDir);
-  const linked = (f: VolumeFile, st: { ino: number; mtimeMs: number }): void => {
-    entries.set(f.path, { sha256: f.sha256, size: f.size, ino: st.ino, mtimeMs: st.mtimeMs });
+  const linked = (f: VolumeFile, entry: ManifestEntry): void => {
+    entries.set(f.path, entry);
     result.linked++;
     crashPoint('first-file-linked');
   };
@@ -69,6 +69,7 @@ export async function writeGeneration(
     // Plain concatenation: paths are validated (relative, no empty, "." or ".." segments), and
     // path.join's normalisation was a tenth of a 10,000-file republish.
     const outcome = reusable ? linkVerified(`${currentDir}/${f.path}`, `${genDir}/${f.path}`, old, opts) : undefined;
+    // The manifest's own entry object, so the manifest writer sees by identity that it is unchanged.
     if (outcome === 'same') linked(f, old!);
     else if (outcome instanceof Stats) toHash.push({ f, st: outcome });
     else toCopy.push(f);
@@ -77,7 +78,7 @@ export async function writeGeneration(
   // with cp -a): the content we now hold a link to decides. Costs a read, only in that case.
   await pool(toHash, opts.concurrency, async ({ f, st }) => {
     const dest = path.join(genDir, f.path);
-    if ((await sha256File(dest)) === f.sha256) return linked(f, st);
+    if ((await sha256File(dest)) === f.sha256) return linked(f, { sha256: f.sha256, size: f.size, ino: st.ino, mtimeMs: st.mtimeMs });
     unlinkSync(dest);
     toCopy.push(f);
   });
@@ -191,14 +192,18 @@ async function writeManifest(
   opts: GenerationOptions,
 ): Promise<void> {
   const previous = current.manifest;
-  const buckets = manifestBuckets(entries, bucketCount(entries.size, previous?.buckets));
+  const count = bucketCount(entries.size, previous?.buckets);
+  const reusable = currentDir && previous?.buckets === count ? previous : undefined;
+  const changed = reusable ? changedBuckets(entries, count, reusable) : undefined;
   const toWrite: [string, string][] = [];
-  for (const [name, text] of buckets) {
-    const target = path.join(genDir, MANIFEST_DIR, name);
-    const old = previous?.bucketFiles.get(name);
-    if (currentDir && old && old.text === text && linkBucket(path.join(currentDir, MANIFEST_DIR, name), target, old.ino, opts.fs)) continue;
-    toWrite.push([target, text]);
+  for (let i = 0; i < count; i++) {
+    if (!reusable || changed!.has(i)) continue;
+    const name = bucketFileName(count, i);
+    const old = reusable.bucketFiles.get(name)!;
+    const target = `${genDir}/${MANIFEST_DIR}/${name}`;
+    if (!linkBucket(`${currentDir}/${MANIFEST_DIR}/${name}`, target, old.ino, opts.fs)) toWrite.push([target, old.text]);
   }
+  for (const [name, text] of manifestBuckets(entries, count, changed)) toWrite.push([`${genDir}/${MANIFEST_DIR}/${name}`, text]);
   await pool(toWrite, opts.concurrency, async ([target, text]) => {
     await writeFile(target, text, { flag: 'wx', mode: opts.fileMode });
   });

@@ -66,11 +66,26 @@ export function serializeBucket(entries: [string, ManifestEntry][]): string {
   return JSON.stringify({ version: MANIFEST_VERSION, files }) + '\n';
 }
 
-/** Group entries into bucket file name → serialised text. */
-export function manifestBuckets(entries: Map<string, ManifestEntry>, buckets: number): Map<string, string> {
-  const grouped = Array.from({ length: buckets }, (): [string, ManifestEntry][] => []);
-  for (const [p, e] of entries) grouped[bucketOf(p, buckets)]!.push([p, e]);
-  return new Map(grouped.map((list, i) => [bucketFileName(buckets, i), serializeBucket(list)]));
+/**
+ * Bucket file name → serialised text, for the buckets `only` lists (default: all). Serialising only
+ * what changed keeps a 10,000-file republish from re-encoding 1.7 MB to find one changed bucket.
+ */
+export function manifestBuckets(entries: Map<string, ManifestEntry>, buckets: number, only?: Set<number>): Map<string, string> {
+  const grouped = new Map<number, [string, ManifestEntry][]>();
+  for (let i = 0; i < buckets; i++) if (!only || only.has(i)) grouped.set(i, []);
+  for (const [p, e] of entries) grouped.get(bucketOf(p, buckets))?.push([p, e]);
+  return new Map([...grouped].map(([i, list]) => [bucketFileName(buckets, i), serializeBucket(list)]));
+}
+
+/**
+ * Buckets whose content differs from the previous manifest's, with the same bucket count: an entry
+ * carried over unchanged is the very object read from the previous manifest, so identity decides.
+ */
+export function changedBuckets(entries: Map<string, ManifestEntry>, buckets: number, previous: Manifest): Set<number> {
+  const changed = new Set<number>();
+  for (const [p, e] of entries) if (previous.entries.get(p) !== e) changed.add(bucketOf(p, buckets));
+  for (const p of previous.entries.keys()) if (!entries.has(p)) changed.add(bucketOf(p, buckets));
+  return changed;
 }
 
 /**
