@@ -17,7 +17,6 @@ import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
   DEFAULT_KEEP_GENERATIONS,
-  fsyncPath,
   listGenerations,
   newGenerationName,
   validateVolumePaths,
@@ -135,7 +134,8 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
         crashPoint('generation-removed');
       }
       crashPoint('gc-done');
-      await fsyncPath(volumeDir);
+      // No fsync for the removals: one undone by a power cut leaves only what the next run's recovery
+      // removes anyway (unrecorded generations, dangling links of ours).
       crashPoint('done');
       return { generation, changed: true, previous: kept[1], kept, files: files.length, bytesWritten: written.bytesWritten, linked: written.linked, copied: written.copied, removedGenerations, recordWritten: true };
     } finally {
