@@ -17,8 +17,9 @@ import { fetchImageSignature, parseSourceReference, resolveSource, unpackSource,
 
 export async function runPipeline(settings: Settings, log: Logger): Promise<RunReport> {
   const started = Date.now();
-  const { fileMode, dirMode, group, keep } = settings.config.volume;
-  const targets: Targets = { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut, volume: { fileMode, dirMode, gid: group, keepGenerations: keep } };
+  const { fileMode, dirMode, group, keep, lockStale } = settings.config.volume;
+  const lock = lockStale === undefined ? undefined : { staleMs: lockStale * 1000 };
+  const targets: Targets = { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut, volume: { fileMode, dirMode, gid: group, keepGenerations: keep, lock } };
   const report: RunReport = {
     command: 'run',
     outcome: 'failed',

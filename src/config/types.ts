@@ -49,6 +49,8 @@ export interface Config {
     group?: number;
     /** Generations kept, current included (default 2). */
     keep?: number;
+    /** Seconds after which an unrefreshed lock of another host counts as stale (default 600). */
+    lockStale?: number;
   };
   configMaps: ConfigMapTarget[];
   image: ImagePolicy;

@@ -76,7 +76,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
   if (obj.volume !== undefined) {
     if (!isPlainObject(obj.volume)) fail(['volume'], 'expected a mapping with dir and files');
     const v = obj.volume as Record<string, unknown>;
-    for (const k of Object.keys(v)) if (!['dir', 'files', 'fileMode', 'dirMode', 'group', 'keep'].includes(k)) fail(['volume', k], 'unknown key');
+    for (const k of Object.keys(v)) if (!['dir', 'files', 'fileMode', 'dirMode', 'group', 'keep', 'lockStale'].includes(k)) fail(['volume', k], 'unknown key');
     // Modes as quoted octal strings only: YAML reads an unquoted 0640 as the decimal number 640.
     const mode = (k: string, needed: number, what: string): number | undefined => {
       if (v[k] === undefined) return undefined;
@@ -96,6 +96,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
       dirMode: mode('dirMode', 0o700, 'full permission (rwx)'),
       group: int('group', 0, 2 ** 31 - 1),
       keep: int('keep', 1, 100),
+      lockStale: int('lockStale', 10, 86_400),
     };
   }
 

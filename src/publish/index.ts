@@ -16,7 +16,7 @@ export interface Targets {
   volumeDir?: string;
   kubeOut?: string;
   /** Modes, group and kept generations of the volume (config `volume:`). */
-  volume?: Pick<VolumePublishOptions, 'fileMode' | 'dirMode' | 'gid' | 'keepGenerations'>;
+  volume?: Pick<VolumePublishOptions, 'fileMode' | 'dirMode' | 'gid' | 'keepGenerations' | 'lock'>;
 }
 
 export async function readCurrentState(targets: Targets): Promise<CurrentState> {

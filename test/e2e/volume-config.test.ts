@@ -3,7 +3,7 @@
  * real CLI: they reach the published generation, a change of them republishes, and bad values are
  * refused with exit 2 before anything is written.
  */
-import { cp, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, readlink, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../support/cli.js';
@@ -12,7 +12,7 @@ import { generationsIn, runCliEnv } from '../support/volume.js';
 
 const tempDir = useTempDirs();
 
-async function example(volumeYaml: string): Promise<{ run: (extra?: string[]) => ReturnType<typeof runCliEnv>; volume: string; setVolume: (yaml: string) => Promise<void> }> {
+async function example(volumeYaml: string): Promise<{ run: (extra?: string[], env?: Record<string, string>) => ReturnType<typeof runCliEnv>; volume: string; setVolume: (yaml: string) => Promise<void> }> {
   const root = await tempDir();
   await cp(path.join(REPO_ROOT, 'fixtures', 'example'), path.join(root, 'example'), { recursive: true });
   const configFile = path.join(root, 'example', 'zeta-provision.yaml');
@@ -23,7 +23,7 @@ async function example(volumeYaml: string): Promise<{ run: (extra?: string[]) =>
   return {
     volume,
     setVolume,
-    run: (extra = []) => runCliEnv(['run', '--config', configFile, '--volume', volume, '--kube-out', path.join(root, 'manifests'), ...extra]),
+    run: (extra = [], env = {}) => runCliEnv(['run', '--config', configFile, '--volume', volume, '--kube-out', path.join(root, 'manifests'), ...extra], env),
   };
 }
 
@@ -66,7 +66,25 @@ describe('volume settings from the config file', () => {
     expect(await generationsIn(ex.volume)).toHaveLength(3);
   });
 
+  it('volume.lockStale decides when another host\'s unrefreshed lock is taken over', async () => {
+    const ex = await example('');
+    await mkdir(ex.volume);
+    const lockFile = path.join(ex.volume, '..zeta-provision.lock');
+    await writeFile(lockFile, JSON.stringify({ pid: 1, host: 'other-node', time: '2026-01-01T00:00:00Z', token: 'x' }));
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    await utimes(lockFile, aMinuteAgo, aMinuteAgo);
+    // Default stale age (10 minutes): a minute-old lock of another node is respected.
+    const blocked = await ex.run([], { ZP_TEST_LOCK_TIMEOUT_MS: '300' });
+    expect(blocked.exitCode).toBe(5);
+    expect(blocked.stdout).toMatch(/locked by pid 1 on host other-node/);
+    await ex.setVolume('  lockStale: 30\n');
+    const taken = await ex.run([], { ZP_TEST_LOCK_TIMEOUT_MS: '300' });
+    expect(taken.exitCode, taken.stdout).toBe(0);
+    await expect(readFile(lockFile)).rejects.toThrow(/ENOENT/);
+  });
+
   it.each([
+    ['  lockStale: 5\n', /volume\.lockStale: expected an integer from 10 to 86400/],
     ['  fileMode: 0640\n', /volume\.fileMode: expected an octal mode as a quoted string/],
     ['  fileMode: "0240"\n', /volume\.fileMode: 0240 must give the owner read permission/],
     ['  dirMode: "0644"\n', /volume\.dirMode: 0644 must give the owner full permission/],
