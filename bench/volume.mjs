@@ -1,9 +1,15 @@
 // node bench/volume.mjs (after `npm run build`): the volume publisher on 10,000 files / ~500 MiB.
+// Per round (BENCH_ROUNDS, default 3; medians and ranges are reported):
 // 1. first publish into an empty volume vs `cp -r` and `rsync -a` into an empty dir (we fsync every
-//    file and directory; cp and rsync do not, so the ratio is an upper bound of our overhead);
-// 2. republish with one 1 MiB file changed: bytes written (/proc/self/io write_bytes of the publishing
-//    process) and wall time vs the first publish.
-// Each publish runs in its own process so write_bytes and peak RSS belong to it alone.
+//    file and directory; cp and rsync do not);
+// 2. republish with one 1 MiB file changed (nothing to garbage-collect yet), then again with another
+//    1 MiB change (this one also removes the oldest generation, as every later republish does):
+//    wall time vs the first publish and bytes written (/proc/self/io write_bytes of the publishing
+//    process);
+// 3. `cp -al` of the tree: a directory tree of 10,000 hardlinks, the metadata any complete new
+//    generation costs — the floor for a republish's write_bytes beside the changed file.
+// Each publish runs in its own process so write_bytes and peak RSS belong to it alone. `sync` runs
+// before every measured step, so no step inherits or leaves another's dirty pages.
 // Writes bench/results/volume.json. Not a timed test. BENCH_FILES / BENCH_MIB scale it down.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -27,31 +33,47 @@ if (process.argv[2] === 'child-publish') {
   const t0 = process.hrtime.bigint();
   const r = await publishVolume(process.argv[3], files);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  const out = { ms, writeBytes: ioWriteBytes() - io0, fileBytesWritten: r.bytesWritten, linked: r.linked, copied: r.copied, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const out = { ms, writeBytes: ioWriteBytes() - io0, fileBytesWritten: r.bytesWritten, linked: r.linked, copied: r.copied, removedGenerations: r.removedGenerations.length, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
   process.stdout.write(JSON.stringify(out));
   process.exit(0);
 }
 
 const FILES = Number(process.env.BENCH_FILES ?? 10_000);
 const TOTAL = Number(process.env.BENCH_MIB ?? 500) * 1024 * 1024;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ONE_MIB = 1024 * 1024;
 const work = mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'zp-bench-volume-'));
 
+/** Run a command under /usr/bin/time inside bash, which prints its own write_bytes after the child is reaped (a reaped child's I/O is added to its parent's). */
 function timed(cmd, args) {
+  spawnSync('sync');
+  const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const timeOut = path.join(work, 'time.out');
+  const r = spawnSync('bash', ['-c', `/usr/bin/time -f '%M %U %S' -o '${timeOut}' ${quoted} && echo && grep '^write_bytes' /proc/$$/io`], { encoding: 'utf8', maxBuffer: 1 << 24 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  return { ms, peakRssMiB: Number(lines.pop()) / 1024, stdout: r.stdout };
+  const [rss, user, sys] = readFileSync(timeOut, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  const wb = /write_bytes: (\d+)/.exec(r.stdout);
+  // CPU seconds (user + system) beside wall time: on a loaded machine they show what is work and what is waiting.
+  return { ms, cpuMs: (user + sys) * 1000, peakRssMiB: rss / 1024, writeBytes: wb ? Number(wb[1]) : NaN, stdout: r.stdout.replace(/^write_bytes.*$/m, '').trim() };
 }
 
 function publish(vol, list) {
   const listFile = path.join(work, 'files.json');
   writeFileSync(listFile, JSON.stringify(list));
   const r = timed(process.execPath, [fileURLToPath(import.meta.url), 'child-publish', vol, listFile]);
-  return JSON.parse(r.stdout);
+  return { ...JSON.parse(r.stdout), cpuMs: r.cpuMs };
 }
+
+function change(list) {
+  const bytes = randomBytes(ONE_MIB);
+  writeFileSync(list[0].source, bytes);
+  list[0].sha256 = createHash('sha256').update(bytes).digest('hex');
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const summary = (xs) => ({ median: +median(xs).toFixed(3), min: +Math.min(...xs).toFixed(3), max: +Math.max(...xs).toFixed(3) });
 
 try {
   // Source tree: file 0 is exactly 1 MiB (the one we change), the rest share the remaining bytes.
@@ -69,43 +91,58 @@ try {
     list.push({ path: rel, source: abs, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
   }
   const totalBytes = list.reduce((n, f) => n + f.size, 0);
-  spawnSync('sync');
 
-  const first = publish(path.join(work, 'vol'), list);
-  const cp = timed('cp', ['-r', path.join(src, 'data'), path.join(work, 'cp-out')]);
-  const rsync = timed('rsync', ['-a', path.join(src, 'data') + '/', path.join(work, 'rsync-out') + '/']);
-  spawnSync('sync');
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const out = (name) => path.join(work, `${name}-${round}`);
+    const first = publish(out('vol'), list);
+    const cp = timed('cp', ['-r', path.join(src, 'data'), out('cp')]);
+    const rsync = timed('rsync', ['-a', path.join(src, 'data') + '/', out('rsync') + '/']);
+    const cpal = timed('cp', ['-al', path.join(src, 'data'), out('cpal')]);
+    change(list);
+    const republish = publish(out('vol'), list);
+    change(list);
+    const republishGc = publish(out('vol'), list);
+    rounds.push({ first, cp, rsync, cpal, republish, republishGc });
+    for (const n of ['vol', 'cp', 'rsync', 'cpal']) rmSync(out(n), { recursive: true, force: true });
+    const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
+    const mib = (b) => `${(b / ONE_MIB).toFixed(2)} MiB`;
+    console.log(`round ${round + 1}: first ${s(first.ms)} cpu ${s(first.cpuMs)} (write_bytes ${mib(first.writeBytes)}), cp -r ${s(cp.ms)}, rsync -a ${s(rsync.ms)}, cp -al ${s(cpal.ms)} (${mib(cpal.writeBytes)}); ` +
+      `republish ${s(republish.ms)} = ${((100 * republish.ms) / first.ms).toFixed(1)}% cpu ${s(republish.cpuMs)} (${mib(republish.writeBytes)}, linked ${republish.linked}, copied ${republish.copied}); ` +
+      `republish+GC ${s(republishGc.ms)} = ${((100 * republishGc.ms) / first.ms).toFixed(1)}% (${mib(republishGc.writeBytes)}, removed ${republishGc.removedGenerations} generation)`);
+  }
 
-  const changed = randomBytes(ONE_MIB);
-  writeFileSync(list[0].source, changed);
-  list[0].sha256 = createHash('sha256').update(changed).digest('hex');
-  const second = publish(path.join(work, 'vol'), list);
-
+  const pick = (f) => summary(rounds.map(f));
   const result = {
     when: new Date().toISOString(),
     node: process.version,
     cpus: os.cpus().length,
+    loadavg: os.loadavg(),
     files: FILES,
     totalMiB: +(totalBytes / ONE_MIB).toFixed(1),
-    firstPublish: first,
-    cpR: { ms: cp.ms, peakRssMiB: cp.peakRssMiB },
-    rsyncA: { ms: rsync.ms, peakRssMiB: rsync.peakRssMiB },
-    republishOneMiB: second,
-    ratios: {
-      firstVsCp: +(first.ms / cp.ms).toFixed(2),
-      firstVsRsync: +(first.ms / rsync.ms).toFixed(2),
-      republishWallVsFirst: +(second.ms / first.ms).toFixed(3),
-      republishWriteBytesVsChangedFile: +(second.writeBytes / ONE_MIB).toFixed(2),
+    rounds,
+    summary: {
+      firstPublishS: pick((r) => r.first.ms / 1000),
+      cpRS: pick((r) => r.cp.ms / 1000),
+      rsyncAS: pick((r) => r.rsync.ms / 1000),
+      firstVsCp: pick((r) => r.first.ms / r.cp.ms),
+      firstVsRsync: pick((r) => r.first.ms / r.rsync.ms),
+      republishS: pick((r) => r.republish.ms / 1000),
+      republishVsFirst: pick((r) => r.republish.ms / r.first.ms),
+      republishWriteMiB: pick((r) => r.republish.writeBytes / ONE_MIB),
+      republishGcS: pick((r) => r.republishGc.ms / 1000),
+      republishGcVsFirst: pick((r) => r.republishGc.ms / r.first.ms),
+      republishGcWriteMiB: pick((r) => r.republishGc.writeBytes / ONE_MIB),
+      cpAlWriteMiB: pick((r) => r.cpal.writeBytes / ONE_MIB),
+      cpAlS: pick((r) => r.cpal.ms / 1000),
+      cpuS: { first: pick((r) => r.first.cpuMs / 1000), republish: pick((r) => r.republish.cpuMs / 1000), republishGc: pick((r) => r.republishGc.cpuMs / 1000), cpAl: pick((r) => r.cpal.cpuMs / 1000) },
+      peakRssMiB: { first: pick((r) => r.first.peakRssMiB), republish: pick((r) => r.republish.peakRssMiB) },
     },
   };
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(root, 'bench', 'results', 'volume.json'), JSON.stringify(result, null, 2) + '\n');
-  const f = (ms) => `${(ms / 1000).toFixed(2)} s`;
-  console.log(`${FILES} files, ${result.totalMiB} MiB (warm page cache)`);
-  console.log(`first publish     ${f(first.ms)}  peak RSS ${first.peakRssMiB.toFixed(0)} MiB  write_bytes ${(first.writeBytes / ONE_MIB).toFixed(1)} MiB`);
-  console.log(`cp -r             ${f(cp.ms)}  (×${result.ratios.firstVsCp} for us)  peak RSS ${cp.peakRssMiB.toFixed(0)} MiB`);
-  console.log(`rsync -a          ${f(rsync.ms)}  (×${result.ratios.firstVsRsync} for us)  peak RSS ${rsync.peakRssMiB.toFixed(0)} MiB`);
-  console.log(`republish 1 MiB   ${f(second.ms)}  = ${(result.ratios.republishWallVsFirst * 100).toFixed(1)}% of first  write_bytes ${(second.writeBytes / ONE_MIB).toFixed(2)} MiB  file bytes ${second.fileBytesWritten}  linked ${second.linked}  copied ${second.copied}  peak RSS ${second.peakRssMiB.toFixed(0)} MiB`);
+  console.log(`${FILES} files, ${result.totalMiB} MiB, ${ROUNDS} rounds, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(JSON.stringify(result.summary, null, 1));
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

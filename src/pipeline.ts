@@ -23,7 +23,11 @@ import { fetchImageSignature, parseSourceReference, resolveSource, unpackSource,
 export async function runPipeline(settings: Settings, log: Logger, command: 'run' | 'verify' = 'run'): Promise<RunReport> {
   const started = Date.now();
   const verifyOnly = command === 'verify';
-  const targets: Targets = verifyOnly ? {} : { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut };
+  const { fileMode, dirMode, group, keep, lockStale } = settings.config.volume;
+  const lock = lockStale === undefined ? undefined : { staleMs: lockStale * 1000 };
+  const targets: Targets = verifyOnly
+    ? {}
+    : { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut, volume: { fileMode, dirMode, gid: group, keepGenerations: keep, lock } };
   const report: RunReport = {
     command,
     outcome: 'failed',

@@ -58,7 +58,19 @@ export interface Config {
   /** Trust set name → certificate files or directories. */
   trust: Record<string, string[]>;
   verify: VerifyRule[];
-  volume: { dir?: string; files: string[] };
+  volume: {
+    dir?: string;
+    files: string[];
+    /** Permission bits of published files and directories (defaults 0644/0755). */
+    fileMode?: number;
+    dirMode?: number;
+    /** Numeric group for published files and directories (an fsGroup); default: inherited. */
+    group?: number;
+    /** Generations kept, current included (default 2). */
+    keep?: number;
+    /** Seconds after which an unrefreshed lock of another host counts as stale (default 600). */
+    lockStale?: number;
+  };
   configMaps: ConfigMapTarget[];
   image: ImagePolicy;
   manifest: ManifestPolicy;

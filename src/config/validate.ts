@@ -101,10 +101,27 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
   if (obj.volume !== undefined) {
     if (!isPlainObject(obj.volume)) fail(['volume'], 'expected a mapping with dir and files');
     const v = obj.volume as Record<string, unknown>;
-    for (const k of Object.keys(v)) if (!['dir', 'files'].includes(k)) fail(['volume', k], 'unknown key');
+    for (const k of Object.keys(v)) if (!['dir', 'files', 'fileMode', 'dirMode', 'group', 'keep', 'lockStale'].includes(k)) fail(['volume', k], 'unknown key');
+    // Modes as quoted octal strings only: YAML reads an unquoted 0640 as the decimal number 640.
+    const mode = (k: string, needed: number, what: string): number | undefined => {
+      if (v[k] === undefined) return undefined;
+      const m = typeof v[k] === 'string' ? /^0?([0-7]{3})$/.exec(v[k]) : null;
+      if (!m) return fail(['volume', k], 'expected an octal mode as a quoted string, like "0640"');
+      const bits = parseInt(m[1]!, 8);
+      return (bits & needed) === needed ? bits : fail(['volume', k], `${v[k]} must give the owner ${what}`);
+    };
+    const int = (k: string, min: number, max: number): number | undefined => {
+      if (v[k] === undefined) return undefined;
+      return Number.isInteger(v[k]) && (v[k] as number) >= min && (v[k] as number) <= max ? (v[k] as number) : fail(['volume', k], `expected an integer from ${min} to ${max}`);
+    };
     volume = {
       dir: v.dir === undefined ? undefined : path.resolve(baseDir, str(['volume', 'dir'], v.dir)),
       files: v.files === undefined ? [] : strList(['volume', 'files'], v.files).map((g, j) => payloadPath(['volume', 'files', j], g)),
+      fileMode: mode('fileMode', 0o400, 'read permission (r--)'),
+      dirMode: mode('dirMode', 0o700, 'full permission (rwx)'),
+      group: int('group', 0, 2 ** 31 - 1),
+      keep: int('keep', 1, 100),
+      lockStale: int('lockStale', 10, 86_400),
     };
   }
 

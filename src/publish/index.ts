@@ -8,7 +8,7 @@ import type { KubePublishReport, KubeTarget } from './kube/index.js';
 import { readKubeOutState, writeKubeOut } from './kube-out.js';
 import type { ProvenanceMeta } from './manifest.js';
 import { isUpToDate, readStatus, writeStatus, type StatusRecord } from './status.js';
-import { publishVolume, readVolumeState, type VolumePublishResult } from './volume/index.js';
+import { publishVolume, readVolumeState, type VolumePublishOptions, type VolumePublishResult } from './volume/index.js';
 
 export { isUpToDate } from './status.js';
 export type { StatusRecord } from './status.js';
@@ -18,6 +18,8 @@ export interface Targets {
   kubeOut?: string;
   /** The API target (ConfigMaps/Secrets through the Kubernetes API) when --kube-out is not given. */
   kube?: KubeTarget;
+  /** Modes, group and kept generations of the volume (config `volume:`). */
+  volume?: Pick<VolumePublishOptions, 'fileMode' | 'dirMode' | 'gid' | 'keepGenerations' | 'lock'>;
 }
 
 export async function readCurrentState(targets: Targets): Promise<CurrentState> {
@@ -54,7 +56,7 @@ export async function publish(
     // and writes the volume's own status record; with identical content it writes nothing at all.
     const { configHash, source, digest, revision, provenTime, provenBasis } = meta;
     const proven = provenTime ? { provenTime, provenBasis } : {};
-    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { meta: { source, digest, revision, configHash, ...proven } });
+    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { ...targets.volume, meta: { source, digest, revision, configHash, ...proven } });
     if (r.changed) result.volume = r;
     result.statusWritten ||= r.recordWritten;
   }

@@ -32,7 +32,7 @@ describe('volume generations', () => {
   it('falls back to copying when hardlinks fail with EXDEV', async () => {
     const vol = path.join(await tempDir(), 'vol');
     await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': 'same', 'a/y': '1' }));
-    const exdev: VolumeFsOps['link'] = async () => {
+    const exdev: VolumeFsOps['link'] = () => {
       throw Object.assign(new Error('EXDEV: cross-device link'), { code: 'EXDEV' });
     };
     const r = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': 'same', 'a/y': '2' }), { fs: { link: exdev } });

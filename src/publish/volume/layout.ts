@@ -2,6 +2,7 @@
  * The on-disk layout of a published volume, shared by publish, recovery, rollback and status:
  *
  *   VOLUME/..2026_01_02_03_04_05.1a2b3c4d/   a generation: the complete file set, never modified
+ *     …/..zeta-manifest/                     its file hashes, sharded (manifest.ts)
  *   VOLUME/..data -> ..2026_…                the current generation (relative symlink, swapped by rename)
  *   VOLUME/NAME -> ..data/NAME               one link per top-level name, so whole trees switch at once
  *   VOLUME/..zeta-provision.json             status record (current, previous and kept generations)
@@ -19,8 +20,6 @@ export const DATA_LINK = '..data';
 export const DATA_TMP_LINK = '..data_tmp';
 export const STATUS_NAME = '..zeta-provision.json';
 export const LOCK_NAME = '..zeta-provision.lock';
-/** Per-generation file list with hashes, so a republish need not re-read every byte it already has. */
-export const MANIFEST_NAME = '..zeta-manifest.json';
 export const GENERATION_PATTERN = /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.[0-9a-f]{8}$/;
 /** Temp files of our atomic writes (`.<name>.<hex>.tmp`); a crash can leave one behind. */
 export const TEMP_PATTERN = /^\.\.\.zeta-provision\.json\.[0-9a-f]{8}\.tmp$/;
@@ -78,9 +77,8 @@ export function validateVolumePaths(paths: string[]): void {
     seen.add(p);
   }
   for (const p of paths) {
-    const segs = p.split('/');
-    for (let i = 1; i < segs.length; i++) {
-      const prefix = segs.slice(0, i).join('/');
+    for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) {
+      const prefix = p.slice(0, i);
       if (seen.has(prefix)) throw new PublishError(`refusing volume path ${JSON.stringify(p)}: ${JSON.stringify(prefix)} is a file`);
     }
   }

@@ -86,12 +86,15 @@ async function tryCreate(file: string, info: LockInfo): Promise<boolean> {
   try {
     fh = await open(file, 'wx', 0o644);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new PublishError(`cannot create lock ${file}: ${errorMessage(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    const hint = code === 'EACCES' || code === 'EPERM' ? 'the volume is not writable for this user; check fsGroup / ownership' : undefined;
+    throw new PublishError(`cannot create lock ${file}: ${errorMessage(err)}`, hint);
   }
+  // Not fsynced: exclusion comes from O_EXCL on the live filesystem, and a lock that does not survive a
+  // power cut is exactly right (one that does, or comes back empty, is stale and taken over).
   try {
     await fh.writeFile(JSON.stringify(info) + '\n');
-    await fh.sync();
   } finally {
     await fh.close();
   }

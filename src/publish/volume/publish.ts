@@ -8,7 +8,7 @@
  * things nobody refers to. So a kill at any point leaves readers the complete old or new set, and the
  * next run's recovery removes the leftovers.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, errorMessage } from '../../errors.js';
 import type { VolumeFile } from '../../process/types.js';
@@ -17,7 +17,6 @@ import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
   DEFAULT_KEEP_GENERATIONS,
-  fsyncPath,
   listGenerations,
   newGenerationName,
   validateVolumePaths,
@@ -26,8 +25,11 @@ import { addTopLevelLinks, refuseForeignTopLevel, removeStaleLinks, swapData, to
 import { acquireVolumeLock, type LockOptions } from './lock.js';
 import { NO_META, publishedRecord, readVolumeRecord, recordMatches, writeVolumeRecord, type VolumeMeta } from './record.js';
 import { recoverVolume } from './recover.js';
-import { readGenerationState, type FileState } from './state.js';
+import { removeTree } from './remove.js';
+import { readGeneration, readReuseCandidates, type FileState, type ReuseCandidates } from './state.js';
 import { checkpoint, crashPoint, testLockTimeoutMs } from './test-hooks.js';
+
+const SETGID = 0o2000;
 
 export interface VolumePublishOptions {
   /** Mode of published files (default 0644) and directories (default 0755). */
@@ -67,7 +69,7 @@ export interface VolumePublishResult {
 export async function publishVolume(volumeDir: string, files: VolumeFile[], opts: VolumePublishOptions = {}): Promise<VolumePublishResult> {
   validateVolumePaths(files.map((f) => f.path));
   const fileMode = opts.fileMode ?? DEFAULT_FILE_MODE;
-  const dirMode = opts.dirMode ?? DEFAULT_DIR_MODE;
+  let dirMode = opts.dirMode ?? DEFAULT_DIR_MODE;
   const keep = Math.max(1, opts.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
   const meta = opts.meta ?? NO_META;
   const now = opts.now ?? (() => new Date());
@@ -75,6 +77,10 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
   let swapped = false;
   try {
     await mkdir(volumeDir, { recursive: true });
+    // An fsGroup volume is setgid so that everything created in it belongs to the group. Our chmod of a
+    // directory would clear that bit and the generation's subdirectories would fall back to the
+    // process's own group, which consumers may not be in; so directories keep it.
+    if ((await stat(volumeDir)).mode & SETGID) dirMode |= SETGID;
     const lock = await acquireVolumeLock(volumeDir, { timeoutMs: testLockTimeoutMs, ...opts.lock });
     try {
       await checkpoint('lock-acquired');
@@ -86,11 +92,12 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
 
       const current = recovery.current;
       const currentDir = current ? path.join(volumeDir, current) : undefined;
-      const state = currentDir ? await readGenerationState(currentDir) : new Map<string, FileState>();
+      const candidates: ReuseCandidates = currentDir ? await readReuseCandidates(currentDir) : { files: new Map() };
       crashPoint('state-read');
       const counts = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
 
-      if (current && identical(state, files, fileMode, opts.gid)) {
+      // The manifest says "same content"; the files themselves (lstat of each, no foreign extras) confirm it.
+      if (current && currentDir && sameHashes(candidates.files, files) && identical((await readGeneration(currentDir)).files, files, fileMode, opts.gid)) {
         // Same content: no generation, no writes — except repairing a missing link or a stale record.
         await addTopLevelLinks(volumeDir, names);
         const recordWritten = !recordMatches(record, meta, current, recovery.kept);
@@ -102,7 +109,7 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
       genDir = path.join(volumeDir, generation);
       await mkdir(genDir, { mode: dirMode });
       crashPoint('generation-dir-created');
-      const written = await writeGeneration(genDir, files, currentDir, state, {
+      const written = await writeGeneration(genDir, files, currentDir, candidates, {
         fileMode,
         dirMode,
         gid: opts.gid,
@@ -122,12 +129,13 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
       const removedGenerations = [...recovery.removed];
       for (const g of await listGenerations(volumeDir)) {
         if (kept.includes(g)) continue;
-        await rm(path.join(volumeDir, g), { recursive: true, force: true });
+        await removeTree(path.join(volumeDir, g));
         removedGenerations.push(g);
         crashPoint('generation-removed');
       }
       crashPoint('gc-done');
-      await fsyncPath(volumeDir);
+      // No fsync for the removals: one undone by a power cut leaves only what the next run's recovery
+      // removes anyway (unrecorded generations, dangling links of ours).
       crashPoint('done');
       return { generation, changed: true, previous: kept[1], kept, files: files.length, bytesWritten: written.bytesWritten, linked: written.linked, copied: written.copied, removedGenerations, recordWritten: true };
     } finally {
@@ -137,10 +145,20 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
   } catch (err) {
     // A generation nobody points to yet is only garbage; free its space now (a full disk is a likely
     // cause) instead of waiting for the next run's recovery.
-    if (genDir && !swapped) await rm(genDir, { recursive: true, force: true }).catch(() => undefined);
+    if (genDir && !swapped) {
+      try {
+        await removeTree(genDir);
+      } catch {
+        // Recovery of the next run removes what is left.
+      }
+    }
     if (err instanceof PublishError) throw err;
     throw new PublishError(`publishing to volume ${volumeDir} failed: ${errorMessage(err)}`, hintFor(err), { cause: err });
   }
+}
+
+function sameHashes(candidates: Map<string, { sha256: string }>, files: VolumeFile[]): boolean {
+  return candidates.size === files.length && files.every((f) => candidates.get(f.path)?.sha256 === f.sha256);
 }
 
 function identical(state: Map<string, FileState>, files: VolumeFile[], fileMode: number, gid: number | undefined): boolean {

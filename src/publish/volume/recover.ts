@@ -11,6 +11,7 @@ import path from 'node:path';
 import { PublishError } from '../../errors.js';
 import type { StatusRecord } from '../status.js';
 import { DATA_TMP_LINK, TEMP_PATTERN, currentGeneration, fsyncPath, listGenerations } from './layout.js';
+import { removeTree } from './remove.js';
 import { crashPoint } from './test-hooks.js';
 
 export interface RecoveryResult {
@@ -45,7 +46,7 @@ export async function recoverVolume(volumeDir: string, record: StatusRecord | un
   const removed: string[] = [];
   for (const g of present) {
     if (kept.includes(g)) continue;
-    await rm(path.join(volumeDir, g), { recursive: true, force: true });
+    await removeTree(path.join(volumeDir, g));
     removed.push(g);
     touched = true;
     crashPoint('recovery-generation-removed');

@@ -28,7 +28,10 @@ export async function rollbackVolume(volumeDir: string, opts: { to?: string; loc
   const lock = await acquireVolumeLock(volumeDir, opts.lock);
   try {
     const record = await readVolumeRecord(volumeDir);
-    const recovery = await recoverVolume(volumeDir, record, Math.max(1, opts.keepGenerations ?? DEFAULT_KEEP_GENERATIONS));
+    // Never fewer than the record keeps: a volume published with a larger `keep` must not lose a
+    // rollback target to a rollback run with the default.
+    const keep = Math.max(1, opts.keepGenerations ?? DEFAULT_KEEP_GENERATIONS, record?.kept?.length ?? 0);
+    const recovery = await recoverVolume(volumeDir, record, keep);
     const from = recovery.current;
     if (!from) throw new PublishError(`${volumeDir} has no current generation (..data); nothing to roll back`);
     const to = opts.to ?? recovery.kept[1];

@@ -1,12 +1,21 @@
 /**
- * What a generation holds. Each generation carries a manifest (path → sha256, size, mode and the inode
- * and mtime it was written with), so a republish of 10,000 files hashes nothing it already has. The
- * manifest is only trusted for a file whose lstat still matches; anything else is hashed again.
+ * What a generation holds. Two readers:
+ *
+ * - readGeneration: every regular file with its lstat; the generation's manifest (manifest.ts) gives
+ *   the sha256 of a file whose lstat still shows the recorded inode, size and mtime, any other file is
+ *   hashed again. One walk and one lstat per file, nothing read. Used for the plan, the no-op decision
+ *   and rollback.
+ * - readReuseCandidates: what a republish may hardlink. Just the manifest, because each link is checked
+ *   against it right after it is made (generation.ts); without a valid manifest, readGeneration.
+ *
+ * Metadata calls here are synchronous on purpose: thousands of tiny syscalls cost far more as
+ * thread-pool round trips than as direct calls, and a publishing run has nothing else to do meanwhile.
  */
-import { lstat, readFile, readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { PublishError } from '../../errors.js';
 import { sha256File } from '../../util/fs.js';
-import { MANIFEST_NAME } from './layout.js';
+import { readManifest, type Manifest, type ManifestEntry } from './manifest.js';
 
 export interface FileState {
   sha256: string;
@@ -17,40 +26,46 @@ export interface FileState {
   mtimeMs: number;
 }
 
-interface Manifest {
-  version: 1;
-  files: Record<string, FileState>;
+export interface GenerationState {
+  files: Map<string, FileState>;
+  /** The manifest as read, for reusing its unchanged buckets; absent when missing or invalid. */
+  manifest?: Manifest;
 }
 
-export async function readManifest(genDir: string): Promise<Record<string, FileState>> {
-  try {
-    const parsed = JSON.parse(await readFile(path.join(genDir, MANIFEST_NAME), 'utf8')) as Partial<Manifest>;
-    return parsed.version === 1 && parsed.files && typeof parsed.files === 'object' ? parsed.files : {};
-  } catch {
-    return {};
-  }
+export interface ReuseCandidates {
+  files: Map<string, ManifestEntry>;
+  manifest?: Manifest;
+}
+
+export async function readReuseCandidates(genDir: string): Promise<ReuseCandidates> {
+  if (!isGenerationDir(genDir)) return { files: new Map() };
+  const manifest = readManifest(genDir);
+  return manifest ? { files: manifest.entries, manifest } : readGeneration(genDir);
 }
 
 /**
- * Regular files of a generation, found by walking it without following links (a symlink someone put
- * into a generation is neither read nor reused).
+ * A generation is a directory we made. A symlink in its place (even with a generation's name) could
+ * lead the walk, and then the hardlinks, to any file on the node; it is refused, not followed. A
+ * missing one (..data dangling) reads as empty; the next publish repairs it.
  */
-export async function readGenerationState(genDir: string): Promise<Map<string, FileState>> {
-  const manifest = await readManifest(genDir);
-  const state = new Map<string, FileState>();
-  // ..data pointing at a missing directory reads as an empty generation; the next publish repairs it.
-  const entries = await walkFiles(genDir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    throw err;
-  });
-  for (const rel of entries) {
-    if (rel === MANIFEST_NAME) continue;
+function isGenerationDir(genDir: string): boolean {
+  const root = lstatSync(genDir, { throwIfNoEntry: false });
+  if (!root) return false;
+  if (!root.isDirectory()) throw new PublishError(`${genDir} is not a directory; refusing to read a generation that zeta-provision did not create`);
+  return true;
+}
+
+export async function readGeneration(genDir: string): Promise<GenerationState> {
+  if (!isGenerationDir(genDir)) return { files: new Map() };
+  const manifest = readManifest(genDir);
+  const files = new Map<string, FileState>();
+  for (const rel of walkFiles(genDir)) {
     const abs = path.join(genDir, rel);
-    const st = await lstat(abs);
+    const st = lstatSync(abs);
     if (!st.isFile()) continue;
-    const known = manifest[rel];
+    const known = manifest?.entries.get(rel);
     const trusted = known && known.size === st.size && known.ino === st.ino && known.mtimeMs === st.mtimeMs;
-    state.set(rel, {
+    files.set(rel, {
       sha256: trusted ? known.sha256 : await sha256File(abs),
       size: st.size,
       mode: st.mode & 0o7777,
@@ -59,22 +74,29 @@ export async function readGenerationState(genDir: string): Promise<Map<string, F
       mtimeMs: st.mtimeMs,
     });
   }
-  return state;
+  return { files, manifest };
+}
+
+/** Regular files of a generation (path → state). */
+export async function readGenerationState(genDir: string): Promise<Map<string, FileState>> {
+  return (await readGeneration(genDir)).files;
 }
 
 /**
- * Relative paths of non-directory entries, from readdir's d_type: one lstat per file (by the caller)
- * instead of two, which is most of a 10,000-file republish. Symlinked directories are not entered.
+ * Relative paths of regular files, from readdir's d_type, without following links: a symlink someone
+ * put into a generation is neither read nor reused, and a symlinked directory is not entered. Names
+ * starting with `..` at the top (the manifest) are ours, not payload.
  */
-async function walkFiles(root: string): Promise<string[]> {
+function walkFiles(root: string): string[] {
   const out: string[] = [];
-  const visit = async (rel: string): Promise<void> => {
-    for (const d of await readdir(path.join(root, rel), { withFileTypes: true })) {
+  const visit = (rel: string): void => {
+    for (const d of readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      if (!rel && d.name.startsWith('..')) continue;
       const childRel = rel ? `${rel}/${d.name}` : d.name;
-      if (d.isDirectory()) await visit(childRel);
+      if (d.isDirectory()) visit(childRel);
       else if (d.isFile()) out.push(childRel);
     }
   };
-  await visit('');
+  visit('');
   return out.sort();
 }
