@@ -1,0 +1,183 @@
+/**
+ * PKCS#12 trust-store writer: certificate bags only (no keys), in the shape OpenSSL 3 writes by default
+ * — one encrypted SafeContents under PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC, 2048 iterations) and an
+ * HMAC-SHA256 MAC with the PKCS#12 key derivation — so Keycloak (BouncyCastle), Java's keytool and
+ * `openssl pkcs12` all read it.
+ *
+ * Every bag carries a friendlyName (the alias consumers show) and Oracle's trusted-key-usage attribute:
+ * without it Java (checked with OpenJDK 17) loads certificate-only bags as nothing at all — keytool lists
+ * "0 entries" for a store from `openssl pkcs12 -export -nokeys` — which is why OpenSSL 3.2 added
+ * `-jdktrust`. Its value, anyExtendedKeyUsage, is what keytool itself writes for `-importcert`.
+ *
+ * Deterministic: the same entries and password give the same bytes, so consumers that reload when the
+ * file's bytes change reload only when trust changed. The PBKDF2 salt, the IV and the MAC salt are
+ * therefore derived (SHA-256, domain-separated) from the plaintext they protect instead of drawn at
+ * random. Why that is acceptable here: the store holds only public certificates, so encryption and MAC
+ * protect nothing secret (gematik's default password is literally `no_secret_for_trust_only`); what must
+ * hold is that different content never reuses a (key, IV) pair with different plaintext, and a salt/IV
+ * that is a hash of the plaintext guarantees exactly that. The password is deliberately NOT mixed into
+ * the salts: they are public, the certificates are public, so a salt = H(password, content) would let
+ * anyone test password guesses with one SHA-256 instead of 2048 PBKDF2 rounds. A different password
+ * still changes every encrypted byte and the MAC, through the derived keys.
+ */
+import crypto from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+
+const OID_PKCS7_DATA = '1.2.840.113549.1.7.1';
+const OID_PKCS7_ENCRYPTED_DATA = '1.2.840.113549.1.7.6';
+const OID_PBES2 = '1.2.840.113549.1.5.13';
+const OID_PBKDF2 = '1.2.840.113549.1.5.12';
+const OID_HMAC_SHA256 = '1.2.840.113549.2.9';
+const OID_AES256_CBC = '2.16.840.1.101.3.4.1.42';
+const OID_SHA256 = '2.16.840.1.101.3.4.2.1';
+const OID_CERT_BAG = '1.2.840.113549.1.12.10.1.3';
+const OID_X509_CERTIFICATE = '1.2.840.113549.1.9.22.1';
+const OID_FRIENDLY_NAME = '1.2.840.113549.1.9.20';
+/** Oracle's "trusted key usage" bag attribute (JDK PKCS12KeyStore: ORACLE_TrustedKeyUsage). */
+const OID_ORACLE_TRUSTED_KEY_USAGE = '2.16.840.1.113894.746875.1.1';
+const OID_ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
+
+/** OpenSSL 3's default for both PBKDF2 and the MAC. */
+export const PKCS12_ITERATIONS = 2048;
+const SALT_BYTES = 16;
+
+export interface TrustStoreEntry {
+  /** One X.509 certificate, DER. */
+  certificate: Buffer;
+  /** The alias consumers show; unique case-insensitively (Java lower-cases PKCS#12 aliases). */
+  friendlyName: string;
+}
+
+/** Domain-separated SHA-256 of `data`, cut to `length` bytes: the deterministic salts and IV. */
+function derive(label: string, data: Uint8Array, length: number): Buffer {
+  return crypto.createHash('sha256').update(`zeta-provision/pkcs12/${label}\0`).update(data).digest().subarray(0, length);
+}
+
+const toArrayBuffer = (b: Uint8Array): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+const derOf = (schema: asn1js.AsnType): Buffer => Buffer.from(schema.toBER(false));
+
+/**
+ * The PKCS#12 key derivation (RFC 7292 appendix B.2) with SHA-256 (u = 32, v = 64). The MAC key comes
+ * from this, not from PBKDF2, in every implementation (OpenSSL, Java, BouncyCastle). The password is
+ * BMPString (UTF-16BE) with a terminating NUL, as appendix B.1 says.
+ */
+export function pkcs12Kdf(password: string, salt: Uint8Array, id: number, iterations: number, length: number): Buffer {
+  const u = 32;
+  const v = 64;
+  const bmp = Buffer.alloc((password.length + 1) * 2);
+  for (let i = 0; i < password.length; i++) bmp.writeUInt16BE(password.charCodeAt(i), i * 2);
+  const repeat = (src: Uint8Array): Buffer => {
+    const out = Buffer.alloc(v * Math.ceil(src.length / v));
+    for (let i = 0; i < out.length; i++) out[i] = src[i % src.length]!;
+    return out;
+  };
+  const I = Buffer.concat([salt.length ? repeat(salt) : Buffer.alloc(0), repeat(bmp)]);
+  const D = Buffer.alloc(v, id);
+  const out: Buffer[] = [];
+  for (let produced = 0; produced < length; produced += u) {
+    let A = crypto.createHash('sha256').update(D).update(I).digest();
+    for (let r = 1; r < iterations; r++) A = crypto.createHash('sha256').update(A).digest();
+    out.push(A);
+    // I_j = (I_j + B + 1) mod 2^(8v) for every v-byte block, B = A repeated to v bytes.
+    const B = repeat(A);
+    for (let j = 0; j < I.length; j += v) {
+      let carry = 1;
+      for (let k = v - 1; k >= 0; k--) {
+        const sum = I[j + k]! + B[k]! + carry;
+        I[j + k] = sum & 0xff;
+        carry = sum >>> 8;
+      }
+    }
+  }
+  return Buffer.concat(out).subarray(0, length);
+}
+
+function certBag({ certificate, friendlyName }: TrustStoreEntry): pkijs.SafeBag {
+  const parsed = asn1js.fromBER(toArrayBuffer(certificate));
+  if (parsed.offset === -1) throw new Error(`certificate "${friendlyName}" is not ASN.1`);
+  // The bag carries the certificate bytes exactly as given (certValue is an OCTET STRING holding them).
+  const bag = new pkijs.CertBag({ certId: OID_X509_CERTIFICATE, certValue: new asn1js.OctetString({ valueHex: toArrayBuffer(certificate) }) });
+  return new pkijs.SafeBag({
+    bagId: OID_CERT_BAG,
+    bagValue: bag,
+    bagAttributes: [
+      new pkijs.Attribute({ type: OID_FRIENDLY_NAME, values: [new asn1js.BmpString({ value: friendlyName })] }),
+      new pkijs.Attribute({ type: OID_ORACLE_TRUSTED_KEY_USAGE, values: [new asn1js.ObjectIdentifier({ value: OID_ANY_EXTENDED_KEY_USAGE })] }),
+    ],
+  });
+}
+
+function checkEntries(entries: TrustStoreEntry[]): void {
+  const seen = new Map<string, string>();
+  for (const { certificate, friendlyName } of entries) {
+    if (!Buffer.isBuffer(certificate) || certificate.length === 0) throw new Error(`certificate "${friendlyName}" is empty`);
+    if (friendlyName.length === 0) throw new Error('a certificate has an empty friendlyName');
+    // Java keeps one entry per lower-cased alias: a second one would silently replace the first.
+    const key = friendlyName.toLowerCase();
+    const other = seen.get(key);
+    if (other !== undefined) throw new Error(`friendlyName "${friendlyName}" collides with "${other}" (aliases are case-insensitive)`);
+    seen.set(key, friendlyName);
+  }
+}
+
+/** PBES2 (PBKDF2-HMAC-SHA256 → AES-256-CBC) EncryptedData around `plaintext`. */
+function encryptedData(plaintext: Buffer, password: string): pkijs.ContentInfo {
+  const salt = derive('pbes2-salt', plaintext, SALT_BYTES);
+  const iv = derive('pbes2-iv', plaintext, 16);
+  // PBES2 passes the password's bytes as they are (UTF-8), unlike the PKCS#12 KDF's BMPString.
+  const key = crypto.pbkdf2Sync(Buffer.from(password, 'utf8'), salt, PKCS12_ITERATIONS, 32, 'sha256');
+  const cipher = crypto.createCipheriv('aes-256-cbc', key, iv);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const pbes2 = new pkijs.PBES2Params({
+    keyDerivationFunc: new pkijs.AlgorithmIdentifier({
+      algorithmId: OID_PBKDF2,
+      algorithmParams: new pkijs.PBKDF2Params({
+        salt: new asn1js.OctetString({ valueHex: toArrayBuffer(salt) }),
+        iterationCount: PKCS12_ITERATIONS,
+        prf: new pkijs.AlgorithmIdentifier({ algorithmId: OID_HMAC_SHA256, algorithmParams: new asn1js.Null() }),
+      }).toSchema(),
+    }),
+    encryptionScheme: new pkijs.AlgorithmIdentifier({ algorithmId: OID_AES256_CBC, algorithmParams: new asn1js.OctetString({ valueHex: toArrayBuffer(iv) }) }),
+  });
+  const data = new pkijs.EncryptedData({
+    version: 0,
+    encryptedContentInfo: new pkijs.EncryptedContentInfo({
+      contentType: OID_PKCS7_DATA,
+      contentEncryptionAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID_PBES2, algorithmParams: pbes2.toSchema() }),
+      encryptedContent: new asn1js.OctetString({ valueHex: toArrayBuffer(ciphertext) }),
+    }),
+  });
+  return new pkijs.ContentInfo({ contentType: OID_PKCS7_ENCRYPTED_DATA, content: data.toSchema() });
+}
+
+/**
+ * Encode `entries` (in the given order) as a password-protected PKCS#12 trust store. Same entries and
+ * password → byte-identical output. Throws on an empty certificate or a duplicate alias.
+ */
+export function encodePkcs12TrustStore(entries: TrustStoreEntry[], password: string): Buffer {
+  checkEntries(entries);
+  const safeContents = new pkijs.SafeContents({ safeBags: entries.map(certBag) });
+  const plaintext = derOf(safeContents.toSchema());
+  const authenticatedSafe = new asn1js.Sequence({ value: [encryptedData(plaintext, password).toSchema()] });
+  const authSafeBytes = derOf(authenticatedSafe);
+
+  // The MAC covers the contents octets of the outer data ContentInfo, i.e. the AuthenticatedSafe DER.
+  const macSalt = derive('mac-salt', authSafeBytes, SALT_BYTES);
+  const macKey = pkcs12Kdf(password, macSalt, 3, PKCS12_ITERATIONS, 32);
+  const mac = crypto.createHmac('sha256', macKey).update(authSafeBytes).digest();
+  const macData = new pkijs.MacData({
+    mac: new pkijs.DigestInfo({
+      digestAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID_SHA256, algorithmParams: new asn1js.Null() }),
+      digest: new asn1js.OctetString({ valueHex: toArrayBuffer(mac) }),
+    }),
+    macSalt: new asn1js.OctetString({ valueHex: toArrayBuffer(macSalt) }),
+    iterations: PKCS12_ITERATIONS,
+  });
+  const pfx = new pkijs.PFX({
+    version: 3,
+    authSafe: new pkijs.ContentInfo({ contentType: OID_PKCS7_DATA, content: new asn1js.OctetString({ valueHex: toArrayBuffer(authSafeBytes) }) }),
+    macData,
+  });
+  return derOf(pfx.toSchema());
+}
