@@ -15,6 +15,8 @@ declare -A needs=(
   [docker-registry]=docker-registry
   [skopeo]=skopeo
   [htpasswd]=apache2-utils
+  [xmllint]=libxml2-utils
+  [xmlsec1]=xmlsec1
 )
 
 missing=()

@@ -72,7 +72,12 @@ export function verifyTslSignature(tsl: TslDocument, anchors: pkijs.Certificate[
     }
   });
   const signer = keyCerts[0] ?? fail('KeyInfo carries no X509Certificate');
-  const chain = validateChain({ leaf: signer, intermediates: keyCerts.slice(1), anchors, at });
+  let chain;
+  try {
+    chain = validateChain({ leaf: signer, intermediates: keyCerts.slice(1), anchors, at });
+  } catch (err) {
+    return fail(`signer "${subjectString(signer)}" is not trusted: ${errorMessage(err)}`);
+  }
   if (!allowsExtendedKeyUsage(signer, OID_EKU_TSL_SIGNING)) fail(`signer "${subjectString(signer)}" is not allowed to sign TSLs (extendedKeyUsage lacks ${OID_EKU_TSL_SIGNING})`);
 
   const publicKey = crypto.createPublicKey({ key: Buffer.from(signer.subjectPublicKeyInfo.toSchema().toBER(false)), format: 'der', type: 'spki' });
