@@ -71,11 +71,21 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
     if (failure) throw failure;
     log.info('payload verified', { checks: verification.checks.length });
 
-    const desired = await deriveOutputs(unpacked.root, settings.config, settings.namespace);
+    const desired = await deriveOutputs(unpacked.root, settings.config, settings.namespace, {
+      derivedDir: path.join(staging, 'derived'),
+      truststorePassword: settings.gematik.truststorePassword,
+      truststorePasswordFile: settings.process.truststorePasswordFile,
+      resultFilenames: settings.gematik.resultFilenames,
+      tslGraceDays: settings.process.tslGraceDays,
+      tslSignerAnchors: settings.process.tslSignerAnchors,
+      onSecret: (secret) => log.redactor.add(secret),
+    });
     report.warnings.push(...desired.warnings);
+    if (desired.processed?.length) report.processed = desired.processed;
+    for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
     const current = await readCurrentState(targets);
     // Without a volume directory (dry run) the plan is made against an empty volume.
-    if (!current.volume && settings.config.volume.files.length > 0) current.volume = new Map();
+    if (!current.volume && publishesToVolume(settings)) current.volume = new Map();
     const plan = makePlan(desired, current);
     report.plan = plan;
 
@@ -112,7 +122,7 @@ function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
 
 /** Outputs the config produces need somewhere to go; say exactly which setting is missing. */
 function requireTargets(settings: Settings, targets: Targets): void {
-  if (settings.config.volume.files.length > 0 && !targets.volumeDir) {
+  if (publishesToVolume(settings) && !targets.volumeDir) {
     throw new ConfigError(
       `${settings.config.origin} publishes files to a volume, but no volume directory is set`,
       'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR, volume.dir in the config)',
@@ -124,6 +134,10 @@ function requireTargets(settings: Settings, targets: Targets): void {
       'pass --kube-out DIR to write them as manifests (or ZETA_PROVISION_KUBE_OUT)',
     );
   }
+}
+
+function publishesToVolume(settings: Settings): boolean {
+  return settings.config.volume.files.length > 0 || settings.config.volume.outputs.length > 0;
 }
 
 /** gematik payloads carry a `.revision` file; a short first line is reported, anything else ignored. */

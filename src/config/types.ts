@@ -1,4 +1,5 @@
 /** The validated configuration every later stage reads. Paths in it are absolute. */
+import type { OutputId, ProcessConfig } from './process.js';
 
 export type VerifyKind = 'cms' | 'authenticode';
 export type SignatureForm = 'detached' | 'attached';
@@ -17,8 +18,8 @@ export interface VerifyRule {
 
 export interface ConfigMapTarget {
   name: string;
-  /** Payload-relative file → ConfigMap key. */
-  files: { path: string; key: string }[];
+  /** Payload-relative file, or a derived output (see `process:`), → ConfigMap key. */
+  files: ({ path: string; key: string } | { output: OutputId; key: string })[];
 }
 
 export interface ImagePolicy {
@@ -39,9 +40,12 @@ export interface Config {
   /** Trust set name → certificate files or directories. */
   trust: Record<string, string[]>;
   verify: VerifyRule[];
-  volume: { dir?: string; files: string[] };
+  /** `files`: payload globs; `outputs`: derived files (see `process:`) by output id. */
+  volume: { dir?: string; files: string[]; outputs: OutputId[] };
   configMaps: ConfigMapTarget[];
   image: ImagePolicy;
+  /** Processors deriving truststores, keys and validated files from the payload. */
+  process?: ProcessConfig;
 }
 
 /** Settings that come only from the environment of gematik's processor; carried for later stages. */

@@ -5,11 +5,12 @@
  */
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { OUTPUT_IDS, producedOutputs, validateProcessSection, type OutputId } from './process.js';
 import type { Config, ConfigMapTarget, VerifyRule } from './types.js';
 
 export type Locate = (keyPath: (string | number)[]) => number | undefined;
 
-const TOP_KEYS = ['source', 'namespace', 'image', 'trust', 'verify', 'volume', 'configMaps'];
+const TOP_KEYS = ['source', 'namespace', 'image', 'trust', 'verify', 'volume', 'configMaps', 'process'];
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -72,14 +73,24 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     return { files, kind, signature, trust: trustNames, required } as VerifyRule;
   });
 
-  let volume: Config['volume'] = { files: [] };
+  const processConfig = validateProcessSection(obj.process, baseDir, { fail, str, strList, payloadPath });
+  const produced = producedOutputs(processConfig);
+  const outputId = (keyPath: (string | number)[], v: unknown): OutputId => {
+    const id = str(keyPath, v);
+    if (!(OUTPUT_IDS as readonly string[]).includes(id)) fail(keyPath, `unknown output "${id}" (expected one of ${OUTPUT_IDS.join(', ')})`);
+    if (!produced.includes(id as OutputId)) fail(keyPath, `output "${id}" is not produced: configure its processor under process:`);
+    return id as OutputId;
+  };
+
+  let volume: Config['volume'] = { files: [], outputs: [] };
   if (obj.volume !== undefined) {
     if (!isPlainObject(obj.volume)) fail(['volume'], 'expected a mapping with dir and files');
     const v = obj.volume as Record<string, unknown>;
-    for (const k of Object.keys(v)) if (!['dir', 'files'].includes(k)) fail(['volume', k], 'unknown key');
+    for (const k of Object.keys(v)) if (!['dir', 'files', 'outputs'].includes(k)) fail(['volume', k], 'unknown key');
     volume = {
       dir: v.dir === undefined ? undefined : path.resolve(baseDir, str(['volume', 'dir'], v.dir)),
       files: v.files === undefined ? [] : strList(['volume', 'files'], v.files).map((g, j) => payloadPath(['volume', 'files', j], g)),
+      outputs: v.outputs === undefined ? [] : strList(['volume', 'outputs'], v.outputs).map((o, j) => outputId(['volume', 'outputs', j], o)),
     };
   }
 
@@ -95,7 +106,17 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     const keys = new Set<string>();
     const files = listOf(cm.files, [...at, 'files'], fail).map((f, j) => {
       const fat = [...at, 'files', j];
-      const entry = typeof f === 'string' ? { path: f } : isPlainObject(f) ? f : fail(fat, 'expected a path or {path, key}');
+      const entry = typeof f === 'string' ? { path: f } : isPlainObject(f) ? f : fail(fat, 'expected a path, {path, key} or {output, key}');
+      if (entry.output !== undefined) {
+        if (entry.path !== undefined) fail(fat, 'give either path or output, not both');
+        const id = outputId([...fat, 'output'], entry.output);
+        // The key follows the output's file name unless given; decided at run time (names can be renamed by env).
+        const key = entry.key === undefined ? '' : str([...fat, 'key'], entry.key);
+        if (key !== '' && (!CONFIGMAP_KEY.test(key) || key.length > 253)) fail(fat, `"${key}" is not a valid ConfigMap key ([-._a-zA-Z0-9]+, at most 253)`);
+        if (key !== '' && keys.has(key)) fail(fat, `key "${key}" appears twice in ConfigMap "${name}"`);
+        keys.add(key || `output:${id}`);
+        return { output: id, key };
+      }
       const p = payloadPath([...fat, 'path'], entry.path);
       if (/[*?[\]{}]/.test(p)) fail([...fat, 'path'], 'ConfigMap files are exact paths, not globs');
       const key = entry.key === undefined ? path.posix.basename(p) : str([...fat, 'key'], entry.key);
@@ -121,7 +142,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     if (im.identity !== undefined) image.identity = str(['image', 'identity'], im.identity);
   }
 
-  return { origin, baseDir, source, namespace, trust, verify, volume, configMaps, image };
+  return { origin, baseDir, source, namespace, trust, verify, volume, configMaps, image, ...(processConfig ? { process: processConfig } : {}) };
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */

@@ -40,6 +40,9 @@ function renderText(r: RunReport): string {
       lines.push(`    note: ${r.verification.unverified.length} payload file(s) not covered by a verify rule`);
     }
   }
+  for (const p of r.processed ?? []) {
+    lines.push(`  derived   ${p.outputs.join(', ')} from ${p.input}: ${p.detail}`);
+  }
   const v = r.plan?.volume;
   if (v && r.targets.volume) {
     const what = v.changed ? `${v.added.length} added, ${v.modified.length} changed, ${v.removed.length} removed, ${v.unchanged} unchanged` : `unchanged (${v.files} files)`;
