@@ -1,0 +1,120 @@
+/**
+ * `zeta-provision run --profile gematik` on gematik's real test payload, through the built binary:
+ * the files Keycloak, OPA and the PEP read, checked with their real readers (openssl, keytool), then
+ * determinism (a fresh volume gets the same bytes) and idempotence (a second run writes nothing).
+ */
+import { existsSync } from 'node:fs';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { runCli } from '../support/cli.js';
+import { openssl } from '../support/openssl.js';
+import { requireProgram } from '../support/programs.js';
+import { useTempDirs } from '../support/tmp.js';
+
+const REALWORLD = process.env.ZETA_REALWORLD_DIR ?? path.resolve(__dirname, '../../../shared/realworld');
+const REAL = path.join(REALWORLD, 'gematik-test');
+const tempDir = useTempDirs();
+const VOLUME_FILES = ['ocsp-signers-meta.json', 'ocsp-signers.p12', 'smcb-trust-roots-meta.json', 'smcb-trust-roots.p12', 'tpm-trust-roots.p12'];
+
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of await readdir(dir, { recursive: true })) {
+    const st = await stat(path.join(dir, name)).catch(() => undefined);
+    out[name] = st ? `${st.size}:${st.mtimeMs}` : 'dangling';
+  }
+  return out;
+}
+
+async function run(extra: string[] = [], env: Record<string, string> = {}) {
+  const dir = await tempDir();
+  const volume = path.join(dir, 'volume');
+  const kubeOut = path.join(dir, 'kube');
+  const args = ['run', '--profile', 'gematik', '--source', `dir:${REAL}`, '--volume', volume, '--kube-out', kubeOut, '--output', 'json', ...extra];
+  const r = await runCli(args, { env });
+  return { ...r, volume, kubeOut, args, env };
+}
+
+const pkcs12Names = async (file: string, pass: string): Promise<string[]> => {
+  const r = await openssl(['pkcs12', '-info', '-nokeys', '-in', file, '-passin', `pass:${pass}`]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return [...r.stdout.matchAll(/friendlyName: (.*)/g)].map((m) => m[1]!);
+};
+
+describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real gematik-test payload)', () => {
+  it('derives the truststores, meta, policy-signer.pub and roots.json; a fresh run gives the same bytes; a second run writes nothing', async () => {
+    await requireProgram('keytool', 'default-jre-headless');
+    const first = await run(['--tsl-grace-days', '3650']);
+    expect(first.exitCode, first.stdout + first.stderr).toBe(0);
+    const report = JSON.parse(first.stdout);
+    expect(report.outcome).toBe('applied');
+    expect(report.verification.checks.map((c: { file: string; ok: boolean }) => [c.file, c.ok])).toEqual([
+      ['TrustedTpm.cab', true],
+      ['trusted-tpm/TrustedTpm.cab', true],
+    ]);
+    expect(report.processed.map((p: { processor: string; input: string }) => [p.processor, p.input])).toEqual([
+      ['tsl', 'ECC-RSA_TSL-test.xml'],
+      ['tpm', 'TrustedTpm.cab'],
+      ['policySigner', 'policy-engine-bundle-keys/signers/zeta-policy-freigeber-komp61.pem'],
+      ['roots', 'roots.json'],
+    ]);
+    expect(report.processed[0].signatureChecked).toBe(false);
+    expect(report.warnings).toContain('ECC-RSA_TSL-test.xml: TSL signature not checked (no TSL signer anchor configured)');
+    expect(report.warnings).toContain('TSL: using ECC-RSA_TSL-test.xml; tsl/ECC_TU_TSL_10691.xml is also present and was not used');
+
+    expect((await readdir(first.volume)).filter((n) => !n.startsWith('..')).sort()).toEqual(VOLUME_FILES);
+    const v = (n: string) => path.join(first.volume, n);
+    const smcb = await pkcs12Names(v('smcb-trust-roots.p12'), 'no_secret_for_trust_only');
+    const meta = JSON.parse(await readFile(v('smcb-trust-roots-meta.json'), 'utf8')) as { friendlyName: string; tspName: string }[];
+    expect(smcb).toHaveLength(36);
+    expect(meta.map((m) => m.friendlyName)).toEqual(smcb);
+    expect(meta[0]).toEqual({ friendlyName: expect.stringContaining('CN=ACHELOS.SMCB-CA20 TEST-ONLY'), tspName: 'achelos GmbH' });
+    expect(await pkcs12Names(v('ocsp-signers.p12'), 'no_secret_for_trust_only')).toHaveLength(101);
+    // Java's keytool, as Keycloak's JVM reads the store: every entry a trustedCertEntry.
+    const listed = await execa('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', v('smcb-trust-roots.p12'), '-storepass', 'no_secret_for_trust_only'], { reject: false });
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain('Your keystore contains 36 entries');
+    expect(listed.stdout.match(/trustedCertEntry/g)).toHaveLength(36);
+    const tpmListed = await execa('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', v('tpm-trust-roots.p12'), '-storepass', 'no_secret_for_trust_only'], { reject: false });
+    expect(tpmListed.stdout).toContain('Your keystore contains 2198 entries');
+
+    const cm = async (name: string) => parse(await readFile(path.join(first.kubeOut, `configmap-${name}.yaml`), 'utf8')) as { data: Record<string, string> };
+    const signerPub = (await openssl(['x509', '-pubkey', '-noout', '-in', path.join(REAL, 'policy-engine-bundle-keys', 'signers', 'zeta-policy-freigeber-komp61.pem')])).stdout;
+    expect((await cm('opa-policy-signer')).data).toEqual({ 'policy-signer.pub': signerPub });
+    expect((await cm('pep-ti-roots')).data).toEqual({ 'roots.json': await readFile(path.join(REAL, 'roots.json'), 'utf8') });
+
+    // Same inputs, fresh targets: byte-identical outputs.
+    const fresh = await run(['--tsl-grace-days', '3650']);
+    expect(fresh.exitCode, fresh.stderr).toBe(0);
+    for (const name of VOLUME_FILES) expect(await readFile(path.join(fresh.volume, name)), name).toEqual(await readFile(v(name)));
+    for (const name of await readdir(first.kubeOut)) expect(await readFile(path.join(fresh.kubeOut, name), 'utf8')).toEqual(await readFile(path.join(first.kubeOut, name), 'utf8'));
+
+    // Second run on the same targets: up to date, nothing written.
+    const before = { ...(await snapshot(first.volume)), ...(await snapshot(first.kubeOut)) };
+    const second = await runCli(first.args);
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout).outcome).toBe('up-to-date');
+    expect({ ...(await snapshot(first.volume)), ...(await snapshot(first.kubeOut)) }).toEqual(before);
+  }, 240_000);
+
+  it('fails with exit 3 on the expired TSL under the profile\'s grace period, and writes nothing', async () => {
+    const r = await run();
+    expect(r.exitCode, r.stdout + r.stderr).toBe(3);
+    const report = JSON.parse(r.stdout);
+    expect(report.error.message).toMatch(/^ECC-RSA_TSL-test.xml: TSL expired: NextUpdate was 2026-07-13T23:00:13.000Z, \d+ day\(s\) ago, beyond the grace period of 7 day\(s\)$/);
+    expect(report.error.file).toBe('ECC-RSA_TSL-test.xml');
+    expect(existsSync(r.volume) ? (await readdir(r.volume)).filter((n) => !n.startsWith('.')) : []).toEqual([]);
+    expect(existsSync(r.kubeOut)).toBe(false);
+  }, 120_000);
+
+  it('uses TRUSTSTORE_PASS for the stores and never prints it', async () => {
+    const pass = 'Truststore-Secret-4711';
+    const r = await run(['--tsl-grace-days', '3650', '--debug', '--output', 'text'], { TRUSTSTORE_PASS: pass });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(pass);
+    expect(await pkcs12Names(path.join(r.volume, 'smcb-trust-roots.p12'), pass)).toHaveLength(36);
+    expect(r.stdout).toMatch(/derived   smcb-trust-roots.p12, smcb-trust-roots-meta.json, ocsp-signers.p12, ocsp-signers-meta.json from ECC-RSA_TSL-test.xml: sequence 10691/);
+  }, 120_000);
+});
