@@ -97,6 +97,11 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     expect(second.exitCode, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout).outcome).toBe('up-to-date');
     expect({ ...(await snapshot(first.volume)), ...(await snapshot(first.kubeOut)) }).toEqual(before);
+    // Even processed again (--force), the derived bytes are equal, so the plan has nothing to write.
+    const forced = await runCli([...first.args, '--force']);
+    expect(forced.exitCode, forced.stderr).toBe(0);
+    expect(JSON.parse(forced.stdout).outcome).toBe('no-changes');
+    expect({ ...(await snapshot(first.volume)), ...(await snapshot(first.kubeOut)) }).toEqual(before);
   }, 240_000);
 
   it('fails with exit 3 on the expired TSL under the profile\'s grace period, and writes nothing', async () => {
@@ -108,6 +113,15 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     expect(existsSync(r.volume) ? (await readdir(r.volume)).filter((n) => !n.startsWith('.')) : []).toEqual([]);
     expect(existsSync(r.kubeOut)).toBe(false);
   }, 120_000);
+
+  it('refuses --profile with --config, and unknown profiles (exit 2)', async () => {
+    const both = await runCli(['run', '--profile', 'gematik', '--config', 'config/default.yaml', '--source', `dir:${REAL}`]);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain('--profile and --config exclude each other');
+    const unknown = await runCli(['run', '--profile', 'acme', '--source', `dir:${REAL}`]);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toContain('unknown profile "acme" (known: gematik)');
+  });
 
   it('uses TRUSTSTORE_PASS for the stores and never prints it', async () => {
     const pass = 'Truststore-Secret-4711';
