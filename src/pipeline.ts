@@ -76,6 +76,7 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
       truststorePassword: settings.gematik.truststorePassword,
       truststorePasswordFile: settings.process.truststorePasswordFile,
       resultFilenames: settings.gematik.resultFilenames,
+      inputFilenames: settings.gematik.inputFilenames,
       tslGraceDays: settings.process.tslGraceDays,
       tslSignerAnchors: settings.process.tslSignerAnchors,
       onSecret: (secret) => log.redactor.add(secret),

@@ -10,7 +10,8 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { DryRunMode, OutputFormat, RunFlags } from '../cli/options.js';
 import { ConfigError, UsageError, errorMessage } from '../errors.js';
 import type { Config, GematikSettings } from './types.js';
-import { validateConfig } from './validate.js';
+import { INPUT_NAME_ENV } from './process.js';
+import { payloadPathProblem, validateConfig } from './validate.js';
 
 export type { Config, GematikSettings, VerifyRule, ConfigMapTarget } from './types.js';
 export { payloadPathProblem, BUILTIN_TRUST_SETS } from './validate.js';
@@ -157,11 +158,21 @@ export function gematikFromEnv(env: NodeJS.ProcessEnv): GematikSettings {
   }
   const resultFilenames: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (k.endsWith('_RESULT_FILENAME') && v) resultFilenames[k] = v;
+  const inputFilenames: Record<string, string> = {};
+  for (const k of INPUT_NAME_ENV) {
+    const v = nonEmpty(env[k]);
+    if (v === undefined) continue;
+    // These name payload files: the same rules as payload paths in a config.
+    const problem = payloadPathProblem(v);
+    if (problem) throw new UsageError(`${k}=${JSON.stringify(v)}: ${problem}`);
+    inputFilenames[k] = v;
+  }
   return {
     registryUsername: user,
     registryToken: token,
     truststorePassword: nonEmpty(env.TRUSTSTORE_PASS),
     resultFilenames,
+    inputFilenames,
   };
 }
 
@@ -178,6 +189,6 @@ function hashConfig(s: Settings): string {
   const { origin: _origin, baseDir: _baseDir, ...shape } = s.config;
   // The truststore password is left out on purpose: this hash is stored in the volume record, and a
   // hash of a low-entropy password is a guessing oracle. A password change needs `run --force`.
-  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames, process: s.process });
+  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames, inputFilenames: s.gematik.inputFilenames, process: s.process });
   return 'sha256:' + createHash('sha256').update(material).digest('hex');
 }

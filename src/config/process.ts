@@ -20,16 +20,22 @@ export const DEFAULT_OUTPUT_NAMES: Record<OutputId, string> = {
   rootsJson: 'roots.json',
 };
 
-/** Environment variables that rename an output (highest precedence after nothing: env beats the file). */
+/**
+ * Environment variables that rename an output (env beats the config file). The store and key names are
+ * gematik's processor variables; gematik has none for the meta files and roots.json, so those are ours.
+ */
 export const OUTPUT_NAME_ENV: Record<OutputId, string> = {
-  smcbTruststore: 'SMCB_TRUSTSTORE_RESULT_FILENAME',
-  smcbMeta: 'SMCB_META_RESULT_FILENAME',
-  ocspTruststore: 'OCSP_TRUSTSTORE_RESULT_FILENAME',
+  smcbTruststore: 'SMB_RESULT_FILENAME',
+  smcbMeta: 'SMB_META_RESULT_FILENAME',
+  ocspTruststore: 'OCSP_RESULT_FILENAME',
   ocspMeta: 'OCSP_META_RESULT_FILENAME',
-  tpmTruststore: 'TPM_TRUSTSTORE_RESULT_FILENAME',
-  policySignerKey: 'POLICY_SIGNER_RESULT_FILENAME',
+  tpmTruststore: 'TPM_RESULT_FILENAME',
+  policySignerKey: 'POLICY_RESULT_FILENAME',
   rootsJson: 'ROOTS_RESULT_FILENAME',
 };
+
+/** gematik's variables naming a processor's input; when set they replace the configured candidates. */
+export const INPUT_NAME_ENV = ['TSL_FILENAME', 'TPM_CAB_FILENAME', 'POLICY_SIGNER_CERT_FILENAME'] as const;
 
 export const PROCESSOR_OUTPUTS = {
   tsl: ['smcbTruststore', 'smcbMeta', 'ocspTruststore', 'ocspMeta'],

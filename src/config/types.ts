@@ -57,4 +57,6 @@ export interface GematikSettings {
   truststorePassword?: string;
   /** `*_RESULT_FILENAME` variables, by variable name. */
   resultFilenames: Record<string, string>;
+  /** TSL_FILENAME, TPM_CAB_FILENAME, POLICY_SIGNER_CERT_FILENAME when set: the processors' input files. */
+  inputFilenames: Record<string, string>;
 }

@@ -40,8 +40,10 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     await writeFile(file, bytes, { mode: 0o644 });
     files.set(id, { id, name, file, bytes });
   };
-  const input = (candidates: string[], kind: 'file' | 'dir', what: string): string => {
-    const picked = pickInput(tree, candidates, kind, what);
+  const fromEnv = options.inputFilenames ?? {};
+  const input = (configured: string[], kind: 'file' | 'dir', what: string, envName?: string): string => {
+    const named = envName ? fromEnv[envName] : undefined;
+    const picked = pickInput(tree, named !== undefined ? [named] : configured, kind, named !== undefined ? `${what} (${envName})` : what);
     for (const other of picked.ignored) warnings.push(`${what}: using ${picked.path}; ${other} is also present and was not used`);
     return picked.path;
   };
@@ -49,7 +51,7 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
   const truststorePassword = async (): Promise<string> => (password ??= await resolvePassword(config, options));
 
   if (config.tsl) {
-    const rel = input(config.tsl.files, 'file', 'TSL');
+    const rel = input(config.tsl.files, 'file', 'TSL', 'TSL_FILENAME');
     const anchorFiles = options.tslSignerAnchors ?? config.tsl.signerAnchors;
     const anchors = anchorFiles.length > 0 ? await loadCertificates(anchorFiles) : [];
     const tsl = processTsl(await readFile(path.join(stagingRoot, rel)), rel, {
@@ -77,7 +79,7 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
   }
 
   if (config.tpm) {
-    const rel = input(config.tpm.files, 'file', 'TPM roots');
+    const rel = input(config.tpm.files, 'file', 'TPM roots', 'TPM_CAB_FILENAME');
     const { deriveTpmTrustStore } = await loadTpmStore();
     const tpm = await deriveTpmTrustStore(await readFile(path.join(stagingRoot, rel)), rel, await truststorePassword());
     warnings.push(...tpm.warnings);
@@ -87,7 +89,7 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
 
   if (config.policySigner) {
     const rel = input(config.policySigner.dirs, 'dir', 'policy signer');
-    const signer = await derivePolicySigner(path.join(stagingRoot, rel), rel, { signer: config.policySigner.signer, now });
+    const signer = await derivePolicySigner(path.join(stagingRoot, rel), rel, { signer: fromEnv.POLICY_SIGNER_CERT_FILENAME ?? config.policySigner.signer, now });
     await emit('policySignerKey', Buffer.from(signer.publicKeyPem));
     summaries.push({
       processor: 'policySigner',

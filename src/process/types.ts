@@ -63,6 +63,8 @@ export interface ProcessOptions {
   truststorePasswordFile?: string;
   /** `*_RESULT_FILENAME` variables by name. */
   resultFilenames?: Record<string, string>;
+  /** TSL_FILENAME, TPM_CAB_FILENAME (payload paths), POLICY_SIGNER_CERT_FILENAME (a file in signers/). */
+  inputFilenames?: Record<string, string>;
   /** Overrides process.tsl.graceDays. */
   tslGraceDays?: number;
   /** Overrides process.tsl.signerAnchors (certificate files). */

@@ -7,7 +7,7 @@ import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../src/config/index.js';
+import { gematikFromEnv, parseConfigText } from '../../src/config/index.js';
 import { ConfigError, VerifyError } from '../../src/errors.js';
 import { deriveOutputs } from '../../src/process/index.js';
 import { makePki, openssl } from '../support/openssl.js';
@@ -99,11 +99,13 @@ describe('process stage (TSL outputs)', () => {
     const root = await payload('flat');
     const yaml = CONFIG + 'configMaps:\n  - name: meta\n    files: [{ output: ocspMeta }]\n';
     const withNames = yaml.replace('process:\n', 'process:\n  names: { smcbMeta: from-config.json, ocspMeta: ocsp-config.json }\n');
-    const out = await derive(root, withNames, { resultFilenames: { SMCB_META_RESULT_FILENAME: 'from-env.json' } });
+    const out = await derive(root, withNames, { resultFilenames: { SMB_META_RESULT_FILENAME: 'from-env.json' } });
     expect(out.volumeFiles.map((f) => f.path)).toEqual(['smcb-trust-roots.p12', 'from-env.json', 'ocsp-signers.p12', 'ocsp-config.json']);
     expect(Object.keys(out.configMaps[0]!.data)).toEqual(['ocsp-config.json']);
-    await expect(derive(root, CONFIG, { resultFilenames: { SMCB_META_RESULT_FILENAME: '../etc/passwd' } })).rejects.toThrow(/SMCB_META_RESULT_FILENAME="..\/etc\/passwd" is not a plain file name/);
+    await expect(derive(root, CONFIG, { resultFilenames: { SMB_META_RESULT_FILENAME: '../etc/passwd' } })).rejects.toThrow(/SMB_META_RESULT_FILENAME="..\/etc\/passwd" is not a plain file name/);
     await expect(derive(root, CONFIG, { resultFilenames: { OCSP_META_RESULT_FILENAME: 'smcb-trust-roots.p12' } })).rejects.toThrow(/outputs smcbTruststore and ocspMeta would both be written as smcb-trust-roots.p12/);
+    const gematikNames = await derive(root, CONFIG, { resultFilenames: { SMB_RESULT_FILENAME: 'smb.p12', OCSP_RESULT_FILENAME: 'ocsp.p12' } });
+    expect(gematikNames.volumeFiles.map((f) => f.path)).toEqual(['smb.p12', 'smcb-trust-roots-meta.json', 'ocsp.p12', 'ocsp-signers-meta.json']);
   });
 
   it('refuses an ambiguous glob, a symlinked input, a missing input, and outputs no processor makes', async () => {
@@ -117,6 +119,16 @@ describe('process stage (TSL outputs)', () => {
     await expect(derive(await tempDir())).rejects.toThrow('TSL: the payload has none of ECC-RSA_TSL-test.xml, tsl/*.xml');
     expect(() => parseConfigText('volume:\n  outputs: [rootsJson]\n', 'c.yaml', '/')).toThrow('c.yaml:2: volume.outputs.0: output "rootsJson" is not produced: configure its processor under process:');
     expect(() => parseConfigText('process:\n  roots: { files: ../roots.json }\n', 'c.yaml', '/')).toThrow(/process.roots.files.0: "..\/roots.json": must not contain ".."/);
+  });
+
+  it('reads the file TSL_FILENAME names instead of the configured candidates', async () => {
+    const root = await payload('subdir');
+    await writeFile(path.join(root, 'ECC-RSA_TSL-test.xml'), 'not xml at all');
+    const out = await derive(root, CONFIG, { inputFilenames: { TSL_FILENAME: 'tsl/ECC_TU_TSL_1.xml' } });
+    expect(out.processed![0]!.input).toBe('tsl/ECC_TU_TSL_1.xml');
+    await expect(derive(root, CONFIG, { inputFilenames: { TSL_FILENAME: 'ECC-RSA_TSL.xml' } })).rejects.toThrow('TSL (TSL_FILENAME): the payload has none of ECC-RSA_TSL.xml');
+    expect(gematikFromEnv({ TSL_FILENAME: 'tsl/x.xml', TPM_CAB_FILENAME: '' }).inputFilenames).toEqual({ TSL_FILENAME: 'tsl/x.xml' });
+    expect(() => gematikFromEnv({ TPM_CAB_FILENAME: '../../etc/shadow' })).toThrow('TPM_CAB_FILENAME="../../etc/shadow": must not contain ".."');
   });
 
   it('uses the flat file when both layouts are present, and says which other file was ignored', async () => {
