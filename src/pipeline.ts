@@ -77,6 +77,7 @@ export async function runPipeline(settings: Settings, log: Logger): Promise<RunR
       truststorePasswordFile: settings.process.truststorePasswordFile,
       resultFilenames: settings.gematik.resultFilenames,
       inputFilenames: settings.gematik.inputFilenames,
+      authenticodeVerified: new Set(verification.checks.filter((c) => c.ok && c.kind === 'authenticode').map((c) => c.file)),
       tslGraceDays: settings.process.tslGraceDays,
       tslSignerAnchors: settings.process.tslSignerAnchors,
       onSecret: (secret) => log.redactor.add(secret),

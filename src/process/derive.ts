@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutputId, ProcessConfig } from '../config/process.js';
 import { DEFAULT_OUTPUT_NAMES, OUTPUT_NAME, OUTPUT_NAME_ENV } from '../config/process.js';
-import { ConfigError, errorMessage } from '../errors.js';
+import { ConfigError, VerifyError, errorMessage } from '../errors.js';
 import { loadCertificates } from '../pki/certs.js';
 import type { TreeEntry } from '../util/fs.js';
 import { pickInput } from './inputs.js';
@@ -80,6 +80,9 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
 
   if (config.tpm) {
     const rel = input(config.tpm.files, 'file', 'TPM roots', 'TPM_CAB_FILENAME');
+    if (!options.authenticodeVerified?.has(rel)) {
+      throw new VerifyError(`${rel}: the TPM processor needs a cabinet whose Authenticode signature was verified, and no verify rule covered this one`, rel, 'add it to a verify rule with kind: authenticode, trust: [microsoft]');
+    }
     const { deriveTpmTrustStore } = await loadTpmStore();
     const tpm = await deriveTpmTrustStore(await readFile(path.join(stagingRoot, rel)), rel, await truststorePassword());
     warnings.push(...tpm.warnings);

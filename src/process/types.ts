@@ -69,6 +69,11 @@ export interface ProcessOptions {
   tslGraceDays?: number;
   /** Overrides process.tsl.signerAnchors (certificate files). */
   tslSignerAnchors?: string[];
+  /**
+   * Payload files whose Authenticode signature the verify stage checked. The TPM processor reads only
+   * such a cabinet: trust derived from an unsigned cabinet would be trust in whoever built the payload.
+   */
+  authenticodeVerified?: Set<string>;
   /** Called with every secret before it is used, so logs can redact it. */
   onSecret?: (secret: string) => void;
 }

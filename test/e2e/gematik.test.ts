@@ -4,7 +4,7 @@
  * determinism (a fresh volume gets the same bytes) and idempotence (a second run writes nothing).
  */
 import { existsSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -112,6 +112,19 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     expect(report.error.file).toBe('ECC-RSA_TSL-test.xml');
     expect(existsSync(r.volume) ? (await readdir(r.volume)).filter((n) => !n.startsWith('.')) : []).toEqual([]);
     expect(existsSync(r.kubeOut)).toBe(false);
+  }, 120_000);
+
+  it('builds the TPM store only from a cabinet whose Authenticode signature was verified (TPM_CAB_FILENAME cannot sidestep it)', async () => {
+    const payload = path.join(await tempDir(), 'payload');
+    await cp(REAL, payload, { recursive: true });
+    await mkdir(path.join(payload, 'extra'));
+    await cp(path.join(REAL, 'TrustedTpm.cab'), path.join(payload, 'extra', 'TrustedTpm.cab'));
+    const dir = await tempDir();
+    const r = await runCli(['run', '--profile', 'gematik', '--source', `dir:${payload}`, '--volume', path.join(dir, 'v'), '--kube-out', path.join(dir, 'k'), '--tsl-grace-days', '3650', '--output', 'json'], {
+      env: { TPM_CAB_FILENAME: 'extra/TrustedTpm.cab' },
+    });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(3);
+    expect(JSON.parse(r.stdout).error.message).toBe('extra/TrustedTpm.cab: the TPM processor needs a cabinet whose Authenticode signature was verified, and no verify rule covered this one');
   }, 120_000);
 
   it('refuses --profile with --config, and unknown profiles (exit 2)', async () => {
