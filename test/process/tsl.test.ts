@@ -140,6 +140,13 @@ describe('selection rules', () => {
     ]);
   });
 
+  it('says so when a selection is empty', () => {
+    const r = processTsl(Buffer.from(tslXml([{ name: 'only OCSP', type: TYPE_OCSP, certs: [certA] }])), 't.xml', opts());
+    expect(r.smcb.entries).toEqual([]);
+    expect(r.warnings).toContain('t.xml: no SMC-B CA selected; the SMC-B truststore is empty');
+    expect(r.warnings.filter((w) => w.includes('OCSP truststore is empty'))).toEqual([]);
+  });
+
   it('keeps shell syntax, quotes and markup in names as plain text; control characters become spaces', () => {
     const name = `CA "quoted" 'single' $(touch /tmp/pwned) \`id\` ; rm -rf / <b>&amp;`;
     const r = processTsl(Buffer.from(tslXml([{ tsp: 'TSP $(reboot)\nFake: log line', name, certs: [certA], extensions: [SMCB_EXT] }])), 't.xml', opts());

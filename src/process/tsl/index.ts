@@ -40,5 +40,8 @@ export function processTsl(bytes: Uint8Array, file: string, options: TslOptions)
   const smcb = selectSmcbCas(model);
   const ocsp = selectOcspSigners(model);
   warnings.push(...smcb.warnings, ...ocsp.warnings);
+  // An empty store is written (consumers then trust nothing, which fails safe), but it is news.
+  if (smcb.entries.length === 0) warnings.push(`${file}: no SMC-B CA selected; the SMC-B truststore is empty`);
+  if (ocsp.entries.length === 0) warnings.push(`${file}: no OCSP signer selected; the OCSP truststore is empty`);
   return { file, sequenceNumber: model.sequenceNumber, nextUpdate: model.nextUpdate?.toISOString(), signature, smcb, ocsp, warnings };
 }
