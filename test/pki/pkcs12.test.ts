@@ -105,9 +105,12 @@ describe('encodePkcs12TrustStore', () => {
     expect(saltAndIv(others[2]!)[1]).not.toEqual(saltAndIv(a)[1]);
   });
 
-  it('refuses aliases that collide case-insensitively and empty certificates', () => {
+  it('refuses aliases that collide case-insensitively, empty certificates and non-DER bytes', () => {
     expect(() => encodePkcs12TrustStore([entries[0]!, { ...entries[1]!, friendlyName: 'ec root' }], 'pw')).toThrow(/collides with "EC Root"/);
     expect(() => encodePkcs12TrustStore([{ certificate: Buffer.alloc(0), friendlyName: 'x' }], 'pw')).toThrow(/empty/);
+    // Trailing bytes or a non-SEQUENCE would be written into the bag as they are: refuse them.
+    expect(() => encodePkcs12TrustStore([{ certificate: Buffer.concat([entries[0]!.certificate, Buffer.from([0])]), friendlyName: 'x' }], 'pw')).toThrow('certificate "x" is not one DER element');
+    expect(() => encodePkcs12TrustStore([{ certificate: Buffer.from([0x04, 0x01, 0x00]), friendlyName: 'x' }], 'pw')).toThrow('certificate "x" is not one DER element');
   });
 
   it('derives the MAC key like RFC 7292 appendix B (known answer from an OpenSSL store)', async () => {
