@@ -83,7 +83,8 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     if (!options.authenticodeVerified?.has(rel)) {
       throw new VerifyError(`${rel}: the TPM processor needs a cabinet whose Authenticode signature was verified, and no verify rule covered this one`, rel, 'add it to a verify rule with kind: authenticode, trust: [microsoft]');
     }
-    const { deriveTpmTrustStore } = await loadTpmStore();
+    // Loaded only when configured: the cabinet reader is not needed by other profiles.
+    const { deriveTpmTrustStore } = await import('./tpm-store.js');
     const tpm = await deriveTpmTrustStore(await readFile(path.join(stagingRoot, rel)), rel, await truststorePassword());
     warnings.push(...tpm.warnings);
     await emit('tpmTruststore', tpm.p12);
@@ -155,7 +156,3 @@ async function resolvePassword(config: ProcessConfig, options: ProcessOptions): 
   return DEFAULT_TRUSTSTORE_PASSWORD;
 }
 
-/** The TPM processor (./tpm-store.ts, built on the cabinet reader) is loaded only when configured. */
-async function loadTpmStore(): Promise<{ deriveTpmTrustStore: (cab: Buffer, rel: string, password: string) => Promise<{ p12: Buffer; detail: string; warnings: string[] }> }> {
-  throw new ConfigError('process.tpm: the TPM processor is not part of this build yet');
-}

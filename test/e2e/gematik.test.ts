@@ -78,7 +78,7 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     expect(listed.stdout).toContain('Your keystore contains 36 entries');
     expect(listed.stdout.match(/trustedCertEntry/g)).toHaveLength(36);
     const tpmListed = await execa('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', v('tpm-trust-roots.p12'), '-storepass', 'no_secret_for_trust_only'], { reject: false });
-    expect(tpmListed.stdout).toContain('Your keystore contains 2198 entries');
+    expect(tpmListed.stdout.match(/trustedCertEntry/g)).toHaveLength(2198);
 
     const cm = async (name: string) => parse(await readFile(path.join(first.kubeOut, `configmap-${name}.yaml`), 'utf8')) as { data: Record<string, string> };
     const signerPub = (await openssl(['x509', '-pubkey', '-noout', '-in', path.join(REAL, 'policy-engine-bundle-keys', 'signers', 'zeta-policy-freigeber-komp61.pem')])).stdout;
@@ -89,7 +89,10 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     const fresh = await run(['--tsl-grace-days', '3650']);
     expect(fresh.exitCode, fresh.stderr).toBe(0);
     for (const name of VOLUME_FILES) expect(await readFile(path.join(fresh.volume, name)), name).toEqual(await readFile(v(name)));
-    for (const name of await readdir(first.kubeOut)) expect(await readFile(path.join(fresh.kubeOut, name), 'utf8')).toEqual(await readFile(path.join(first.kubeOut, name), 'utf8'));
+    // The manifests are equal too (the .zeta-provision.json record beside them carries the time applied).
+    const manifests = (await readdir(first.kubeOut)).filter((n) => n.startsWith('configmap-'));
+    expect(manifests.sort()).toEqual(['configmap-opa-policy-signer.yaml', 'configmap-pep-ti-roots.yaml']);
+    for (const name of manifests) expect(await readFile(path.join(fresh.kubeOut, name), 'utf8')).toEqual(await readFile(path.join(first.kubeOut, name), 'utf8'));
 
     // Second run on the same targets: up to date, nothing written.
     const before = { ...(await snapshot(first.volume)), ...(await snapshot(first.kubeOut)) };

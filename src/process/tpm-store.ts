@@ -1,0 +1,25 @@
+/**
+ * TPM processor: TrustedTpm.cab (its Authenticode signature already verified by the verify stage) →
+ * `tpm-trust-roots.p12`. The trust set (what counts as a certificate, the BER policy, aliases) is
+ * decided in ./tpm.ts; this only encodes it and turns its accounting into report lines.
+ */
+import { buildTpmTrustSet, tpmTrustStoreFiles } from './tpm.js';
+
+export interface TpmStore {
+  p12: Buffer;
+  detail: string;
+  warnings: string[];
+}
+
+export async function deriveTpmTrustStore(cab: Buffer, rel: string, password: string): Promise<TpmStore> {
+  const set = buildTpmTrustSet(cab, rel);
+  const r = set.report;
+  const p12 = tpmTrustStoreFiles(set, { password })[0]!.bytes;
+  const byExt = Object.entries(r.certificateFilesByExtension)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([ext, n]) => `${n} ${ext}`)
+    .join(', ');
+  const detail = `${r.files} files, ${r.certificateFiles} certificate files (${byExt}), ${r.certificates} certificates, ${r.unique} unique, ${r.rejected.length} rejected, ${r.ignored.length} other files ignored`;
+  const warnings = r.rejected.map((x) => `${rel}: ${x.file}: not in the store: ${x.reason}${x.supersededBy ? ` (its DER twin ${x.supersededBy.file} is)` : ''}`);
+  return { p12, detail, warnings };
+}
