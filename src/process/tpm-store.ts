@@ -19,7 +19,12 @@ export async function deriveTpmTrustStore(cab: Buffer, rel: string, password: st
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([ext, n]) => `${n} ${ext}`)
     .join(', ');
-  const detail = `${r.files} files, ${r.certificateFiles} certificate files (${byExt}), ${r.certificates} certificates, ${r.unique} unique, ${r.rejected.length} rejected, ${r.ignored.length} other files ignored`;
-  const warnings = r.rejected.map((x) => `${rel}: ${x.file}: not in the store: ${x.reason}${x.supersededBy ? ` (its DER twin ${x.supersededBy.file} is)` : ''}`);
+  const superseded = r.rejected.filter((x) => x.supersededBy);
+  const detail =
+    `${r.files} files, ${r.certificateFiles} certificate files (${byExt}), ${r.certificates} certificates, ${r.unique} unique, ` +
+    `${r.rejected.length} rejected (${superseded.length} BER certificate(s) whose DER twin is stored: ${superseded.map((x) => x.file).join(', ') || 'none'}), ${r.ignored.length} other files ignored`;
+  // A rejected certificate whose key is in the store under a DER twin loses no trust: reported in the
+  // detail line. Anything else is trust the cabinet meant to grant and the store does not: a warning.
+  const warnings = r.rejected.filter((x) => !x.supersededBy).map((x) => `${rel}: ${x.file}: not in the store: ${x.reason}`);
   return { p12, detail, warnings };
 }

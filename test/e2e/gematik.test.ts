@@ -61,6 +61,8 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
       ['roots', 'roots.json'],
     ]);
     expect(report.processed[0].signatureChecked).toBe(false);
+    expect(report.processed[1].detail).toMatch(/^2209 files, 2205 certificate files \(113 \.CER, 1820 \.cer, 253 \.crt, 19 \.der\), 2199 certificates, 2198 unique, 6 rejected \(6 BER certificate\(s\) whose DER twin is stored: /);
+    expect(report.warnings.filter((w: string) => w.startsWith('TrustedTpm.cab:'))).toEqual([]);
     expect(report.warnings).toContain('ECC-RSA_TSL-test.xml: TSL signature not checked (no TSL signer anchor configured)');
     expect(report.warnings).toContain('TSL: using ECC-RSA_TSL-test.xml; tsl/ECC_TU_TSL_10691.xml is also present and was not used');
 
