@@ -4,7 +4,7 @@
  * determinism (a fresh volume gets the same bytes) and idempotence (a second run writes nothing).
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -130,6 +130,23 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     });
     expect(r.exitCode, r.stdout + r.stderr).toBe(3);
     expect(JSON.parse(r.stdout).error.message).toBe('extra/TrustedTpm.cab: the TPM processor needs a cabinet whose Authenticode signature was verified, and no verify rule covered this one');
+  }, 120_000);
+
+  it('refuses a TSL with an external entity (exit 3, the file named) and publishes nothing', async () => {
+    const payload = path.join(await tempDir(), 'payload');
+    await cp(REAL, payload, { recursive: true });
+    const tsl = path.join(payload, 'ECC-RSA_TSL-test.xml');
+    const original = await readFile(tsl, 'utf8');
+    await writeFile(tsl, original.replace('<TrustServiceStatusList', '<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<TrustServiceStatusList').replace('achelos GmbH', '&xxe;'));
+    const dir = await tempDir();
+    const r = await runCli(['run', '--profile', 'gematik', '--source', `dir:${payload}`, '--volume', path.join(dir, 'v'), '--kube-out', path.join(dir, 'k'), '--tsl-grace-days', '3650', '--output', 'json']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(3);
+    const report = JSON.parse(r.stdout);
+    expect(report.error).toMatchObject({ kind: 'verify', file: 'ECC-RSA_TSL-test.xml' });
+    expect(report.error.message).toContain('DTDs and entities are refused');
+    expect(r.stdout + r.stderr).not.toMatch(/root:x:0:0/);
+    expect(existsSync(path.join(dir, 'k'))).toBe(false);
+    expect(existsSync(path.join(dir, 'v')) ? (await readdir(path.join(dir, 'v'))).filter((n) => !n.startsWith('.')) : []).toEqual([]);
   }, 120_000);
 
   it('refuses --profile with --config, and unknown profiles (exit 2)', async () => {
