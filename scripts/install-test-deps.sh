@@ -17,6 +17,7 @@ declare -A needs=(
   [htpasswd]=apache2-utils
   [xmllint]=libxml2-utils
   [xmlsec1]=xmlsec1
+  [keytool]=default-jre-headless
 )
 
 missing=()

@@ -12,6 +12,12 @@ export const MAX_BLOCK_UNCOMPRESSED = 32768;
 /** MSZIP may expand a block slightly when it stores it: 32 KiB + the "CK" tag + deflate framing. */
 const MAX_BLOCK_COMPRESSED = MAX_BLOCK_UNCOMPRESSED + 12 + 2 + 5 * 4;
 const CFDATA_HEADER = 8;
+/**
+ * zlib's sync API returns a slice of its output buffer when the output fits in one chunk, and allocates
+ * (then concatenates) more chunks when it does not; one chunk larger than a block means one allocation
+ * per block instead of three (its default chunk is 16 KiB).
+ */
+const INFLATE_CHUNK = MAX_BLOCK_UNCOMPRESSED + 1024;
 
 export interface DecodedBlock {
   /** Offset of this block's first byte in the folder's uncompressed stream. */
@@ -31,6 +37,7 @@ export function* decodeFolder(cab: Buffer, folder: CabFolder, end: number, dataR
   let pos = folder.dataOffset;
   let start = 0;
   let dictionary: Buffer | undefined;
+  const history = Buffer.allocUnsafe(MAX_BLOCK_UNCOMPRESSED);
   for (let i = 0; i < folder.blockCount; i++) {
     const block = `${where} block ${i}`;
     if (pos + CFDATA_HEADER + dataReserve > end) throw cabError(file, `${block}: header at offset ${pos} is truncated`);
@@ -49,8 +56,13 @@ export function* decodeFolder(cab: Buffer, folder: CabFolder, end: number, dataR
       if (actual !== checksum) throw cabError(file, `${block}: checksum mismatch (stored ${hex(checksum)}, computed ${hex(actual)})`);
     }
     const data = folder.compression === COMPRESSION_NONE ? storedBlock(payload, size, block, file) : mszipBlock(payload, size, dictionary, block, file);
+    // The dictionary is a private copy: the caller may get views into `data` (see reader.ts), and what
+    // it does with them must not change how the next block inflates.
+    if (folder.compression === COMPRESSION_MSZIP) {
+      history.set(data);
+      dictionary = history.subarray(0, data.byteLength);
+    }
     yield { start, data };
-    dictionary = data;
     start += size;
     pos = dataStart + compressedSize;
   }
@@ -71,7 +83,7 @@ function mszipBlock(payload: Buffer, size: number, dictionary: Buffer | undefine
   if (payload.byteLength < 2 || payload[0] !== 0x43 || payload[1] !== 0x4b) throw cabError(file, `${block}: MSZIP block does not start with "CK"`);
   let out: Buffer;
   try {
-    out = zlib.inflateRawSync(payload.subarray(2), { ...(dictionary ? { dictionary } : {}), maxOutputLength: MAX_BLOCK_UNCOMPRESSED });
+    out = zlib.inflateRawSync(payload.subarray(2), { ...(dictionary ? { dictionary } : {}), maxOutputLength: MAX_BLOCK_UNCOMPRESSED, chunkSize: INFLATE_CHUNK });
   } catch (err) {
     const reason = err instanceof RangeError ? `inflates to more than ${MAX_BLOCK_UNCOMPRESSED} bytes` : `does not inflate (${(err as Error).message})`;
     throw cabError(file, `${block}: MSZIP data ${reason}`);

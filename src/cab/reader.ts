@@ -1,7 +1,7 @@
 /**
  * Streaming extraction: files are yielded one at a time in folder order as their blocks are decoded.
- * Memory beyond the cabinet itself is one block, its predecessor (the MSZIP dictionary) and the file
- * being assembled, however many files the cabinet has.
+ * Memory beyond the cabinet itself is one block, its predecessor (the MSZIP dictionary) and a file
+ * that spans blocks while it is assembled, however many files the cabinet has.
  */
 import { cabError } from './header.js';
 import { readCabDirectory, type CabDirectory, type CabFile } from './directory.js';
@@ -9,6 +9,7 @@ import { decodeFolder } from './folder.js';
 
 export interface CabEntry {
   file: CabFile;
+  /** The member's bytes. May be a view of a decoded block (or of the cabinet, for stored folders). */
   data: Buffer;
 }
 
@@ -59,6 +60,12 @@ export function* readCabinet(cab: Buffer, options: CabReadOptions = {}): Generat
             yield { file: next, data: Buffer.alloc(0) };
             continue;
           }
+          // A file inside one block is handed out as a view of it: no copy, and nothing is allocated
+          // for the thousands of small files of a TrustedTpm.cab.
+          if (next.offset + next.size <= folderSize) {
+            yield { file: next, data: block.data.subarray(next.offset - block.start, next.offset - block.start + next.size) };
+            continue;
+          }
           current = { file: next, data: Buffer.alloc(next.size), filled: 0 };
         }
         // Absolute position of the next byte the current file needs; never before this block, because
@@ -74,6 +81,8 @@ export function* readCabinet(cab: Buffer, options: CabReadOptions = {}): Generat
         yield { file: done.file, data: done.data };
       }
     }
+    // Empty files at the very end (or in a folder without any block) need no data.
+    while (!current && files[index]?.size === 0 && files[index]!.offset <= folderSize) yield { file: files[index++]!, data: Buffer.alloc(0) };
     const missing = current?.file ?? files[index];
     if (missing) throw cabError(name, `${missing.name}: extends past the end of folder ${folder.index}'s data (${folderSize} bytes): the cabinet is truncated or corrupt`);
   }

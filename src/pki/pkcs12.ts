@@ -2,7 +2,9 @@
  * PKCS#12 trust-store writer: certificate bags only (no keys), in the shape OpenSSL 3 writes by default
  * — one encrypted SafeContents under PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC, 2048 iterations) and an
  * HMAC-SHA256 MAC with the PKCS#12 key derivation — so Keycloak (BouncyCastle), Java's keytool and
- * `openssl pkcs12` all read it.
+ * `openssl pkcs12` all read it. pkijs builds the parameter structures (PBES2/PBKDF2 AlgorithmIdentifier,
+ * MacData); the bags and the wrappers around the megabytes of certificates and ciphertext are written
+ * directly, since pkijs' classes cost about a second and ten copies of the data for TrustedTpm.cab.
  *
  * Every bag carries a friendlyName (the alias consumers show) and Oracle's trusted-key-usage attribute:
  * without it Java (checked with OpenJDK 17) loads certificate-only bags as nothing at all — keytool lists
@@ -11,7 +13,7 @@
  *
  * Deterministic: the same entries and password give the same bytes, so consumers that reload when the
  * file's bytes change reload only when trust changed. The PBKDF2 salt, the IV and the MAC salt are
- * therefore derived (SHA-256, domain-separated) from the plaintext they protect instead of drawn at
+ * therefore derived (SHA-256, domain-separated) from the bytes they protect instead of drawn at
  * random. Why that is acceptable here: the store holds only public certificates, so encryption and MAC
  * protect nothing secret (gematik's default password is literally `no_secret_for_trust_only`); what must
  * hold is that different content never reuses a (key, IV) pair with different plaintext, and a salt/IV
@@ -48,11 +50,6 @@ export interface TrustStoreEntry {
   certificate: Buffer;
   /** The alias consumers show; unique case-insensitively (Java lower-cases PKCS#12 aliases). */
   friendlyName: string;
-}
-
-/** Domain-separated SHA-256 of `data`, cut to `length` bytes: the deterministic salts and IV. */
-function derive(label: string, data: Uint8Array, length: number): Buffer {
-  return crypto.createHash('sha256').update(`zeta-provision/pkcs12/${label}\0`).update(data).digest().subarray(0, length);
 }
 
 const toArrayBuffer = (b: Uint8Array): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
@@ -94,24 +91,38 @@ export function pkcs12Kdf(password: string, salt: Uint8Array, id: number, iterat
   return Buffer.concat(out).subarray(0, length);
 }
 
-/** DER tag-length-value. */
-function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
-  const length = parts.reduce((n, p) => n + p.byteLength, 0);
-  let head: number[];
-  if (length < 0x80) head = [tag, length];
-  else {
-    const bytes: number[] = [];
-    for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-    head = [tag, 0x80 | bytes.length, ...bytes];
-  }
-  return Buffer.concat([Buffer.from(head), ...parts]);
+/**
+ * DER is written as lists of chunks: a constructed element is its tag/length header followed by its
+ * children's chunks, so the megabytes of certificates and ciphertext are copied once, into the final
+ * buffer, instead of once per nesting level.
+ */
+type Chunks = Buffer[];
+const chunkLength = (chunks: Chunks): number => chunks.reduce((n, c) => n + c.byteLength, 0);
+
+function header(tag: number, length: number): Buffer {
+  if (length < 0x80) return Buffer.from([tag, length]);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
 }
+
+function node(tag: number, ...children: (Buffer | Chunks)[]): Chunks {
+  const body = children.flat();
+  return [header(tag, chunkLength(body)), ...body];
+}
+
+/** DER tag-length-value in one buffer (for small elements). */
+const tlv = (tag: number, ...parts: Buffer[]): Buffer => Buffer.concat(node(tag, ...parts));
 
 const oidDer = (oid: string): Buffer => derOf(new asn1js.ObjectIdentifier({ value: oid }));
 const CERT_BAG_OID = oidDer(OID_CERT_BAG);
 const X509_CERTIFICATE_OID = oidDer(OID_X509_CERTIFICATE);
 const FRIENDLY_NAME_OID = oidDer(OID_FRIENDLY_NAME);
 /** The whole trusted-key-usage Attribute: SEQUENCE { oid, SET { OID anyExtendedKeyUsage } }. */
+const PKCS7_DATA_OID = oidDer(OID_PKCS7_DATA);
+const PKCS7_ENCRYPTED_DATA_OID = oidDer(OID_PKCS7_ENCRYPTED_DATA);
+const INTEGER_0 = Buffer.from([0x02, 0x01, 0x00]);
+const INTEGER_3 = Buffer.from([0x02, 0x01, 0x03]);
 const TRUSTED_KEY_USAGE_ATTRIBUTE = tlv(0x30, oidDer(OID_ORACLE_TRUSTED_KEY_USAGE), tlv(0x31, oidDer(OID_ANY_EXTENDED_KEY_USAGE)));
 
 /**
@@ -143,14 +154,24 @@ function checkEntries(entries: TrustStoreEntry[]): void {
   }
 }
 
-/** PBES2 (PBKDF2-HMAC-SHA256 → AES-256-CBC) EncryptedData around `plaintext`. */
-function encryptedData(plaintext: Buffer, password: string): pkijs.ContentInfo {
-  const salt = derive('pbes2-salt', plaintext, SALT_BYTES);
-  const iv = derive('pbes2-iv', plaintext, 16);
+/**
+ * ContentInfo { encryptedData, EncryptedData { 0, EncryptedContentInfo { data, PBES2(…), [0] ciphertext } } }
+ * around `plaintext`, with PBES2 = PBKDF2-HMAC-SHA256 → AES-256-CBC. The small AlgorithmIdentifier is
+ * built with pkijs; the bulk is chunked (see `node`).
+ */
+function encryptedContentInfo(plaintext: Chunks, password: string): Chunks {
+  const saltHash = crypto.createHash('sha256').update('zeta-provision/pkcs12/pbes2-salt\0');
+  const ivHash = crypto.createHash('sha256').update('zeta-provision/pkcs12/pbes2-iv\0');
+  for (const c of plaintext) {
+    saltHash.update(c);
+    ivHash.update(c);
+  }
+  const salt = saltHash.digest().subarray(0, SALT_BYTES);
+  const iv = ivHash.digest().subarray(0, 16);
   // PBES2 passes the password's bytes as they are (UTF-8), unlike the PKCS#12 KDF's BMPString.
   const key = crypto.pbkdf2Sync(Buffer.from(password, 'utf8'), salt, PKCS12_ITERATIONS, 32, 'sha256');
   const cipher = crypto.createCipheriv('aes-256-cbc', key, iv);
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const ciphertext = Buffer.concat([...plaintext.map((c) => cipher.update(c)), cipher.final()]);
   const pbes2 = new pkijs.PBES2Params({
     keyDerivationFunc: new pkijs.AlgorithmIdentifier({
       algorithmId: OID_PBKDF2,
@@ -162,32 +183,29 @@ function encryptedData(plaintext: Buffer, password: string): pkijs.ContentInfo {
     }),
     encryptionScheme: new pkijs.AlgorithmIdentifier({ algorithmId: OID_AES256_CBC, algorithmParams: new asn1js.OctetString({ valueHex: toArrayBuffer(iv) }) }),
   });
-  const data = new pkijs.EncryptedData({
-    version: 0,
-    encryptedContentInfo: new pkijs.EncryptedContentInfo({
-      contentType: OID_PKCS7_DATA,
-      contentEncryptionAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID_PBES2, algorithmParams: pbes2.toSchema() }),
-      encryptedContent: new asn1js.OctetString({ valueHex: toArrayBuffer(ciphertext) }),
-    }),
-  });
-  return new pkijs.ContentInfo({ contentType: OID_PKCS7_ENCRYPTED_DATA, content: data.toSchema() });
+  const algorithm = derOf(new pkijs.AlgorithmIdentifier({ algorithmId: OID_PBES2, algorithmParams: pbes2.toSchema() }).toSchema());
+  const encrypted = node(0x30, INTEGER_0, node(0x30, PKCS7_DATA_OID, algorithm, node(0x80, ciphertext)));
+  return node(0x30, PKCS7_ENCRYPTED_DATA_OID, node(0xa0, encrypted));
 }
 
 /**
  * Encode `entries` (in the given order) as a password-protected PKCS#12 trust store. Same entries and
- * password → byte-identical output. Throws on an empty certificate or a duplicate alias.
+ * password → byte-identical output. Throws on an empty certificate, non-DER bytes or a duplicate alias.
  */
 export function encodePkcs12TrustStore(entries: TrustStoreEntry[], password: string): Buffer {
   checkEntries(entries);
-  // SafeContents ::= SEQUENCE OF SafeBag
-  const plaintext = tlv(0x30, ...entries.map(certBag));
-  const authenticatedSafe = new asn1js.Sequence({ value: [encryptedData(plaintext, password).toSchema()] });
-  const authSafeBytes = derOf(authenticatedSafe);
+  // SafeContents ::= SEQUENCE OF SafeBag; AuthenticatedSafe ::= SEQUENCE OF ContentInfo
+  const safeContents = node(0x30, entries.map(certBag));
+  const authSafe = node(0x30, encryptedContentInfo(safeContents, password));
 
   // The MAC covers the contents octets of the outer data ContentInfo, i.e. the AuthenticatedSafe DER.
-  const macSalt = derive('mac-salt', authSafeBytes, SALT_BYTES);
+  const saltHash = crypto.createHash('sha256').update('zeta-provision/pkcs12/mac-salt\0');
+  for (const c of authSafe) saltHash.update(c);
+  const macSalt = saltHash.digest().subarray(0, SALT_BYTES);
   const macKey = pkcs12Kdf(password, macSalt, 3, PKCS12_ITERATIONS, 32);
-  const mac = crypto.createHmac('sha256', macKey).update(authSafeBytes).digest();
+  const hmac = crypto.createHmac('sha256', macKey);
+  for (const c of authSafe) hmac.update(c);
+  const mac = hmac.digest();
   const macData = new pkijs.MacData({
     mac: new pkijs.DigestInfo({
       digestAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID_SHA256, algorithmParams: new asn1js.Null() }),
@@ -196,10 +214,7 @@ export function encodePkcs12TrustStore(entries: TrustStoreEntry[], password: str
     macSalt: new asn1js.OctetString({ valueHex: toArrayBuffer(macSalt) }),
     iterations: PKCS12_ITERATIONS,
   });
-  const pfx = new pkijs.PFX({
-    version: 3,
-    authSafe: new pkijs.ContentInfo({ contentType: OID_PKCS7_DATA, content: new asn1js.OctetString({ valueHex: toArrayBuffer(authSafeBytes) }) }),
-    macData,
-  });
-  return derOf(pfx.toSchema());
+  // PFX ::= SEQUENCE { version 3, ContentInfo { data, [0] OCTET STRING authSafe }, MacData }
+  const authSafeInfo = node(0x30, PKCS7_DATA_OID, node(0xa0, node(0x04, authSafe)));
+  return Buffer.concat(node(0x30, INTEGER_3, authSafeInfo, derOf(macData.toSchema())));
 }

@@ -95,8 +95,8 @@ function sniff(data: Buffer): Sniffed {
 }
 
 /** A short, stable, printable label: the subject CN (else O, else the whole subject). */
-function subjectLabel(x509: crypto.X509Certificate): string {
-  const lines = x509.subject.split('\n');
+function subjectLabel(subject: string): string {
+  const lines = subject.split('\n');
   const pick = (key: string): string | undefined => lines.filter((l) => l.startsWith(`${key}=`)).pop()?.slice(key.length + 1);
   const raw = pick('CN') ?? pick('O') ?? lines.join(', ');
   // Control characters would make a listing lie; very long names help nobody.
@@ -109,12 +109,14 @@ function subjectLabel(x509: crypto.X509Certificate): string {
  * on the certificate alone — not on file names or order — so it is the same in every cabinet vintage,
  * and unique (Java compares aliases case-insensitively; the hash part keeps them apart).
  */
-export function tpmFriendlyName(x509: crypto.X509Certificate, fingerprint: string): string {
-  return `${subjectLabel(x509)} [${fingerprint.slice(0, 16)}]`;
+export function tpmFriendlyName(subject: string, fingerprint: string): string {
+  return `${subjectLabel(subject)} [${fingerprint.slice(0, 16)}]`;
 }
 
 interface Accepted {
-  x509: crypto.X509Certificate;
+  /** Subject as OpenSSL prints it (one RDN a line). The X509Certificate itself is not kept: 2,000 of
+   * them hold ~100 MB of native memory until a GC happens to run. */
+  subject: string;
   der: Buffer;
   sha256: string;
   files: string[];
@@ -148,10 +150,10 @@ export function buildTpmTrustSet(cabBytes: Buffer, name = 'TrustedTpm.cab'): Tpm
     }
     for (const der of sniffed.ders) {
       const fingerprint = sha256(der);
-      let x509: crypto.X509Certificate;
+      let subject: string;
       try {
         if (derFrame(der)?.total !== der.byteLength) throw new Error('bytes after the certificate');
-        x509 = new crypto.X509Certificate(der);
+        subject = new crypto.X509Certificate(der).subject;
       } catch (err) {
         berCandidates.push({ file: file.name, der, reason: errorMessage(err) });
         continue;
@@ -159,13 +161,13 @@ export function buildTpmTrustSet(cabBytes: Buffer, name = 'TrustedTpm.cab'): Tpm
       report.certificates++;
       const seen = accepted.get(fingerprint);
       if (seen) seen.files.push(file.name);
-      else accepted.set(fingerprint, { x509, der, sha256: fingerprint, files: [file.name] });
+      else accepted.set(fingerprint, { subject, der, sha256: fingerprint, files: [file.name] });
     }
   }
 
   const entries: TpmTrustEntry[] = [...accepted.values()]
     .sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
-    .map((a) => ({ certificate: a.der, friendlyName: tpmFriendlyName(a.x509, a.sha256), sha256: a.sha256, files: a.files.sort() }));
+    .map((a) => ({ certificate: a.der, friendlyName: tpmFriendlyName(a.subject, a.sha256), sha256: a.sha256, files: a.files.sort() }));
   report.unique = entries.length;
   if (berCandidates.length > 0) {
     const index = indexAccepted(accepted);
@@ -187,7 +189,7 @@ interface AcceptedIndex {
 function indexAccepted(accepted: Map<string, Accepted>): AcceptedIndex {
   const index: AcceptedIndex = { byCn: new Map(), all: [...accepted.values()] };
   for (const a of index.all) {
-    for (const line of a.x509.subject.split('\n')) {
+    for (const line of a.subject.split('\n')) {
       if (!line.startsWith('CN=')) continue;
       const list = index.byCn.get(line.slice(3)) ?? [];
       list.push(a);
@@ -216,7 +218,7 @@ function judgeRejected(c: BerCandidate, index: AcceptedIndex, entries: TpmTrustE
     return (typeof cn === 'string' && index.byCn.get(cn)) || index.all;
   };
   const spki = Buffer.from(cert.subjectPublicKeyInfo.toSchema().toBER(false));
-  const twin = withCn(cert.subject).find((a) => a.x509.publicKey.export({ type: 'spki', format: 'der' }).equals(spki));
+  const twin = withCn(cert.subject).find((a) => new crypto.X509Certificate(a.der).publicKey.export({ type: 'spki', format: 'der' }).equals(spki));
   const issuerName = Buffer.from(cert.issuer.toSchema().toBER(false));
   const candidates = withCn(cert.issuer);
   let signature = 'its issuer is not in the cabinet';
@@ -229,7 +231,7 @@ function judgeRejected(c: BerCandidate, index: AcceptedIndex, entries: TpmTrustE
     } catch {
       ok = false;
     }
-    signature = ok ? `signature by ${JSON.stringify(subjectLabel(a.x509))} verifies` : `signature by ${JSON.stringify(subjectLabel(a.x509))} does NOT verify`;
+    signature = ok ? `signature by ${JSON.stringify(subjectLabel(a.subject))} verifies` : `signature by ${JSON.stringify(subjectLabel(a.subject))} does NOT verify`;
     if (ok) break;
   }
   const base = `BER, not DER (OpenSSL: ${c.reason}); not stored, since OpenSSL-based consumers could not read the store; ${signature}`;
