@@ -140,6 +140,12 @@ describe('selection rules', () => {
     ]);
   });
 
+  it('leaves out certificates OpenSSL cannot parse (one bad bag makes OpenSSL reject a whole PKCS#12)', () => {
+    const r = processTsl(Buffer.from(tslXml([{ name: 'broken', certs: [Buffer.from('not a certificate'), certA], extensions: [SMCB_EXT] }])), 't.xml', opts());
+    expect(r.smcb.entries.map((e) => e.sha256)).toEqual([sha256(certA)]);
+    expect(r.warnings.some((w) => w.startsWith('SMC-B CA "broken": certificate does not parse ('))).toBe(true);
+  });
+
   it('says so when a selection is empty', () => {
     const r = processTsl(Buffer.from(tslXml([{ name: 'only OCSP', type: TYPE_OCSP, certs: [certA] }])), 't.xml', opts());
     expect(r.smcb.entries).toEqual([]);

@@ -4,7 +4,6 @@
  */
 import crypto from 'node:crypto';
 import { VerifyError, errorMessage } from '../../errors.js';
-import { parseCertificate } from '../../pki/certs.js';
 import type { TslModel, TslService } from './model.js';
 
 export const OID_SMCB_AUT_EXTENSION = '1.2.276.0.76.4.77';
@@ -63,7 +62,9 @@ function select(tsl: TslModel, wanted: (s: TslService) => boolean, what: string)
     if (service.certificates.length === 0) warnings.push(`${what} "${friendlyName}" has no X509Certificate; nothing to add`);
     for (const der of service.certificates) {
       try {
-        parseCertificate(der);
+        // OpenSSL's parser (node:crypto), not a lenient one: OpenSSL-based readers of the PKCS#12 store
+        // give up on the whole store at the first bag they cannot parse (see src/process/tpm.ts).
+        new crypto.X509Certificate(der);
       } catch (err) {
         warnings.push(`${what} "${friendlyName}": certificate does not parse (${errorMessage(err)}); left out`);
         continue;
