@@ -10,6 +10,7 @@
  * next = cross-certificate for the following root, issued by this one ("" for the last);
  * prev = cross-certificate for the preceding root, issued by this one ("" for the first).
  */
+import crypto from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../errors.js';
 import { parseCertificate, subjectKeyId, subjectString } from '../pki/certs.js';
@@ -92,8 +93,15 @@ function checkCross(cross: pkijs.Certificate, issuer: pkijs.Certificate, subject
 function decodeCert(b64: string, where: string, fail: (m: string) => never): pkijs.Certificate | undefined {
   if (b64 === '') return undefined;
   if (!BASE64.test(b64)) fail(`${where}: not base64`);
+  const der = Buffer.from(b64, 'base64');
   try {
-    return parseCertificate(Buffer.from(b64, 'base64'), where);
+    // The PEP reads these with OpenSSL; a certificate only a lenient parser accepts would break it.
+    new crypto.X509Certificate(der);
+  } catch (err) {
+    return fail(`${where}: OpenSSL cannot parse the certificate (${errorMessage(err)})`);
+  }
+  try {
+    return parseCertificate(der, where);
   } catch (err) {
     return fail(errorMessage(err));
   }
