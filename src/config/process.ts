@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 
-export const OUTPUT_IDS = ['smcbTruststore', 'smcbMeta', 'ocspTruststore', 'ocspMeta', 'tpmTruststore', 'policySignerKey', 'rootsJson'] as const;
+export const OUTPUT_IDS = ['smcbTruststore', 'smcbMeta', 'ocspTruststore', 'ocspMeta', 'tpmTruststore', 'tpmPemBundle', 'policySignerKey', 'rootsJson'] as const;
 export type OutputId = (typeof OUTPUT_IDS)[number];
 
 /** gematik's file names. */
@@ -16,6 +16,7 @@ export const DEFAULT_OUTPUT_NAMES: Record<OutputId, string> = {
   ocspTruststore: 'ocsp-signers.p12',
   ocspMeta: 'ocsp-signers-meta.json',
   tpmTruststore: 'tpm-trust-roots.p12',
+  tpmPemBundle: 'tpm-trust-roots.pem',
   policySignerKey: 'policy-signer.pub',
   rootsJson: 'roots.json',
 };
@@ -30,6 +31,7 @@ export const OUTPUT_NAME_ENV: Record<OutputId, string> = {
   ocspTruststore: 'OCSP_RESULT_FILENAME',
   ocspMeta: 'OCSP_META_RESULT_FILENAME',
   tpmTruststore: 'TPM_RESULT_FILENAME',
+  tpmPemBundle: 'TPM_PEM_RESULT_FILENAME',
   policySignerKey: 'POLICY_RESULT_FILENAME',
   rootsJson: 'ROOTS_RESULT_FILENAME',
 };
@@ -46,7 +48,8 @@ export const PROCESSOR_OUTPUTS = {
 
 export interface ProcessConfig {
   tsl?: { files: string[]; warnDays: number; graceDays: number; signerAnchors: string[] };
-  tpm?: { files: string[] };
+  /** `pemBundle`: also write the TPM certificates as one PEM file (output tpmPemBundle). */
+  tpm?: { files: string[]; pemBundle: boolean };
   policySigner?: { dirs: string[]; signer?: string };
   roots?: { files: string[] };
   /** File holding the truststore password (TRUSTSTORE_PASS wins); absolute. */
@@ -96,8 +99,11 @@ export function validateProcessSection(raw: unknown, baseDir: string, h: Helpers
       signerAnchors: tsl.signerAnchors === undefined ? [] : strList(['process', 'tsl', 'signerAnchors'], tsl.signerAnchors).map((f) => path.resolve(baseDir, f)),
     };
   }
-  const tpm = section('tpm', ['files']);
-  if (tpm) out.tpm = { files: files(['process', 'tpm', 'files'], tpm.files) };
+  const tpm = section('tpm', ['files', 'pemBundle']);
+  if (tpm) {
+    if (tpm.pemBundle !== undefined && typeof tpm.pemBundle !== 'boolean') fail(['process', 'tpm', 'pemBundle'], 'expected true or false');
+    out.tpm = { files: files(['process', 'tpm', 'files'], tpm.files), pemBundle: tpm.pemBundle === true };
+  }
   const ps = section('policySigner', ['dirs', 'signer']);
   if (ps) out.policySigner = { dirs: files(['process', 'policySigner', 'dirs'], ps.dirs), signer: ps.signer === undefined ? undefined : str(['process', 'policySigner', 'signer'], ps.signer) };
   const roots = section('roots', ['files']);
@@ -118,5 +124,6 @@ export function validateProcessSection(raw: unknown, baseDir: string, h: Helpers
 /** Output ids the configured processors produce. */
 export function producedOutputs(p: ProcessConfig | undefined): OutputId[] {
   if (!p) return [];
-  return (Object.keys(PROCESSOR_OUTPUTS) as (keyof typeof PROCESSOR_OUTPUTS)[]).filter((k) => p[k] !== undefined).flatMap((k) => [...PROCESSOR_OUTPUTS[k]]);
+  const ids: OutputId[] = (Object.keys(PROCESSOR_OUTPUTS) as (keyof typeof PROCESSOR_OUTPUTS)[]).filter((k) => p[k] !== undefined).flatMap((k) => [...PROCESSOR_OUTPUTS[k]]);
+  return p.tpm?.pemBundle ? [...ids, 'tpmPemBundle'] : ids;
 }

@@ -88,7 +88,8 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     const tpm = await deriveTpmTrustStore(await readFile(path.join(stagingRoot, rel)), rel, await truststorePassword());
     warnings.push(...tpm.warnings);
     await emit('tpmTruststore', tpm.p12);
-    summaries.push({ processor: 'tpm', input: rel, outputs: [names.tpmTruststore], detail: tpm.detail });
+    if (config.tpm.pemBundle) await emit('tpmPemBundle', tpm.pem);
+    summaries.push({ processor: 'tpm', input: rel, outputs: config.tpm.pemBundle ? [names.tpmTruststore, names.tpmPemBundle] : [names.tpmTruststore], detail: tpm.detail });
   }
 
   if (config.policySigner) {

@@ -3,10 +3,12 @@
  * `tpm-trust-roots.p12`. The trust set (what counts as a certificate, the BER policy, aliases) is
  * decided in ./tpm.ts; this only encodes it and turns its accounting into report lines.
  */
-import { buildTpmTrustSet, tpmTrustStoreFiles } from './tpm.js';
+import { buildTpmTrustSet, tpmPemBundle, tpmTrustStoreFiles } from './tpm.js';
 
 export interface TpmStore {
   p12: Buffer;
+  /** The same certificates as one PEM file, each preceded by a `# alias` line. */
+  pem: Buffer;
   detail: string;
   warnings: string[];
 }
@@ -26,5 +28,5 @@ export async function deriveTpmTrustStore(cab: Buffer, rel: string, password: st
   // A rejected certificate whose key is in the store under a DER twin loses no trust: reported in the
   // detail line. Anything else is trust the cabinet meant to grant and the store does not: a warning.
   const warnings = r.rejected.filter((x) => !x.supersededBy).map((x) => `${rel}: ${x.file}: not in the store: ${x.reason}`);
-  return { p12, detail, warnings };
+  return { p12, pem: tpmPemBundle(set.entries), detail, warnings };
 }

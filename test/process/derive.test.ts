@@ -141,7 +141,21 @@ describe('process stage (TSL outputs)', () => {
   });
 });
 
-describe.skipIf(!existsSync(REAL))('process stage on the real payload (policy signer, roots.json)', () => {
+describe.skipIf(!existsSync(REAL))('process stage on the real payload (policy signer, roots.json, TPM)', () => {
+  it('TPM: reads only an Authenticode-verified cabinet; the optional PEM bundle holds the same 2,198 certificates', async () => {
+    const yaml = 'process:\n  tpm: { files: [TrustedTpm.cab], pemBundle: true }\nvolume:\n  outputs: [tpmTruststore, tpmPemBundle]\n';
+    await expect(derive(REAL, yaml)).rejects.toThrow('TrustedTpm.cab: the TPM processor needs a cabinet whose Authenticode signature was verified');
+    const out = await derive(REAL, yaml, { authenticodeVerified: new Set(['TrustedTpm.cab']) });
+    expect(out.volumeFiles.map((f) => f.path)).toEqual(['tpm-trust-roots.p12', 'tpm-trust-roots.pem']);
+    const pem = await readFile(out.volumeFiles[1]!.source, 'utf8');
+    expect(pem.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(2198);
+    const info = await openssl(['pkcs12', '-info', '-nokeys', '-in', out.volumeFiles[0]!.source, '-passin', 'pass:no_secret_for_trust_only']);
+    const p12Certs = info.stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!;
+    const pemCerts = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!;
+    expect(pemCerts.map((c) => c.replace(/\s/g, ''))).toEqual(p12Certs.map((c) => c.replace(/\s/g, '')));
+  }, 120_000);
+
+
   it('publishes roots.json byte for byte and policy-signer.pub as a ConfigMap', async () => {
     const yaml = `
 process:
