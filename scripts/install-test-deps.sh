@@ -16,6 +16,8 @@ declare -A needs=(
   [skopeo]=skopeo
   [htpasswd]=apache2-utils
   [nginx]=nginx-light
+  [xmllint]=libxml2-utils
+  [xmlsec1]=xmlsec1
   [keytool]=default-jre-headless
 )
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, type ParsedCommand } from './cli/index.js';
-import { PACKAGE_ROOT, loadConfigFile, resolveSettings } from './config/index.js';
+import { PACKAGE_ROOT, loadConfigFile, profileConfigFile, resolveSettings } from './config/index.js';
 import { ExitCode, ZetaError, errorMessage } from './errors.js';
 import { createLogger, defaultLogFormat, Redactor } from './log.js';
 import { renderReport } from './report/index.js';
@@ -47,7 +47,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     debug = cmd.flags.debug ?? debug;
     const log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
-    const config = await loadConfigFile(cmd.flags.config);
+    const config = await loadConfigFile(profileConfigFile(cmd.flags));
     const settings = resolveSettings(cmd.flags, config, env);
     const { runPipeline } = await import('./pipeline.js');
     const report = await runPipeline(settings, log, cmd.name);

@@ -105,11 +105,23 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     }
     if (downgrade) report.warnings.push(`downgrade allowed by --allow-downgrade: ${downgrade}`);
 
-    const desired = await deriveOutputs(unpacked.root, settings.config, settings.namespace);
+    const desired = await deriveOutputs(unpacked.root, settings.config, settings.namespace, {
+      derivedDir: path.join(staging, 'derived'),
+      truststorePassword: settings.gematik.truststorePassword,
+      truststorePasswordFile: settings.process.truststorePasswordFile,
+      resultFilenames: settings.gematik.resultFilenames,
+      inputFilenames: settings.gematik.inputFilenames,
+      authenticodeVerified: new Set(verification.checks.filter((c) => c.ok && c.kind === 'authenticode').map((c) => c.file)),
+      tslGraceDays: settings.process.tslGraceDays,
+      tslSignerAnchors: settings.process.tslSignerAnchors,
+      onSecret: (secret) => log.redactor.add(secret),
+    });
     report.warnings.push(...desired.warnings);
+    if (desired.processed?.length) report.processed = desired.processed;
+    for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
     const current = await readCurrentState(targets);
     // Without a volume directory (dry run) the plan is made against an empty volume.
-    if (!current.volume && settings.config.volume.files.length > 0) current.volume = new Map();
+    if (!current.volume && publishesToVolume(settings)) current.volume = new Map();
     const plan = makePlan(desired, current);
     report.plan = plan;
 
@@ -164,7 +176,7 @@ function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
 
 /** Outputs the config produces need somewhere to go; say exactly which setting is missing. */
 function requireTargets(settings: Settings, targets: Targets): void {
-  if (settings.config.volume.files.length > 0 && !targets.volumeDir) {
+  if (publishesToVolume(settings) && !targets.volumeDir) {
     throw new ConfigError(
       `${settings.config.origin} publishes files to a volume, but no volume directory is set`,
       'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR, volume.dir in the config)',
@@ -182,6 +194,10 @@ function requireTargets(settings: Settings, targets: Targets): void {
 function earliestExpiry(report: RunReport): string | undefined {
   const all = [report.image?.signer?.earliestExpiry, ...(report.verification?.checks ?? []).flatMap((c) => c.signers.map((s) => s.earliestExpiry))];
   return all.filter((x): x is string => !!x).sort()[0];
+}
+
+function publishesToVolume(settings: Settings): boolean {
+  return settings.config.volume.files.length > 0 || settings.config.volume.outputs.length > 0;
 }
 
 /** gematik payloads carry a `.revision` file; a short first line is reported, anything else ignored. */

@@ -34,6 +34,10 @@ export interface RunFlags {
   force?: boolean;
   allowDowngrade?: boolean;
   debug?: boolean;
+  profile?: string;
+  tslGraceDays?: string;
+  tslSignerAnchor?: string;
+  truststorePassFile?: string;
 }
 
 type Kind = 'string' | 'list' | 'boolean' | 'output' | 'dryRun' | 'signatureMode';
@@ -71,6 +75,10 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'force', flags: '--force', kind: 'boolean', description: 'process the payload even when its digest was already applied' },
   { key: 'allowDowngrade', flags: '--allow-downgrade', kind: 'boolean', description: 'apply a payload whose signatures prove an older time than the last applied one (an intended rollback)' },
   { key: 'debug', flags: '--debug', kind: 'boolean', description: 'debug logs and stack traces on errors' },
+  { key: 'profile', flags: '--profile <name>', kind: 'string', description: 'built-in configuration instead of --config: "gematik" (gematik\'s payload → truststores, roots.json, policy-signer.pub)' },
+  { key: 'tslGraceDays', flags: '--tsl-grace-days <days>', kind: 'string', description: 'days a TSL may be used past its NextUpdate before the run fails (overrides process.tsl.graceDays)' },
+  { key: 'tslSignerAnchor', flags: '--tsl-signer-anchor <file>', kind: 'string', description: 'PEM/DER certificate(s) the TSL\'s XML signature must chain to; without one the signature is not checked (and the report says so)' },
+  { key: 'truststorePassFile', flags: '--truststore-pass-file <file>', kind: 'string', description: 'file holding the PKCS#12 truststore password (TRUSTSTORE_PASS wins; default no_secret_for_trust_only)' },
 ];
 
 export function envName(spec: OptionSpec): string {

@@ -10,7 +10,8 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { DryRunMode, OutputFormat, RunFlags } from '../cli/options.js';
 import { ConfigError, UsageError, errorMessage } from '../errors.js';
 import type { Config, GematikSettings } from './types.js';
-import { validateConfig } from './validate.js';
+import { INPUT_NAME_ENV } from './process.js';
+import { payloadPathProblem, validateConfig } from './validate.js';
 
 export type { Config, GematikSettings, VerifyRule, ConfigMapTarget } from './types.js';
 export { payloadPathProblem, BUILTIN_TRUST_SETS } from './validate.js';
@@ -40,11 +41,22 @@ export interface Settings {
   image: { mode: 'required' | 'optional' | 'off'; trustChain?: string; identity?: string };
   /** Digest of everything in the config that shapes the outputs; part of the up-to-date check. */
   configHash: string;
+  /** Run-time overrides for the processors (flags/env). */
+  process: { tslGraceDays?: number; tslSignerAnchors?: string[]; truststorePasswordFile?: string };
 }
 
 /** Package root (dist/config/index.js → ../..), where `config/` ships. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'config', 'default.yaml');
+/** `--profile NAME` selects the shipped config/NAME.yaml (currently: gematik). */
+export const PROFILES = ['gematik'];
+
+export function profileConfigFile(flags: Pick<RunFlags, 'profile' | 'config'>): string | undefined {
+  if (flags.profile === undefined) return flags.config;
+  if (flags.config !== undefined) throw new UsageError('--profile and --config exclude each other', 'a profile is a shipped config file; copy config/<profile>.yaml and pass it with --config to change it');
+  if (!PROFILES.includes(flags.profile)) throw new UsageError(`unknown profile "${flags.profile}" (known: ${PROFILES.join(', ')})`);
+  return path.join(PACKAGE_ROOT, 'config', `${flags.profile}.yaml`);
+}
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
@@ -120,6 +132,11 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     gematik: gematikFromEnv(env),
     image: imagePolicy(flags, config, cwd),
     configHash: '',
+    process: {
+      tslGraceDays: flags.tslGraceDays === undefined ? undefined : graceDays(flags.tslGraceDays),
+      tslSignerAnchors: flags.tslSignerAnchor === undefined ? undefined : [path.resolve(cwd, flags.tslSignerAnchor)],
+      truststorePasswordFile: abs(flags.truststorePassFile),
+    },
   };
   if (settings.detailedExitcode && !settings.dryRun) {
     throw new UsageError('--detailed-exitcode only has a meaning together with --dry-run');
@@ -161,12 +178,27 @@ export function gematikFromEnv(env: NodeJS.ProcessEnv): GematikSettings {
   }
   const resultFilenames: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (k.endsWith('_RESULT_FILENAME') && v) resultFilenames[k] = v;
+  const inputFilenames: Record<string, string> = {};
+  for (const k of INPUT_NAME_ENV) {
+    const v = nonEmpty(env[k]);
+    if (v === undefined) continue;
+    // These name payload files: the same rules as payload paths in a config.
+    const problem = payloadPathProblem(v);
+    if (problem) throw new UsageError(`${k}=${JSON.stringify(v)}: ${problem}`);
+    inputFilenames[k] = v;
+  }
   return {
     registryUsername: user,
     registryToken: token,
     truststorePassword: nonEmpty(env.TRUSTSTORE_PASS),
     resultFilenames,
+    inputFilenames,
   };
+}
+
+function graceDays(raw: string): number {
+  if (!/^\d{1,4}$/.test(raw.trim()) || Number(raw) > 3650) throw new UsageError(`--tsl-grace-days: expected a whole number of days (0–3650), got "${raw}"`);
+  return Number(raw);
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -175,6 +207,8 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 function hashConfig(s: Settings): string {
   const { origin: _origin, baseDir: _baseDir, ...shape } = s.config;
-  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames });
+  // The truststore password is left out on purpose: this hash is stored in the volume record, and a
+  // hash of a low-entropy password is a guessing oracle. A password change needs `run --force`.
+  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames, inputFilenames: s.gematik.inputFilenames, process: s.process });
   return 'sha256:' + createHash('sha256').update(material).digest('hex');
 }

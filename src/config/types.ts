@@ -1,4 +1,5 @@
 /** The validated configuration every later stage reads. Paths in it are absolute. */
+import type { OutputId, ProcessConfig } from './process.js';
 
 export type VerifyKind = 'cms' | 'authenticode';
 export type SignatureForm = 'detached' | 'attached';
@@ -30,8 +31,8 @@ export interface ManifestPolicy {
 
 export interface ConfigMapTarget {
   name: string;
-  /** Payload-relative file → ConfigMap key. */
-  files: { path: string; key: string }[];
+  /** Payload-relative file, or a derived output (see `process:`), → ConfigMap key. */
+  files: ({ path: string; key: string } | { output: OutputId; key: string })[];
   /** A file marked `sensitive: true` makes the target a Secret (never a ConfigMap). */
   secret: boolean;
   /** Workloads (`deployment/opa`) rolled out when this target's content changes. */
@@ -60,7 +61,10 @@ export interface Config {
   verify: VerifyRule[];
   volume: {
     dir?: string;
+    /** Payload globs. */
     files: string[];
+    /** Derived files (see `process:`) by output id. */
+    outputs: OutputId[];
     /** Permission bits of published files and directories (defaults 0644/0755). */
     fileMode?: number;
     dirMode?: number;
@@ -76,6 +80,8 @@ export interface Config {
   manifest: ManifestPolicy;
   /** Warn when a verified chain (leaf … anchor) expires within this many days. */
   expiryWarningDays: number;
+  /** Processors deriving truststores, keys and validated files from the payload. */
+  process?: ProcessConfig;
 }
 
 /** Settings that come only from the environment of gematik's processor; carried for later stages. */
@@ -87,4 +93,6 @@ export interface GematikSettings {
   truststorePassword?: string;
   /** `*_RESULT_FILENAME` variables, by variable name. */
   resultFilenames: Record<string, string>;
+  /** TSL_FILENAME, TPM_CAB_FILENAME, POLICY_SIGNER_CERT_FILENAME when set: the processors' input files. */
+  inputFilenames: Record<string, string>;
 }

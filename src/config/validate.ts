@@ -5,11 +5,12 @@
  */
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { OUTPUT_IDS, producedOutputs, validateProcessSection, type OutputId } from './process.js';
 import type { Config, ConfigMapTarget, VerifyRule } from './types.js';
 
 export type Locate = (keyPath: (string | number)[]) => number | undefined;
 
-const TOP_KEYS = ['source', 'namespace', 'instance', 'image', 'trust', 'verify', 'volume', 'configMaps', 'manifest', 'expiryWarningDays'];
+const TOP_KEYS = ['source', 'namespace', 'instance', 'image', 'trust', 'verify', 'volume', 'configMaps', 'manifest', 'expiryWarningDays', 'process'];
 /** extendedKeyUsage purposes a rule may name (RFC 5280 §4.2.1.12); dotted OIDs are accepted too. */
 export const EKU_PURPOSES: Record<string, string> = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
@@ -97,11 +98,20 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     return { files, kind, signature, trust: trustNames, required, eku } as VerifyRule;
   });
 
-  let volume: Config['volume'] = { files: [] };
+  const processConfig = validateProcessSection(obj.process, baseDir, { fail, str, strList, payloadPath });
+  const produced = producedOutputs(processConfig);
+  const outputId = (keyPath: (string | number)[], v: unknown): OutputId => {
+    const id = str(keyPath, v);
+    if (!(OUTPUT_IDS as readonly string[]).includes(id)) fail(keyPath, `unknown output "${id}" (expected one of ${OUTPUT_IDS.join(', ')})`);
+    if (!produced.includes(id as OutputId)) fail(keyPath, `output "${id}" is not produced: configure its processor under process:`);
+    return id as OutputId;
+  };
+
+  let volume: Config['volume'] = { files: [], outputs: [] };
   if (obj.volume !== undefined) {
     if (!isPlainObject(obj.volume)) fail(['volume'], 'expected a mapping with dir and files');
     const v = obj.volume as Record<string, unknown>;
-    for (const k of Object.keys(v)) if (!['dir', 'files', 'fileMode', 'dirMode', 'group', 'keep', 'lockStale'].includes(k)) fail(['volume', k], 'unknown key');
+    for (const k of Object.keys(v)) if (!['dir', 'files', 'outputs', 'fileMode', 'dirMode', 'group', 'keep', 'lockStale'].includes(k)) fail(['volume', k], 'unknown key');
     // Modes as quoted octal strings only: YAML reads an unquoted 0640 as the decimal number 640.
     const mode = (k: string, needed: number, what: string): number | undefined => {
       if (v[k] === undefined) return undefined;
@@ -117,6 +127,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     volume = {
       dir: v.dir === undefined ? undefined : path.resolve(baseDir, str(['volume', 'dir'], v.dir)),
       files: v.files === undefined ? [] : strList(['volume', 'files'], v.files).map((g, j) => payloadPath(['volume', 'files', j], g)),
+      outputs: v.outputs === undefined ? [] : strList(['volume', 'outputs'], v.outputs).map((o, j) => outputId(['volume', 'outputs', j], o)),
       fileMode: mode('fileMode', 0o400, 'read permission (r--)'),
       dirMode: mode('dirMode', 0o700, 'full permission (rwx)'),
       group: int('group', 0, 2 ** 31 - 1),
@@ -137,7 +148,17 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     const keys = new Set<string>();
     const files = listOf(cm.files, [...at, 'files'], fail).map((f, j) => {
       const fat = [...at, 'files', j];
-      const entry = typeof f === 'string' ? { path: f } : isPlainObject(f) ? f : fail(fat, 'expected a path or {path, key}');
+      const entry = typeof f === 'string' ? { path: f } : isPlainObject(f) ? f : fail(fat, 'expected a path, {path, key} or {output, key}');
+      if (entry.output !== undefined) {
+        if (entry.path !== undefined) fail(fat, 'give either path or output, not both');
+        const id = outputId([...fat, 'output'], entry.output);
+        // The key follows the output's file name unless given; decided at run time (names can be renamed by env).
+        const key = entry.key === undefined ? '' : str([...fat, 'key'], entry.key);
+        if (key !== '' && (!CONFIGMAP_KEY.test(key) || key.length > 253)) fail(fat, `"${key}" is not a valid ConfigMap key ([-._a-zA-Z0-9]+, at most 253)`);
+        if (key !== '' && keys.has(key)) fail(fat, `key "${key}" appears twice in ConfigMap "${name}"`);
+        keys.add(key || `output:${id}`);
+        return { output: id, key };
+      }
       const p = payloadPath([...fat, 'path'], entry.path);
       if (/[*?[\]{}]/.test(p)) fail([...fat, 'path'], 'ConfigMap files are exact paths, not globs');
       const key = entry.key === undefined ? path.posix.basename(p) : str([...fat, 'key'], entry.key);
@@ -155,7 +176,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
       if (!/^(deployment|statefulset|daemonset)\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(c)) fail([...at, 'consumers', j], `"${c}" is not deployment/NAME, statefulset/NAME or daemonset/NAME`);
     });
     // One sensitive file makes the whole target a Secret: a secret never lands in a ConfigMap.
-    return { name, files: files.map(({ path: fp, key }) => ({ path: fp, key })), secret: files.some((f) => f.sensitive), consumers };
+    return { name, files: files.map((f) => ('output' in f ? f : { path: f.path, key: f.key })), secret: files.some((f) => 'sensitive' in f && f.sensitive), consumers };
   });
 
   const image: Config['image'] = {};
@@ -193,7 +214,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     expiryWarningDays = d as number;
   }
 
-  return { origin, baseDir, source, namespace, instance, trust, verify, volume, configMaps, image, manifest, expiryWarningDays };
+  return { origin, baseDir, source, namespace, instance, trust, verify, volume, configMaps, image, manifest, expiryWarningDays, ...(processConfig ? { process: processConfig } : {}) };
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */

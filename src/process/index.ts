@@ -1,24 +1,33 @@
 /**
- * Process stage: from the verified staging tree to the outputs the config asks for. In this version
- * files are published as they are (truststores and other derived files come with the processors).
+ * Process stage: from the verified staging tree to the outputs the config asks for: payload files as
+ * they are (volume.files, ConfigMap paths) and files derived by the processors under `process:`
+ * (truststores, the policy signer key, validated roots.json), referenced by output id.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import type { Config } from '../config/index.js';
-import { PublishError, VerifyError } from '../errors.js';
+import { ConfigError, InternalError, PublishError, VerifyError } from '../errors.js';
 import { sha256File, walkTree } from '../util/fs.js';
-import type { ConfigMapObject, DesiredOutputs, VolumeFile } from './types.js';
+import { runProcessors, type Derived } from './derive.js';
+import type { ConfigMapObject, DesiredOutputs, ProcessOptions, VolumeFile } from './types.js';
 
-export type { ConfigMapObject, DesiredOutputs, VolumeFile } from './types.js';
+export type { ConfigMapObject, DesiredOutputs, ProcessOptions, ProcessorSummary, VolumeFile } from './types.js';
+export { DEFAULT_TRUSTSTORE_PASSWORD } from './derive.js';
 
 /** The API server refuses ConfigMaps whose data + binaryData exceed this (etcd object limit). */
 export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
 
-export async function deriveOutputs(stagingRoot: string, config: Config, namespace: string | undefined): Promise<DesiredOutputs> {
+export async function deriveOutputs(stagingRoot: string, config: Config, namespace: string | undefined, options?: ProcessOptions): Promise<DesiredOutputs> {
   const tree = await walkTree(stagingRoot);
   const warnings: string[] = [];
+  let derived: Derived | undefined;
+  if (config.process) {
+    if (!options) throw new InternalError('processors are configured but no directory for derived files was given');
+    derived = await runProcessors(stagingRoot, tree, config.process, options);
+    warnings.push(...derived.warnings);
+  }
   const volumeFiles: VolumeFile[] = [];
   if (config.volume.files.length > 0) {
     const isVolumeFile = picomatch(config.volume.files, { dot: true });
@@ -35,19 +44,37 @@ export async function deriveOutputs(stagingRoot: string, config: Config, namespa
     }
     if (volumeFiles.length === 0) warnings.push(`volume: no payload file matches ${config.volume.files.join(', ')}`);
   }
+  for (const id of config.volume.outputs) {
+    const out = derived?.files.get(id);
+    if (!out) throw new InternalError(`output ${id} was configured for the volume but not produced`);
+    // A derived file and a payload file under one name would make the volume's content depend on order.
+    if (volumeFiles.some((f) => f.path === out.name)) {
+      throw new ConfigError(`volume: ${out.name} is both a payload file (volume.files) and the derived output ${id}`, 'rename the output (process.names) or narrow volume.files');
+    }
+    volumeFiles.push({ path: out.name, source: out.file, size: out.bytes.length, sha256: createHash('sha256').update(out.bytes).digest('hex') });
+  }
   const regular = new Set(tree.filter((e) => e.type === 'file').map((e) => e.path));
   const configMaps: ConfigMapObject[] = [];
   for (const target of config.configMaps) {
     const contents: { key: string; path: string; bytes: Buffer }[] = [];
     for (const f of target.files) {
+      if ('output' in f) {
+        const out = derived?.files.get(f.output);
+        if (!out) throw new InternalError(`output ${f.output} was configured for ConfigMap ${target.name} but not produced`);
+        contents.push({ key: f.key || out.name, path: `${out.name} (derived)`, bytes: out.bytes });
+        continue;
+      }
       if (!regular.has(f.path)) {
         throw new VerifyError(`payload has no regular file ${f.path} (configured for ConfigMap ${target.name})`, f.path);
       }
       contents.push({ key: f.key, path: f.path, bytes: await readFile(path.join(stagingRoot, f.path)) });
     }
+    const keys = contents.map((c) => c.key);
+    const clash = keys.find((k, i) => keys.indexOf(k) !== i);
+    if (clash) throw new ConfigError(`ConfigMap ${target.name}: key "${clash}" is used twice (a derived output and another file)`, 'give one of them an explicit key');
     configMaps.push(buildConfigMap(target.name, namespace, contents));
   }
-  return { volumeFiles, configMaps, warnings };
+  return { volumeFiles, configMaps, warnings, processed: derived?.summaries ?? [] };
 }
 
 export function buildConfigMap(name: string, namespace: string | undefined, contents: { key: string; path: string; bytes: Buffer }[]): ConfigMapObject {

@@ -1,7 +1,8 @@
 /** What the run wants to exist after publishing, derived from the verified staging tree. */
+import type { OutputId } from '../config/process.js';
 
 export interface VolumeFile {
-  /** Payload-relative POSIX path; also its path inside a volume generation. */
+  /** Payload-relative POSIX path (or a derived output's file name); also its path inside a volume generation. */
   path: string;
   /** Absolute path of the bytes to publish (in the staging tree). */
   source: string;
@@ -23,8 +24,56 @@ export interface ConfigMapObject {
   bytes: number;
 }
 
+/** One processor's run, for the report. */
+export interface ProcessorSummary {
+  processor: 'tsl' | 'tpm' | 'policySigner' | 'roots';
+  /** Payload path read. */
+  input: string;
+  /** File names written. */
+  outputs: string[];
+  detail: string;
+  /** TSL only: whether the XML signature was verified against a configured anchor. */
+  signatureChecked?: boolean;
+}
+
 export interface DesiredOutputs {
   volumeFiles: VolumeFile[];
   configMaps: ConfigMapObject[];
   warnings: string[];
+  /** What the processors derived (empty when none are configured). */
+  processed?: ProcessorSummary[];
+}
+
+export interface DerivedFile {
+  id: OutputId;
+  /** Published file name (volume path, default ConfigMap key). */
+  name: string;
+  /** Where it was written (outside the payload tree). */
+  file: string;
+  bytes: Buffer;
+}
+
+export interface ProcessOptions {
+  /** Directory the derived files are written to; must not be inside the payload tree. */
+  derivedDir: string;
+  now?: Date;
+  /** TRUSTSTORE_PASS (secret). */
+  truststorePassword?: string;
+  /** Overrides process.truststorePasswordFile. */
+  truststorePasswordFile?: string;
+  /** `*_RESULT_FILENAME` variables by name. */
+  resultFilenames?: Record<string, string>;
+  /** TSL_FILENAME, TPM_CAB_FILENAME (payload paths), POLICY_SIGNER_CERT_FILENAME (a file in signers/). */
+  inputFilenames?: Record<string, string>;
+  /** Overrides process.tsl.graceDays. */
+  tslGraceDays?: number;
+  /** Overrides process.tsl.signerAnchors (certificate files). */
+  tslSignerAnchors?: string[];
+  /**
+   * Payload files whose Authenticode signature the verify stage checked. The TPM processor reads only
+   * such a cabinet: trust derived from an unsigned cabinet would be trust in whoever built the payload.
+   */
+  authenticodeVerified?: Set<string>;
+  /** Called with every secret before it is used, so logs can redact it. */
+  onSecret?: (secret: string) => void;
 }

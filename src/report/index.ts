@@ -52,6 +52,9 @@ function renderText(r: RunReport): string {
     }
     if (r.verification.proven) lines.push(`  proven    ${r.verification.proven.time} (${r.verification.proven.basis})`);
   }
+  for (const p of r.processed ?? []) {
+    lines.push(`  derived   ${p.outputs.join(', ')} from ${p.input}: ${p.detail}`);
+  }
   const v = r.plan?.volume;
   if (v && r.targets.volume) {
     const what = v.changed ? `${v.added.length} added, ${v.modified.length} changed, ${v.removed.length} removed, ${v.unchanged} unchanged` : `unchanged (${v.files} files)`;

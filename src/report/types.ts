@@ -1,4 +1,5 @@
 import type { Plan } from '../plan/index.js';
+import type { ProcessorSummary } from '../process/types.js';
 import type { PublishResult } from '../publish/index.js';
 import type { ImageCheck, VerificationReport } from '../verify/types.js';
 
@@ -13,6 +14,8 @@ export interface RunReport {
   targets: { volume?: string; kubeOut?: string; kube?: string };
   image?: ImageCheck;
   verification?: VerificationReport;
+  /** What the processors derived (truststores, keys, validated files). */
+  processed?: ProcessorSummary[];
   plan?: Plan;
   published?: PublishResult;
   warnings: string[];

@@ -14,7 +14,8 @@ export function targetSpecs(settings: Settings): TargetSpec[] {
   return settings.config.configMaps.map((cm) => ({
     name: cm.name,
     kind: cm.secret ? 'Secret' : 'ConfigMap',
-    files: cm.files,
+    // Derived outputs are named by id in messages; their key is settled by the process stage.
+    files: cm.files.map((f) => ('output' in f ? { path: `output:${f.output}`, key: f.key } : f)),
     consumers: cm.consumers.map((c) => {
       const w = parseWorkloadRef(c);
       if (typeof w === 'string') throw new ConfigError(`configMaps ${cm.name}: consumers: ${w}`);

@@ -1,0 +1,47 @@
+/**
+ * TSL processor: ETSI TSL bytes → SMC-B CA and OCSP signer selections. Order matters: parse safely,
+ * check the signature (when anchors are configured) before anything from the list is used, then
+ * freshness, then selection.
+ */
+import type * as pkijs from 'pkijs';
+import { readTsl } from './model.js';
+import { checkFreshness, selectOcspSigners, selectSmcbCas, type FreshnessPolicy, type Selection } from './select.js';
+import { verifyTslSignature, type TslSignatureResult } from './signature.js';
+import { parseTslXml } from './xml.js';
+
+export { checkFreshness, plainText, selectOcspSigners, selectSmcbCas, type TrustEntry, type Selection } from './select.js';
+export { parseTslXml } from './xml.js';
+export { readTsl } from './model.js';
+
+export interface TslOptions extends FreshnessPolicy {
+  now: Date;
+  /** TSL signer anchors; empty = signature not checked (and reported so). */
+  signerAnchors: pkijs.Certificate[];
+}
+
+export interface TslResult {
+  file: string;
+  sequenceNumber?: string;
+  nextUpdate?: string;
+  signature: TslSignatureResult;
+  smcb: Selection;
+  ocsp: Selection;
+  warnings: string[];
+}
+
+export function processTsl(bytes: Uint8Array, file: string, options: TslOptions): TslResult {
+  const parsed = parseTslXml(bytes, file);
+  const signature = verifyTslSignature(parsed, options.signerAnchors, options.now, file);
+  const model = readTsl(parsed, file);
+  const warnings: string[] = [];
+  const fresh = checkFreshness(model, options.now, options, file);
+  if (fresh) warnings.push(fresh);
+  if (!signature.checked) warnings.push(`${file}: TSL signature not checked (${signature.reason})`);
+  const smcb = selectSmcbCas(model);
+  const ocsp = selectOcspSigners(model);
+  warnings.push(...smcb.warnings, ...ocsp.warnings);
+  // An empty store is written (consumers then trust nothing, which fails safe), but it is news.
+  if (smcb.entries.length === 0) warnings.push(`${file}: no SMC-B CA selected; the SMC-B truststore is empty`);
+  if (ocsp.entries.length === 0) warnings.push(`${file}: no OCSP signer selected; the OCSP truststore is empty`);
+  return { file, sequenceNumber: model.sequenceNumber, nextUpdate: model.nextUpdate?.toISOString(), signature, smcb, ocsp, warnings };
+}
