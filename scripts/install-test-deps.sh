@@ -15,6 +15,10 @@ declare -A needs=(
   [docker-registry]=docker-registry
   [skopeo]=skopeo
   [htpasswd]=apache2-utils
+  [zstd]=zstd
+  [umoci]=umoci
+  [buildah]=buildah
+  [curl]=curl
 )
 
 missing=()

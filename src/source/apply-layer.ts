@@ -12,6 +12,7 @@ import tar from 'tar-stream';
 import { errorMessage, SourceError } from '../errors.js';
 import { EntryApplier, type UnpackState } from './layer-entries.js';
 import type { LayerDescriptor } from './types.js';
+import { zstdDecoder } from './zstd.js';
 
 export type { UnpackState } from './layer-entries.js';
 
@@ -27,6 +28,7 @@ const GZIP_TYPES = new Set([
   'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
 ]);
+const ZSTD_TYPES = new Set(['application/vnd.oci.image.layer.v1.tar+zstd']);
 
 export async function applyLayer(state: UnpackState, layer: LayerInput): Promise<void> {
   const { descriptor } = layer;
@@ -58,8 +60,9 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
 
   const extract = tar.extract();
   const abort = new AbortController();
-  const stages: (Readable | Transform)[] = [blobTap];
+  const stages: (Readable | Transform | ((src: AsyncIterable<Buffer>) => AsyncGenerator<Buffer>))[] = [blobTap];
   if (GZIP_TYPES.has(descriptor.mediaType)) stages.push(createGunzip());
+  if (ZSTD_TYPES.has(descriptor.mediaType)) stages.push(unzstd(fail));
   stages.push(tarTap);
 
   const source = await layer.open();
@@ -107,6 +110,19 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
       `layer ${descriptor.digest}: stripped setuid/setgid/sticky bits from ${applier.strippedModes} entries`,
     );
   }
+}
+
+/** The zstd stage, its complaints worded as this layer's source errors. */
+function unzstd(fail: (msg: string) => SourceError): (src: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  const decode = zstdDecoder();
+  return async function* (src) {
+    try {
+      yield* decode(src);
+    } catch (err) {
+      if (err instanceof SourceError) throw err;
+      throw fail(`cannot decompress: ${errorMessage(err)}`);
+    }
+  };
 }
 
 /** Picks the most useful error: our own checks first, then I/O (a missing blob), then the parser. */

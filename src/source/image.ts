@@ -17,6 +17,7 @@ export const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_LIST]);
 export const LAYER_TYPES = new Set([
   'application/vnd.oci.image.layer.v1.tar',
   'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
 ]);
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -77,7 +78,6 @@ export async function loadImage(store: BlobStore, desc: Descriptor, depth = 0): 
   if (!Array.isArray(doc.layers)) throw new SourceError(`manifest ${desc.digest} has no layers list`);
   const layers = doc.layers.map((l, i) => {
     const d = toDescriptor(l, `manifest ${desc.digest} layers[${i}]`);
-    if (/zstd/.test(d.mediaType)) throw new SourceError('zstd layers are not supported in this version');
     if (!LAYER_TYPES.has(d.mediaType)) {
       throw new SourceError(`layer ${d.digest} has unsupported media type '${d.mediaType}'`);
     }
