@@ -26,6 +26,8 @@ export interface Settings {
   insecureRegistries: string[];
   registryCaFile?: string;
   registryAuthFile?: string;
+  /** `os/arch[/variant]` to take from an image index (checked by the source stage). */
+  platform?: string;
   dryRun: DryRunMode | false;
   detailedExitcode: boolean;
   output: OutputFormat;
@@ -99,6 +101,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     insecureRegistries: flags.insecureRegistry ?? [],
     registryCaFile: abs(flags.registryCa),
     registryAuthFile: abs(flags.registryAuthFile),
+    platform: flags.platform,
     dryRun: flags.dryRun ?? false,
     detailedExitcode: flags.detailedExitcode ?? false,
     output: flags.output ?? 'text',
@@ -155,6 +158,6 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 function hashConfig(s: Settings): string {
   const { origin: _origin, baseDir: _baseDir, ...shape } = s.config;
-  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames });
+  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames, platform: s.platform });
   return 'sha256:' + createHash('sha256').update(material).digest('hex');
 }

@@ -10,16 +10,20 @@ import { resolveDockerArchive, unpackDockerArchive } from './docker-archive.js';
 import { fetchRegistrySignature, resolveRegistry, unpackRegistry, type RegistrySettings } from './registry/index.js';
 import { readLayoutSignature, resolveOciLayout, unpackOciLayout } from './oci-layout.js';
 import type { SignatureBlobs } from './signature.js';
+import type { Platform } from './platform.js';
 
 export type { SignatureBlobs } from './signature.js';
 import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
 export { parseSourceReference } from './reference.js';
+export { parsePlatform, formatPlatform, DEFAULT_PLATFORM, type Platform } from './platform.js';
 export type { RegistrySettings, Credentials } from './registry/index.js';
 
 /** How to reach registries; ignored by the other source kinds. */
 export interface SourceOptions {
   registry?: RegistrySettings;
+  /** Image to take from a multi-platform index; default linux/amd64, or the index's only image. */
+  platform?: Platform;
 }
 export type { LayerDescriptor, ResolvedSource, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
@@ -40,7 +44,7 @@ export async function resolveSource(ref: SourceReference, options: SourceOptions
         return resolveDir(ref, DEFAULT_UNPACK_LIMITS);
       case 'oci-layout':
       case 'oci-archive':
-        return resolveOciLayout(ref);
+        return resolveOciLayout(ref, options.platform);
       case 'docker-archive':
         return resolveDockerArchive(ref);
       case 'registry':
@@ -68,11 +72,11 @@ export async function unpackSource(
         return unpackDir(resolved, root, effective);
       case 'oci-layout':
       case 'oci-archive':
-        return unpackOciLayout(resolved, root, effective);
+        return unpackOciLayout(resolved, root, effective, options.platform);
       case 'docker-archive':
         return unpackDockerArchive(resolved, root, effective);
       case 'registry':
-        return unpackRegistry(resolved, root, effective, options.registry ?? {});
+        return unpackRegistry(resolved, root, effective, options.registry ?? {}, options.platform);
     }
   });
 }
