@@ -13,7 +13,7 @@ import { makePlan } from './plan/index.js';
 import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import type { RunReport } from './report/index.js';
-import { fetchImageSignature, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
+import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
 export async function runPipeline(settings: Settings, log: Logger): Promise<RunReport> {
   const started = Date.now();
@@ -101,6 +101,7 @@ function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
   const { registryUsername: username, registryToken: password } = settings.gematik;
   return {
     ...(settings.platform ? { platform: parsePlatform(settings.platform, '--platform') } : {}),
+    onLayer: layerReporter(log, process.stderr.isTTY ? process.stderr : undefined),
     registry: {
       credentials: username && password ? { username, password } : undefined,
       insecureHosts: settings.insecureRegistries,

@@ -22,6 +22,8 @@ export interface LayerInput {
   open: () => Promise<Readable>;
   /** Expected sha256 of the uncompressed tar, from the config's `rootfs.diff_ids`. */
   diffId?: string;
+  /** Told the running count of blob bytes read (for progress displays). */
+  onBytes?: (bytes: number) => void;
 }
 
 const GZIP_TYPES = new Set([
@@ -43,6 +45,7 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
       // Stop early instead of hashing an endless blob; the size is part of what was signed.
       if (blobBytes > descriptor.size) return cb(fail(`blob is larger than its descriptor (${descriptor.size} bytes)`));
       blobHash.update(chunk);
+      layer.onBytes?.(blobBytes);
       cb(null, chunk);
     },
   });

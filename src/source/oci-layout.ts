@@ -12,7 +12,7 @@ import { indexTar } from './tar-index.js';
 import { collectSignatureBlobs, readBlobBytes, type SignatureBlobs } from './signature.js';
 import type { Platform } from './platform.js';
 import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
-import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult, LayerProgress } from './types.js';
 
 /** Blobs of an OCI image layout (directory or archive): blobs/sha256/<hex>, read with digest checks. */
 function layoutStore(files: LayoutFiles): BlobStore {
@@ -39,6 +39,7 @@ export async function unpackOciLayout(
   root: string,
   limits: UnpackLimits,
   platform?: Platform,
+  progress?: LayerProgress,
 ): Promise<UnpackResult> {
   // Re-read by the resolved digest, not the tag: the tag may have moved since resolve, and the
   // signature check ran against this exact digest.
@@ -53,7 +54,7 @@ export async function unpackOciLayout(
     });
   if (!same) throw new SourceError(`layers of ${resolved.digest} differ from the resolved ones in ${resolved.ref.original}`);
 
-  return applyImage(layoutStore(files), image, root, limits);
+  return applyImage(layoutStore(files), image, root, limits, progress);
 }
 
 async function readImage(files: LayoutFiles, ref: SourceReference, platform: Platform | undefined): Promise<Image> {
