@@ -15,7 +15,7 @@ import {
   parentOf,
   UnsafeNameError,
 } from './paths.js';
-import { absIn, checkAncestors, isNoEnt, lstatOrNull, removePath, staysInside } from './tree.js';
+import { absIn, checkAncestors, isNoEnt, lstatOrNull, removePath, staysInside, whiteoutParentExists } from './tree.js';
 
 /** State shared by all layers of one unpack: caps are for the whole image, not per layer. */
 export interface UnpackState {
@@ -206,7 +206,7 @@ export class EntryApplier {
 
   /** `.wh.NAME`: removes NAME as it came from lower layers. */
   private async whiteout(target: string): Promise<void> {
-    if (!(await checkAncestors(this.state.root, target, false))) return; // nothing below to hide
+    if (!(await whiteoutParentExists(this.state.root, target))) return; // nothing below to hide
     const abs = absIn(this.state.root, target);
     if (!this.touched.has(target)) {
       await removePath(abs);
