@@ -51,7 +51,10 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
   });
   let tarBytes = 0;
   const tarHash = createHash('sha256');
+  // A few MiB of slack between decompression and the tar applier, so gunzip (in the thread pool)
+  // keeps working while files are being written instead of the two taking turns.
   const tarTap = new Transform({
+    readableHighWaterMark: 4 * 1024 * 1024,
     transform(chunk: Buffer, _enc, cb) {
       tarBytes += chunk.length;
       state.tarBytes += chunk.length;
@@ -64,7 +67,7 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
   const extract = tar.extract();
   const abort = new AbortController();
   const stages: (Readable | Transform | ((src: AsyncIterable<Buffer>) => AsyncGenerator<Buffer>))[] = [blobTap];
-  if (GZIP_TYPES.has(descriptor.mediaType)) stages.push(createGunzip());
+  if (GZIP_TYPES.has(descriptor.mediaType)) stages.push(createGunzip({ chunkSize: 128 * 1024 }));
   if (ZSTD_TYPES.has(descriptor.mediaType)) stages.push(unzstd(fail));
   stages.push(tarTap);
 
