@@ -8,7 +8,7 @@
 // Writes bench/results/pull.json. Not a timed test. BENCH_SIZES_MIB=1024,100 BENCH_RUNS=3 scale it.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,25 +133,20 @@ async function startRegistry() {
   mkdirSync(dir);
   const config = path.join(dir, 'config.yml');
   writeFileSync(config, `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:0\n`);
-  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const host = await new Promise((resolve, reject) => {
-    let seen = '';
-    let found = false;
-    // Keep draining the pipes (the registry logs every request) but stop collecting once started.
-    const onData = (c) => {
-      if (found) return;
-      seen += c;
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(seen);
-      if (m) {
-        found = true;
-        resolve(`127.0.0.1:${m[1]}`);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`docker-registry exited ${code}: ${seen}`)));
-  });
-  return { host, stop: () => child.kill('SIGTERM') };
+  // Logs to a file, not a pipe: the measurements block this process (spawnSync), and a full pipe
+  // would stall the registry mid-request.
+  const logFile = path.join(dir, 'registry.log');
+  const fd = openSync(logFile, 'w');
+  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  for (let i = 0; i < 200; i++) {
+    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(readFileSync(logFile, 'utf8'));
+    if (m) return { host: `127.0.0.1:${m[1]}`, stop: () => child.kill('SIGTERM') };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGTERM');
+  throw new Error(`docker-registry did not start: ${readFileSync(logFile, 'utf8').slice(-1000)}`);
 }
 
 function fresh(name) {
@@ -161,9 +156,9 @@ function fresh(name) {
   return d;
 }
 
-function series(label, fn) {
+function series(label, fn, runs = RUNS) {
   const samples = [];
-  for (let i = 0; i < RUNS; i++) samples.push(fn());
+  for (let i = 0; i < runs; i++) samples.push(fn());
   return { name: label, wallMs: median(samples.map((s) => s.ms)), peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)), samplesMs: samples.map((s) => Math.round(s.ms)) };
 }
 
@@ -223,22 +218,24 @@ function measureUpToDate(registry) {
     const r = timed(process.execPath, args);
     if (!/up to date/.test(r.stdout)) throw new Error(`expected "up to date": ${r.stdout}`);
     return r;
-  });
+  }, Math.max(RUNS, 9));
   return s;
 }
 
 const registry = await startRegistry();
 try {
-  const sizes = SIZES.map((s) => measureSize(registry, s));
-  const upToDate = measureUpToDate(registry);
-  const results = { date: new Date().toISOString(), node: process.version, cores: os.cpus().length, runs: RUNS, sizes, upToDate };
-  mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(path.join(root, 'bench', 'results', 'pull.json'), JSON.stringify(results, null, 2) + '\n');
-  for (const s of sizes) {
+  const sizes = [];
+  for (const size of SIZES) {
+    const s = measureSize(registry, size);
+    sizes.push(s);
     console.log(`\n${s.sizeMiB} MiB uncompressed, ${s.files} files, 3 gzip layers of ${s.layersMiB.join(' + ')} MiB (median of ${RUNS}; wall ms, peak RSS MiB):`);
     for (const x of s.series) console.log(`  ${x.name.padEnd(50)} ${x.wallMs.toFixed(0).padStart(7)} ms ${x.peakRssMiB.toFixed(1).padStart(7)} MiB   [${x.samplesMs.join(', ')}]`);
     console.log(`  ours/floor ${s.ratios.oursVsFloor.toFixed(2)}×, ours/skopeo ${s.ratios.oursVsSkopeo.toFixed(2)}×`);
   }
+  const upToDate = measureUpToDate(registry);
+  const results = { date: new Date().toISOString(), node: process.version, cores: os.cpus().length, loadAverage: os.loadavg(), runs: RUNS, sizes, upToDate };
+  mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(path.join(root, 'bench', 'results', 'pull.json'), JSON.stringify(results, null, 2) + '\n');
   console.log(`\n${upToDate.name}: ${upToDate.wallMs.toFixed(0)} ms, ${upToDate.peakRssMiB.toFixed(1)} MiB   [${upToDate.samplesMs.join(', ')}]`);
   console.log('results: bench/results/pull.json');
 } finally {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from '../../src/source/index.js';
-import { REPO_ROOT } from '../support/cli.js';
+import { REPO_ROOT, runCli } from '../support/cli.js';
 import { pushBlob, pushManifest } from '../support/oci-push.js';
 import { requireProgram } from '../support/programs.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
@@ -152,5 +152,15 @@ describe('images from umoci, buildah and skopeo through a registry', () => {
     const resolved = await resolveSource(parseSourceReference(ref), insecure());
     const err = await unpackSource(resolved, path.join(work, 'none'), {}, { ...insecure(), platform: parsePlatform('linux/s390x') }).catch((e: unknown) => e as Error);
     expect((err as Error).message).toMatch(/has no linux\/s390x image \(platforms: linux\/amd64, linux\/arm64\)$/);
+  });
+
+  it('the CLI takes the platform from ZETA_PROVISION_PLATFORM and refuses a malformed --platform', async () => {
+    const args = ['run', '--source', `${registry.host}/img/multi:1`, '--insecure-registry', registry.host, '--dry-run'];
+    const missing = await runCli(args, { env: { ZETA_PROVISION_PLATFORM: 'linux/s390x' } });
+    expect(missing.exitCode).toBe(4);
+    expect(missing.stdout).toMatch(/has no linux\/s390x image \(platforms: linux\/amd64, linux\/arm64\)/);
+    const malformed = await runCli([...args, '--platform', 'amd64']);
+    expect(malformed.exitCode).toBe(2);
+    expect(malformed.stdout + malformed.stderr).toMatch(/--platform: expected OS\/ARCH\[\/VARIANT\]/);
   });
 });
