@@ -5,7 +5,8 @@
 //   floor  `curl` of each blob piped into `tar -xz` (no digest check, no safety checks at all)
 // plus the whole-process up-to-date check of `zeta-provision run` (the hourly CronJob's usual case).
 // Each measurement is its own process under GNU time (wall ms, peak RSS of the largest process).
-// Writes bench/results/pull.json. Not a timed test. BENCH_SIZES_MIB=1024,100 BENCH_RUNS=3 scale it.
+// Writes bench/results/pull.json. Not a timed test. BENCH_SIZES_MIB=1024,100 BENCH_RUNS=3 scale it;
+// BENCH_PROFILE_DIR=DIR writes a CPU profile of each of our pulls there.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
