@@ -19,6 +19,10 @@ declare -A needs=(
   [xmllint]=libxml2-utils
   [xmlsec1]=xmlsec1
   [keytool]=default-jre-headless
+  [zstd]=zstd
+  [umoci]=umoci
+  [buildah]=buildah
+  [curl]=curl
 )
 
 missing=()

@@ -14,7 +14,7 @@ import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import { chooseKubeTarget, KubePublishError } from './publish/kube/index.js';
 import type { RunReport } from './report/index.js';
-import { fetchImageSignature, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
+import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
 /**
  * `run` goes all the way; `verify` stops after verification (source + signatures only, no targets, no
@@ -164,6 +164,8 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
 function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
   const { registryUsername: username, registryToken: password } = settings.gematik;
   return {
+    ...(settings.platform ? { platform: parsePlatform(settings.platform, '--platform') } : {}),
+    onLayer: layerReporter(log, process.stderr.isTTY ? process.stderr : undefined),
     registry: {
       credentials: username && password ? { username, password } : undefined,
       insecureHosts: settings.insecureRegistries,

@@ -24,6 +24,7 @@ export interface RunFlags {
   insecureRegistry?: string[];
   registryCa?: string;
   registryAuthFile?: string;
+  platform?: string;
   imageTrustChain?: string;
   imageIdentity?: string;
   imageSignature?: ImageSignatureMode;
@@ -65,6 +66,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'insecureRegistry', flags: '--insecure-registry <hosts>', kind: 'list', description: 'comma-separated registry hosts (host[:port]) that may be reached over plain HTTP' },
   { key: 'registryCa', flags: '--registry-ca <file>', kind: 'string', description: 'PEM CA(s) trusted for registry TLS, in addition to the system roots', gematikEnv: ['PROVISIONING_CONTAINER_REGISTRY_CA_FILE'] },
   { key: 'registryAuthFile', flags: '--registry-auth-file <path>', kind: 'string', description: 'docker config.json, or a mounted image pull Secret directory (.dockerconfigjson/.dockercfg)', gematikEnv: ['REGISTRY_AUTH_FILE'] },
+  { key: 'platform', flags: '--platform <os/arch[/variant]>', kind: 'string', description: 'image to take from a multi-platform index (default linux/amd64, or the only image)' },
   { key: 'imageTrustChain', flags: '--image-trust-chain <file>', kind: 'string', description: 'pinned certificate chain the image signature (cosign) must chain to', gematikEnv: ['TRUST_CERTCHAIN_FILE'] },
   { key: 'imageIdentity', flags: '--image-identity <email>', kind: 'string', description: 'required signer e-mail (SAN) of the image signature; "any" accepts every leaf of the chain (default software-development@gematik.de)' },
   { key: 'imageSignature', flags: '--image-signature <mode>', kind: 'signatureMode', description: 'required | optional | off (default: required when a trust chain is set, else off with a warning)' },

@@ -29,6 +29,8 @@ export interface Settings {
   insecureRegistries: string[];
   registryCaFile?: string;
   registryAuthFile?: string;
+  /** `os/arch[/variant]` to take from an image index (checked by the source stage). */
+  platform?: string;
   dryRun: DryRunMode | false;
   detailedExitcode: boolean;
   output: OutputFormat;
@@ -123,6 +125,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     insecureRegistries: flags.insecureRegistry ?? [],
     registryCaFile: abs(flags.registryCa),
     registryAuthFile: abs(flags.registryAuthFile),
+    platform: flags.platform,
     dryRun: flags.dryRun ?? false,
     detailedExitcode: flags.detailedExitcode ?? false,
     output: flags.output ?? 'text',
@@ -209,6 +212,6 @@ function hashConfig(s: Settings): string {
   const { origin: _origin, baseDir: _baseDir, ...shape } = s.config;
   // The truststore password is left out on purpose: this hash is stored in the volume record, and a
   // hash of a low-entropy password is a guessing oracle. A password change needs `run --force`.
-  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames, inputFilenames: s.gematik.inputFilenames, process: s.process });
+  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames, inputFilenames: s.gematik.inputFilenames, process: s.process, platform: s.platform });
   return 'sha256:' + createHash('sha256').update(material).digest('hex');
 }

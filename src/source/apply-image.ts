@@ -6,14 +6,19 @@ import { SourceError } from '../errors.js';
 import { applyLayer, type UnpackState } from './apply-layer.js';
 import type { BlobStore, Image } from './image.js';
 import { finishTree } from './tree.js';
-import type { UnpackLimits, UnpackResult } from './types.js';
+import type { LayerProgress, UnpackLimits, UnpackResult } from './types.js';
 
-export async function applyImage(store: BlobStore, image: Image, root: string, limits: UnpackLimits): Promise<UnpackResult> {
+export async function applyImage(store: BlobStore, image: Image, root: string, limits: UnpackLimits, progress?: LayerProgress): Promise<UnpackResult> {
   const state: UnpackState = { root, limits, entries: 0, bytes: 0, tarBytes: 0, dirModes: new Map(), warnings: [] };
+  const count = image.layers.length;
   for (const [i, layer] of image.layers.entries()) {
-    const input = { descriptor: layer, open: () => store.openBlob(layer) };
+    const started = Date.now();
+    const event = (bytes: number, done: boolean) =>
+      progress?.({ index: i + 1, count, digest: layer.digest, size: layer.size, bytes, ms: Date.now() - started, done });
+    const input = { descriptor: layer, open: () => store.openBlob(layer), onBytes: (n: number) => event(n, false) };
     const diffId = image.diffIds?.[i];
     await applyLayer(state, diffId === undefined ? input : { ...input, diffId });
+    event(layer.size, true);
   }
   const tree = await finishTree(root, state.dirModes);
   if (tree.escapingLink !== undefined) {

@@ -12,6 +12,7 @@ import tar from 'tar-stream';
 import { errorMessage, SourceError } from '../errors.js';
 import { EntryApplier, type UnpackState } from './layer-entries.js';
 import type { LayerDescriptor } from './types.js';
+import { zstdDecoder } from './zstd.js';
 
 export type { UnpackState } from './layer-entries.js';
 
@@ -21,12 +22,15 @@ export interface LayerInput {
   open: () => Promise<Readable>;
   /** Expected sha256 of the uncompressed tar, from the config's `rootfs.diff_ids`. */
   diffId?: string;
+  /** Told the running count of blob bytes read (for progress displays). */
+  onBytes?: (bytes: number) => void;
 }
 
 const GZIP_TYPES = new Set([
   'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
 ]);
+const ZSTD_TYPES = new Set(['application/vnd.oci.image.layer.v1.tar+zstd']);
 
 export async function applyLayer(state: UnpackState, layer: LayerInput): Promise<void> {
   const { descriptor } = layer;
@@ -41,12 +45,16 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
       // Stop early instead of hashing an endless blob; the size is part of what was signed.
       if (blobBytes > descriptor.size) return cb(fail(`blob is larger than its descriptor (${descriptor.size} bytes)`));
       blobHash.update(chunk);
+      layer.onBytes?.(blobBytes);
       cb(null, chunk);
     },
   });
   let tarBytes = 0;
   const tarHash = createHash('sha256');
+  // A few MiB of slack between decompression and the tar applier, so gunzip (in the thread pool)
+  // keeps working while files are being written instead of the two taking turns.
   const tarTap = new Transform({
+    readableHighWaterMark: 4 * 1024 * 1024,
     transform(chunk: Buffer, _enc, cb) {
       tarBytes += chunk.length;
       state.tarBytes += chunk.length;
@@ -58,8 +66,9 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
 
   const extract = tar.extract();
   const abort = new AbortController();
-  const stages: (Readable | Transform)[] = [blobTap];
-  if (GZIP_TYPES.has(descriptor.mediaType)) stages.push(createGunzip());
+  const stages: (Readable | Transform | ((src: AsyncIterable<Buffer>) => AsyncGenerator<Buffer>))[] = [blobTap];
+  if (GZIP_TYPES.has(descriptor.mediaType)) stages.push(createGunzip({ chunkSize: 128 * 1024 }));
+  if (ZSTD_TYPES.has(descriptor.mediaType)) stages.push(unzstd(fail));
   stages.push(tarTap);
 
   const source = await layer.open();
@@ -107,6 +116,19 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
       `layer ${descriptor.digest}: stripped setuid/setgid/sticky bits from ${applier.strippedModes} entries`,
     );
   }
+}
+
+/** The zstd stage, its complaints worded as this layer's source errors. */
+function unzstd(fail: (msg: string) => SourceError): (src: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  const decode = zstdDecoder();
+  return async function* (src) {
+    try {
+      yield* decode(src);
+    } catch (err) {
+      if (err instanceof SourceError) throw err;
+      throw fail(`cannot decompress: ${errorMessage(err)}`);
+    }
+  };
 }
 
 /** Picks the most useful error: our own checks first, then I/O (a missing blob), then the parser. */

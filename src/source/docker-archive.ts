@@ -12,7 +12,7 @@ import type { BlobStore, Image } from './image.js';
 import { archiveFiles, type LayoutFiles } from './layout-files.js';
 import { isSha256Digest } from './reference.js';
 import { indexTar } from './tar-index.js';
-import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult, LayerProgress } from './types.js';
 
 const TAR = 'application/vnd.oci.image.layer.v1.tar';
 
@@ -27,7 +27,7 @@ export async function resolveDockerArchive(ref: SourceReference): Promise<Resolv
   return { ref, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
 }
 
-export async function unpackDockerArchive(resolved: ResolvedSource, root: string, limits: UnpackLimits): Promise<UnpackResult> {
+export async function unpackDockerArchive(resolved: ResolvedSource, root: string, limits: UnpackLimits, progress?: LayerProgress): Promise<UnpackResult> {
   const files = archiveFiles(await indexTar(resolved.ref.path, resolved.ref.original));
   const { image, names } = await readArchive(resolved.ref, files);
   // Same guarantee as for layouts: what is unpacked is what was resolved (and possibly verified).
@@ -36,7 +36,7 @@ export async function unpackDockerArchive(resolved: ResolvedSource, root: string
     readJson: () => Promise.reject(new SourceError('docker-archive has no JSON blobs by digest')),
     openBlob: (layer: LayerDescriptor) => files.open(names.get(layer.digest)!),
   };
-  return applyImage(store, image, root, limits);
+  return applyImage(store, image, root, limits, progress);
 }
 
 async function readArchive(ref: SourceReference, given?: LayoutFiles): Promise<ArchiveImage> {

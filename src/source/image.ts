@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import { SourceError } from '../errors.js';
 import { isRecord, stringMap, toDescriptor, type Descriptor } from './blobs.js';
+import { choosePlatform, type Platform } from './platform.js';
 import { isSha256Digest } from './reference.js';
 import type { LayerDescriptor } from './types.js';
 
@@ -17,6 +18,7 @@ export const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_LIST]);
 export const LAYER_TYPES = new Set([
   'application/vnd.oci.image.layer.v1.tar',
   'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
   'application/vnd.docker.image.rootfs.diff.tar.gzip',
 ]);
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -54,7 +56,8 @@ export function manifestsOf(index: unknown, what: string): Descriptor[] {
   return index.manifests.map((m, i) => toDescriptor(m, `${what} manifests[${i}]`));
 }
 
-export async function loadImage(store: BlobStore, desc: Descriptor, depth = 0): Promise<Image> {
+/** `platform` picks from an index (undefined: linux/amd64, or the only image). */
+export async function loadImage(store: BlobStore, desc: Descriptor, platform?: Platform, depth = 0): Promise<Image> {
   const doc = await store.readJson(desc, 'manifest');
   if (!isRecord(doc)) throw new SourceError(`manifest ${desc.digest} is not a JSON object`);
   const declared = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
@@ -68,7 +71,7 @@ export async function loadImage(store: BlobStore, desc: Descriptor, depth = 0): 
 
   if (INDEX_TYPES.has(mediaType)) {
     if (depth > 0) throw new SourceError(`image index ${desc.digest} nests another index`);
-    return loadImage(store, pickPlatform(manifestsOf(doc, `index ${desc.digest}`), desc.digest), depth + 1);
+    return loadImage(store, pickPlatform(manifestsOf(doc, `index ${desc.digest}`), desc.digest, platform), platform, depth + 1);
   }
   if (!MANIFEST_TYPES.has(mediaType)) {
     throw new SourceError(`manifest ${desc.digest} has unsupported media type '${mediaType}'`);
@@ -77,7 +80,6 @@ export async function loadImage(store: BlobStore, desc: Descriptor, depth = 0): 
   if (!Array.isArray(doc.layers)) throw new SourceError(`manifest ${desc.digest} has no layers list`);
   const layers = doc.layers.map((l, i) => {
     const d = toDescriptor(l, `manifest ${desc.digest} layers[${i}]`);
-    if (/zstd/.test(d.mediaType)) throw new SourceError('zstd layers are not supported in this version');
     if (!LAYER_TYPES.has(d.mediaType)) {
       throw new SourceError(`layer ${d.digest} has unsupported media type '${d.mediaType}'`);
     }
@@ -104,16 +106,11 @@ export async function loadImage(store: BlobStore, desc: Descriptor, depth = 0): 
   return image;
 }
 
-/** From a multi-platform index: linux/amd64, or the only image there is. */
-export function pickPlatform(entries: Descriptor[], indexDigest: string): Descriptor {
+/** From a multi-platform index: the wanted platform's image (signatures and attestations left out). */
+export function pickPlatform(entries: Descriptor[], indexDigest: string, platform?: Platform): Descriptor {
   // Buildx attestation manifests ride along as `unknown/unknown` platform entries.
   const images = entries.filter(
     (d) => MANIFEST_TYPES.has(d.mediaType) && !isSignatureEntry(d) && d.platform?.os !== 'unknown',
   );
-  const amd64 = images.find((d) => d.platform?.os === 'linux' && d.platform.architecture === 'amd64');
-  if (amd64 !== undefined) return amd64;
-  if (images.length === 1 && images[0] !== undefined) return images[0];
-  const platforms = images.map((d) => `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'}`).join(', ');
-  throw new SourceError(`image index ${indexDigest} has no linux/amd64 image (platforms: ${platforms || 'none'})`);
+  return choosePlatform(images, platform, indexDigest);
 }
-

@@ -10,18 +10,25 @@ import { resolveDockerArchive, unpackDockerArchive } from './docker-archive.js';
 import { fetchRegistrySignature, resolveRegistry, unpackRegistry, type RegistrySettings } from './registry/index.js';
 import { readLayoutSignature, resolveOciLayout, unpackOciLayout } from './oci-layout.js';
 import type { SignatureBlobs } from './signature.js';
+import type { Platform } from './platform.js';
 
 export type { SignatureBlobs } from './signature.js';
-import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+import type { LayerProgress, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
 export { parseSourceReference } from './reference.js';
+export { layerReporter } from './progress.js';
+export { parsePlatform, formatPlatform, DEFAULT_PLATFORM, type Platform } from './platform.js';
 export type { RegistrySettings, Credentials } from './registry/index.js';
 
 /** How to reach registries; ignored by the other source kinds. */
 export interface SourceOptions {
   registry?: RegistrySettings;
+  /** Image to take from a multi-platform index; default linux/amd64, or the index's only image. */
+  platform?: Platform;
+  /** Told about each layer while it streams and when it is applied. */
+  onLayer?: LayerProgress;
 }
-export type { LayerDescriptor, ResolvedSource, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+export type { LayerDescriptor, LayerEvent, LayerProgress, ResolvedSource, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
 const GiB = 1024 * 1024 * 1024;
 
@@ -40,7 +47,7 @@ export async function resolveSource(ref: SourceReference, options: SourceOptions
         return resolveDir(ref, DEFAULT_UNPACK_LIMITS);
       case 'oci-layout':
       case 'oci-archive':
-        return resolveOciLayout(ref);
+        return resolveOciLayout(ref, options.platform);
       case 'docker-archive':
         return resolveDockerArchive(ref);
       case 'registry':
@@ -68,11 +75,11 @@ export async function unpackSource(
         return unpackDir(resolved, root, effective);
       case 'oci-layout':
       case 'oci-archive':
-        return unpackOciLayout(resolved, root, effective);
+        return unpackOciLayout(resolved, root, effective, options.platform, options.onLayer);
       case 'docker-archive':
-        return unpackDockerArchive(resolved, root, effective);
+        return unpackDockerArchive(resolved, root, effective, options.onLayer);
       case 'registry':
-        return unpackRegistry(resolved, root, effective, options.registry ?? {});
+        return unpackRegistry(resolved, root, effective, options.registry ?? {}, options.platform, options.onLayer);
     }
   });
 }

@@ -15,7 +15,7 @@ import {
   parentOf,
   UnsafeNameError,
 } from './paths.js';
-import { absIn, checkAncestors, isNoEnt, lstatOrNull, removePath, staysInside } from './tree.js';
+import { absIn, checkAncestors, isNoEnt, lstatOrNull, removePath, staysInside, whiteoutParentExists } from './tree.js';
 
 /** State shared by all layers of one unpack: caps are for the whole image, not per layer. */
 export interface UnpackState {
@@ -33,6 +33,8 @@ export interface UnpackState {
 
 /** One tar entry as tar-stream yields it (its `Source` type is not exported). */
 export type TarEntry = AsyncIterable<unknown> & { header: tar.Header };
+
+const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /** Applies tar entries of one layer; remembers what this layer created for opaque whiteouts. */
 export class EntryApplier {
@@ -136,6 +138,26 @@ export class EntryApplier {
     return abs;
   }
 
+  /**
+   * Creates a regular file with O_CREAT|O_EXCL, which never follows a symlink at the final name. In a
+   * fresh tree the name is usually free, so the removal `prepare` does (an lstat at least) is only
+   * paid when something is already there.
+   */
+  private async createFile(rel: string): Promise<fs.FileHandle> {
+    if (rel === '') throw new UnsafeNameError('entry replaces the root directory');
+    await checkAncestors(this.state.root, rel, true);
+    const abs = absIn(this.state.root, rel);
+    try {
+      const fh = await fs.open(abs, 'wx', 0o600);
+      this.touch(rel);
+      return fh;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    await this.prepare(rel);
+    return fs.open(abs, 'wx', 0o600);
+  }
+
   private async file(entry: TarEntry, rel: string, perm: number): Promise<void> {
     const size = entry.header.size ?? 0;
     const { limits } = this.state;
@@ -145,14 +167,27 @@ export class EntryApplier {
       throw new SourceError(`layer ${this.layerDigest}: image content exceeds the ${limits.maxTotalBytes} byte limit`);
     }
     this.state.bytes += size;
-    const abs = await this.prepare(rel);
-    const fh = await fs.open(abs, 'wx', 0o600);
+    const fh = await this.createFile(rel);
     let written = 0;
+    // Chunks are gathered and written together: one thread-pool round trip per MiB, not per 16 KiB.
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const batch = pending;
+      pending = [];
+      pendingBytes = 0;
+      await fh.writev(batch);
+    };
     try {
       for await (const chunk of entry as AsyncIterable<Buffer>) {
         written += chunk.length;
-        await fh.write(chunk);
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        // Also by count: a trickle of tiny chunks must not become one huge iovec list.
+        if (pendingBytes >= WRITE_BATCH_BYTES || pending.length >= 256) await flush();
       }
+      await flush();
       await fh.chmod(perm);
     } catch (err) {
       throw new SourceError(`layer ${this.layerDigest}: entry '${printable(entry.header.name)}' is truncated`, undefined, { cause: err });
@@ -206,7 +241,7 @@ export class EntryApplier {
 
   /** `.wh.NAME`: removes NAME as it came from lower layers. */
   private async whiteout(target: string): Promise<void> {
-    if (!(await checkAncestors(this.state.root, target, false))) return; // nothing below to hide
+    if (!(await whiteoutParentExists(this.state.root, target))) return; // nothing below to hide
     const abs = absIn(this.state.root, target);
     if (!this.touched.has(target)) {
       await removePath(abs);

@@ -10,8 +10,9 @@ import { blobRel, MAX_JSON_BLOB_BYTES, parseJson, readJsonBlob, isRecord, type D
 import { archiveFiles, directoryFiles, type LayoutFiles } from './layout-files.js';
 import { indexTar } from './tar-index.js';
 import { collectSignatureBlobs, readBlobBytes, type SignatureBlobs } from './signature.js';
+import type { Platform } from './platform.js';
 import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
-import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult, LayerProgress } from './types.js';
 
 /** Blobs of an OCI image layout (directory or archive): blobs/sha256/<hex>, read with digest checks. */
 function layoutStore(files: LayoutFiles): BlobStore {
@@ -28,8 +29,8 @@ async function filesOf(ref: SourceReference): Promise<LayoutFiles> {
 }
 
 
-export async function resolveOciLayout(ref: SourceReference): Promise<ResolvedSource> {
-  const image = await readImage(await filesOf(ref), ref);
+export async function resolveOciLayout(ref: SourceReference, platform?: Platform): Promise<ResolvedSource> {
+  const image = await readImage(await filesOf(ref), ref, platform);
   return { ref, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
 }
 
@@ -37,12 +38,14 @@ export async function unpackOciLayout(
   resolved: ResolvedSource,
   root: string,
   limits: UnpackLimits,
+  platform?: Platform,
+  progress?: LayerProgress,
 ): Promise<UnpackResult> {
   // Re-read by the resolved digest, not the tag: the tag may have moved since resolve, and the
   // signature check ran against this exact digest.
   const pinned: SourceReference = { kind: resolved.ref.kind, path: resolved.ref.path, digest: resolved.digest, original: resolved.ref.original };
   const files = await filesOf(pinned);
-  const image = await readImage(files, pinned);
+  const image = await readImage(files, pinned, platform);
   const same =
     image.layers.length === resolved.layers.length &&
     image.layers.every((l, i) => {
@@ -51,11 +54,11 @@ export async function unpackOciLayout(
     });
   if (!same) throw new SourceError(`layers of ${resolved.digest} differ from the resolved ones in ${resolved.ref.original}`);
 
-  return applyImage(layoutStore(files), image, root, limits);
+  return applyImage(layoutStore(files), image, root, limits, progress);
 }
 
-async function readImage(files: LayoutFiles, ref: SourceReference): Promise<Image> {
-  return loadImage(layoutStore(files), selectEntry(await readIndex(files, ref), ref));
+async function readImage(files: LayoutFiles, ref: SourceReference, platform: Platform | undefined): Promise<Image> {
+  return loadImage(layoutStore(files), selectEntry(await readIndex(files, ref), ref), platform);
 }
 
 /** index.json entries after checking the layout marker. */

@@ -51,6 +51,22 @@ export async function checkAncestors(root: string, rel: string, create: boolean)
   return true;
 }
 
+/**
+ * For whiteouts: true when every ancestor of `rel` is a real directory, false when one is missing or
+ * is a regular file (nothing can lie below it, so there is nothing to hide; `umoci repack` writes
+ * `swap/.wh.f` after turning directory `swap` into a file). A symlinked ancestor is still refused:
+ * removing through it would delete outside the tree.
+ */
+export async function whiteoutParentExists(root: string, rel: string): Promise<boolean> {
+  for (const anc of ancestorsOf(rel)) {
+    const st = await lstatOrNull(absIn(root, anc));
+    if (st === null) return false;
+    if (st.isSymbolicLink()) throw new UnsafeNameError(`parent '${anc}' is a symlink`);
+    if (!st.isDirectory()) return false;
+  }
+  return true;
+}
+
 /** Removes whatever is at `abs` (file, symlink itself, or whole subtree); never follows links. */
 export async function removePath(abs: string): Promise<void> {
   await fs.rm(abs, { recursive: true, force: true });

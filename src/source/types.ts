@@ -53,3 +53,19 @@ export interface UnpackResult {
   /** Image labels and manifest annotations, when only known after unpacking (registry images). */
   annotations?: Record<string, string>;
 }
+
+/** Progress of one layer: emitted while its blob streams (done=false) and once when it is applied. */
+export interface LayerEvent {
+  /** 1-based position, bottom layer first. */
+  index: number;
+  count: number;
+  digest: string;
+  /** Compressed size from the descriptor. */
+  size: number;
+  /** Blob bytes read so far. */
+  bytes: number;
+  /** Milliseconds since the layer was opened. */
+  ms: number;
+  done: boolean;
+}
+export type LayerProgress = (event: LayerEvent) => void;

@@ -83,6 +83,10 @@ export interface Desc {
 export interface LayerSpec {
   tar: Buffer;
   gzip?: boolean;
+  /** Compress with the `zstd` program (media type `+zstd`). */
+  zstd?: boolean;
+  /** Store these bytes as the blob instead of compressing `tar` (crafted streams). */
+  blob?: Buffer;
   mediaType?: string;
 }
 
@@ -123,11 +127,16 @@ export class LayoutBuilder {
     await fs.writeFile(rawTmp, spec.tar);
     const diffId = await sha256sum(rawTmp);
     await fs.rm(rawTmp);
-    const gzip = spec.gzip ?? true;
-    const data = gzip ? Buffer.from((await execa('gzip', ['-n', '-c'], { input: spec.tar, encoding: 'buffer' })).stdout) : spec.tar;
+    const gzip = (spec.gzip ?? true) && !spec.zstd;
+    const compressor = spec.zstd ? ['zstd', '-q', '-c'] : gzip ? ['gzip', '-n', '-c'] : undefined;
+    const data =
+      spec.blob ??
+      (compressor ? Buffer.from((await execa(compressor[0]!, compressor.slice(1), { input: spec.tar, encoding: 'buffer' })).stdout) : spec.tar);
     const mediaType =
       spec.mediaType ??
-      (docker
+      (spec.zstd
+        ? 'application/vnd.oci.image.layer.v1.tar+zstd'
+        : docker
         ? 'application/vnd.docker.image.rootfs.diff.tar.gzip'
         : gzip
           ? 'application/vnd.oci.image.layer.v1.tar+gzip'

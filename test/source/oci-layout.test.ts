@@ -194,12 +194,6 @@ describe('oci-layout: integrity', () => {
     await expectSourceError(resolveRef(`oci-layout:${tmp}/layout`), /not sha256:<64 hex>/);
   });
 
-  it('refuses zstd layers with a clear message', async () => {
-    await singleImageLayout(path.join(tmp, 'layout'), {
-      layers: [{ tar: await packTar([{ name: 'a' }]), mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }],
-    });
-    await expectSourceError(resolveRef(`oci-layout:${tmp}/layout`), /^zstd layers are not supported in this version$/);
-  });
 });
 
 describe('oci-layout: selection', () => {

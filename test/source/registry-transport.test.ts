@@ -128,3 +128,24 @@ describe('retries through a faulty proxy', () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe('a registry that never answers', () => {
+  it('times out waiting for headers, retries, then fails as unreachable', async () => {
+    let requests = 0;
+    const silent = createServer(() => {
+      requests++; // never answers
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(silent.address() as { port: number }).port}`;
+    try {
+      const options = { registry: { insecureHosts: [host], transport: { requestTimeoutMs: 200, attempts: 2, baseDelayMs: 10 } } };
+      const err = (await resolveSource(parseSourceReference(`${host}/zeta/provisioning:v1`), options).catch((e: unknown) => e)) as SourceError;
+      expect(err).toBeInstanceOf(SourceError);
+      expect(err.message).toBe(`cannot reach registry ${host}: UND_ERR_HEADERS_TIMEOUT`);
+      expect(requests).toBe(2);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+});

@@ -19,6 +19,8 @@ export interface RegistryAuth {
 
 export interface TestRegistry {
   host: string;
+  /** The registry's storage root (filesystem driver), for tests that tamper with stored blobs. */
+  storageDir: string;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export async function startRegistry(auth: RegistryAuth = {}): Promise<TestRegist
   });
   return {
     host,
+    storageDir: path.join(dir, 'data'),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));

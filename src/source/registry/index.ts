@@ -6,7 +6,8 @@ import { SourceError } from '../../errors.js';
 import { applyImage } from '../apply-image.js';
 import { collectSignatureBlobs, type SignatureBlobs } from '../signature.js';
 import { loadImage } from '../image.js';
-import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from '../types.js';
+import type { Platform } from '../platform.js';
+import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult, LayerProgress } from '../types.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
 import { createRegistryFetch, type TransportOptions } from './transport.js';
 import { credentialsFor, loadAuthFile } from './credentials.js';
@@ -49,10 +50,10 @@ export async function fetchRegistrySignature(resolved: ResolvedSource, settings:
   return collectSignatureBlobs(found.bytes, found.digest, (desc) => client.readBlob(desc), location);
 }
 
-export async function unpackRegistry(resolved: ResolvedSource, root: string, limits: UnpackLimits, settings: RegistrySettings): Promise<UnpackResult> {
+export async function unpackRegistry(resolved: ResolvedSource, root: string, limits: UnpackLimits, settings: RegistrySettings, platform?: Platform, progress?: LayerProgress): Promise<UnpackResult> {
   const client = await clientFor(resolved.ref, settings);
   // By digest, never by tag again: the tag may have moved since resolve.
   const manifest = await client.getManifest(resolved.digest);
-  const image = await loadImage(client.store(), { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length });
-  return applyImage(client.store(), image, root, limits);
+  const image = await loadImage(client.store(), { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length }, platform);
+  return applyImage(client.store(), image, root, limits, progress);
 }

@@ -5,7 +5,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { EnvHttpProxyAgent, fetch as undiciFetch } from 'undici';
 import { ConfigError, SourceError, errorMessage } from '../../errors.js';
 
 export interface TransportOptions {
@@ -38,21 +37,30 @@ export async function createRegistryFetch(opts: TransportOptions = {}): Promise<
     ca = [...rootCertificates, pem];
   }
   const env = opts.env ?? process.env;
-  const tls = ca ? { ca } : {};
-  const dispatcher = new EnvHttpProxyAgent({
-    httpProxy: env.HTTP_PROXY ?? env.http_proxy,
-    httpsProxy: env.HTTPS_PROXY ?? env.https_proxy,
-    noProxy: env.NO_PROXY ?? env.no_proxy,
-    connect: tls,
-    requestTls: tls,
-    headersTimeout: opts.requestTimeoutMs ?? 60_000,
-  });
+  const headersTimeout = opts.requestTimeoutMs ?? 60_000;
+  const proxied = [env.HTTP_PROXY, env.http_proxy, env.HTTPS_PROXY, env.https_proxy].some((v) => v !== undefined && v !== '');
   const deadline = Date.now() + (opts.deadlineMs ?? 600_000);
   const attempts = opts.attempts ?? 5;
   const base = opts.baseDelayMs ?? 500;
 
-  const once = (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> =>
-    undiciFetch(input as string, { ...(init as object), dispatcher } as never) as unknown as Promise<Response>;
+  let once: (input: Parameters<typeof fetch>[0], init?: RequestInit) => Promise<Response>;
+  if (ca || proxied) {
+    // The undici package only when a CA or a proxy asks for it: loading it costs more start-up time
+    // than the whole up-to-date check, which the hourly CronJob does almost every time.
+    const { EnvHttpProxyAgent, fetch: undiciFetch } = await import('undici');
+    const tls = ca ? { ca } : {};
+    const dispatcher = new EnvHttpProxyAgent({
+      httpProxy: env.HTTP_PROXY ?? env.http_proxy,
+      httpsProxy: env.HTTPS_PROXY ?? env.https_proxy,
+      noProxy: env.NO_PROXY ?? env.no_proxy,
+      connect: tls,
+      requestTls: tls,
+      headersTimeout,
+    });
+    once = (input, init) => undiciFetch(input as string, { ...(init as object), dispatcher } as never) as unknown as Promise<Response>;
+  } else {
+    once = (input, init) => fetchWithHeadersTimeout(input, init, headersTimeout);
+  }
 
   return async (input, init) => {
     for (let attempt = 1; ; attempt++) {
@@ -77,6 +85,22 @@ export async function createRegistryFetch(opts: TransportOptions = {}): Promise<
       await new Promise((r) => setTimeout(r, wait));
     }
   };
+}
+
+/** Node's own fetch, given up (as a retryable timeout) when no response headers arrive in time. */
+async function fetchWithHeadersTimeout(input: Parameters<typeof fetch>[0], init: RequestInit | undefined, timeoutMs: number): Promise<Response> {
+  const timer = new AbortController();
+  const timeout = setTimeout(() => {
+    const err = new Error(`no response within ${timeoutMs} ms`, { cause: { code: 'UND_ERR_HEADERS_TIMEOUT' } });
+    timer.abort(err);
+  }, timeoutMs);
+  const signal = init?.signal ? AbortSignal.any([init.signal, timer.signal]) : timer.signal;
+  try {
+    return await fetch(input, { ...init, signal });
+  } finally {
+    // Cleared once the headers are in: the body may take as long as the deadline allows.
+    clearTimeout(timeout);
+  }
 }
 
 /**
