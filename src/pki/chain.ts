@@ -67,7 +67,7 @@ function basicConstraints(cert: pkijs.Certificate): { cA: boolean; pathLen?: num
 }
 
 /** Does `issuer`'s key verify `cert`'s signature? Algorithm errors count as "no". */
-function signedBy(cert: pkijs.Certificate, issuer: pkijs.Certificate): boolean {
+export function signedBy(cert: pkijs.Certificate, issuer: pkijs.Certificate): boolean {
   try {
     return verifySignature(cert.tbsView, cert.signatureValue.valueBlock.valueHexView, issuer.subjectPublicKeyInfo, cert.signatureAlgorithm);
   } catch {

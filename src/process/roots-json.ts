@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../errors.js';
 import { parseCertificate, subjectKeyId, subjectString } from '../pki/certs.js';
-import { verifySignature } from '../pki/engine.js';
+import { signedBy } from '../pki/chain.js';
 
 export const ROOTS_KEYS = ['cert', 'cn', 'name', 'next', 'nva', 'nvb', 'prev', 'ski'];
 const MAX_ROOTS_BYTES = 4 * 1024 * 1024;
@@ -104,14 +104,6 @@ function decodeCert(b64: string, where: string, fail: (m: string) => never): pki
     return parseCertificate(der, where);
   } catch (err) {
     return fail(errorMessage(err));
-  }
-}
-
-function signedBy(cert: pkijs.Certificate, issuer: pkijs.Certificate): boolean {
-  try {
-    return verifySignature(cert.tbsView, cert.signatureValue.valueBlock.valueHexView, issuer.subjectPublicKeyInfo, cert.signatureAlgorithm);
-  } catch {
-    return false;
   }
 }
 

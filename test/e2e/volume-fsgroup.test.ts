@@ -17,7 +17,22 @@ const tempDir = useTempDirs();
 const WRITER = 65534;
 const READER = 65533;
 const FS_GROUP = 4242;
-const isRoot = process.getuid?.() === 0;
+
+/** A volume as kubelet prepares it for an fsGroup: root:<fsGroup>, mode 2775; plus the publisher script beside it. */
+async function fsGroupVolume(): Promise<{ base: string; vol: string; publisher: string }> {
+  // Switching to another uid needs root, which the suite has (it installs its peers with apt-get).
+  if (process.getuid?.() !== 0) throw new Error('this test switches users with setpriv and must run as root, as the test command does in CI');
+  await requireProgram('setpriv', 'util-linux');
+  const base = await tempDir();
+  await chmod(base, 0o755);
+  const vol = path.join(base, 'vol');
+  await mkdir(vol);
+  await chown(vol, 0, FS_GROUP);
+  await chmod(vol, 0o2775);
+  const publisher = path.join(base, 'publish.mjs');
+  await writeFile(publisher, PUBLISHER);
+  return { base, vol, publisher };
+}
 
 const PUBLISHER = `
 import { publishVolume } from ${JSON.stringify(path.join(REPO_ROOT, 'dist', 'publish', 'volume', 'index.js'))};
@@ -56,18 +71,10 @@ async function entries(dir: string): Promise<{ rel: string; uid: number; gid: nu
   return out;
 }
 
-describe.skipIf(!isRoot)('non-root publisher on an fsGroup volume', () => {
+describe('non-root publisher on an fsGroup volume', () => {
   it('writes group-owned, readable generations, and applies the mode and group settings', async () => {
-    await requireProgram('setpriv', 'util-linux');
-    const base = await tempDir();
-    await chmod(base, 0o755);
-    const vol = path.join(base, 'vol');
-    await mkdir(vol);
-    await chown(vol, 0, FS_GROUP);
-    await chmod(vol, 0o2775);
-    const publisher = path.join(base, 'publish.mjs');
+    const { base, vol, publisher } = await fsGroupVolume();
     const cat = path.join(base, 'cat.mjs');
-    await writeFile(publisher, PUBLISHER);
     await writeFile(cat, CAT);
     const stage = async (files: Record<string, string>) => {
       const dir = await tempDir();
@@ -124,15 +131,7 @@ describe.skipIf(!isRoot)('non-root publisher on an fsGroup volume', () => {
   });
 
   it('a writer outside the fsGroup is refused with exit 5, a hint, and nothing written', async () => {
-    await requireProgram('setpriv', 'util-linux');
-    const base = await tempDir();
-    await chmod(base, 0o755);
-    const vol = path.join(base, 'vol');
-    await mkdir(vol);
-    await chown(vol, 0, FS_GROUP);
-    await chmod(vol, 0o2775);
-    const publisher = path.join(base, 'publish.mjs');
-    await writeFile(publisher, PUBLISHER);
+    const { vol, publisher } = await fsGroupVolume();
     const dir = await tempDir();
     await chmod(dir, 0o755);
     const files = JSON.stringify(await stageFiles(dir, { 'a/x': '1' }));
