@@ -34,6 +34,10 @@ export interface ProcessorSummary {
   detail: string;
   /** TSL only: whether the XML signature was verified against a configured anchor. */
   signatureChecked?: boolean;
+  /** TSL only: its NextUpdate (ISO 8601), for freshness in the report and status. */
+  nextUpdate?: string;
+  /** Policy signer only: the signer certificate's notAfter (ISO 8601), for the earliest expiry. */
+  notAfter?: string;
 }
 
 export interface DesiredOutputs {

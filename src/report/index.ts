@@ -2,9 +2,11 @@
  * Report stage: what happened, as text for a person or JSON for a machine, on stdout. The exit code
  * travels inside the report so both renderings agree with the process status.
  */
+import { describeTime } from './freshness.js';
 import type { RunReport } from './types.js';
 
 export type { Outcome, RunReport } from './types.js';
+export { describeAge, describeTime, freshnessOf, freshnessWarnings, type Freshness } from './freshness.js';
 
 export function renderReport(report: RunReport, format: 'text' | 'json'): string {
   return format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderText(report);
@@ -54,6 +56,15 @@ function renderText(r: RunReport): string {
   }
   for (const p of r.processed ?? []) {
     lines.push(`  derived   ${p.outputs.join(', ')} from ${p.input}: ${p.detail}`);
+  }
+  const f = r.freshness;
+  if (f?.earliestCertificateExpiry || f?.tslNextUpdate) {
+    const now = new Date();
+    const parts = [
+      ...(f.earliestCertificateExpiry ? [`earliest certificate expiry ${describeTime(f.earliestCertificateExpiry, now)}`] : []),
+      ...(f.tslNextUpdate ? [`TSL next update ${describeTime(f.tslNextUpdate, now)}`] : []),
+    ];
+    lines.push(`  freshness ${parts.join('; ')}`);
   }
   const v = r.plan?.volume;
   if (v && r.targets.volume) {

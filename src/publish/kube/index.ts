@@ -288,7 +288,8 @@ export class KubeTarget {
       objects: previous?.objects ?? [],
       consumers: previous?.consumers ?? {},
       ...(outcome === 'failed' ? { error: message } : {}),
-      ...(this.extra ?? {}),
+      // An up-to-date run derives nothing: the applied payload's freshness is still the recorded one.
+      ...(this.extra ?? (outcome === 'up-to-date' ? { earliestCertificateExpiry: previous?.earliestCertificateExpiry, tslNextUpdate: previous?.tslNextUpdate } : {})),
     };
     return this.writeStatus(record, reason, message);
   }
