@@ -11,6 +11,8 @@ export interface VolumeFile {
 }
 
 export interface ConfigMapObject {
+  /** A target with a `sensitive: true` file is published as a Secret; reports label it so. */
+  kind: 'ConfigMap' | 'Secret';
   name: string;
   namespace?: string;
   /** UTF-8 files. */
@@ -21,6 +23,7 @@ export interface ConfigMapObject {
   contentHash: string;
   /** Payload files it was built from, for the report. */
   files: string[];
+  /** Decoded bytes of all values: what the API server counts against its 1 MiB limit. */
   bytes: number;
 }
 

@@ -73,7 +73,7 @@ function renderText(r: RunReport): string {
     lines.push(`  volume    ${r.targets.volume}: ${what}${gen}`);
   }
   for (const cm of r.plan?.configMaps ?? []) {
-    lines.push(`  configmap ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
+    lines.push(`  ${cm.kind === 'Secret' ? 'secret   ' : 'configmap'} ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
   }
   lines.push(...renderKube(r));
   for (const w of r.warnings) lines.push(`  warning   ${w}`);
