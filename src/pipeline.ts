@@ -13,7 +13,7 @@ import { makePlan } from './plan/index.js';
 import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import { chooseKubeTarget, KubePublishError } from './publish/kube/index.js';
-import { freshnessOf, type RunReport } from './report/index.js';
+import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, recordedFreshness, type RunReport } from './report/index.js';
 import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
 /**
@@ -61,6 +61,10 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     const last = await readLastApplied(targets);
     if (!verifyOnly && !settings.force && isUpToDate(last, resolved.digest, settings.configHash)) {
       report.source.revision = last[0]?.revision;
+      // The hourly run mostly ends here: it still says how fresh the payload in place is.
+      const now = new Date();
+      report.freshness = recordedFreshness(last, now);
+      if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
       if (targets.kube && !settings.dryRun) {
         const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
         await targets.kube.recordOutcome('up-to-date', 'UpToDate', `payload ${resolved.digest} already applied; nothing to do`, meta);

@@ -4,6 +4,7 @@
  * signer), the TSL's NextUpdate, and — when reading a status record back — the age of the payload
  * that was applied. Pure functions: the caller passes `now`.
  */
+import { DEFAULT_EXPIRY_WARNING_DAYS } from '../config/validate.js';
 import type { RunReport } from './types.js';
 
 export interface Freshness {
@@ -11,6 +12,9 @@ export interface Freshness {
   earliestCertificateExpiry?: string;
   /** The TSL's NextUpdate (ISO 8601), when a TSL was processed. */
   tslNextUpdate?: string;
+  /** Up-to-date runs only (from the status records): when the payload in place was applied, and how long ago. */
+  appliedAt?: string;
+  payloadAgeSeconds?: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -61,7 +65,7 @@ export interface FreshnessLimits {
   payloadAgeWarningDays: number;
 }
 
-export const DEFAULT_LIMITS: FreshnessLimits = { expiryWarningDays: 30, tslWarningDays: TSL_WARNING_DAYS, payloadAgeWarningDays: PAYLOAD_AGE_WARNING_DAYS };
+export const DEFAULT_LIMITS: FreshnessLimits = { expiryWarningDays: DEFAULT_EXPIRY_WARNING_DAYS, tslWarningDays: TSL_WARNING_DAYS, payloadAgeWarningDays: PAYLOAD_AGE_WARNING_DAYS };
 
 /** Warnings for a recorded state (near or over a limit); `appliedAt` gives the payload's age. */
 export function freshnessWarnings(f: Freshness & { appliedAt?: string }, now: Date, limits: FreshnessLimits = DEFAULT_LIMITS): string[] {
@@ -81,6 +85,21 @@ export function freshnessWarnings(f: Freshness & { appliedAt?: string }, now: Da
     if (age > limits.payloadAgeWarningDays * DAY_MS) out.push(`the applied payload is ${Math.floor(age / DAY_MS)} days old (applied ${f.appliedAt}); check that new payloads still arrive`);
   }
   return out;
+}
+
+/** What the last-applied records say (first with a valid time), for a run that found nothing new. */
+export function recordedFreshness(
+  records: ({ appliedAt: string; earliestCertificateExpiry?: string; tslNextUpdate?: string } | undefined)[],
+  now: Date,
+): (Freshness & { appliedAt: string; payloadAgeSeconds: number }) | undefined {
+  const r = records.find((x) => x !== undefined && !Number.isNaN(Date.parse(x.appliedAt)));
+  if (!r) return undefined;
+  return {
+    ...(r.earliestCertificateExpiry ? { earliestCertificateExpiry: r.earliestCertificateExpiry } : {}),
+    ...(r.tslNextUpdate ? { tslNextUpdate: r.tslNextUpdate } : {}),
+    appliedAt: r.appliedAt,
+    payloadAgeSeconds: Math.max(0, Math.floor((now.getTime() - Date.parse(r.appliedAt)) / 1000)),
+  };
 }
 
 /** Age as text: `3 h 12 min`, `5 days 2 h`. */

@@ -2,11 +2,11 @@
  * Report stage: what happened, as text for a person or JSON for a machine, on stdout. The exit code
  * travels inside the report so both renderings agree with the process status.
  */
-import { describeTime } from './freshness.js';
+import { describeAge, describeTime } from './freshness.js';
 import type { RunReport } from './types.js';
 
 export type { Outcome, RunReport } from './types.js';
-export { describeAge, describeTime, freshnessOf, freshnessWarnings, type Freshness } from './freshness.js';
+export { DEFAULT_LIMITS, describeAge, describeTime, freshnessOf, freshnessWarnings, recordedFreshness, type Freshness } from './freshness.js';
 
 export function renderReport(report: RunReport, format: 'text' | 'json'): string {
   return format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderText(report);
@@ -58,9 +58,10 @@ function renderText(r: RunReport): string {
     lines.push(`  derived   ${p.outputs.join(', ')} from ${p.input}: ${p.detail}`);
   }
   const f = r.freshness;
-  if (f?.earliestCertificateExpiry || f?.tslNextUpdate) {
+  if (f?.earliestCertificateExpiry || f?.tslNextUpdate || f?.appliedAt) {
     const now = new Date();
     const parts = [
+      ...(f.appliedAt ? [`payload applied ${describeAge(f.appliedAt, now)} ago`] : []),
       ...(f.earliestCertificateExpiry ? [`earliest certificate expiry ${describeTime(f.earliestCertificateExpiry, now)}`] : []),
       ...(f.tslNextUpdate ? [`TSL next update ${describeTime(f.tslNextUpdate, now)}`] : []),
     ];

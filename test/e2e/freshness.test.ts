@@ -91,11 +91,21 @@ describe('freshness in report and status records', () => {
     const kubeStatus = () => JSON.parse(api!.store.peek(api!.type('configmaps'), NS, 'zeta-provision-status')!.data['status.json']);
     expect(kubeStatus()).toMatchObject({ outcome: 'applied', ...expected });
 
-    // Up to date: nothing derived, the API status still describes the applied payload.
-    const again = await run(['--output', 'text']);
+    expect(kubeStatus().lastApplied).toMatchObject(expected);
+
+    // Up to date: nothing derived; the report takes freshness and payload age from the records, the
+    // API status still describes the applied payload.
+    const again = await run(['--output', 'json']);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(again.stdout).toContain('up to date');
+    const up = JSON.parse(again.stdout);
+    expect(up.outcome).toBe('up-to-date');
+    expect(up.processed).toBeUndefined();
+    expect(up.freshness).toEqual({ ...expected, appliedAt: record.appliedAt, payloadAgeSeconds: expect.any(Number) });
+    expect(up.freshness.payloadAgeSeconds).toBeLessThan(24 * 3600);
+    expect(up.warnings).toContain(`the applied TSL's NextUpdate is ${nextUpdate.slice(0, 10)} (in 3 day(s))`);
     expect(kubeStatus()).toMatchObject({ outcome: 'up-to-date', ...expected });
+    const upText = await run(['--output', 'text']);
+    expect(upText.stdout).toMatch(new RegExp(`\n  freshness payload applied \\d+ min ago; earliest certificate expiry 2031-03-23 \\(in \\d+ day\\(s\\)\\); TSL next update ${nextUpdate.slice(0, 10)} \\(in 3 day\\(s\\)\\)\n`));
 
     // The text report of a run that derives shows both, with days to go.
     const forced = await run(['--output', 'text', '--force']);
