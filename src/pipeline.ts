@@ -13,7 +13,7 @@ import { makePlan } from './plan/index.js';
 import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import { chooseKubeTarget, KubePublishError } from './publish/kube/index.js';
-import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, recordedFreshness, type RunReport } from './report/index.js';
+import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type RunReport } from './report/index.js';
 import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
 /**
@@ -123,6 +123,7 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     report.warnings.push(...desired.warnings);
     if (desired.processed?.length) report.processed = desired.processed;
     report.freshness = freshnessOf(report);
+    report.warnings.push(...processedExpiryWarnings(desired.processed ?? [], new Date(), settings.config.expiryWarningDays));
     for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
     const current = await readCurrentState(targets);
     // Without a volume directory (dry run) the plan is made against an empty volume.

@@ -5,6 +5,7 @@
  * that was applied. Pure functions: the caller passes `now`.
  */
 import { DEFAULT_EXPIRY_WARNING_DAYS } from '../config/validate.js';
+import type { ProcessorSummary } from '../process/types.js';
 import type { RunReport } from './types.js';
 
 export interface Freshness {
@@ -85,6 +86,18 @@ export function freshnessWarnings(f: Freshness & { appliedAt?: string }, now: Da
     if (age > limits.payloadAgeWarningDays * DAY_MS) out.push(`the applied payload is ${Math.floor(age / DAY_MS)} days old (applied ${f.appliedAt}); check that new payloads still arrive`);
   }
   return out;
+}
+
+/**
+ * The processors' own certificates (the policy signer) near or past expiry. Image and file signer
+ * chains are warned about by the verify stage; this covers what only the process stage reads.
+ */
+export function processedExpiryWarnings(processed: Pick<ProcessorSummary, 'input' | 'notAfter'>[], now: Date, days: number): string[] {
+  return processed.flatMap((p) => {
+    if (!p.notAfter) return [];
+    const left = Date.parse(p.notAfter) - now.getTime();
+    return left < days * DAY_MS ? [`${p.input}: certificate ${left <= 0 ? 'expired' : 'expires'} ${describeTime(p.notAfter, now)}`] : [];
+  });
 }
 
 /** What the last-applied records say (first with a valid time), for a run that found nothing new. */

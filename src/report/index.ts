@@ -6,7 +6,7 @@ import { describeAge, describeTime } from './freshness.js';
 import type { RunReport } from './types.js';
 
 export type { Outcome, RunReport } from './types.js';
-export { DEFAULT_LIMITS, describeAge, describeTime, freshnessOf, freshnessWarnings, recordedFreshness, type Freshness } from './freshness.js';
+export { DEFAULT_LIMITS, describeAge, describeTime, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type Freshness } from './freshness.js';
 
 export function renderReport(report: RunReport, format: 'text' | 'json'): string {
   return format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderText(report);

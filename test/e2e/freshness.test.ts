@@ -9,7 +9,7 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { volumeStatus } from '../../src/publish/volume/index.js';
-import { freshnessWarnings } from '../../src/report/index.js';
+import { freshnessWarnings, processedExpiryWarnings } from '../../src/report/index.js';
 import { REPO_ROOT, runCli } from '../support/cli.js';
 import { NS, writeConfig, writeKubeconfig } from '../support/kube-api/cluster.js';
 import { startKubeApi, type KubeApi } from '../support/kube-api/index.js';
@@ -62,6 +62,14 @@ describe('freshness in report and status records', () => {
       'a certificate the applied payload relies on expired on 2027-01-01T00:00:00Z',
       'the applied TSL is past its NextUpdate (2027-01-08 (2 day(s) ago)): a newer TSL should have been provisioned',
     ]);
+  });
+
+  it('unit: the policy signer certificate warns within expiryWarningDays and once expired', () => {
+    const now = new Date('2031-03-01T00:00:00Z');
+    const signer = { input: 'policy-engine-bundle-keys/signers/s.pem', notAfter: SIGNER_NOT_AFTER };
+    expect(processedExpiryWarnings([signer, { input: 'roots.json' }], now, 30)).toEqual(['policy-engine-bundle-keys/signers/s.pem: certificate expires 2031-03-23 (in 22 day(s))']);
+    expect(processedExpiryWarnings([signer], now, 20)).toEqual([]);
+    expect(processedExpiryWarnings([signer], new Date('2031-04-01T00:00:00Z'), 30)).toEqual(['policy-engine-bundle-keys/signers/s.pem: certificate expired 2031-03-23 (8 day(s) ago)']);
   });
 
   it.skipIf(!existsSync(REAL_KEYS))('run report, volume record, API status and `status` carry earliest expiry, TSL next update and payload age', async () => {
