@@ -30,7 +30,9 @@ export const TSL_WARNING_DAYS = 7;
 export function freshnessOf(report: Pick<RunReport, 'image' | 'verification' | 'processed'>): Freshness {
   const expiries = [
     report.image?.signer?.earliestExpiry,
-    ...(report.verification?.checks ?? []).flatMap((c) => c.signers.map((s) => s.earliestExpiry)),
+    // A timestamped signature stays valid after its chain expires (the timestamp proves when it was
+    // made), so only untimestamped chains limit how long the payload can be used — as in verify's warnings.
+    ...(report.verification?.checks ?? []).filter((c) => c.ok && !c.timestamp).flatMap((c) => c.signers.map((s) => s.earliestExpiry)),
     ...(report.processed ?? []).map((p) => p.notAfter),
   ];
   const out: Freshness = {};

@@ -9,7 +9,7 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { volumeStatus } from '../../src/publish/volume/index.js';
-import { freshnessWarnings, processedExpiryWarnings } from '../../src/report/index.js';
+import { freshnessOf, freshnessWarnings, processedExpiryWarnings } from '../../src/report/index.js';
 import { REPO_ROOT, runCli } from '../support/cli.js';
 import { NS, writeConfig, writeKubeconfig } from '../support/kube-api/cluster.js';
 import { startKubeApi, type KubeApi } from '../support/kube-api/index.js';
@@ -62,6 +62,25 @@ describe('freshness in report and status records', () => {
       'a certificate the applied payload relies on expired on 2027-01-01T00:00:00Z',
       'the applied TSL is past its NextUpdate (2027-01-08 (2 day(s) ago)): a newer TSL should have been provisioned',
     ]);
+  });
+
+  it('unit: earliest expiry over untimestamped signer chains and the policy signer, compared as instants', () => {
+    const check = (earliestExpiry: string, extra: object = {}) => ({ file: 'f', kind: 'cms', ok: true, signers: [{ earliestExpiry }], ...extra });
+    const report = {
+      verification: {
+        checks: [
+          // Timestamped: proven at signing time, its expired chain does not limit the payload.
+          check('2025-09-11T00:00:00Z', { timestamp: '2024-12-11T04:39:30Z' }),
+          check('2030-01-01T00:30:00+02:00'),
+          // A failed check did not let the run through; it is not what the payload relies on.
+          check('2026-01-01T00:00:00Z', { ok: false }),
+        ],
+      },
+      processed: [{ processor: 'policySigner', notAfter: '2029-12-31T23:00:00Z' }, { processor: 'tsl', nextUpdate: '2027-02-01T00:00:00Z' }],
+    } as unknown as Parameters<typeof freshnessOf>[0];
+    // 2030-01-01T00:30+02:00 is 2029-12-31T22:30Z: earlier than the signer, though it sorts later as text.
+    expect(freshnessOf(report)).toEqual({ earliestCertificateExpiry: '2030-01-01T00:30:00+02:00', tslNextUpdate: '2027-02-01T00:00:00Z' });
+    expect(freshnessOf({})).toEqual({});
   });
 
   it('unit: the policy signer certificate warns within expiryWarningDays and once expired', () => {
