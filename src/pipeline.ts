@@ -13,7 +13,7 @@ import { makePlan } from './plan/index.js';
 import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import { chooseKubeTarget, KubePublishError } from './publish/kube/index.js';
-import type { RunReport } from './report/index.js';
+import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type RunReport } from './report/index.js';
 import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
 /**
@@ -61,6 +61,10 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     const last = await readLastApplied(targets);
     if (!verifyOnly && !settings.force && isUpToDate(last, resolved.digest, settings.configHash)) {
       report.source.revision = last[0]?.revision;
+      // The hourly run mostly ends here: it still says how fresh the payload in place is.
+      const now = new Date();
+      report.freshness = recordedFreshness(last, now);
+      if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
       if (targets.kube && !settings.dryRun) {
         const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
         await targets.kube.recordOutcome('up-to-date', 'UpToDate', `payload ${resolved.digest} already applied; nothing to do`, meta);
@@ -118,6 +122,8 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     });
     report.warnings.push(...desired.warnings);
     if (desired.processed?.length) report.processed = desired.processed;
+    report.freshness = freshnessOf(report);
+    report.warnings.push(...processedExpiryWarnings(desired.processed ?? [], new Date(), settings.config.expiryWarningDays));
     for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
     const current = await readCurrentState(targets);
     // Without a volume directory (dry run) the plan is made against an empty volume.
@@ -131,8 +137,9 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       revision: report.source.revision,
       configHash: settings.configHash,
       ...(proven ? { provenTime: proven.time, provenBasis: proven.basis } : {}),
+      ...report.freshness,
     };
-    if (targets.kube) targets.kube.extra = { earliestCertificateExpiry: earliestExpiry(report) };
+    if (targets.kube) targets.kube.extra = report.freshness;
     if (settings.dryRun === 'server' && targets.kube) {
       // Admission and validation errors surface now; the server stores nothing (dryRun=All).
       report.published = { configMapsWritten: [], statusWritten: false, kube: await targets.kube.publish(desired.configMaps, meta, { dryRun: true }) };
@@ -192,12 +199,6 @@ function requireTargets(settings: Settings, targets: Targets): void {
   }
 }
 
-/** Earliest notAfter of any signer chain this run verified (image and files), for the status record. */
-function earliestExpiry(report: RunReport): string | undefined {
-  const all = [report.image?.signer?.earliestExpiry, ...(report.verification?.checks ?? []).flatMap((c) => c.signers.map((s) => s.earliestExpiry))];
-  return all.filter((x): x is string => !!x).sort()[0];
-}
-
 function publishesToVolume(settings: Settings): boolean {
   return settings.config.volume.files.length > 0 || settings.config.volume.outputs.length > 0;
 }
@@ -215,6 +216,11 @@ async function readRevision(root: string): Promise<string | undefined> {
 function finish(report: RunReport, outcome: RunReport['outcome'], exitCode: number, started: number, log: Logger): RunReport {
   report.outcome = outcome;
   report.exitCode = exitCode;
+  // Runs that end before processing (verify, failures) still say what they saw.
+  if (!report.freshness) {
+    const f = freshnessOf(report);
+    if (Object.keys(f).length > 0) report.freshness = f;
+  }
   report.durationMs = Date.now() - started;
   // A failure is printed once, by the report on stdout; the log only records that the run ended.
   log.info(`run finished: ${outcome}`, { exitCode, durationMs: report.durationMs });

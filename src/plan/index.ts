@@ -25,6 +25,8 @@ export interface VolumePlan {
 export type ConfigMapAction = 'create' | 'update' | 'unchanged';
 
 export interface ConfigMapPlan {
+  /** Secret for a target with a sensitive file. */
+  kind: 'ConfigMap' | 'Secret';
   name: string;
   action: ConfigMapAction;
   keys: string[];
@@ -72,7 +74,7 @@ export function makePlan(desired: DesiredOutputs, current: CurrentState): Plan {
     const keys = [...Object.keys(cm.data), ...Object.keys(cm.binaryData)].sort();
     const live = current.configMaps;
     const action: ConfigMapAction = !live.has(cm.name) ? 'create' : live.get(cm.name) === cm.contentHash ? 'unchanged' : 'update';
-    return { name: cm.name, action, keys, bytes: cm.bytes };
+    return { kind: cm.kind, name: cm.name, action, keys, bytes: cm.bytes };
   });
   const changes = (volume?.changed ?? false) || configMaps.some((c) => c.action !== 'unchanged');
   return { volume, configMaps, changes };

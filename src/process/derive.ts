@@ -75,6 +75,7 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
       outputs: [names.smcbTruststore, names.smcbMeta, names.ocspTruststore, names.ocspMeta],
       detail: `sequence ${tsl.sequenceNumber ?? '?'}, next update ${tsl.nextUpdate ?? '?'}, ${tsl.smcb.entries.length} SMC-B CA(s), ${tsl.ocsp.entries.length} OCSP signer(s); ${sig}`,
       signatureChecked: tsl.signature.checked,
+      ...(tsl.nextUpdate ? { nextUpdate: tsl.nextUpdate } : {}),
     });
   }
 
@@ -101,6 +102,7 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
       input: signer.signerFile,
       outputs: [names.policySignerKey],
       detail: `${signer.subject} (${signer.keyType}, valid until ${signer.notAfter}) → ${signer.anchor}`,
+      notAfter: signer.notAfter,
     });
   }
 

@@ -16,7 +16,12 @@ import type { ConfigMapObject, DesiredOutputs, ProcessOptions, VolumeFile } from
 export type { ConfigMapObject, DesiredOutputs, ProcessOptions, ProcessorSummary, VolumeFile } from './types.js';
 export { DEFAULT_TRUSTSTORE_PASSWORD } from './derive.js';
 
-/** The API server refuses ConfigMaps whose data + binaryData exceed this (etcd object limit). */
+/**
+ * The API server refuses a ConfigMap whose data + binaryData exceed this, counting the decoded bytes
+ * of binaryData (not its base64 text), and a Secret whose decoded data exceeds it. The kube publisher
+ * (src/publish/kube/objects.ts) applies the same rule; refusing here first stops the run before any
+ * write instead of leaving a half-published set.
+ */
 export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
 
 export async function deriveOutputs(stagingRoot: string, config: Config, namespace: string | undefined, options?: ProcessOptions): Promise<DesiredOutputs> {
@@ -72,12 +77,17 @@ export async function deriveOutputs(stagingRoot: string, config: Config, namespa
     const keys = contents.map((c) => c.key);
     const clash = keys.find((k, i) => keys.indexOf(k) !== i);
     if (clash) throw new ConfigError(`ConfigMap ${target.name}: key "${clash}" is used twice (a derived output and another file)`, 'give one of them an explicit key');
-    configMaps.push(buildConfigMap(target.name, namespace, contents));
+    configMaps.push(buildConfigMap(target.name, namespace, contents, target.secret ? 'Secret' : 'ConfigMap'));
   }
   return { volumeFiles, configMaps, warnings, processed: derived?.summaries ?? [] };
 }
 
-export function buildConfigMap(name: string, namespace: string | undefined, contents: { key: string; path: string; bytes: Buffer }[]): ConfigMapObject {
+export function buildConfigMap(
+  name: string,
+  namespace: string | undefined,
+  contents: { key: string; path: string; bytes: Buffer }[],
+  kind: ConfigMapObject['kind'] = 'ConfigMap',
+): ConfigMapObject {
   const data: Record<string, string> = {};
   const binaryData: Record<string, string> = {};
   const hash = createHash('sha256');
@@ -85,22 +95,19 @@ export function buildConfigMap(name: string, namespace: string | undefined, cont
   for (const c of [...contents].sort((a, b) => (a.key < b.key ? -1 : 1))) {
     hash.update(c.key).update('\0').update(String(c.bytes.length)).update('\0').update(c.bytes);
     const text = decodeUtf8(c.bytes);
-    if (text === undefined) {
-      binaryData[c.key] = c.bytes.toString('base64');
-      bytes += binaryData[c.key]!.length;
-    } else {
-      data[c.key] = text;
-      bytes += c.bytes.length;
-    }
+    if (text === undefined) binaryData[c.key] = c.bytes.toString('base64');
+    else data[c.key] = text;
+    // Decoded bytes, as the API counts them: a ~800 KiB binary file fits although its base64 does not.
+    bytes += c.bytes.length;
   }
   if (bytes > CONFIGMAP_MAX_BYTES) {
     const sizes = contents.map((c) => `${c.path} ${c.bytes.length} B`).join(', ');
     throw new PublishError(
-      `ConfigMap ${name} would hold ${bytes} bytes, over the API limit of ${CONFIGMAP_MAX_BYTES} (${sizes})`,
+      `${kind} ${name} would hold ${bytes} bytes, over the API limit of ${CONFIGMAP_MAX_BYTES} (${sizes})`,
       'publish large files through the volume (volume.files) instead',
     );
   }
-  return { name, namespace, data, binaryData, contentHash: 'sha256:' + hash.digest('hex'), files: contents.map((c) => c.path), bytes };
+  return { kind, name, namespace, data, binaryData, contentHash: 'sha256:' + hash.digest('hex'), files: contents.map((c) => c.path), bytes };
 }
 
 /** Valid UTF-8 without NUL goes to `data`; anything else to `binaryData`, as kubectl does. */

@@ -11,6 +11,8 @@ export interface VolumeFile {
 }
 
 export interface ConfigMapObject {
+  /** A target with a `sensitive: true` file is published as a Secret; reports label it so. */
+  kind: 'ConfigMap' | 'Secret';
   name: string;
   namespace?: string;
   /** UTF-8 files. */
@@ -21,6 +23,7 @@ export interface ConfigMapObject {
   contentHash: string;
   /** Payload files it was built from, for the report. */
   files: string[];
+  /** Decoded bytes of all values: what the API server counts against its 1 MiB limit. */
   bytes: number;
 }
 
@@ -34,6 +37,10 @@ export interface ProcessorSummary {
   detail: string;
   /** TSL only: whether the XML signature was verified against a configured anchor. */
   signatureChecked?: boolean;
+  /** TSL only: its NextUpdate (ISO 8601), for freshness in the report and status. */
+  nextUpdate?: string;
+  /** Policy signer only: the signer certificate's notAfter (ISO 8601), for the earliest expiry. */
+  notAfter?: string;
 }
 
 export interface DesiredOutputs {

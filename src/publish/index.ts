@@ -48,15 +48,16 @@ export async function publish(
   plan: Plan,
   desired: DesiredOutputs,
   targets: Targets,
-  meta: ProvenanceMeta & { configHash: string; provenTime?: string; provenBasis?: string },
+  meta: ProvenanceMeta & { configHash: string; provenTime?: string; provenBasis?: string; earliestCertificateExpiry?: string; tslNextUpdate?: string },
 ): Promise<PublishResult> {
   const result: PublishResult = { configMapsWritten: [], statusWritten: false };
   if (targets.volumeDir && plan.volume && (plan.volume.changed || desired.volumeFiles.length > 0)) {
     // Called even when the plan sees no change: it takes the lock, recovers what a killed run left,
     // and writes the volume's own status record; with identical content it writes nothing at all.
-    const { configHash, source, digest, revision, provenTime, provenBasis } = meta;
+    const { configHash, source, digest, revision, provenTime, provenBasis, earliestCertificateExpiry, tslNextUpdate } = meta;
     const proven = provenTime ? { provenTime, provenBasis } : {};
-    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { ...targets.volume, meta: { source, digest, revision, configHash, ...proven } });
+    const fresh = { ...(earliestCertificateExpiry ? { earliestCertificateExpiry } : {}), ...(tslNextUpdate ? { tslNextUpdate } : {}) };
+    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { ...targets.volume, meta: { source, digest, revision, configHash, ...proven, ...fresh } });
     if (r.changed) result.volume = r;
     result.statusWritten ||= r.recordWritten;
   }
@@ -78,6 +79,8 @@ export async function publish(
     revision: meta.revision,
     ...(meta.provenTime ? { provenTime: meta.provenTime, provenBasis: meta.provenBasis } : {}),
     appliedAt: new Date().toISOString(),
+    ...(meta.earliestCertificateExpiry ? { earliestCertificateExpiry: meta.earliestCertificateExpiry } : {}),
+    ...(meta.tslNextUpdate ? { tslNextUpdate: meta.tslNextUpdate } : {}),
   };
   // A record is rewritten only when something was written or it describes another payload/config,
   // so a run with identical inputs leaves every byte on disk as it was. (The volume's record is

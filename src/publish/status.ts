@@ -18,6 +18,10 @@ export interface StatusRecord {
   /** What proves provenTime (e.g. `image signature`). */
   provenBasis?: string;
   appliedAt: string;
+  /** Earliest notAfter of the certificates the applied payload relied on (ISO 8601). */
+  earliestCertificateExpiry?: string;
+  /** NextUpdate of the applied TSL (ISO 8601), when a TSL was processed. */
+  tslNextUpdate?: string;
   /** Volume only: the generation `..data` points to, as of this record. */
   generation?: string;
   /** Volume only: the generation `..data` pointed to before (the default rollback target). */
@@ -38,6 +42,8 @@ export interface GenerationRecord {
   revision?: string;
   configHash: string;
   appliedAt: string;
+  earliestCertificateExpiry?: string;
+  tslNextUpdate?: string;
   files: number;
   bytes: number;
 }

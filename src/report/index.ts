@@ -2,9 +2,11 @@
  * Report stage: what happened, as text for a person or JSON for a machine, on stdout. The exit code
  * travels inside the report so both renderings agree with the process status.
  */
+import { describeAge, describeTime } from './freshness.js';
 import type { RunReport } from './types.js';
 
 export type { Outcome, RunReport } from './types.js';
+export { DEFAULT_LIMITS, describeAge, describeTime, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type Freshness } from './freshness.js';
 
 export function renderReport(report: RunReport, format: 'text' | 'json'): string {
   return format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderText(report);
@@ -55,6 +57,16 @@ function renderText(r: RunReport): string {
   for (const p of r.processed ?? []) {
     lines.push(`  derived   ${p.outputs.join(', ')} from ${p.input}: ${p.detail}`);
   }
+  const f = r.freshness;
+  if (f?.earliestCertificateExpiry || f?.tslNextUpdate || f?.appliedAt) {
+    const now = new Date();
+    const parts = [
+      ...(f.appliedAt ? [`payload applied ${describeAge(f.appliedAt, now)} ago`] : []),
+      ...(f.earliestCertificateExpiry ? [`earliest certificate expiry ${describeTime(f.earliestCertificateExpiry, now)}`] : []),
+      ...(f.tslNextUpdate ? [`TSL next update ${describeTime(f.tslNextUpdate, now)}`] : []),
+    ];
+    lines.push(`  freshness ${parts.join('; ')}`);
+  }
   const v = r.plan?.volume;
   if (v && r.targets.volume) {
     const what = v.changed ? `${v.added.length} added, ${v.modified.length} changed, ${v.removed.length} removed, ${v.unchanged} unchanged` : `unchanged (${v.files} files)`;
@@ -62,7 +74,7 @@ function renderText(r: RunReport): string {
     lines.push(`  volume    ${r.targets.volume}: ${what}${gen}`);
   }
   for (const cm of r.plan?.configMaps ?? []) {
-    lines.push(`  configmap ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
+    lines.push(`  ${cm.kind === 'Secret' ? 'secret   ' : 'configmap'} ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
   }
   lines.push(...renderKube(r));
   for (const w of r.warnings) lines.push(`  warning   ${w}`);

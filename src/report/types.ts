@@ -1,6 +1,7 @@
 import type { Plan } from '../plan/index.js';
 import type { ProcessorSummary } from '../process/types.js';
 import type { PublishResult } from '../publish/index.js';
+import type { Freshness } from './freshness.js';
 import type { ImageCheck, VerificationReport } from '../verify/types.js';
 
 export type Outcome = 'applied' | 'no-changes' | 'up-to-date' | 'dry-run' | 'verified' | 'failed';
@@ -16,6 +17,8 @@ export interface RunReport {
   verification?: VerificationReport;
   /** What the processors derived (truststores, keys, validated files). */
   processed?: ProcessorSummary[];
+  /** Earliest certificate expiry and TSL NextUpdate of what this run verified and derived. */
+  freshness?: Freshness;
   plan?: Plan;
   published?: PublishResult;
   warnings: string[];

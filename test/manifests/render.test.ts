@@ -12,6 +12,9 @@ import { parseAllDocuments } from 'yaml';
 import { parseCommandLine } from '../../src/cli/index.js';
 import { RUN_OPTIONS, envName } from '../../src/cli/options.js';
 import { parseConfigText } from '../../src/config/index.js';
+import { DEFAULT_OUTPUT_NAMES } from '../../src/config/process.js';
+import type { Config } from '../../src/config/types.js';
+import { parseSourceReference } from '../../src/source/reference.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { requireProgram } from '../support/programs.js';
 
@@ -23,8 +26,6 @@ type PodSpec = any;
 const KUSTOMIZATIONS = ['base', 'overlays/classic', 'overlays/gematik'];
 /** Created by the operator (README "Installing in a cluster"), never rendered: trust anchors and credentials. */
 const OPERATOR_PROVIDED = ['zeta-provision-image-signing', 'zeta-provision-registry-ca', 'zeta-provision-pull-secret'];
-/** ConfigMaps the gematik profile's processors publish (policy-signer.pub), not a plain payload file. */
-const PROCESSOR_OUTPUTS = ['policy-signer'];
 
 async function render(dir: string): Promise<{ objects: K8sObject[]; text: string }> {
   await requireProgram('kubectl', 'kubectl');
@@ -56,6 +57,27 @@ function mountFor(container: Container, file: string): any {
   return (container.volumeMounts ?? [])
     .filter((m: { mountPath: string }) => file === m.mountPath || file.startsWith(m.mountPath.replace(/\/?$/, '/')))
     .sort((a: { mountPath: string }, b: { mountPath: string }) => b.mountPath.length - a.mountPath.length)[0];
+}
+
+/** The config the CronJob's `run` uses: the rendered config ConfigMap behind --config, or the shipped --profile file. */
+async function cronJobConfig(objects: K8sObject[], dir: string): Promise<{ config: Config; flags: Record<string, any>; env: { name: string; value: string }[] }> {
+  const { spec, container } = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!;
+  const cmd = parseCommandLine(container.args, {}, '0');
+  expect(cmd.name).toBe('run');
+  const flags = (cmd as Extract<typeof cmd, { name: 'run' }>).flags;
+  if (flags.profile !== undefined) {
+    // The image ships config/ (package.json "files"); the profile is read from there, not from a copy.
+    expect(flags.config).toBeUndefined();
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8'));
+    expect(pkg.files).toContain('config/');
+    const file = path.join(REPO_ROOT, 'config', `${flags.profile}.yaml`);
+    return { config: parseConfigText(await readFile(file, 'utf8'), file, path.dirname(file)), flags, env: container.env };
+  }
+  const configMount = mountFor(container, flags.config!);
+  const configVolume = volumeOf(spec, configMount.name);
+  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === configVolume.configMap.name);
+  expect(configMap.metadata.name).toMatch(/^zeta-provision-config-[a-z0-9]{10}$/);
+  return { config: parseConfigText(configMap.data[path.posix.relative(configMount.mountPath, flags.config!)], `${dir} config`, '/'), flags, env: container.env };
 }
 
 function memoryBytes(q: string): number {
@@ -134,15 +156,7 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
     const { objects } = await render(dir);
     const rendered = new Set(objects.filter((o) => o.kind === 'ConfigMap' || o.kind === 'Secret').map((o) => o.metadata.name));
     const { spec, container } = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!;
-    const cmd = parseCommandLine(container.args, {}, '0');
-    expect(cmd.name).toBe('run');
-    const flags = (cmd as Extract<typeof cmd, { name: 'run' }>).flags;
-
-    const configMount = mountFor(container, flags.config!);
-    const configVolume = volumeOf(spec, configMount.name);
-    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === configVolume.configMap.name);
-    expect(configMap.metadata.name).toMatch(/^zeta-provision-config-[a-z0-9]{10}$/);
-    const config = parseConfigText(configMap.data[path.posix.relative(configMount.mountPath, flags.config!)], `${dir} config`, '/');
+    const { config, flags } = await cronJobConfig(objects, dir);
     expect(config.verify.length).toBeGreaterThan(0);
 
     expect(volumeOf(spec, mountFor(container, flags.volume!).name).persistentVolumeClaim).toBeTruthy();
@@ -190,12 +204,16 @@ describe.each(['overlays/classic', 'overlays/gematik'])('manifests/%s consumers'
     expect([...images][0]).toMatch(/^[\w.-]+(\/[\w.-]+)+:\d+\.\d+\.\d+$/);
 
     const cronJob = objects.find((o) => o.kind === 'CronJob');
-    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('zeta-provision-config-'));
-    const config = parseConfigText(configMap.data['config.yaml'], dir, '/');
-    expect(config.source).toBeTruthy();
-    // zeta-provision writes its ConfigMaps where the consumers are.
-    expect(config.namespace).toBe(cronJob.metadata.namespace);
-    const published = new Set([...config.configMaps.map((c) => c.name), ...PROCESSOR_OUTPUTS]);
+    const { config, env } = await cronJobConfig(objects, dir);
+    // The image to provision: from the config, else from its env twin (or gematik's name for it).
+    const source = config.source ?? env.find((e) => ['ZETA_PROVISION_SOURCE', 'PROVISIONING_CONTAINER_NAME'].includes(e.name))?.value;
+    expect(source).toBeTruthy();
+    expect(parseSourceReference(source!).kind, source).toBe('registry');
+    // zeta-provision writes its ConfigMaps where the consumers are: the config's namespace, or (none
+    // set, no flag) the in-cluster ServiceAccount's, which is the CronJob's.
+    expect(env.map((e) => e.name)).not.toContain('ZETA_PROVISION_NAMESPACE');
+    expect(config.namespace ?? cronJob.metadata.namespace).toBe(cronJob.metadata.namespace);
+    const published = new Set(config.configMaps.map((c) => c.name));
     const rendered = new Set(objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name));
     const consumers = podSpecs(objects).filter((p) => !p.owner.startsWith('CronJob/'));
     expect(consumers.length).toBeGreaterThanOrEqual(3);
@@ -207,6 +225,21 @@ describe.each(['overlays/classic', 'overlays/gematik'])('manifests/%s consumers'
     // Keycloak reads the provisioning volume.
     const keycloak = consumers.find((c) => c.owner === 'Deployment/keycloak')!;
     expect(keycloak.spec.volumes.some((v: any) => v.persistentVolumeClaim?.claimName === 'zeta-provisioning')).toBe(true);
+
+    // Every workload the config rolls out is rendered here, mounts the ConfigMap that triggers it, and
+    // the Role allows reading and patching it (and the ConfigMaps) by name.
+    const role = objects.find((o) => o.kind === 'Role');
+    const named = (group: string, resource: string) =>
+      new Set(role.rules.filter((r: any) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes('get') && r.verbs.includes('patch')).flatMap((r: any) => r.resourceNames ?? []));
+    expect(named('', 'configmaps')).toEqual(new Set(config.configMaps.map((c) => c.name)));
+    const rolledOut = config.configMaps.flatMap((c) => c.consumers.map((ref) => ({ ref, target: c.name })));
+    for (const { ref, target } of rolledOut) {
+      const [kind, name] = ref.split('/') as [string, string];
+      const workload = consumers.find((c) => c.owner.toLowerCase() === `${kind}/${name}`);
+      expect(workload, ref).toBeTruthy();
+      expect(workload!.spec.volumes.some((v: any) => v.configMap?.name === target), `${ref} mounts ${target}`).toBe(true);
+      expect(named('apps', `${kind}s`).has(name), `Role: get/patch ${kind}s ${name}`).toBe(true);
+    }
   });
 
   it('give every watch sidecar arguments the CLI accepts, watching a directory its pod mounts', async () => {
@@ -231,6 +264,63 @@ describe.each(['overlays/classic', 'overlays/gematik'])('manifests/%s consumers'
         expect(options.onStart, `${owner}: OPA starts empty and needs the first PUT`).toBe(true);
       }
     }
+  });
+});
+
+/** The file a container reads through an env value or a `--set-file=…=PATH` argument, as (volume, key). */
+function readsFrom(spec: PodSpec, container: Container, file: string): { volume: any; key: string } {
+  const mount = mountFor(container, file);
+  expect(mount, `${container.name}: ${file} is under a mount`).toBeTruthy();
+  return { volume: volumeOf(spec, mount.name), key: path.posix.relative(mount.mountPath, file) };
+}
+
+describe('manifests/overlays/gematik', () => {
+  it('runs the shipped profile and wires its outputs: truststores on the volume for Keycloak, policy-signer.pub for OPA, roots.json for the PEP', async () => {
+    const { objects } = await render('overlays/gematik');
+    const { config, flags } = await cronJobConfig(objects, 'overlays/gematik');
+    expect(flags.profile).toBe('gematik');
+    // No second copy of the profile: the base's classic config is not rendered, nothing mounts one.
+    expect(objects.filter((o) => o.kind === 'ConfigMap')).toEqual([]);
+    const cronJob = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!;
+    expect(cronJob.container.volumeMounts.map((m: any) => m.mountPath)).not.toContain('/etc/zeta-provision/config');
+
+    const pods = new Map(podSpecs(objects).map((p) => [p.owner, p.spec]));
+    // An output's file name (the ConfigMap key unless one is given): the profile's rename, else gematik's.
+    const fileName = (id: keyof typeof DEFAULT_OUTPUT_NAMES) => config.process?.names[id] ?? DEFAULT_OUTPUT_NAMES[id];
+    const outputOf = (cm: string, key: string) =>
+      config.configMaps.find((c) => c.name === cm)?.files.flatMap((f) => ('output' in f && (f.key || fileName(f.output)) === key ? [f.output] : []))[0];
+
+    // Keycloak: every truststore path it is given is an output the profile writes to the volume.
+    const keycloak = pods.get('Deployment/keycloak')!;
+    const kc = keycloak.containers[0];
+    const onVolume = new Set(config.volume.outputs.map(fileName));
+    const stores = kc.env.filter((e: any) => /_FILE$/.test(e.name));
+    expect(stores.map((e: any) => e.name).sort()).toEqual(['OCSP_SIGNERS_TRUSTSTORE_FILE', 'SMCB_TRUSTSTORE_FILE', 'SMCB_TRUSTSTORE_META_FILE', 'TPM_TRUSTSTORE_FILE']);
+    for (const e of stores) {
+      const { volume, key } = readsFrom(keycloak, kc, e.value);
+      expect(volume.persistentVolumeClaim?.claimName, e.name).toBe('zeta-provisioning');
+      expect(onVolume.has(key), `${e.name}: ${key} is a volume output`).toBe(true);
+    }
+
+    // OPA: --set-file points into the ConfigMap carrying the policySignerKey output.
+    const opa = pods.get('Deployment/opa')!;
+    const setFile = (opa.containers[0].args as string[]).find((a) => a.startsWith('--set-file=keys.policy-signer.key='))!.split('=').pop()!;
+    const signer = readsFrom(opa, opa.containers[0], setFile);
+    expect(outputOf(signer.volume.configMap.name, signer.key)).toBe('policySignerKey');
+
+    // The PEP: ZETA_ROOTS_JSON points into the ConfigMap carrying roots.json.
+    const pep = pods.get('Deployment/pep')!;
+    const rootsFile = pep.containers[0].env.find((e: any) => e.name === 'ZETA_ROOTS_JSON').value;
+    const roots = readsFrom(pep, pep.containers[0], rootsFile);
+    expect(outputOf(roots.volume.configMap.name, roots.key)).toBe('rootsJson');
+
+    // Both read their file only at start: the profile rolls them out, and the Role names exactly them.
+    expect(config.configMaps.map((c) => [c.name, c.consumers])).toEqual([
+      [signer.volume.configMap.name, ['deployment/opa']],
+      [roots.volume.configMap.name, ['deployment/pep']],
+    ]);
+    const role = objects.find((o) => o.kind === 'Role');
+    expect(role.rules.filter((r: any) => r.apiGroups.includes('apps'))).toEqual([{ apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['opa', 'pep'], verbs: ['get', 'patch'] }]);
   });
 });
 

@@ -4,7 +4,7 @@ import type { DesiredOutputs } from '../../src/process/types.js';
 
 const desired = (files: Record<string, string>, cms: Record<string, string> = {}): DesiredOutputs => ({
   volumeFiles: Object.entries(files).map(([p, sha]) => ({ path: p, source: '/s/' + p, size: 10, sha256: sha })),
-  configMaps: Object.entries(cms).map(([name, contentHash]) => ({ name, data: { k: 'v' }, binaryData: {}, contentHash, files: ['f'], bytes: 1 })),
+  configMaps: Object.entries(cms).map(([name, contentHash]) => ({ kind: 'ConfigMap' as const, name, data: { k: 'v' }, binaryData: {}, contentHash, files: ['f'], bytes: 1 })),
   warnings: [],
 });
 

@@ -3,13 +3,17 @@
  * Role in the API double (every request authorized or denied by it), and the permissions the runs
  * needed must equal the permissions the Role grants — no more, no less.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
+import { ANNOTATION, MANAGER } from '../../src/publish/manifest.js';
 import { REPO_ROOT, runCli } from '../support/cli.js';
 import { NS, seedWorkloads, writeConfig, writeKubeconfig, writePayload } from '../support/kube-api/cluster.js';
 import { rulesFromManifest, startKubeApi, type KubeApi, type PolicyRule, type RecordedRequest } from '../support/kube-api/index.js';
+import { requireProgram } from '../support/programs.js';
 import { useTempDirs } from '../support/tmp.js';
 
 const tempDir = useTempDirs();
@@ -20,6 +24,7 @@ afterEach(async () => {
 });
 
 const RBAC = path.join(REPO_ROOT, 'manifests', 'base', 'rbac.yaml');
+const REAL = path.join(process.env.ZETA_REALWORLD_DIR ?? path.resolve(REPO_ROOT, '../shared/realworld'), 'gematik-test');
 
 /** The config the CronJob mounts, minus verification and volume (not API concerns; need real payload signatures). */
 async function manifestsConfig(dir: string): Promise<{ config: string; consumers: string[]; names: string[] }> {
@@ -105,5 +110,66 @@ describe('RBAC in manifests/base/rbac.yaml', () => {
     // The run's failure is on record for `kubectl describe cm zeta-provision-status`.
     const events = api!.store.list(api!.type('events'), NS, undefined).items.map((e: { reason: string; type: string }) => `${e.type} ${e.reason}`);
     expect(events).toEqual(['Warning PublishFailed']);
+  });
+});
+
+/** The gematik profile's API part: its processors' ConfigMaps and consumers (verification, TSL, TPM and the volume need the whole real payload and are not API concerns). */
+async function gematikConfig(dir: string): Promise<{ config: string; names: string[]; consumers: string[] }> {
+  const doc = parse(await readFile(path.join(REPO_ROOT, 'config', 'gematik.yaml'), 'utf8'));
+  delete doc.verify;
+  delete doc.volume;
+  delete doc.process.tsl;
+  delete doc.process.tpm;
+  const consumers = doc.configMaps.flatMap((c: { consumers?: string[] }) => c.consumers ?? []);
+  return { config: await writeConfig(dir, stringify(doc)), consumers, names: doc.configMaps.map((c: { name: string }) => c.name) };
+}
+
+describe.skipIf(!existsSync(REAL))('RBAC of manifests/overlays/gematik with the gematik profile', () => {
+  it('is exactly what fresh apply (with both rollouts), an update racing a concurrent writer (409) and a no-change run need', async () => {
+    // The Role as the overlay renders it (the base's Role with the overlay's patch applied).
+    await requireProgram('kubectl', 'kubectl');
+    const dir = await tempDir();
+    const rendered = path.join(dir, 'gematik.yaml');
+    await writeFile(rendered, (await execa('kubectl', ['kustomize', path.join(REPO_ROOT, 'manifests', 'overlays', 'gematik')])).stdout);
+    const rules = await rulesFromManifest(rendered, 'zeta-provision');
+
+    api = await startKubeApi({ rbac: { [NS]: rules }, token: 't0ken-gematik' });
+    const { config, names, consumers } = await gematikConfig(dir);
+    expect(names).toEqual(['opa-policy-signer', 'pep-ti-roots']);
+    expect(consumers).toEqual(['deployment/opa', 'deployment/pep']);
+    seedWorkloads(api, consumers);
+    const payload = path.join(dir, 'payload');
+    await cp(path.join(REAL, 'policy-engine-bundle-keys'), path.join(payload, 'policy-engine-bundle-keys'), { recursive: true });
+    await cp(path.join(REAL, 'roots.json'), path.join(payload, 'roots.json'));
+    const kubeconfig = await writeKubeconfig(dir, api.url, { namespace: NS, token: 't0ken-gematik' });
+    const run = () => runCli(['run', '--config', config, '--source', `dir:${payload}`, '--kubeconfig', kubeconfig, '--output', 'json', '--force']);
+
+    const first = await run();
+    expect(first.exitCode, first.stdout + first.stderr).toBe(0);
+    const restarted = api.requests.filter((q) => q.resource === 'deployments' && q.verb === 'patch' && q.status === 200).map((q) => q.name);
+    expect(restarted.sort()).toEqual(['opa', 'pep']);
+    const firstRun = api.requests.length;
+
+    // Both ConfigMaps hold other content than the payload gives (as after a payload change; written
+    // under our own field manager, as an earlier run would have), and a concurrent writer changes each
+    // between our LIST and our apply.
+    for (const name of names) api.store.mergePatch(api.type('configmaps'), NS, name, { metadata: { annotations: { [ANNOTATION.contentHash]: 'older-content' } } }, { dryRun: false, fieldManager: MANAGER });
+    const raced = new Set<string>();
+    api.options.onRequest = (rec, store) => {
+      if (rec.verb === 'patch' && names.includes(rec.name!) && !raced.has(rec.name!)) {
+        raced.add(rec.name!);
+        store.mergePatch(api!.type('configmaps'), NS, rec.name!, { metadata: { labels: { team: 'trust' } } }, { dryRun: false, fieldManager: 'kubectl-label' });
+      }
+    };
+    const repaired = await run();
+    expect(repaired.exitCode, repaired.stdout).toBe(0);
+    for (const name of names) {
+      expect(api.requests.slice(firstRun).filter((q) => q.name === name).map((q) => `${q.verb}:${q.status}`)).toEqual(['patch:409', 'get:200', 'patch:200']);
+    }
+    api.options.onRequest = undefined;
+    expect((await run()).exitCode).toBe(0);
+
+    expect(api.requests.filter((q) => q.status === 403)).toEqual([]);
+    expect([...needed(api.requests, rules)].sort()).toEqual([...grants(rules)].sort());
   });
 });

@@ -112,7 +112,9 @@ export class KubeTarget {
   /** The last completely converged run, in the shape the up-to-date check compares. */
   async lastApplied(): Promise<StatusRecord | undefined> {
     const a = (await this.list()).status?.record?.lastApplied;
-    return a ? { version: 1, source: a.source, digest: a.digest, revision: a.revision, configHash: a.configHash, appliedAt: a.appliedAt } : undefined;
+    if (!a) return undefined;
+    const fresh = { earliestCertificateExpiry: a.earliestCertificateExpiry, tslNextUpdate: a.tslNextUpdate };
+    return { version: 1, source: a.source, digest: a.digest, revision: a.revision, configHash: a.configHash, appliedAt: a.appliedAt, ...fresh };
   }
 
   /** Target name → content hash of the live object (undefined: exists but not ours). Absent = missing. */
@@ -288,7 +290,10 @@ export class KubeTarget {
       objects: previous?.objects ?? [],
       consumers: previous?.consumers ?? {},
       ...(outcome === 'failed' ? { error: message } : {}),
-      ...(this.extra ?? {}),
+      // Nothing was applied: what consumers have is still the previously applied payload, so its
+      // freshness stays on record (not that of a payload this run derived and then failed on).
+      earliestCertificateExpiry: previous?.earliestCertificateExpiry,
+      tslNextUpdate: previous?.tslNextUpdate,
     };
     return this.writeStatus(record, reason, message);
   }

@@ -50,7 +50,7 @@ extra: Pick<KubeStatusRecord, 'earliestCertificateExpiry' | 'tslNextUpdate'> | u
     digest: meta.digest,
     revision: meta.revision,
     counts: { applied: report.applied.length, unchanged: report.unchanged.length, pruned: report.pruned.length, restarted: report.restarted.length, pending: report.pending.length },
-    lastApplied: complete && meta.configHash ? { source: meta.source, digest: meta.digest, revision: meta.revision, configHash: meta.configHash, appliedAt: now } : previous?.lastApplied,
+    lastApplied: complete && meta.configHash ? { source: meta.source, digest: meta.digest, revision: meta.revision, configHash: meta.configHash, appliedAt: now, ...(extra ?? {}) } : previous?.lastApplied,
     objects: [...objects.values()].sort((a, b) => (`${a.kind}/${a.name}` < `${b.kind}/${b.name}` ? -1 : 1)),
     consumers: { ...(previous?.consumers ?? {}), ...restarted },
     ...(extra ?? {}),

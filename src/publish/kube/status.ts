@@ -18,6 +18,9 @@ export interface AppliedRecord {
   revision?: string;
   configHash: string;
   appliedAt: string;
+  /** Freshness of the applied payload, so an up-to-date run can report it without deriving anything. */
+  earliestCertificateExpiry?: string;
+  tslNextUpdate?: string;
 }
 
 export interface KubeStatusRecord {

@@ -12,6 +12,9 @@ export interface VolumeMeta {
   /** Downgrade protection: the time the payload's signatures prove, and what proves it. */
   provenTime?: string;
   provenBasis?: string;
+  /** Freshness of what was applied (src/report/freshness.ts), read back by `zeta-provision status`. */
+  earliestCertificateExpiry?: string;
+  tslNextUpdate?: string;
 }
 
 export const NO_META: VolumeMeta = { source: '', digest: '', configHash: '' };

@@ -6,6 +6,7 @@
 import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, UsageError, errorMessage } from '../../errors.js';
+import { describeAge, describeTime, freshnessWarnings } from '../../report/index.js';
 import type { GenerationRecord, StatusRecord } from '../status.js';
 import { DEFAULT_FILE_MODE, DEFAULT_KEEP_GENERATIONS, GENERATION_PATTERN, currentGeneration, listGenerations } from './layout.js';
 import { addTopLevelLinks, refuseForeignTopLevel, removeStaleLinks, swapData, topLevelNames } from './links.js';
@@ -70,10 +71,19 @@ export interface VolumeStatus {
   lastApplied?: { source: string; digest: string; revision?: string; appliedAt: string };
   rollback?: StatusRecord['rollback'];
   lock?: { pid?: number; host?: string; time?: string };
+  /** Of the payload the current generation holds: how long ago it was applied, and what expires when. */
+  freshness?: {
+    appliedAt: string;
+    ageSeconds: number;
+    earliestCertificateExpiry?: string;
+    tslNextUpdate?: string;
+    /** Near or past a limit (src/report/freshness.ts). */
+    warnings: string[];
+  };
 }
 
 /** Read-only: takes no lock and changes nothing, so it is safe while a run publishes. */
-export async function volumeStatus(volumeDir: string): Promise<VolumeStatus> {
+export async function volumeStatus(volumeDir: string, now: Date = new Date()): Promise<VolumeStatus> {
   if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory()) throw new PublishError(`volume directory ${volumeDir} does not exist`);
   const current = await currentGeneration(volumeDir);
   const record = await readVolumeRecord(volumeDir);
@@ -90,6 +100,18 @@ export async function volumeStatus(volumeDir: string): Promise<VolumeStatus> {
     rollback: record?.rollback,
   };
   if (record && record.digest) status.lastApplied = { source: record.source, digest: record.digest, revision: record.revision, appliedAt: record.appliedAt };
+  // What consumers read now is the current generation (after a rollback not the last applied one).
+  const live = current ? (record?.generations?.[current] ?? (record?.generation === current ? record : undefined)) : undefined;
+  if (live?.appliedAt && !Number.isNaN(Date.parse(live.appliedAt))) {
+    const { appliedAt, earliestCertificateExpiry, tslNextUpdate } = live;
+    status.freshness = {
+      appliedAt,
+      ageSeconds: Math.max(0, Math.floor((now.getTime() - Date.parse(appliedAt)) / 1000)),
+      ...(earliestCertificateExpiry ? { earliestCertificateExpiry } : {}),
+      ...(tslNextUpdate ? { tslNextUpdate } : {}),
+      warnings: freshnessWarnings({ appliedAt, earliestCertificateExpiry, tslNextUpdate }, now),
+    };
+  }
   const lock = await readFile(lockFile(volumeDir), 'utf8').catch(() => undefined);
   if (lock !== undefined) {
     try {
@@ -102,7 +124,7 @@ export async function volumeStatus(volumeDir: string): Promise<VolumeStatus> {
   return status;
 }
 
-export function renderVolumeStatus(s: VolumeStatus): string {
+export function renderVolumeStatus(s: VolumeStatus, now: Date = new Date()): string {
   const lines = [`volume ${s.volume}`];
   if (!s.current) lines.push('  no generation published yet');
   for (const g of s.generations) {
@@ -113,6 +135,13 @@ export function renderVolumeStatus(s: VolumeStatus): string {
   if (s.lastApplied) lines.push(`  last run  ${s.lastApplied.source} ${s.lastApplied.digest}${s.lastApplied.revision ? ` (revision ${s.lastApplied.revision})` : ''} at ${s.lastApplied.appliedAt}`);
   if (s.rollback) lines.push(`  rolled back from ${s.rollback.from} to ${s.rollback.to} at ${s.rollback.at}; the next new payload or run --force publishes again`);
   if (s.unreferenced.length) lines.push(`  unreferenced ${s.unreferenced.join(', ')} (removed by the next run)`);
+  const f = s.freshness;
+  if (f) {
+    lines.push(`  payload age ${describeAge(f.appliedAt, now)} (applied ${f.appliedAt})`);
+    if (f.earliestCertificateExpiry) lines.push(`  earliest certificate expiry ${describeTime(f.earliestCertificateExpiry, now)}`);
+    if (f.tslNextUpdate) lines.push(`  TSL next update ${describeTime(f.tslNextUpdate, now)}`);
+    for (const w of f.warnings) lines.push(`  warning   ${w}`);
+  }
   if (s.lock) lines.push(`  locked by pid ${s.lock.pid ?? '?'} on ${s.lock.host ?? '?'} since ${s.lock.time ?? '?'}`);
   return lines.join('\n') + '\n';
 }
