@@ -6,9 +6,9 @@
 // plus the whole-process up-to-date check of `zeta-provision run` (the hourly CronJob's usual case).
 // Each measurement is its own process under GNU time (wall ms, peak RSS of the largest process).
 // Writes bench/results/pull.json. Not a timed test. BENCH_SIZES_MIB=1024,100 BENCH_RUNS=3 scale it;
-// BENCH_PROFILE_DIR=DIR writes a CPU profile of each of our pulls there. BENCH_COMPARE_DIST=DIR adds a
-// series for another build of dist/ (e.g. a copy of the previous commit's), interleaved with ours so
-// both see the same machine load: an A/B test of one change.
+// BENCH_PROFILE_DIR=DIR writes a CPU profile of each of our pulls there. BENCH_COMPARE_DIST=DIR[,DIR…]
+// adds a series per other build of dist/ (e.g. `tsc --outDir` of an earlier commit, inside the repo so
+// node_modules resolve), interleaved with ours so all see the same machine load: an A/B test.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -178,10 +178,10 @@ function measureSize(registry, sizeMiB) {
     const flags = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
     return timed(process.execPath, [...flags, fileURLToPath(import.meta.url), 'child-pull', ref, dest, registry.host, ...(dist ? [dist] : [])]);
   };
-  const compareDist = process.env.BENCH_COMPARE_DIST;
-  const compared = [];
+  const compareDists = (process.env.BENCH_COMPARE_DIST ?? '').split(',').filter(Boolean);
+  const compared = compareDists.map(() => []);
   const ours = series('ours: resolve + unpack (registry source)', () => {
-    if (compareDist) compared.push(pull(compareDist));
+    compareDists.forEach((dist, i) => compared[i].push(pull(dist)));
     return pull();
   });
   const skopeo = series('skopeo copy to OCI layout + tar -xzf per layer', () => {
@@ -208,7 +208,12 @@ done`;
     files: image.files,
     compressedMiB: Number(image.compressedMiB.toFixed(1)),
     layersMiB: image.layers.map((l) => Number((l.size / MiB).toFixed(1))),
-    series: [ours, skopeo, floor, ...(compareDist ? [{ name: `compare: ${compareDist}`, wallMs: median(compared.map((c) => c.ms)), peakRssMiB: Math.max(...compared.map((c) => c.peakRssMiB)), samplesMs: compared.map((c) => Math.round(c.ms)) }] : [])],
+    series: [
+      ours,
+      skopeo,
+      floor,
+      ...compareDists.map((dist, i) => ({ name: `compare: ${path.basename(dist)}`, wallMs: median(compared[i].map((c) => c.ms)), peakRssMiB: Math.max(...compared[i].map((c) => c.peakRssMiB)), samplesMs: compared[i].map((c) => Math.round(c.ms)) })),
+    ],
     ratios: { oursVsFloor: ours.wallMs / floor.wallMs, oursVsSkopeo: ours.wallMs / skopeo.wallMs },
   };
 }
