@@ -6,7 +6,9 @@
 // plus the whole-process up-to-date check of `zeta-provision run` (the hourly CronJob's usual case).
 // Each measurement is its own process under GNU time (wall ms, peak RSS of the largest process).
 // Writes bench/results/pull.json. Not a timed test. BENCH_SIZES_MIB=1024,100 BENCH_RUNS=3 scale it;
-// BENCH_PROFILE_DIR=DIR writes a CPU profile of each of our pulls there.
+// BENCH_PROFILE_DIR=DIR writes a CPU profile of each of our pulls there. BENCH_COMPARE_DIST=DIR[,DIR…]
+// adds a series per other build of dist/ (e.g. `tsc --outDir` of an earlier commit, inside the repo so
+// node_modules resolve), interleaved with ours so all see the same machine load: an A/B test.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,8 +21,8 @@ const MiB = 1024 * 1024;
 
 if (process.argv[2] === 'child-pull') {
   // Child: resolve and unpack one registry image with the built source stage.
-  const { parseSourceReference, resolveSource, unpackSource } = await import(path.join(root, 'dist', 'source', 'index.js'));
-  const [ref, dest, host] = process.argv.slice(3);
+  const [ref, dest, host, dist = path.join(root, 'dist')] = process.argv.slice(3);
+  const { parseSourceReference, resolveSource, unpackSource } = await import(path.join(dist, 'source', 'index.js'));
   const options = { registry: { insecureHosts: [host] } };
   const resolved = await resolveSource(parseSourceReference(ref), options);
   const r = await unpackSource(resolved, dest, {}, options);
@@ -171,10 +173,16 @@ function measureSize(registry, sizeMiB) {
   rmSync(layout, { recursive: true, force: true });
   const ref = `${registry.host}/${repo}:latest`;
 
-  const ours = series('ours: resolve + unpack (registry source)', () => {
+  const pull = (dist) => {
     const dest = fresh('out-ours');
     const flags = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-    return timed(process.execPath, [...flags, fileURLToPath(import.meta.url), 'child-pull', ref, dest, registry.host]);
+    return timed(process.execPath, [...flags, fileURLToPath(import.meta.url), 'child-pull', ref, dest, registry.host, ...(dist ? [dist] : [])]);
+  };
+  const compareDists = (process.env.BENCH_COMPARE_DIST ?? '').split(',').filter(Boolean);
+  const compared = compareDists.map(() => []);
+  const ours = series('ours: resolve + unpack (registry source)', () => {
+    compareDists.forEach((dist, i) => compared[i].push(pull(dist)));
+    return pull();
   });
   const skopeo = series('skopeo copy to OCI layout + tar -xzf per layer', () => {
     const dest = fresh('out-skopeo');
@@ -200,7 +208,12 @@ done`;
     files: image.files,
     compressedMiB: Number(image.compressedMiB.toFixed(1)),
     layersMiB: image.layers.map((l) => Number((l.size / MiB).toFixed(1))),
-    series: [ours, skopeo, floor],
+    series: [
+      ours,
+      skopeo,
+      floor,
+      ...compareDists.map((dist, i) => ({ name: `compare: ${path.basename(dist)}`, wallMs: median(compared[i].map((c) => c.ms)), peakRssMiB: Math.max(...compared[i].map((c) => c.peakRssMiB)), samplesMs: compared[i].map((c) => Math.round(c.ms)) })),
+    ],
     ratios: { oursVsFloor: ours.wallMs / floor.wallMs, oursVsSkopeo: ours.wallMs / skopeo.wallMs },
   };
 }

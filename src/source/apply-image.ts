@@ -9,7 +9,7 @@ import { finishTree } from './tree.js';
 import type { LayerProgress, UnpackLimits, UnpackResult } from './types.js';
 
 export async function applyImage(store: BlobStore, image: Image, root: string, limits: UnpackLimits, progress?: LayerProgress): Promise<UnpackResult> {
-  const state: UnpackState = { root, limits, entries: 0, bytes: 0, tarBytes: 0, dirModes: new Map(), warnings: [] };
+  const state: UnpackState = { root, limits, entries: 0, bytes: 0, tarBytes: 0, dirModes: new Map(), knownDirs: new Set(), warnings: [] };
   const count = image.layers.length;
   for (const [i, layer] of image.layers.entries()) {
     const started = Date.now();

@@ -2,6 +2,7 @@
  * Applies the entries of one layer tar to the staging tree. Every entry passes the pure name checks
  * of paths.ts and the tree-state checks of tree.ts before anything is created, removed or linked.
  */
+import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type tar from 'tar-stream';
 import { errorMessage, SourceError } from '../errors.js';
@@ -15,7 +16,16 @@ import {
   parentOf,
   UnsafeNameError,
 } from './paths.js';
-import { absIn, checkAncestors, isNoEnt, lstatOrNull, removePath, staysInside, whiteoutParentExists } from './tree.js';
+import {
+  absIn,
+  checkAncestors,
+  isNoEnt,
+  type KnownDirs,
+  lstatOrNull,
+  removePath,
+  staysInside,
+  whiteoutParentExists,
+} from './tree.js';
 
 /** State shared by all layers of one unpack: caps are for the whole image, not per layer. */
 export interface UnpackState {
@@ -28,6 +38,8 @@ export interface UnpackState {
   tarBytes: number;
   /** Wanted directory modes, applied after the last layer (see finishTree). */
   dirModes: Map<string, number>;
+  /** Directories already checked to be real ones (see tree.ts); emptied by every removal. */
+  knownDirs: KnownDirs;
   warnings: string[];
 }
 
@@ -35,6 +47,12 @@ export interface UnpackState {
 export type TarEntry = AsyncIterable<unknown> & { header: tar.Header };
 
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Files up to this size are gathered in memory and written with synchronous calls: for the thousands
+ * of small files of a typical payload, four thread-pool round trips (open, write, chmod, close) per
+ * file cost more than the system calls themselves.
+ */
+const SMALL_FILE_BYTES = 256 * 1024;
 
 /** Applies tar entries of one layer; remembers what this layer created for opaque whiteouts. */
 export class EntryApplier {
@@ -129,13 +147,19 @@ export class EntryApplier {
   /** Makes room for a new non-directory at `rel`: parents exist and are real directories. */
   private async prepare(rel: string): Promise<string> {
     if (rel === '') throw new UnsafeNameError('entry replaces the root directory');
-    await checkAncestors(this.state.root, rel, true);
+    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
     const abs = absIn(this.state.root, rel);
     // Remove first and create with O_EXCL afterwards: we never open, chmod or link *through* an
     // existing name, which might be a symlink a lower layer planted.
-    await removePath(abs);
+    await this.remove(abs);
     this.touch(rel);
     return abs;
+  }
+
+  /** Every removal goes through here: it may turn a known directory into nothing (or, next, a link). */
+  private async remove(abs: string): Promise<void> {
+    this.state.knownDirs.clear();
+    await removePath(abs);
   }
 
   /**
@@ -145,7 +169,7 @@ export class EntryApplier {
    */
   private async createFile(rel: string): Promise<fs.FileHandle> {
     if (rel === '') throw new UnsafeNameError('entry replaces the root directory');
-    await checkAncestors(this.state.root, rel, true);
+    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
     const abs = absIn(this.state.root, rel);
     try {
       const fh = await fs.open(abs, 'wx', 0o600);
@@ -167,6 +191,7 @@ export class EntryApplier {
       throw new SourceError(`layer ${this.layerDigest}: image content exceeds the ${limits.maxTotalBytes} byte limit`);
     }
     this.state.bytes += size;
+    if (size <= SMALL_FILE_BYTES) return this.smallFile(entry, rel, perm, size);
     const fh = await this.createFile(rel);
     let written = 0;
     // Chunks are gathered and written together: one thread-pool round trip per MiB, not per 16 KiB.
@@ -199,15 +224,58 @@ export class EntryApplier {
     }
   }
 
+  /**
+   * A small file: its bytes are gathered first (at most SMALL_FILE_BYTES), then it is created with
+   * O_CREAT|O_EXCL (never following a symlink at the name, like createFile) and written, chmod-ed and
+   * closed with synchronous calls on the descriptor.
+   */
+  private async smallFile(entry: TarEntry, rel: string, perm: number, size: number): Promise<void> {
+    const chunks: Buffer[] = [];
+    let written = 0;
+    try {
+      for await (const chunk of entry as AsyncIterable<Buffer>) {
+        written += chunk.length;
+        if (written > size) break;
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      throw new SourceError(`layer ${this.layerDigest}: entry '${printable(entry.header.name)}' is truncated`, undefined, { cause: err });
+    }
+    if (written !== size) {
+      throw new SourceError(`layer ${this.layerDigest}: entry '${printable(entry.header.name)}' is truncated`);
+    }
+    if (rel === '') throw new UnsafeNameError('entry replaces the root directory');
+    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
+    const abs = absIn(this.state.root, rel);
+    let fd: number;
+    try {
+      fd = openSync(abs, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      await this.prepare(rel);
+      fd = openSync(abs, 'wx', 0o600);
+    }
+    this.touch(rel);
+    try {
+      for (const chunk of chunks) {
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+      }
+      fchmodSync(fd, perm);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   private async directory(rel: string, perm: number): Promise<void> {
     if (rel === '') return; // `./`: the staging root is ours, its mode is not the image's business
-    await checkAncestors(this.state.root, rel, true);
+    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
     const abs = absIn(this.state.root, rel);
     const st = await lstatOrNull(abs);
     if (st === null || !st.isDirectory()) {
-      await removePath(abs); // a file or symlink replaced by a directory
+      await this.remove(abs); // a file or symlink replaced by a directory
       await fs.mkdir(abs);
     }
+    this.state.knownDirs.add(rel);
     // Owner-writable until the end, so later entries and whiteouts can still change it.
     await fs.chmod(abs, perm | 0o700);
     this.state.dirModes.set(rel, perm);
@@ -216,7 +284,7 @@ export class EntryApplier {
 
   private async symlink(rel: string, target: string): Promise<void> {
     checkSymlinkTarget(target, this.state.limits.maxPathLength);
-    await checkAncestors(this.state.root, rel, true);
+    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
     if (!(await staysInside(this.state.root, parentOf(rel), target))) {
       throw new UnsafeNameError(`symlink target '${printable(target)}' leads outside the image`);
     }
@@ -230,7 +298,7 @@ export class EntryApplier {
     if (target === '' || target === rel) throw new UnsafeNameError(`bad hardlink target '${printable(linkname)}'`);
     // The target's parents must be real directories too, or `link` would resolve through a symlink
     // and hard-link a file from outside the tree (e.g. /etc/shadow) into it.
-    const reachable = await checkAncestors(this.state.root, target, false);
+    const reachable = await checkAncestors(this.state.root, target, false, this.state.knownDirs);
     const st = reachable ? await lstatOrNull(absIn(this.state.root, target)) : null;
     if (st === null || !st.isFile()) {
       throw new UnsafeNameError(`hardlink target '${printable(linkname)}' is not a regular file in the image`);
@@ -244,7 +312,7 @@ export class EntryApplier {
     if (!(await whiteoutParentExists(this.state.root, target))) return; // nothing below to hide
     const abs = absIn(this.state.root, target);
     if (!this.touched.has(target)) {
-      await removePath(abs);
+      await this.remove(abs);
       return;
     }
     // Whiteouts only hide lower layers; what this layer itself wrote there stays.
@@ -254,11 +322,11 @@ export class EntryApplier {
 
   /** `.wh..wh..opq`: the directory keeps only this layer's content, even entries seen before it. */
   private async opaque(dir: string): Promise<void> {
-    await checkAncestors(this.state.root, joinRel(dir, 'x'), true);
+    await checkAncestors(this.state.root, joinRel(dir, 'x'), true, this.state.knownDirs);
     const abs = absIn(this.state.root, dir);
     const st = await lstatOrNull(abs);
     if (st === null || !st.isDirectory()) {
-      await removePath(abs);
+      await this.remove(abs);
       await fs.mkdir(abs, { mode: 0o755 });
     }
     this.touch(dir);
@@ -276,7 +344,7 @@ export class EntryApplier {
     for (const name of names) {
       const rel = joinRel(dir, name);
       const abs = absIn(this.state.root, rel);
-      if (!this.touched.has(rel)) await removePath(abs);
+      if (!this.touched.has(rel)) await this.remove(abs);
       else if ((await lstatOrNull(abs))?.isDirectory()) await this.clearLower(rel);
     }
   }

@@ -36,20 +36,31 @@ export function isNoEnt(err: unknown): boolean {
  * With `create`, missing ancestors are created (mode 0755, implicit directories of the tar).
  * Returns false when an ancestor is missing and `create` is off.
  */
-export async function checkAncestors(root: string, rel: string, create: boolean): Promise<boolean> {
+export async function checkAncestors(root: string, rel: string, create: boolean, known?: KnownDirs): Promise<boolean> {
   for (const anc of ancestorsOf(rel)) {
+    if (known?.has(anc)) continue;
     const abs = absIn(root, anc);
     const st = await lstatOrNull(abs);
     if (st === null) {
       if (!create) return false;
       await fs.mkdir(abs, { mode: 0o755 });
+      known?.add(anc);
       continue;
     }
     if (st.isSymbolicLink()) throw new UnsafeNameError(`parent '${anc}' is a symlink`);
     if (!st.isDirectory()) throw new UnsafeNameError(`parent '${anc}' is not a directory`);
+    known?.add(anc);
   }
   return true;
 }
+
+/**
+ * Tree-relative paths seen to be real directories (lstat or our own mkdir), so the ancestor check of
+ * the next entry in the same directory costs no system call. Only our own unpack changes the tree,
+ * and a directory can only stop being one through a removal, so every removal empties the whole set
+ * (see EntryApplier.remove): the cache can never vouch for a name that is now a symlink or a file.
+ */
+export type KnownDirs = Set<string>;
 
 /**
  * For whiteouts: true when every ancestor of `rel` is a real directory, false when one is missing or

@@ -84,6 +84,26 @@ describe('hostile links', () => {
     expect(await fs.readdir(path.join(staging, 'sub'))).toEqual([]);
   });
 
+  it('refuses writing through a directory that an earlier entry of the same layer turned into a symlink', async () => {
+    // `etc/` is known to be a real directory after `etc/a`; the symlink replacing it must not be
+    // trusted on that knowledge when `etc/passwd` arrives.
+    await expectRefused(
+      unpackEntries([
+        { name: 'sub/', type: 'directory' },
+        { name: 'etc/a', content: 'a' },
+        { name: 'etc', type: 'symlink', linkname: 'sub' },
+        { name: 'etc/passwd', content: 'root::0:0::/:/bin/sh' },
+      ]),
+      /'etc\/passwd': parent 'etc' is a symlink/,
+    );
+    expect(await fs.readdir(path.join(staging, 'sub'))).toEqual([]);
+    await fs.rm(staging, { recursive: true });
+    await expectRefused(
+      unpackEntries([{ name: 'd/a', content: 'a' }, { name: 'd', content: 'now a file' }, { name: 'd/b', content: 'b' }]),
+      /'d\/b': parent 'd' is not a directory/,
+    );
+  });
+
   it('refuses a whiteout through a symlinked parent', async () => {
     await expectRefused(
       unpackEntries(

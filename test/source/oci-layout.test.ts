@@ -115,6 +115,22 @@ describe('oci-layout: unpack', () => {
     expect(await listTree(staging)).toEqual(['d x 755', 'f x/y 644 y']);
   });
 
+  it('writes files on both sides of the small-file size byte for byte, with their modes', async () => {
+    const sizes = [0, 1, 511, 512, 256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 3 * 1024 * 1024 + 17];
+    const content = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + n) % 251));
+    const entries = sizes.map((n, i) => ({ name: `d${i % 2}/f${n}`, content: content(n), mode: i % 2 ? 0o600 : 0o755 }));
+    const staging = path.join(tmp, 'staging');
+    await singleImageLayout(path.join(tmp, 'sizes'), { layers: [{ tar: await packTar(entries) }] });
+    const result = await unpackSource(await resolveRef(`oci-layout:${tmp}/sizes`), staging);
+    expect(result.files).toBe(sizes.length);
+    expect(result.bytes).toBe(sizes.reduce((a, b) => a + b, 0));
+    for (const [i, n] of sizes.entries()) {
+      const file = path.join(staging, `d${i % 2}/f${n}`);
+      expect((await fs.readFile(file)).equals(content(n))).toBe(true);
+      expect((await fs.stat(file)).mode & 0o777).toBe(i % 2 ? 0o600 : 0o755);
+    }
+  });
+
   it('tolerates a missing end-of-archive marker but not a truncated entry', async () => {
     const ok = await packTar([{ name: 'a', content: 'hello' }], { withEnd: false });
     await singleImageLayout(path.join(tmp, 'ok'), { layers: [{ tar: ok, gzip: false }] });
