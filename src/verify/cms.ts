@@ -143,8 +143,8 @@ export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: 
   });
 }
 
-/** Read size for detached content: measured best against `openssl cms -verify` on a 1 GiB file (bench/verify.mjs). */
-const CHUNK_BYTES = 256 * 1024;
+/** Read size for detached content: 4 MiB beat 256 KiB by ~10 % on a 1 GiB file on a quiet machine (bench/verify.mjs); memory stays 2 × this. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
  * The file's bytes in chunks, reading the next chunk while the caller hashes the current one (two
