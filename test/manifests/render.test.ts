@@ -24,6 +24,11 @@ type Container = any;
 type PodSpec = any;
 
 const KUSTOMIZATIONS = ['base', 'overlays/classic', 'overlays/gematik'];
+/**
+ * Peak RSS measured per layout (GNU time, Node 20; README "Benchmarks"): pulls and the classic layout
+ * stay under 120 MiB, the gematik profile's processors on the real test payload reached 160 MiB.
+ */
+const MEASURED_PEAK_MIB: Record<string, number> = { base: 120, 'overlays/classic': 120, 'overlays/gematik': 160 };
 /** Created by the operator (README "Installing in a cluster"), never rendered: trust anchors and credentials. */
 const OPERATOR_PROVIDED = ['zeta-provision-image-signing', 'zeta-provision-registry-ca', 'zeta-provision-pull-secret'];
 
@@ -127,10 +132,10 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
     const cronJob = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!;
     const tmp = volumeOf(cronJob.spec, mountFor(cronJob.container, '/tmp').name);
     expect(tmp.emptyDir.medium).toBe('Memory');
-    // tmpfs pages count against the container's memory: staging plus peak RSS (89 MiB measured) must fit.
+    // tmpfs pages count against the container's memory: a full /tmp plus the measured peak RSS and a
+    // quarter of headroom must fit under the limit.
     const limit = memoryBytes(cronJob.container.resources.limits.memory);
-    expect(limit).toBe(256 * 1024 ** 2);
-    expect(limit - memoryBytes(tmp.emptyDir.sizeLimit)).toBeGreaterThanOrEqual(150 * 1024 ** 2);
+    expect(limit - memoryBytes(tmp.emptyDir.sizeLimit)).toBeGreaterThanOrEqual(MEASURED_PEAK_MIB[dir]! * 1.25 * 1024 ** 2);
     expect(memoryBytes(cronJob.container.resources.requests.memory)).toBeLessThanOrEqual(limit);
   });
 
