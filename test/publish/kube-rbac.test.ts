@@ -26,11 +26,12 @@ afterEach(async () => {
 const RBAC = path.join(REPO_ROOT, 'manifests', 'base', 'rbac.yaml');
 const REAL = path.join(process.env.ZETA_REALWORLD_DIR ?? path.resolve(REPO_ROOT, '../shared/realworld'), 'gematik-test');
 
-/** The config the CronJob mounts, minus verification and volume (not API concerns; need real payload signatures). */
-async function manifestsConfig(dir: string): Promise<{ config: string; consumers: string[]; names: string[] }> {
-  const doc = parse(await readFile(path.join(REPO_ROOT, 'manifests', 'base', 'config.yaml'), 'utf8'));
-  delete doc.verify;
-  delete doc.volume;
+/** The config a kustomization's CronJob mounts, minus verification and volume (not API concerns; need real payload signatures). */
+async function manifestsConfig(dir: string, configFile: string): Promise<{ config: string; consumers: string[]; names: string[] }> {
+  const doc = parse(await readFile(path.join(REPO_ROOT, 'manifests', configFile), 'utf8'));
+  // Not API concerns here: where the payload comes from and how it is verified, the volume, and the
+  // namespace (the kubeconfig's, where the double's RoleBinding is).
+  for (const key of ['source', 'image', 'verify', 'volume', 'namespace']) delete doc[key];
   const consumers = doc.configMaps.flatMap((c: { consumers?: string[] }) => c.consumers ?? []);
   return { config: await writeConfig(dir, stringify(doc)), consumers, names: doc.configMaps.map((c: { name: string }) => c.name) };
 }
@@ -54,10 +55,18 @@ function needed(requests: RecordedRequest[], rules: PolicyRule[]): Set<string> {
   return out;
 }
 
-async function scenario(rules: PolicyRule[]) {
+/** The Role as a kustomization renders it (an overlay's patch applied to the base's Role). */
+async function renderedRole(kustomization: string): Promise<PolicyRule[]> {
+  await requireProgram('kubectl', 'kubectl');
+  const file = path.join(await tempDir(), 'rendered.yaml');
+  await writeFile(file, (await execa('kubectl', ['kustomize', path.join(REPO_ROOT, 'manifests', kustomization)])).stdout);
+  return rulesFromManifest(file, 'zeta-provision');
+}
+
+async function scenario(rules: PolicyRule[], configFile = 'base/config.yaml') {
   api = await startKubeApi({ rbac: { [NS]: rules }, token: 't0ken-rbac' });
   const dir = await tempDir();
-  const { config, consumers, names } = await manifestsConfig(dir);
+  const { config, consumers, names } = await manifestsConfig(dir, configFile);
   seedWorkloads(api, consumers);
   const payload = await writePayload(dir, { 'nginx/nginx.conf': 'events {}\n', 'opa/policy.rego': 'package a\n' });
   const kubeconfig = await writeKubeconfig(dir, api.url, { namespace: NS, token: 't0ken-rbac' });
@@ -65,10 +74,15 @@ async function scenario(rules: PolicyRule[]) {
   return { run, payload, names, consumers };
 }
 
-describe('RBAC in manifests/base/rbac.yaml', () => {
+// The base's Role serves its own config (consumer deployment/opa); the classic overlay's config has no
+// consumers (its nginx and OPA reload through the watch sidecar), so its Role must not grant rollouts.
+describe.each([
+  { kustomization: 'base', configFile: 'base/config.yaml' },
+  { kustomization: 'overlays/classic', configFile: 'overlays/classic/config.yaml' },
+])('RBAC of manifests/$kustomization', ({ kustomization, configFile }) => {
   it('is exactly what fresh apply, a change racing a concurrent writer (409), and a no-change run need', async () => {
-    const rules = await rulesFromManifest(RBAC, 'zeta-provision');
-    const s = await scenario(rules);
+    const rules = await renderedRole(kustomization);
+    const s = await scenario(rules, configFile);
     expect((await s.run()).exitCode).toBe(0);
     const firstRun = api!.requests.length;
 
@@ -95,6 +109,9 @@ describe('RBAC in manifests/base/rbac.yaml', () => {
     expect([...needed(api!.requests, rules)].sort()).toEqual([...grants(rules)].sort());
   });
 
+});
+
+describe('RBAC denial', () => {
   it('a denied request fails the run with exit 5 and names the verb and resource', async () => {
     const rules = (await rulesFromManifest(RBAC, 'zeta-provision')).filter((r) => !r.resources.includes('deployments'));
     const s = await scenario(rules);
