@@ -36,14 +36,19 @@ export interface StatusRecord {
   bytes?: number;
 }
 
-export interface GenerationRecord {
+/** One applied payload: what the volume records per generation and the API status as its last converged run. */
+export interface AppliedRecord {
   source: string;
   digest: string;
   revision?: string;
   configHash: string;
   appliedAt: string;
+  /** Freshness of the applied payload, so an up-to-date run can report it without deriving anything. */
   earliestCertificateExpiry?: string;
   tslNextUpdate?: string;
+}
+
+export interface GenerationRecord extends AppliedRecord {
   files: number;
   bytes: number;
 }

@@ -6,22 +6,14 @@
  */
 import { hostname } from 'node:os';
 import { MANAGER } from '../manifest.js';
+import type { AppliedRecord } from '../status.js';
 import { labelsFor, type ObjectKind } from './objects.js';
 
 export const STATUS_KEY = 'status.json';
 
 export type KubeOutcome = 'applied' | 'no-changes' | 'up-to-date' | 'failed' | 'partial';
 
-export interface AppliedRecord {
-  source: string;
-  digest: string;
-  revision?: string;
-  configHash: string;
-  appliedAt: string;
-  /** Freshness of the applied payload, so an up-to-date run can report it without deriving anything. */
-  earliestCertificateExpiry?: string;
-  tslNextUpdate?: string;
-}
+export type { AppliedRecord } from '../status.js';
 
 export interface KubeStatusRecord {
   version: 1;
