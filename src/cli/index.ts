@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { parseWatchOptions, WATCH_DEFAULTS, WATCH_FLAGS, watchCommandFromEnv, watchEnvName, type RawWatchCommand, type WatchOptions } from '../watch/options.js';
-import { RUN_OPTIONS, envName, flagsFromEnv, mergeFlags, parseOptionValue, type RunFlags } from './options.js';
+import { RUN_OPTIONS, envName, flagsFromEnv, mergeFlags, parseOptionValue, type OptionSpec, type RunFlags } from './options.js';
 
 export type ParsedCommand =
   | { name: 'run'; flags: RunFlags }
@@ -117,58 +117,47 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nRun "zeta-provision <command> --help" for the options of a command.\n');
 
-  const run = program
-    .command('run')
-    .description('one provisioning pass: resolve → verify → unpack → publish (what the CronJob runs)')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
-    .addHelpText('after', RUN_EXAMPLES);
-  for (const spec of RUN_OPTIONS) {
-    run.addOption(new Option(spec.flags, `${spec.description} [env: ${envName(spec)}]`));
-  }
-  run.action((opts: Record<string, unknown>) => {
-    const fromCli: Record<string, unknown> = {};
-    for (const spec of RUN_OPTIONS) {
-      if (opts[spec.key] === undefined) continue;
-      fromCli[spec.key] = parseOptionValue(spec, opts[spec.key], spec.flags.split(' ')[0]!);
-    }
-    result = { name: 'run', flags: mergeFlags(flagsFromEnv(env), fromCli as RunFlags) };
-  });
-
-  const verify = program
-    .command('verify')
-    .description('resolve the source and run every signature check, print the report; writes nothing (for CI)')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
-    .addHelpText('after', VERIFY_EXAMPLES);
-  for (const spec of VERIFY_SPECS) verify.addOption(new Option(spec.flags, `${spec.description} [env: ${[envName(spec), ...(spec.gematikEnv ?? [])].join(', ')}]`));
-  verify.action((opts: Record<string, unknown>) => {
-    const fromCli: Record<string, unknown> = {};
-    for (const spec of VERIFY_SPECS) {
-      if (opts[spec.key] !== undefined) fromCli[spec.key] = parseOptionValue(spec, opts[spec.key], spec.flags.split(' ')[0]!);
-    }
-    const fromEnv = flagsFromEnv(env) as Record<string, unknown>;
-    // Only the options verify has: a RESULT_DIR or ZETA_PROVISION_DRY_RUN in a CI environment means nothing here.
-    const relevant = Object.fromEntries(Object.entries(fromEnv).filter(([k]) => VERIFY_KEYS.includes(k as keyof RunFlags)));
-    result = { name: 'verify', flags: mergeFlags(relevant as RunFlags, fromCli as RunFlags) };
-  });
-
-  const volumeCommand = (name: string, description: string, examples: string): Command => {
-    const cmd = program
+  /** A subcommand whose help and errors go to helpText (printed by the caller, exit code decided there). */
+  const subcommand = (name: string, description: string, examples: string): Command =>
+    program
       .command(name)
       .description(description)
       .exitOverride()
       .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
       .addHelpText('after', examples);
-    for (const spec of VOLUME_SPECS) cmd.addOption(new Option(spec.flags, `${spec.description} [env: ${[envName(spec), ...(spec.gematikEnv ?? [])].join(', ')}]`));
+  /** The options of `specs` given on the command line, parsed strictly (same rules as their env twins). */
+  const flagsFromCli = (specs: readonly OptionSpec[], opts: Record<string, unknown>): RunFlags => {
+    const fromCli: Record<string, unknown> = {};
+    for (const spec of specs) {
+      if (opts[spec.key] !== undefined) fromCli[spec.key] = parseOptionValue(spec, opts[spec.key], spec.flags.split(' ')[0]!);
+    }
+    return fromCli as RunFlags;
+  };
+  const envHelp = (spec: OptionSpec): string => [envName(spec), ...(spec.gematikEnv ?? [])].join(', ');
+
+  const run = subcommand('run', 'one provisioning pass: resolve → verify → unpack → publish (what the CronJob runs)', RUN_EXAMPLES);
+  for (const spec of RUN_OPTIONS) run.addOption(new Option(spec.flags, `${spec.description} [env: ${envName(spec)}]`));
+  run.action((opts: Record<string, unknown>) => {
+    result = { name: 'run', flags: mergeFlags(flagsFromEnv(env), flagsFromCli(RUN_OPTIONS, opts)) };
+  });
+
+  const verify = subcommand('verify', 'resolve the source and run every signature check, print the report; writes nothing (for CI)', VERIFY_EXAMPLES);
+  for (const spec of VERIFY_SPECS) verify.addOption(new Option(spec.flags, `${spec.description} [env: ${envHelp(spec)}]`));
+  verify.action((opts: Record<string, unknown>) => {
+    const fromCli = flagsFromCli(VERIFY_SPECS, opts);
+    const fromEnv = flagsFromEnv(env) as Record<string, unknown>;
+    // Only the options verify has: a RESULT_DIR or ZETA_PROVISION_DRY_RUN in a CI environment means nothing here.
+    const relevant = Object.fromEntries(Object.entries(fromEnv).filter(([k]) => VERIFY_KEYS.includes(k as keyof RunFlags)));
+    result = { name: 'verify', flags: mergeFlags(relevant as RunFlags, fromCli) };
+  });
+
+  const volumeCommand = (name: string, description: string, examples: string): Command => {
+    const cmd = subcommand(name, description, examples);
+    for (const spec of VOLUME_SPECS) cmd.addOption(new Option(spec.flags, `${spec.description} [env: ${envHelp(spec)}]`));
     return cmd;
   };
   const volumeFlags = (opts: Record<string, unknown>): { volume: string; json: boolean } => {
-    const fromCli: Record<string, unknown> = {};
-    for (const spec of VOLUME_SPECS) {
-      if (opts[spec.key] !== undefined) fromCli[spec.key] = parseOptionValue(spec, opts[spec.key], spec.flags.split(' ')[0]!);
-    }
-    const flags = mergeFlags(flagsFromEnv(env), fromCli as RunFlags);
+    const flags = mergeFlags(flagsFromEnv(env), flagsFromCli(VOLUME_SPECS, opts));
     if (!flags.volume) throw new UsageError('no volume directory given', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
     return { volume: flags.volume, json: flags.output === 'json' };
   };
@@ -183,12 +172,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       result = { name: 'rollback', ...volumeFlags(opts), to: typeof opts.to === 'string' ? opts.to : undefined };
     });
 
-  const watch = program
-    .command('watch')
-    .description('reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
-    .addHelpText('after', WATCH_EXAMPLES);
+  const watch = subcommand('watch', 'reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)', WATCH_EXAMPLES);
   const watchOption = (key: keyof RawWatchCommand, args: string, description: string): void => {
     watch.addOption(new Option(`${WATCH_FLAGS[key]}${args ? ` ${args}` : ''}`, `${description} [env: ${watchEnvName(WATCH_FLAGS[key])}]`));
   };
