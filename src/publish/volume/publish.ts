@@ -26,7 +26,7 @@ import { acquireVolumeLock, type LockOptions } from './lock.js';
 import { NO_META, publishedRecord, readVolumeRecord, recordMatches, writeVolumeRecord, type VolumeMeta } from './record.js';
 import { recoverVolume } from './recover.js';
 import { removeTree } from './remove.js';
-import { readGeneration, readReuseCandidates, type FileState, type ReuseCandidates } from './state.js';
+import { currentGenerationState, readGeneration, readReuseCandidates, type FileState, type ReuseCandidates } from './state.js';
 import { checkpoint, crashPoint, testLockTimeoutMs } from './test-hooks.js';
 
 const SETGID = 0o2000;
@@ -97,7 +97,7 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
       const counts = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
 
       // The manifest says "same content"; the files themselves (lstat of each, no foreign extras) confirm it.
-      if (current && currentDir && sameHashes(candidates.files, files) && identical((await readGeneration(currentDir)).files, files, fileMode, opts.gid)) {
+      if (current && currentDir && sameHashes(candidates.files, files) && identical((await currentGenerationState(currentDir, candidates)).files, files, fileMode, opts.gid)) {
         // Same content: no generation, no writes — except repairing a missing link or a stale record.
         await addTopLevelLinks(volumeDir, names);
         const recordWritten = !recordMatches(record, meta, current, recovery.kept);

@@ -35,12 +35,22 @@ export interface GenerationState {
 export interface ReuseCandidates {
   files: Map<string, ManifestEntry>;
   manifest?: Manifest;
+  /** Set when there was no usable manifest and the generation had to be walked (and hashed) already. */
+  walked?: GenerationState;
 }
 
 export async function readReuseCandidates(genDir: string): Promise<ReuseCandidates> {
   if (!isGenerationDir(genDir)) return { files: new Map() };
   const manifest = readManifest(genDir);
-  return manifest ? { files: manifest.entries, manifest } : readGeneration(genDir);
+  if (manifest) return { files: manifest.entries, manifest };
+  const walked = await walkGeneration(genDir, undefined);
+  return { ...walked, walked };
+}
+
+/** The generation's files as they are on disk, reusing what readReuseCandidates already read. */
+export async function currentGenerationState(genDir: string, candidates: ReuseCandidates): Promise<GenerationState> {
+  if (candidates.walked) return candidates.walked;
+  return isGenerationDir(genDir) ? walkGeneration(genDir, candidates.manifest) : { files: new Map() };
 }
 
 /**
@@ -56,8 +66,11 @@ function isGenerationDir(genDir: string): boolean {
 }
 
 export async function readGeneration(genDir: string): Promise<GenerationState> {
-  if (!isGenerationDir(genDir)) return { files: new Map() };
-  const manifest = readManifest(genDir);
+  return isGenerationDir(genDir) ? walkGeneration(genDir, readManifest(genDir)) : { files: new Map() };
+}
+
+/** Every regular file's state; hashes come from the manifest where size, inode and mtime still match. */
+async function walkGeneration(genDir: string, manifest: Manifest | undefined): Promise<GenerationState> {
   const files = new Map<string, FileState>();
   for (const rel of walkFiles(genDir)) {
     const abs = path.join(genDir, rel);
