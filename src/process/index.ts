@@ -10,11 +10,10 @@ import picomatch from 'picomatch';
 import type { Config } from '../config/index.js';
 import { ConfigError, InternalError, PublishError, VerifyError } from '../errors.js';
 import { sha256File, walkTree } from '../util/fs.js';
-import { runProcessors, type Derived } from './derive.js';
+import type { Derived } from './derive.js';
 import type { ConfigMapObject, DesiredOutputs, ProcessOptions, VolumeFile } from './types.js';
 
 export type { ConfigMapObject, DesiredOutputs, ProcessOptions, ProcessorSummary, VolumeFile } from './types.js';
-export { DEFAULT_TRUSTSTORE_PASSWORD } from './derive.js';
 
 /**
  * The API server refuses a ConfigMap whose data + binaryData exceed this, counting the decoded bytes
@@ -30,6 +29,9 @@ export async function deriveOutputs(stagingRoot: string, config: Config, namespa
   let derived: Derived | undefined;
   if (config.process) {
     if (!options) throw new InternalError('processors are configured but no directory for derived files was given');
+    // Loaded only here: the processors bring pkijs, the XML parser and the cabinet reader, which a run
+    // without `process:` (and the hourly up-to-date check, which ends before this stage) never needs.
+    const { runProcessors } = await import('./derive.js');
     derived = await runProcessors(stagingRoot, tree, config.process, options);
     warnings.push(...derived.warnings);
   }

@@ -12,7 +12,6 @@ import tar from 'tar-stream';
 import { errorMessage, SourceError } from '../errors.js';
 import { EntryApplier, type UnpackState } from './layer-entries.js';
 import type { LayerDescriptor } from './types.js';
-import { zstdDecoder } from './zstd.js';
 
 export type { UnpackState } from './layer-entries.js';
 
@@ -121,10 +120,11 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
 
 /** The zstd stage, its complaints worded as this layer's source errors. */
 function unzstd(fail: (msg: string) => SourceError): (src: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
-  const decode = zstdDecoder();
   return async function* (src) {
     try {
-      yield* decode(src);
+      // The decoder is loaded for zstd layers only; gzip images (the usual case) never need it.
+      const { zstdDecoder } = await import('./zstd.js');
+      yield* zstdDecoder()(src);
     } catch (err) {
       if (err instanceof SourceError) throw err;
       throw fail(`cannot decompress: ${errorMessage(err)}`);
