@@ -3,7 +3,7 @@
  * config → source.resolve → [up to date? stop] → source.unpack → verify → process → plan → publish → report.
  * Every stage throws a typed error; this module turns the outcome into one report and one exit code.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Settings } from './config/index.js';
@@ -94,7 +94,9 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     const { warnings: verifyWarnings, ...verification } = await verifyPayload(unpacked.root, settings.config, trustSets);
     report.verification = verification;
     report.warnings.push(...verifyWarnings);
-    report.source.revision = labels['org.opencontainers.image.revision'] ?? verification.manifest?.revision ?? (await readRevision(unpacked.root));
+    // The manifest check already read .revision (and warned about a bad one); read it here only otherwise.
+    const revision = verification.manifest?.checked ? verification.manifest.revision : await verify.readRevision(unpacked.root, report.warnings);
+    report.source.revision = labels['org.opencontainers.image.revision'] ?? revision;
     const failure = verificationFailure(verification);
     if (failure) throw failure;
     log.info('payload verified', { checks: verification.checks.length });
@@ -203,15 +205,6 @@ function publishesToVolume(settings: Settings): boolean {
   return settings.config.volume.files.length > 0 || settings.config.volume.outputs.length > 0;
 }
 
-/** gematik payloads carry a `.revision` file; a short first line is reported, anything else ignored. */
-async function readRevision(root: string): Promise<string | undefined> {
-  try {
-    const first = (await readFile(path.join(root, '.revision'), 'utf8')).split('\n')[0]!.trim();
-    return /^[\x20-\x7e]{1,128}$/.test(first) ? first : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function finish(report: RunReport, outcome: RunReport['outcome'], exitCode: number, started: number, log: Logger): RunReport {
   report.outcome = outcome;

@@ -13,6 +13,7 @@ import { verifyAuthenticodeCab } from './authenticode.js';
 import { verifyCmsAttached, verifyCmsDetached, type TrustAnchors } from './cms.js';
 import { expiryWarnings } from './expiry.js';
 import { MANIFEST_FILE, verifyPayloadManifest } from './payload-manifest.js';
+export { readRevision } from './payload-manifest.js';
 import type { FileCheck, ManifestReport, VerificationReport } from './types.js';
 
 export type { FileCheck, ImageCheck, ManifestReport, ProvenTime, SignerReport, VerificationReport } from './types.js';

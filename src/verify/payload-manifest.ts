@@ -126,7 +126,8 @@ async function checkListed(root: string, realRoot: string, rel: string, expected
   }
 }
 
-async function readRevision(root: string, warnings: string[]): Promise<string | undefined> {
+/** The payload's `.revision` (first line, bounded read, printable ASCII only); problems become warnings. */
+export async function readRevision(root: string, warnings: string[]): Promise<string | undefined> {
   const abs = path.join(root, REVISION_FILE);
   let st;
   try {
