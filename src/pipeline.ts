@@ -141,7 +141,6 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       ...(proven ? { provenTime: proven.time, provenBasis: proven.basis } : {}),
       ...report.freshness,
     };
-    if (targets.kube) targets.kube.extra = report.freshness;
     if (settings.dryRun === 'server' && targets.kube) {
       // Admission and validation errors surface now; the server stores nothing (dryRun=All).
       report.published = { configMapsWritten: [], statusWritten: false, kube: await targets.kube.publish(desired.configMaps, meta, { dryRun: true }) };

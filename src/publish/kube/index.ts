@@ -14,7 +14,7 @@ import { loadConnection, type Connection, type ConnectionOptions } from './conne
 import { decide, type LiveObject } from './decide.js';
 import { ApiRequestError, KubeHttp } from './http.js';
 import { buildDesiredObject, INPUTS_HASH_ANNOTATION, secretValues, selectorFor, type DesiredObject, type ObjectKind, type TargetSpec } from './objects.js';
-import { nextStatusRecord, summary, type KubeObjectRef, type KubePublishReport } from './report.js';
+import { nextStatusRecord, summary, type KubeObjectRef, type KubePublishReport, type PublishMeta } from './report.js';
 import { eventBody, parseStatusRecord, statusBody, statusName, type EventReason, type KubeStatusRecord } from './status.js';
 
 export { parseWorkloadRef, type TargetSpec, type WorkloadRef } from './objects.js';
@@ -150,7 +150,7 @@ export class KubeTarget {
     }
   }
 
-  async publish(objects: ConfigMapObject[], meta: ProvenanceMeta & { configHash?: string }, opts: { dryRun: boolean }): Promise<KubePublishReport> {
+  async publish(objects: ConfigMapObject[], meta: PublishMeta, opts: { dryRun: boolean }): Promise<KubePublishReport> {
     const { log } = this.options;
     const desired: DesiredObject[] = objects.map((cm) => {
       const spec = this.spec(cm.name);
@@ -225,7 +225,7 @@ export class KubeTarget {
       }
     }
     if (!opts.dryRun) {
-      const record = nextStatusRecord(status?.record, desired, report, restartedHashes, meta, this.extra);
+      const record = nextStatusRecord(status?.record, desired, report, restartedHashes, meta);
       report.statusWritten = await this.writeStatus(record, report.pending.length > 0 ? 'PublishFailed' : report.applied.length + report.pruned.length + report.restarted.length > 0 ? 'Provisioned' : 'UpToDate', summary(report, meta));
     }
     report.requests = this.http.requests;
@@ -262,9 +262,6 @@ export class KubeTarget {
       }
     }
   }
-
-  /** Certificate expiry / TSL next-update the pipeline knows; carried into the status record. */
-  extra: Pick<KubeStatusRecord, 'earliestCertificateExpiry' | 'tslNextUpdate'> | undefined;
 
   /**
    * A run that changed nothing or failed before publishing: record it (status + Event), keeping

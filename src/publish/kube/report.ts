@@ -26,15 +26,19 @@ export interface KubePublishReport {
   requests: number;
 }
 
+/** What a publish records about the payload: its provenance, config hash and freshness. */
+export type PublishMeta = ProvenanceMeta & { configHash?: string } & Pick<KubeStatusRecord, 'earliestCertificateExpiry' | 'tslNextUpdate'>;
+
 /** The status record after a publish: previous knowledge plus what this run converged. */
 export function nextStatusRecord(
 previous: KubeStatusRecord | undefined,
 desired: DesiredObject[],
 report: KubePublishReport,
 restarted: Record<string, string>,
-meta: ProvenanceMeta & { configHash?: string },
-extra: Pick<KubeStatusRecord, 'earliestCertificateExpiry' | 'tslNextUpdate'> | undefined,
+meta: PublishMeta,
 ): KubeStatusRecord {
+  // Freshness of what this run applied (certificate expiry, TSL next update), as the pipeline derived it.
+  const freshness = { earliestCertificateExpiry: meta.earliestCertificateExpiry, tslNextUpdate: meta.tslNextUpdate };
   const pendingNames = new Set(report.pending.filter((p) => p.step === 'apply').map((p) => `${p.kind}/${p.name}`));
   const pruned = new Set(report.pruned.map((p) => `${p.kind}/${p.name}`));
   const objects = new Map((previous?.objects ?? []).filter((o) => !pruned.has(`${o.kind}/${o.name}`)).map((o) => [`${o.kind}/${o.name}`, o]));
@@ -50,10 +54,10 @@ extra: Pick<KubeStatusRecord, 'earliestCertificateExpiry' | 'tslNextUpdate'> | u
     digest: meta.digest,
     revision: meta.revision,
     counts: { applied: report.applied.length, unchanged: report.unchanged.length, pruned: report.pruned.length, restarted: report.restarted.length, pending: report.pending.length },
-    lastApplied: complete && meta.configHash ? { source: meta.source, digest: meta.digest, revision: meta.revision, configHash: meta.configHash, appliedAt: now, ...(extra ?? {}) } : previous?.lastApplied,
+    lastApplied: complete && meta.configHash ? { source: meta.source, digest: meta.digest, revision: meta.revision, configHash: meta.configHash, appliedAt: now, ...freshness } : previous?.lastApplied,
     objects: [...objects.values()].sort((a, b) => (`${a.kind}/${a.name}` < `${b.kind}/${b.name}` ? -1 : 1)),
     consumers: { ...(previous?.consumers ?? {}), ...restarted },
-    ...(extra ?? {}),
+    ...freshness,
   };
 }
 
