@@ -6,7 +6,7 @@
 import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, UsageError, errorMessage } from '../../errors.js';
-import { describeAge, describeTime, freshnessWarnings } from '../../report/index.js';
+import { describeAge, describeTime, freshnessWarnings, recordedFreshness } from '../../report/index.js';
 import type { GenerationRecord, StatusRecord } from '../status.js';
 import { DEFAULT_FILE_MODE, DEFAULT_KEEP_GENERATIONS, GENERATION_PATTERN, currentGeneration, listGenerations } from './layout.js';
 import { addTopLevelLinks, refuseForeignTopLevel, removeStaleLinks, swapData, topLevelNames } from './links.js';
@@ -102,15 +102,10 @@ export async function volumeStatus(volumeDir: string, now: Date = new Date()): P
   if (record && record.digest) status.lastApplied = { source: record.source, digest: record.digest, revision: record.revision, appliedAt: record.appliedAt };
   // What consumers read now is the current generation (after a rollback not the last applied one).
   const live = current ? (record?.generations?.[current] ?? (record?.generation === current ? record : undefined)) : undefined;
-  if (live?.appliedAt && !Number.isNaN(Date.parse(live.appliedAt))) {
-    const { appliedAt, earliestCertificateExpiry, tslNextUpdate } = live;
-    status.freshness = {
-      appliedAt,
-      ageSeconds: Math.max(0, Math.floor((now.getTime() - Date.parse(appliedAt)) / 1000)),
-      ...(earliestCertificateExpiry ? { earliestCertificateExpiry } : {}),
-      ...(tslNextUpdate ? { tslNextUpdate } : {}),
-      warnings: freshnessWarnings({ appliedAt, earliestCertificateExpiry, tslNextUpdate }, now),
-    };
+  const fresh = live?.appliedAt ? recordedFreshness([{ ...live, appliedAt: live.appliedAt }], now) : undefined;
+  if (fresh) {
+    const { payloadAgeSeconds: ageSeconds, ...rest } = fresh;
+    status.freshness = { ...rest, ageSeconds, warnings: freshnessWarnings(rest, now) };
   }
   const lock = await readFile(lockFile(volumeDir), 'utf8').catch(() => undefined);
   if (lock !== undefined) {
