@@ -54,21 +54,13 @@ export function certSha256(cert: pkijs.Certificate): string {
 const PEM_CERT = /-----BEGIN (?:X509 )?CERTIFICATE-----([^-]*)-----END (?:X509 )?CERTIFICATE-----/g;
 const BASE64 = /^[A-Za-z0-9+/=\s]*$/;
 
-/** All certificates in PEM text (CRLF tolerated: \s covers \r). */
-function certificatesFromPem(text: string, source: string): pkijs.Certificate[] {
-  const certs: pkijs.Certificate[] = [];
-  for (const match of text.matchAll(PEM_CERT)) {
-    const body = match[1] ?? '';
-    // Buffer.from(…, 'base64') silently skips junk; refuse it so a damaged file is noticed.
-    if (!BASE64.test(body)) throw new ConfigError(`${source}: PEM certificate block is not valid base64`);
-    certs.push(parseCertificate(Buffer.from(body.replace(/\s+/g, ''), 'base64'), source));
-  }
-  return certs;
-}
-
-function certificatesFromFile(bytes: Uint8Array, source: string): pkijs.Certificate[] {
+/**
+ * The certificates in a file's bytes: PEM (one or many CERTIFICATE blocks, CRLF tolerated) or one DER
+ * certificate. Failures are VerifyErrors naming `source`; loadCertificates re-types them for config files.
+ */
+export function certificatesFromBytes(bytes: Uint8Array, source: string, maxCertificates = Infinity): pkijs.Certificate[] {
   const text = Buffer.from(bytes).toString('latin1');
-  if (text.includes('-----BEGIN')) return certificatesFromPem(text, source);
+  if (text.includes('-----BEGIN')) return certificatesFromPemText(text, source, maxCertificates);
   if (bytes.byteLength === 0) return [];
   return [parseCertificate(bytes, source)];
 }
@@ -113,7 +105,7 @@ export async function loadCertificates(paths: string[]): Promise<pkijs.Certifica
     for (const file of files) {
       let certs: pkijs.Certificate[];
       try {
-        certs = certificatesFromFile(await readFile(file), file);
+        certs = certificatesFromBytes(await readFile(file), file);
       } catch (err) {
         if (err instanceof ConfigError) throw err;
         // parseCertificate's VerifyError already names the file; re-type it as configuration.
@@ -232,6 +224,7 @@ export function certificatesFromPemText(text: string, source: string, maxCertifi
   for (const match of text.matchAll(PEM_CERT)) {
     if (certs.length >= maxCertificates) throw new VerifyError(`${source}: more than ${maxCertificates} certificates`, source);
     const body = match[1] ?? '';
+    // Buffer.from(…, 'base64') silently skips junk; refuse it so a damaged file is noticed.
     if (!BASE64.test(body)) throw new VerifyError(`${source}: PEM certificate block is not valid base64`, source);
     certs.push(parseCertificate(Buffer.from(body.replace(/\s+/g, ''), 'base64'), source));
   }

@@ -9,7 +9,7 @@ import { readFile, readdir, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type * as pkijs from 'pkijs';
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';
-import { certSha256, certificatesFromPemText, parseCertificate, subjectString } from '../pki/certs.js';
+import { certSha256, certificatesFromBytes, subjectString } from '../pki/certs.js';
 import { keyUsageBit, validateChain } from '../pki/chain.js';
 import { publicKeyFromSpki } from '../pki/engine.js';
 
@@ -113,8 +113,7 @@ async function regularFiles(dir: string, rel: string): Promise<string[]> {
 async function readCertificates(file: string, rel: string): Promise<pkijs.Certificate[]> {
   const bytes = await readFile(file);
   if (bytes.length > MAX_CERT_FILE_BYTES) throw new VerifyError(`${rel}: ${bytes.length} bytes is too large for a certificate file`, rel);
-  const text = bytes.toString('latin1');
-  const certs = text.includes('-----BEGIN') ? certificatesFromPemText(text, rel) : [parseCertificate(bytes, rel)];
+  const certs = certificatesFromBytes(bytes, rel, 16);
   if (certs.length === 0) throw new VerifyError(`${rel}: contains no certificate`, rel);
   return certs;
 }
