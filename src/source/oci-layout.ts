@@ -9,7 +9,7 @@ import { applyImage } from './apply-image.js';
 import { blobRel, MAX_JSON_BLOB_BYTES, parseJson, readJsonBlob, isRecord, type Descriptor } from './blobs.js';
 import { archiveFiles, directoryFiles, type LayoutFiles } from './layout-files.js';
 import { indexTar } from './tar-index.js';
-import { collectSignatureBlobs, readBlobBytes, type SignatureBlobs } from './signature.js';
+import { collectSignatureBlobs, cosignSignatureTag, readBlobBytes, type SignatureBlobs } from './signature.js';
 import type { Platform } from './platform.js';
 import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
 import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult, LayerProgress } from './types.js';
@@ -88,7 +88,7 @@ async function readIndex(files: LayoutFiles, ref: SourceReference): Promise<Desc
 export async function readLayoutSignature(ref: SourceReference, imageDigest: string): Promise<SignatureBlobs | undefined> {
   const files = await filesOf(ref);
   const entries = await readIndex(files, ref);
-  const tag = `sha256-${imageDigest.slice('sha256:'.length)}.sig`;
+  const tag = cosignSignatureTag(imageDigest);
   const sigs = entries.filter((d) => d.annotations?.kind === 'dev.cosignproject.cosign/sigs');
   const entry = entries.find((d) => tagOf(d) === tag) ?? (sigs.length === 1 ? sigs[0] : undefined);
   if (!entry) return undefined;

@@ -8,6 +8,11 @@ import { SourceError } from '../errors.js';
 import { blobRel, isRecord, MAX_JSON_BLOB_BYTES, parseJson, toDescriptor, type Descriptor } from './blobs.js';
 import type { LayoutFiles } from './layout-files.js';
 
+/** `sha256-<hex>.sig`: the tag cosign stores a manifest digest's signature under (registry and layouts). */
+export function cosignSignatureTag(imageDigest: string): string {
+  return `sha256-${imageDigest.slice('sha256:'.length)}.sig`;
+}
+
 export interface SignatureBlobs {
   /** Raw signature manifest bytes. */
   manifest: Buffer;

@@ -21,6 +21,7 @@ import { VerifyError, errorMessage } from '../errors.js';
 import { OID_EKU_CODE_SIGNING, allowsExtendedKeyUsage, certificatesFromPemText, subjectAltEmails, subjectString } from '../pki/certs.js';
 import { keyUsageBit, validateChain } from '../pki/chain.js';
 import { ensureCryptoEngine, publicKeyFromSpki, verifySignature } from '../pki/engine.js';
+import { cosignSignatureTag } from '../source/signature.js';
 import type { SignerReport } from './types.js';
 
 export interface CosignSignatureInput {
@@ -82,7 +83,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** `sha256-<hex>.sig` for a manifest digest: the tag cosign stores the signature under. */
 export function signatureTag(imageDigest: string): string {
   if (!DIGEST.test(imageDigest)) throw failure(`${quote(imageDigest)} is not a sha256 manifest digest`);
-  return `sha256-${imageDigest.slice('sha256:'.length)}.sig`;
+  return cosignSignatureTag(imageDigest);
 }
 
 /** UTF-8 that must decode cleanly: a lossy decode could make two byte strings read as the same JSON. */

@@ -5,7 +5,7 @@
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';
 import { loadCertificates } from '../pki/certs.js';
 import type { SignatureBlobs } from '../source/index.js';
-import { verifyCosignSignature } from './cosign.js';
+import { signatureTag, verifyCosignSignature } from './cosign.js';
 import type { ImageCheck } from './types.js';
 
 export interface ImagePolicySettings {
@@ -24,7 +24,7 @@ export async function verifyImage(
   if (!signature) {
     const where = sourceKind === 'dir' || sourceKind === 'docker-archive'
       ? `${sourceKind}: sources carry no image signature`
-      : `no signature sha256-${imageDigest.slice('sha256:'.length)}.sig found beside the image`;
+      : `no signature ${signatureTag(imageDigest)} found beside the image`;
     if (policy.mode === 'required') {
       throw new VerifyError(`image signature: ${where}`, 'image signature', 'sign the image (cosign sign), pull from a source that keeps the .sig tag, or set --image-signature optional');
     }

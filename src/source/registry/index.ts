@@ -4,7 +4,7 @@
  */
 import { SourceError } from '../../errors.js';
 import { applyImage } from '../apply-image.js';
-import { collectSignatureBlobs, type SignatureBlobs } from '../signature.js';
+import { collectSignatureBlobs, cosignSignatureTag, type SignatureBlobs } from '../signature.js';
 import { loadImage } from '../image.js';
 import type { Platform } from '../platform.js';
 import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult, LayerProgress } from '../types.js';
@@ -43,7 +43,7 @@ export async function resolveRegistry(ref: SourceReference, settings: RegistrySe
 /** The cosign signature stored beside the image in the same repository under `sha256-<hex>.sig`. */
 export async function fetchRegistrySignature(resolved: ResolvedSource, settings: RegistrySettings): Promise<SignatureBlobs | undefined> {
   const client = await clientFor(resolved.ref, settings);
-  const tag = `sha256-${resolved.digest.slice('sha256:'.length)}.sig`;
+  const tag = cosignSignatureTag(resolved.digest);
   const found = await client.findManifest(tag);
   if (!found) return undefined;
   const location = `${resolved.ref.image!.registry}/${resolved.ref.image!.repository}:${tag}`;
