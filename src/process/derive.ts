@@ -86,10 +86,10 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     }
     // Loaded only when configured: the cabinet reader is not needed by other profiles.
     const { deriveTpmTrustStore } = await import('./tpm-store.js');
-    const tpm = await deriveTpmTrustStore(await readFile(path.join(stagingRoot, rel)), rel, await truststorePassword());
+    const tpm = await deriveTpmTrustStore(await readFile(path.join(stagingRoot, rel)), rel, await truststorePassword(), config.tpm.pemBundle);
     warnings.push(...tpm.warnings);
     await emit('tpmTruststore', tpm.p12);
-    if (config.tpm.pemBundle) await emit('tpmPemBundle', tpm.pem);
+    if (tpm.pem) await emit('tpmPemBundle', tpm.pem);
     summaries.push({ processor: 'tpm', input: rel, outputs: config.tpm.pemBundle ? [names.tpmTruststore, names.tpmPemBundle] : [names.tpmTruststore], detail: tpm.detail });
   }
 

@@ -27,9 +27,8 @@ import { derFrame } from '../pki/der.js';
 import { verifySignature } from '../pki/engine.js';
 import { encodePkcs12TrustStore, type TrustStoreEntry } from '../pki/pkcs12.js';
 
-export const TPM_TRUSTSTORE_NAME = 'tpm-trust-roots.p12';
-/** gematik's default TRUSTSTORE_PASS: the store holds public certificates only. */
-export const DEFAULT_TRUSTSTORE_PASSWORD = 'no_secret_for_trust_only';
+/** gematik's name of the store (config/process.ts's default for the output tpmTruststore). */
+const TPM_TRUSTSTORE_NAME = 'tpm-trust-roots.p12';
 
 export interface TpmRejected {
   file: string;
