@@ -4,8 +4,8 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../errors.js';
-import { parseWatchOptions, WATCH_DEFAULTS, WATCH_FLAGS, watchCommandFromEnv, watchEnvName, type RawWatchCommand, type WatchOptions } from '../watch/options.js';
-import { RUN_OPTIONS, envName, flagsFromEnv, mergeFlags, parseOptionValue, type OptionSpec, type RunFlags } from './options.js';
+import { parseWatchOptions, WATCH_DEFAULTS, WATCH_FLAGS, watchCommandFromEnv, type RawWatchCommand, type WatchOptions } from '../watch/options.js';
+import { RUN_OPTIONS, envName, envNameOfFlag, flagsFromEnv, mergeFlags, parseOptionValue, type OptionSpec, type RunFlags } from './options.js';
 
 export type ParsedCommand =
   | { name: 'run'; flags: RunFlags }
@@ -174,7 +174,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
 
   const watch = subcommand('watch', 'reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)', WATCH_EXAMPLES);
   const watchOption = (key: keyof RawWatchCommand, args: string, description: string): void => {
-    watch.addOption(new Option(`${WATCH_FLAGS[key]}${args ? ` ${args}` : ''}`, `${description} [env: ${watchEnvName(WATCH_FLAGS[key])}]`));
+    watch.addOption(new Option(`${WATCH_FLAGS[key]}${args ? ` ${args}` : ''}`, `${description} [env: ${envNameOfFlag(WATCH_FLAGS[key])}]`));
   };
   watchOption('dir', '<dir>', 'directory to watch: the root of a mounted ConfigMap or of the provisioning volume (where ..data is; mounted whole, never a subPath)');
   watchOption('validate', '<command>', 'shell command that must exit 0 before reloading (e.g. "nginx -t"); on failure nothing is reloaded');

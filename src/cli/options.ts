@@ -84,8 +84,23 @@ export const RUN_OPTIONS: OptionSpec[] = [
 ];
 
 export function envName(spec: OptionSpec): string {
-  const flag = spec.flags.split(' ')[0]!.replace(/^--/, '');
-  return 'ZETA_PROVISION_' + flag.toUpperCase().replace(/-/g, '_');
+  return envNameOfFlag(spec.flags.split(' ')[0]!);
+}
+
+/** `--kube-out` → `ZETA_PROVISION_KUBE_OUT`: the env twin of any command's flag. */
+export function envNameOfFlag(flag: string): string {
+  return 'ZETA_PROVISION_' + flag.replace(/^--/, '').toUpperCase().replace(/-/g, '_');
+}
+
+/**
+ * Unknown `ZETA_PROVISION_*` variables are refused, because a typo there silently ignored is exactly
+ * the kind of surprise an unattended job must not have.
+ */
+export function refuseUnknownEnv(env: NodeJS.ProcessEnv, accepted: ReadonlySet<string>, command: string): void {
+  const unknown = Object.keys(env).filter((k) => k.startsWith('ZETA_PROVISION_') && !accepted.has(k));
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown environment variable ${unknown.sort().join(', ')}`, `see zeta-provision ${command} --help for the accepted names`);
+  }
 }
 
 /** Parse one raw value (from a flag or an env variable) into its typed form, or say which is wrong. */
@@ -123,7 +138,7 @@ export function parseOptionValue(spec: OptionSpec, raw: unknown, origin: string)
   }
 }
 
-function parseBoolean(raw: unknown, origin: string, lenient = false): boolean {
+export function parseBoolean(raw: unknown, origin: string, lenient = false): boolean {
   if (typeof raw === 'boolean') return raw;
   const v = String(raw).trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
@@ -134,8 +149,7 @@ function parseBoolean(raw: unknown, origin: string, lenient = false): boolean {
 
 /**
  * Read the env twins. `ZETA_PROVISION_*` wins over gematik's names; both lose to flags (merged by
- * the caller). Unknown `ZETA_PROVISION_*` variables are reported, because a typo there silently
- * ignored is exactly the kind of surprise an unattended job must not have.
+ * the caller). Unknown `ZETA_PROVISION_*` variables are refused (refuseUnknownEnv).
  */
 export function flagsFromEnv(env: NodeJS.ProcessEnv, known: readonly string[] = []): RunFlags {
   const out: Record<string, unknown> = {};
@@ -150,10 +164,7 @@ export function flagsFromEnv(env: NodeJS.ProcessEnv, known: readonly string[] = 
       break;
     }
   }
-  const unknown = Object.keys(env).filter((k) => k.startsWith('ZETA_PROVISION_') && !accepted.has(k));
-  if (unknown.length > 0) {
-    throw new UsageError(`unknown environment variable ${unknown.sort().join(', ')}`, 'see zeta-provision run --help for the accepted names');
-  }
+  refuseUnknownEnv(env, accepted, 'run');
   return out as RunFlags;
 }
 

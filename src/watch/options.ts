@@ -4,6 +4,7 @@
  */
 import { constants } from 'node:os';
 import { UsageError } from '../errors.js';
+import { envNameOfFlag, parseBoolean, refuseUnknownEnv } from '../cli/options.js';
 
 /** Where a signal goes. Resolved at reload time: nginx may have restarted and have a new PID. */
 export type SignalTarget = { kind: 'pid'; pid: number } | { kind: 'pid-file'; file: string } | { kind: 'process-name'; name: string };
@@ -69,10 +70,6 @@ export const WATCH_FLAGS: Record<keyof RawWatchCommand, string> = {
   debug: '--debug',
 };
 
-export function watchEnvName(flag: string): string {
-  return 'ZETA_PROVISION_' + flag.replace(/^--/, '').toUpperCase().replace(/-/g, '_');
-}
-
 /**
  * Flags from the environment; the command line wins key by key. `--http` takes "METHOD URL" as one
  * value. An unknown ZETA_PROVISION_* variable is refused, as for `run`: a misspelt setting must not
@@ -82,24 +79,16 @@ export function watchCommandFromEnv(env: NodeJS.ProcessEnv): RawWatchCommand {
   const out: Record<string, unknown> = {};
   const accepted = new Set<string>();
   for (const [key, flag] of Object.entries(WATCH_FLAGS)) {
-    const name = watchEnvName(flag);
+    const name = envNameOfFlag(flag);
     accepted.add(name);
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    if (key === 'onStart' || key === 'debug') out[key] = parseEnvBoolean(raw, name);
+    if (key === 'onStart' || key === 'debug') out[key] = parseBoolean(raw, `environment variable ${name}`);
     else if (key === 'http') out[key] = raw.trim().split(/\s+/);
     else out[key] = raw;
   }
-  const unknown = Object.keys(env).filter((k) => k.startsWith('ZETA_PROVISION_') && !accepted.has(k));
-  if (unknown.length > 0) throw new UsageError(`unknown environment variable ${unknown.sort().join(', ')}`, 'see zeta-provision watch --help for the accepted names');
+  refuseUnknownEnv(env, accepted, 'watch');
   return out as RawWatchCommand;
-}
-
-function parseEnvBoolean(raw: string, name: string): boolean {
-  const v = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  throw new UsageError(`${name}=${JSON.stringify(raw)} is not a boolean (true/false/1/0/yes/no)`);
 }
 
 const HTTP_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
