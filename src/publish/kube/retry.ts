@@ -3,6 +3,7 @@
  * connection resets and timeouts after an exponential backoff with jitter — and never past the run's
  * deadline or the attempt cap. Everything else (4xx) is an answer, not an outage.
  */
+import { backoffMs } from '../../util/backoff.js';
 
 export interface RetryPolicy {
   /** First backoff step in ms; doubles per attempt. */
@@ -27,8 +28,7 @@ export function isRetryable(f: Failure): boolean {
  */
 export function retryDelay(f: Failure, attempt: number, remainingMs: number, random: number, policy: RetryPolicy = DEFAULT_RETRY): number | undefined {
   if (!isRetryable(f) || attempt + 1 >= policy.maxAttempts) return undefined;
-  const step = Math.min(policy.capMs, policy.baseMs * 2 ** attempt);
-  let delay = Math.round(step / 2 + (step / 2) * random);
+  let delay = backoffMs(attempt, policy.baseMs, policy.capMs, random);
   if (f.kind === 'status' && f.status === 429 && f.retryAfterSeconds !== undefined && f.retryAfterSeconds >= 0) {
     delay = Math.min(policy.capMs, Math.max(delay, f.retryAfterSeconds * 1000));
   }

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { ConfigError, SourceError, errorMessage } from '../../errors.js';
+import { backoffMs } from '../../util/backoff.js';
 
 export interface TransportOptions {
   /** PEM file with extra trusted CAs for registry TLS. */
@@ -113,8 +114,7 @@ export function retryDelay(retryAfter: string | null, attempt: number, baseMs: n
     const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - now;
     if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, 60_000);
   }
-  const cap = Math.min(30_000, baseMs * 2 ** (attempt - 1));
-  return Math.round(cap / 2 + (Math.random() * cap) / 2);
+  return backoffMs(attempt - 1, baseMs, 30_000);
 }
 
 function causeCode(err: unknown): string {
