@@ -4,7 +4,7 @@
  * the cabinet's extent (cbCabinet) before use, so a hostile header ends in a VerifyError naming the
  * file, never in a RangeError from a Buffer read.
  */
-import { UnsafeNameError } from '../source/paths.js';
+import { ancestorsOf, UnsafeNameError } from '../source/paths.js';
 import { CAB_FIXED_HEADER, FLAG_NEXT_CABINET, FLAG_PREV_CABINET, FLAG_RESERVE_PRESENT, cabError, parseCabHeader, type CabHeader } from './header.js';
 import { MAX_CAB_NAME_BYTES, decodeCabName, normalizeCabName } from './names.js';
 
@@ -114,8 +114,8 @@ export function readCabDirectory(cab: Uint8Array, file: string): CabDirectory {
   }
   // A name that is also another name's directory cannot be extracted faithfully.
   for (const f of files) {
-    for (let i = f.name.indexOf('/'); i !== -1; i = f.name.indexOf('/', i + 1)) {
-      if (names.has(f.name.slice(0, i))) throw cabError(file, `${f.name}: its directory ${f.name.slice(0, i)} is also a file`);
+    for (const dir of ancestorsOf(f.name)) {
+      if (names.has(dir)) throw cabError(file, `${f.name}: its directory ${dir} is also a file`);
     }
   }
   return { header, folders, files, dataReserve };

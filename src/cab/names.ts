@@ -4,7 +4,7 @@
  * in src/source/paths.ts. Cabinets use `\` as the separator; `/` is accepted as one too (some tools
  * write it), so `a\..\..\x` and `a/../../x` are both caught.
  */
-import { UnsafeNameError } from '../source/paths.js';
+import { normalizeEntryName, UnsafeNameError } from '../source/paths.js';
 
 /** szName is at most 255 bytes plus NUL (MS-CAB 2.4 CFFILE). */
 export const MAX_CAB_NAME_BYTES = 256;
@@ -35,15 +35,10 @@ export function normalizeCabName(name: string): string {
   // Control characters have no place in a file name and make log lines lie.
   if (/[\u0001-\u001f\u007f]/.test(name)) throw new UnsafeNameError('name contains a control character');
   const unified = name.replace(/\\/g, '/');
-  if (unified.startsWith('/')) throw new UnsafeNameError('absolute name');
   // `C:x`, `C:\x`: a drive-relative or absolute path on the Windows side.
   if (/^[A-Za-z]:/.test(unified)) throw new UnsafeNameError('name with a drive letter');
-  const segments: string[] = [];
-  for (const seg of unified.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') throw new UnsafeNameError("name has a '..' segment");
-    segments.push(seg);
-  }
-  if (segments.length === 0) throw new UnsafeNameError('name has no file part');
-  return segments.join('/');
+  // From here on the same rules as a tar entry name: not absolute, no `..` segment.
+  const rel = normalizeEntryName(unified, MAX_CAB_NAME_BYTES);
+  if (rel === '') throw new UnsafeNameError('name has no file part');
+  return rel;
 }
