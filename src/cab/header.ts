@@ -15,6 +15,8 @@ export const CAB_FIXED_HEADER = 36;
 export const CAB_SIGNED_HEADER = 60;
 /** Size of the header reserve Authenticode uses (offset and size of the signature). */
 export const AUTHENTICODE_RESERVE = 20;
+/** u32 at byte 40, the first word of the Authenticode header reserve (signtool writes this). */
+const AUTHENTICODE_RESERVE_TAG = 0x00100000;
 
 export const FLAG_PREV_CABINET = 0x0001;
 export const FLAG_NEXT_CABINET = 0x0002;
@@ -102,12 +104,20 @@ export function checkSignedLayout(h: CabHeader, prefix: Uint8Array, file: string
   if (offset + size !== h.fileSize) throw cabError(file, `${h.fileSize - offset - size} unsigned bytes follow the signature`);
   if (size === 0 || size > MAX_SIGNATURE_SIZE) throw cabError(file, `signature size ${size} is out of range`);
   if (h.coffFiles < CAB_SIGNED_HEADER) throw cabError(file, `coffFiles ${h.coffFiles} points into the header`);
+  // reserved1 (4–7) and the first reserve word (40–43) are not covered by the digest; MS-CAB says zero
+  // and signtool writes 0x00100000, and osslsigncode refuses anything else. Accepting other values would
+  // let unsigned bytes vary and accept cabinets the peer rejects (found by test/verify/fuzz.test.ts).
+  const bytes = Buffer.from(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  const reserved1 = bytes.readUInt32LE(4);
+  if (reserved1 !== 0) throw cabError(file, `header field reserved1 is 0x${reserved1.toString(16).padStart(8, '0')}, not 0`);
+  const reserveTag = bytes.readUInt32LE(40);
+  if (reserveTag !== AUTHENTICODE_RESERVE_TAG) throw cabError(file, `header reserve starts with 0x${reserveTag.toString(16).padStart(8, '0')}, not 0x00100000`);
   // Walk the optional name strings and the CFFOLDER records; they must end exactly at coffFiles, or
   // the header and the file table overlap (a second way to read the same bytes).
   let pos = CAB_SIGNED_HEADER;
   const names = (h.flags & FLAG_PREV_CABINET ? 2 : 0) + (h.flags & FLAG_NEXT_CABINET ? 2 : 0);
   for (let i = 0; i < names; i++) {
-    const end = Buffer.from(prefix.buffer, prefix.byteOffset, prefix.byteLength).indexOf(0, pos);
+    const end = bytes.indexOf(0, pos);
     if (end < 0 || end - pos >= MAX_NAME) throw cabError(file, 'cabinet set name in the header is unterminated or too long');
     pos = end + 1;
   }

@@ -23,8 +23,6 @@ export const OID_SPC_INDIRECT_DATA = '1.3.6.1.4.1.311.2.1.4';
 export const OID_MS_RFC3161_TIMESTAMP = '1.3.6.1.4.1.311.3.3.1';
 const OID_TST_INFO = '1.2.840.113549.1.9.16.1.4';
 
-/** u32 at byte 40, the first word of the Authenticode header reserve. */
-const AUTHENTICODE_RESERVE_TAG = 0x00100000;
 /** Authenticode pads the PKCS#7 to a multiple of 8 bytes. */
 const MAX_PADDING = 7;
 /** A timestamp a little ahead of our clock is clock skew; more is a token from the future. */
@@ -167,13 +165,6 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
 
 async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, now: Date, extraEkus: SignerCheckOptions['requiredEkus']): Promise<AuthenticodeResult> {
   const cab = await readSignedCab(fh, file);
-  // reserved1 (4–7) and the first reserve word (40–43) are not covered by the digest; MS-CAB says zero
-  // and signtool writes 0x00100000, and osslsigncode refuses anything else. Accepting other values would
-  // let unsigned bytes vary and accept cabinets the peer rejects (found by test/verify/fuzz.test.ts).
-  const reserved1 = cab.prefix.readUInt32LE(4);
-  if (reserved1 !== 0) throw fail(file, `header field reserved1 is 0x${reserved1.toString(16).padStart(8, '0')}, not 0`);
-  const reserveTag = cab.prefix.readUInt32LE(40);
-  if (reserveTag !== AUTHENTICODE_RESERVE_TAG) throw fail(file, `header reserve starts with 0x${reserveTag.toString(16).padStart(8, '0')}, not 0x00100000`);
   const sd = decodeCms(pkcs7Bytes(cab.signatureBytes, file), file);
   const spc = parseIndirectData(sd, file);
   // Authenticode allows exactly one SignerInfo; more would be signers nobody specified the meaning of.
