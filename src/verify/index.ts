@@ -8,7 +8,7 @@ import picomatch from 'picomatch';
 import { BUILTIN_TRUST_SETS, PACKAGE_ROOT, type Config, type VerifyRule } from '../config/index.js';
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';
 import { loadCertificates } from '../pki/certs.js';
-import { pathExists, walkTree } from '../util/fs.js';
+import { pathExists, walkTree, type TreeEntry } from '../util/fs.js';
 import { verifyAuthenticodeCab } from './authenticode.js';
 import { verifyCmsAttached, verifyCmsDetached, type TrustAnchors } from './cms.js';
 import { expiryWarnings } from './expiry.js';
@@ -54,8 +54,10 @@ export async function verifyPayload(stagingRoot: string, config: Config, trustSe
   const checks: FileCheck[] = [];
   // Before the signature rules: an attached CMS file is replaced by its content below, and the
   // manifest lists the bytes as shipped.
-  const manifest = await checkManifest(stagingRoot, config.manifest, checks, warnings);
-  const files = (await walkTree(stagingRoot)).filter((e) => e.type === 'file').map((e) => e.path);
+  // One walk serves both: replacing attached CMS files changes contents, never names.
+  const tree = await walkTree(stagingRoot);
+  const manifest = await checkManifest(stagingRoot, config.manifest, checks, warnings, tree);
+  const files = tree.filter((e) => e.type === 'file').map((e) => e.path);
   const covered = new Set<string>();
   for (const rule of config.verify) {
     const isMatch = picomatch(rule.files, { dot: true });
@@ -76,14 +78,14 @@ export async function verifyPayload(stagingRoot: string, config: Config, trustSe
 }
 
 /** The `.manifest` policy: its file checks join `checks`; a missing or malformed manifest is one failed check. */
-async function checkManifest(root: string, policy: Config['manifest'], checks: FileCheck[], warnings: string[]): Promise<ManifestReport | undefined> {
+async function checkManifest(root: string, policy: Config['manifest'], checks: FileCheck[], warnings: string[], tree: TreeEntry[]): Promise<ManifestReport | undefined> {
   if (policy.check === 'off') return undefined;
   if (policy.check === 'optional' && !(await pathExists(path.join(root, MANIFEST_FILE)))) {
     warnings.push(`payload has no ${MANIFEST_FILE}; file hashes not checked (manifest check is optional)`);
     return { checked: false, reason: `payload has no ${MANIFEST_FILE}` };
   }
   try {
-    const r = await verifyPayloadManifest(root, { unlisted: policy.unlisted });
+    const r = await verifyPayloadManifest(root, { unlisted: policy.unlisted }, tree);
     checks.push(...r.checks);
     warnings.push(...r.warnings);
     return {

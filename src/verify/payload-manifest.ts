@@ -13,7 +13,8 @@
 import { lstat, open, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { VerifyError, errorMessage } from '../errors.js';
-import { sha256File, walkTree } from '../util/fs.js';
+import { sha256File, walkTree, type TreeEntry } from '../util/fs.js';
+import { pool } from '../util/pool.js';
 import type { FileCheck } from './types.js';
 
 export const MANIFEST_FILE = '.manifest';
@@ -162,7 +163,8 @@ export async function readRevision(root: string, warnings: string[]): Promise<st
  * names every one); a missing or malformed `.manifest` throws VerifyError. Callers publish nothing
  * unless every check is ok.
  */
-export async function verifyPayloadManifest(stagingRoot: string, opts: { unlisted: 'error' | 'warn' }): Promise<PayloadManifestResult> {
+/** `tree`: the staging tree's entries when the caller has walked it already. */
+export async function verifyPayloadManifest(stagingRoot: string, opts: { unlisted: 'error' | 'warn' }, tree?: TreeEntry[]): Promise<PayloadManifestResult> {
   const manifestPath = path.join(stagingRoot, MANIFEST_FILE);
   let text: string;
   try {
@@ -179,17 +181,15 @@ export async function verifyPayloadManifest(stagingRoot: string, opts: { unliste
 
   const listed = [...entries.entries()];
   const checks: ManifestCheck[] = new Array(listed.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < listed.length) {
-      const i = next++;
-      const [rel, hex] = listed[i]!;
+  await pool(
+    listed.map((entry, i) => ({ entry, i })),
+    PARALLEL,
+    async ({ entry: [rel, hex], i }) => {
       checks[i] = await checkListed(stagingRoot, realRoot, rel, hex);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, listed.length) }, worker));
+    },
+  );
 
-  const unlisted = (await walkTree(stagingRoot))
+  const unlisted = (tree ?? (await walkTree(stagingRoot)))
     .filter((e) => e.type !== 'dir' && e.path !== MANIFEST_FILE && !entries.has(e.path))
     .map((e) => e.path);
   const warnings: string[] = [];

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { VolumeFile } from '../../process/types.js';
 import { sha256File } from '../../util/fs.js';
 import { fsyncPath } from './layout.js';
-import { pool } from './pool.js';
+import { pool } from '../../util/pool.js';
 import { MANIFEST_DIR, bucketCount, bucketFileName, changedBuckets, manifestBuckets, type ManifestEntry } from './manifest.js';
 import type { ReuseCandidates } from './state.js';
 import { checkpoint, crashPoint, injectedWriteError } from './test-hooks.js';

@@ -9,7 +9,7 @@
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import { pool } from './pool.js';
+import { pool } from '../../util/pool.js';
 
 const RMDIR_CONCURRENCY = 8;
 
