@@ -164,13 +164,16 @@ function inCluster(host: string, port: string, saDir: string): Connection {
     return cached.token;
   };
   const hostPart = host.includes(':') ? `[${host}]` : host;
+  let ca: Buffer | undefined;
   return {
     server: `https://${hostPart}:${port}`,
     origin: `in-cluster (ServiceAccount ${saDir})`,
     namespace,
     credentials: async () => {
       try {
-        return { headers: { Authorization: `Bearer ${token()}` }, ca: readFileSync(caFile), rejectUnauthorized: true };
+        // The CA goes into the HTTPS agent once; only the token rotates (kubelet swaps it), so only it is re-checked per request.
+        ca ??= readFileSync(caFile);
+        return { headers: { Authorization: `Bearer ${token()}` }, ca, rejectUnauthorized: true };
       } catch (err) {
         throw new ConfigError(`in-cluster: cannot read the ServiceAccount token or CA in ${saDir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
       }
