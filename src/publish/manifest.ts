@@ -20,13 +20,19 @@ export interface ProvenanceMeta {
   revision?: string;
 }
 
-export function configMapManifest(cm: ConfigMapObject, meta: ProvenanceMeta): Record<string, unknown> {
+/** Where an object's content came from (payload reference, digest, revision) and its content hash. */
+export function provenanceAnnotations(contentHash: string, meta: ProvenanceMeta): Record<string, string> {
   const annotations: Record<string, string> = {
-    [ANNOTATION.contentHash]: cm.contentHash,
+    [ANNOTATION.contentHash]: contentHash,
     [ANNOTATION.source]: meta.source,
     [ANNOTATION.digest]: meta.digest,
   };
   if (meta.revision) annotations[ANNOTATION.revision] = meta.revision;
+  return annotations;
+}
+
+export function configMapManifest(cm: ConfigMapObject, meta: ProvenanceMeta): Record<string, unknown> {
+  const annotations = provenanceAnnotations(cm.contentHash, meta);
   const manifest: Record<string, unknown> = {
     apiVersion: 'v1',
     kind: 'ConfigMap',

@@ -8,7 +8,7 @@
 import { PublishError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ConfigMapObject } from '../../process/types.js';
-import { ANNOTATION, MANAGER, type ProvenanceMeta } from '../manifest.js';
+import { ANNOTATION, MANAGED_BY_LABEL, MANAGER, type ProvenanceMeta } from '../manifest.js';
 import type { StatusRecord } from '../status.js';
 import { loadConnection, type Connection, type ConnectionOptions } from './connection.js';
 import { decide, type LiveObject } from './decide.js';
@@ -359,7 +359,7 @@ type Obj = Record<string, any>;
 
 function liveOf(kind: ObjectKind, item: Obj): LiveObject {
   const labels = item.metadata?.labels ?? {};
-  const ours = labels['app.kubernetes.io/managed-by'] === MANAGER;
+  const ours = labels[MANAGED_BY_LABEL] === MANAGER;
   return { kind, name: String(item.metadata?.name), contentHash: ours ? item.metadata?.annotations?.[ANNOTATION.contentHash] : undefined, resourceVersion: item.metadata?.resourceVersion };
 }
 

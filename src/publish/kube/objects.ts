@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { PublishError } from '../../errors.js';
 import type { ConfigMapObject } from '../../process/types.js';
-import { ANNOTATION, MANAGED_BY_LABEL, MANAGER, type ProvenanceMeta } from '../manifest.js';
+import { ANNOTATION, MANAGED_BY_LABEL, MANAGER, provenanceAnnotations, type ProvenanceMeta } from '../manifest.js';
 
 export const NAME_LABEL = 'app.kubernetes.io/name';
 export const INSTANCE_LABEL = 'app.kubernetes.io/instance';
@@ -83,8 +83,7 @@ export function buildDesiredObject(cm: ConfigMapObject, spec: TargetSpec, namesp
       'publish large files through the volume target (volume.files) instead',
     );
   }
-  const annotations: Record<string, string> = { [ANNOTATION.contentHash]: cm.contentHash, [ANNOTATION.source]: meta.source, [ANNOTATION.digest]: meta.digest };
-  if (meta.revision) annotations[ANNOTATION.revision] = meta.revision;
+  const annotations = provenanceAnnotations(cm.contentHash, meta);
   const metadata = { name: spec.name, namespace, labels: labelsFor(instance), annotations };
   let body: Record<string, unknown>;
   if (spec.kind === 'Secret') {

@@ -5,7 +5,7 @@
  * consumer only when its inputs changed.
  */
 import { hostname } from 'node:os';
-import { MANAGER } from '../manifest.js';
+import { MANAGED_BY_LABEL, MANAGER } from '../manifest.js';
 import type { AppliedRecord } from '../status.js';
 import { labelsFor, type ObjectKind } from './objects.js';
 
@@ -65,7 +65,7 @@ export function eventBody(statusObject: { name: string; namespace: string; uid?:
   return {
     apiVersion: 'v1',
     kind: 'Event',
-    metadata: { generateName: `${statusObject.name}.`, namespace: statusObject.namespace, labels: { 'app.kubernetes.io/managed-by': MANAGER } },
+    metadata: { generateName: `${statusObject.name}.`, namespace: statusObject.namespace, labels: { [MANAGED_BY_LABEL]: MANAGER } },
     involvedObject: { apiVersion: 'v1', kind: 'ConfigMap', name: statusObject.name, namespace: statusObject.namespace, uid: statusObject.uid, resourceVersion: statusObject.resourceVersion },
     reason,
     // Events are capped at 1 KiB of message by convention (kubectl describe truncates too).
