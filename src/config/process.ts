@@ -9,6 +9,9 @@ import path from 'node:path';
 export const OUTPUT_IDS = ['smcbTruststore', 'smcbMeta', 'ocspTruststore', 'ocspMeta', 'tpmTruststore', 'tpmPemBundle', 'policySignerKey', 'rootsJson'] as const;
 export type OutputId = (typeof OUTPUT_IDS)[number];
 
+/** Warn this many days before a TSL's NextUpdate (process.tsl.warnDays; also the status command's default). */
+export const DEFAULT_TSL_WARN_DAYS = 7;
+
 /** gematik's file names. */
 export const DEFAULT_OUTPUT_NAMES: Record<OutputId, string> = {
   smcbTruststore: 'smcb-trust-roots.p12',
@@ -94,7 +97,7 @@ export function validateProcessSection(raw: unknown, baseDir: string, h: Helpers
   if (tsl) {
     out.tsl = {
       files: files(['process', 'tsl', 'files'], tsl.files),
-      warnDays: days(['process', 'tsl', 'warnDays'], tsl.warnDays, 7),
+      warnDays: days(['process', 'tsl', 'warnDays'], tsl.warnDays, DEFAULT_TSL_WARN_DAYS),
       graceDays: days(['process', 'tsl', 'graceDays'], tsl.graceDays, 0),
       signerAnchors: tsl.signerAnchors === undefined ? [] : strList(['process', 'tsl', 'signerAnchors'], tsl.signerAnchors).map((f) => path.resolve(baseDir, f)),
     };

@@ -5,6 +5,7 @@
  * that was applied. Pure functions: the caller passes `now`.
  */
 import { DEFAULT_EXPIRY_WARNING_DAYS } from '../config/validate.js';
+import { DEFAULT_TSL_WARN_DAYS } from '../config/process.js';
 import type { ProcessorSummary } from '../process/types.js';
 import type { RunReport } from './types.js';
 
@@ -24,8 +25,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * runs failing): gematik's TSL alone is reissued well within a month.
  */
 export const PAYLOAD_AGE_WARNING_DAYS = 30;
-/** Same default as process.tsl.warnDays in the gematik profile. */
-export const TSL_WARNING_DAYS = 7;
 
 export function freshnessOf(report: Pick<RunReport, 'image' | 'verification' | 'processed'>): Freshness {
   const expiries = [
@@ -49,11 +48,6 @@ function earliestOf(times: (string | undefined)[]): string | undefined {
   return valid.sort((a, b) => Date.parse(a) - Date.parse(b))[0];
 }
 
-/** Whole days from now until `iso` (negative once past). */
-export function daysUntil(iso: string, now: Date): number {
-  return Math.floor((Date.parse(iso) - now.getTime()) / DAY_MS);
-}
-
 /** `2027-03-01 (in 92 days)` / `(3 days ago)` — for text output. */
 export function describeTime(iso: string, now: Date): string {
   const ms = Date.parse(iso) - now.getTime();
@@ -68,7 +62,7 @@ export interface FreshnessLimits {
   payloadAgeWarningDays: number;
 }
 
-export const DEFAULT_LIMITS: FreshnessLimits = { expiryWarningDays: DEFAULT_EXPIRY_WARNING_DAYS, tslWarningDays: TSL_WARNING_DAYS, payloadAgeWarningDays: PAYLOAD_AGE_WARNING_DAYS };
+export const DEFAULT_LIMITS: FreshnessLimits = { expiryWarningDays: DEFAULT_EXPIRY_WARNING_DAYS, tslWarningDays: DEFAULT_TSL_WARN_DAYS, payloadAgeWarningDays: PAYLOAD_AGE_WARNING_DAYS };
 
 /** Warnings for a recorded state (near or over a limit); `appliedAt` gives the payload's age. */
 export function freshnessWarnings(f: Freshness & { appliedAt?: string }, now: Date, limits: FreshnessLimits = DEFAULT_LIMITS): string[] {
