@@ -20,7 +20,7 @@ export interface RunFlags {
   context?: string;
   prune?: boolean;
   forceConflicts?: boolean;
-  kubeDeadline?: string;
+  kubeDeadline?: number;
   insecureRegistry?: string[];
   registryCa?: string;
   registryAuthFile?: string;
@@ -36,12 +36,12 @@ export interface RunFlags {
   allowDowngrade?: boolean;
   debug?: boolean;
   profile?: string;
-  tslGraceDays?: string;
+  tslGraceDays?: number;
   tslSignerAnchor?: string;
   truststorePassFile?: string;
 }
 
-type Kind = 'string' | 'list' | 'boolean' | 'output' | 'dryRun' | 'signatureMode';
+type Kind = 'string' | 'list' | 'boolean' | 'output' | 'dryRun' | 'signatureMode' | 'seconds' | 'days';
 
 export interface OptionSpec {
   key: keyof RunFlags;
@@ -62,7 +62,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'context', flags: '--context <name>', kind: 'string', description: 'kubeconfig context to use (default: its current-context)' },
   { key: 'prune', flags: '--prune', kind: 'boolean', description: 'delete ConfigMaps/Secrets this instance made that the config no longer produces' },
   { key: 'forceConflicts', flags: '--force-conflicts', kind: 'boolean', description: 'server-side apply with force: take over fields another field manager owns' },
-  { key: 'kubeDeadline', flags: '--kube-deadline <seconds>', kind: 'string', description: 'give up retrying API requests after this many seconds per phase (default 60)' },
+  { key: 'kubeDeadline', flags: '--kube-deadline <seconds>', kind: 'seconds', description: 'give up retrying API requests after this many seconds per phase (default 60)' },
   { key: 'insecureRegistry', flags: '--insecure-registry <hosts>', kind: 'list', description: 'comma-separated registry hosts (host[:port]) that may be reached over plain HTTP' },
   { key: 'registryCa', flags: '--registry-ca <file>', kind: 'string', description: 'PEM CA(s) trusted for registry TLS, in addition to the system roots', gematikEnv: ['PROVISIONING_CONTAINER_REGISTRY_CA_FILE'] },
   { key: 'registryAuthFile', flags: '--registry-auth-file <path>', kind: 'string', description: 'docker config.json, or a mounted image pull Secret directory (.dockerconfigjson/.dockercfg)', gematikEnv: ['REGISTRY_AUTH_FILE'] },
@@ -78,7 +78,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'allowDowngrade', flags: '--allow-downgrade', kind: 'boolean', description: 'apply a payload whose signatures prove an older time than the last applied one (an intended rollback)' },
   { key: 'debug', flags: '--debug', kind: 'boolean', description: 'debug logs and stack traces on errors' },
   { key: 'profile', flags: '--profile <name>', kind: 'string', description: 'built-in configuration instead of --config: "gematik" (gematik\'s payload → truststores, roots.json, policy-signer.pub)' },
-  { key: 'tslGraceDays', flags: '--tsl-grace-days <days>', kind: 'string', description: 'days a TSL may be used past its NextUpdate before the run fails (overrides process.tsl.graceDays)' },
+  { key: 'tslGraceDays', flags: '--tsl-grace-days <days>', kind: 'days', description: 'days a TSL may be used past its NextUpdate before the run fails (overrides process.tsl.graceDays)' },
   { key: 'tslSignerAnchor', flags: '--tsl-signer-anchor <file>', kind: 'string', description: 'PEM/DER certificate(s) the TSL\'s XML signature must chain to; without one the signature is not checked (and the report says so)' },
   { key: 'truststorePassFile', flags: '--truststore-pass-file <file>', kind: 'string', description: 'file holding the PKCS#12 truststore password (TRUSTSTORE_PASS wins; default no_secret_for_trust_only)' },
 ];
@@ -121,6 +121,16 @@ export function parseOptionValue(spec: OptionSpec, raw: unknown, origin: string)
     }
     case 'boolean':
       return parseBoolean(raw, origin);
+    case 'seconds': {
+      const v = String(raw).trim();
+      if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0 || Number(v) > 3600) throw new UsageError(`${origin}: expected seconds between 0 and 3600, got "${String(raw)}"`);
+      return Number(v);
+    }
+    case 'days': {
+      const v = String(raw).trim();
+      if (!/^\d{1,4}$/.test(v) || Number(v) > 3650) throw new UsageError(`${origin}: expected a whole number of days (0–3650), got "${String(raw)}"`);
+      return Number(v);
+    }
     case 'output': {
       if (raw === 'text' || raw === 'json') return raw;
       throw new UsageError(`${origin}: expected "text" or "json", got "${String(raw)}"`);

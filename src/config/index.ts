@@ -120,7 +120,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
       instance: config.instance ?? 'zeta-provision',
       prune: flags.prune ?? false,
       forceConflicts: flags.forceConflicts ?? false,
-      deadlineSeconds: parseDeadline(flags.kubeDeadline),
+      deadlineSeconds: flags.kubeDeadline ?? 60,
     },
     insecureRegistries: flags.insecureRegistry ?? [],
     registryCaFile: abs(flags.registryCa),
@@ -136,7 +136,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     image: imagePolicy(flags, config, cwd),
     configHash: '',
     process: {
-      tslGraceDays: flags.tslGraceDays === undefined ? undefined : graceDays(flags.tslGraceDays),
+      tslGraceDays: flags.tslGraceDays,
       tslSignerAnchors: flags.tslSignerAnchor === undefined ? undefined : [path.resolve(cwd, flags.tslSignerAnchor)],
       truststorePasswordFile: abs(flags.truststorePassFile),
     },
@@ -148,12 +148,6 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
   return settings;
 }
 
-function parseDeadline(raw: string | undefined): number {
-  if (raw === undefined) return 60;
-  const n = Number(raw);
-  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || n <= 0 || n > 3600) throw new UsageError(`--kube-deadline: expected seconds between 0 and 3600, got "${raw}"`);
-  return n;
-}
 
 /** gematik signs its provisioning image with this identity (leaf SAN e-mail). */
 export const GEMATIK_IMAGE_IDENTITY = 'software-development@gematik.de';
@@ -199,10 +193,6 @@ export function gematikFromEnv(env: NodeJS.ProcessEnv): GematikSettings {
   };
 }
 
-function graceDays(raw: string): number {
-  if (!/^\d{1,4}$/.test(raw.trim()) || Number(raw) > 3650) throw new UsageError(`--tsl-grace-days: expected a whole number of days (0–3650), got "${raw}"`);
-  return Number(raw);
-}
 
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
