@@ -23,6 +23,8 @@ declare -A needs=(
   [umoci]=umoci
   [buildah]=buildah
   [curl]=curl
+  [kubectl]=kubectl
+  [setpriv]=util-linux
 )
 
 missing=()
