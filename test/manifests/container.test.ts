@@ -80,7 +80,7 @@ describe('Containerfile', () => {
     const ignore = (await readFile(path.join(REPO_ROOT, '.containerignore'), 'utf8')).split('\n').filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, ''));
     expect(ignore.sort()).toEqual([...sources].sort());
     expect(await readFile(path.join(REPO_ROOT, '.dockerignore'), 'utf8')).toBe(await readFile(path.join(REPO_ROOT, '.containerignore'), 'utf8'));
-    await expect(stat(path.join(REPO_ROOT, 'dist', 'main.js'))).resolves.toBeTruthy();
+    await expect(stat(path.join(REPO_ROOT, 'dist', 'zeta-provision.mjs'))).resolves.toBeTruthy();
   });
 
   it('npm pack lists exactly the runtime files: bin, compiled JavaScript, built-in config', async () => {
@@ -89,12 +89,13 @@ describe('Containerfile', () => {
       'package.json',
       'bin/zeta-provision',
       ...(await filesUnder('config', () => true)),
-      ...(await filesUnder('dist', (rel) => rel.endsWith('.js'))),
+      // The bundle: its entry and the chunks it imports (not tsc's per-module output, not source maps).
+      ...(await filesUnder('dist', (rel) => rel === 'zeta-provision.mjs' || /^chunks\/[^/]+\.mjs$/.test(rel))),
     ].sort();
     const packed = await packFiles();
     expect(packed).toEqual(expected);
     expect(packed.filter((p) => /^(src|test|fixtures|manifests|bench|scripts)\/|\.(ts|map)$/.test(p))).toEqual([]);
-    expect(packed).toContain('dist/watch/index.js');
+    expect(packed).toContain('dist/zeta-provision.mjs');
   });
 
   it('the build stage steps give a package that runs with production dependencies only', async () => {
