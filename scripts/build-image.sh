@@ -2,12 +2,14 @@
 # Builds the zeta-provision image from Containerfile with buildah (Debian package "buildah").
 #
 #   scripts/build-image.sh [--tag NAME[:TAG]] [--runtime-base REF] [--build-base REF] [--revision REV]
-#                          [--push DEST] [--digest-file FILE] [-- EXTRA BUILDAH BUILD ARGS…]
+#                          [--target ci] [--push DEST] [--digest-file FILE] [-- EXTRA BUILDAH BUILD ARGS…]
 #
 # The labels' values come from package.json (version, license, repository URL) and git (revision), so
 # the image says what it was built from. --runtime-base / --build-base replace the pinned public bases
-# (tests build on a base made locally). --push DEST pushes to docker://DEST (or any buildah transport)
-# and prints the digest to reference the image by. Storage and isolation follow buildah's own
+# (tests build on a base made locally). --target ci builds the CI-job image (with a shell, for GitHub
+# Actions / GitLab CI; never for the cluster) instead of the distroless runtime image. --push DEST
+# pushes to docker://DEST (or any buildah transport) and prints the digest to reference the image
+# by. Storage and isolation follow buildah's own
 # variables: BUILDAH_ISOLATION=chroot where no OCI runtime is installed, STORAGE_DRIVER=vfs as root
 # without overlay support.
 set -euo pipefail
@@ -22,6 +24,7 @@ build_base=""
 revision=""
 push=""
 digest_file=""
+target=""
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,8 +34,9 @@ while [ $# -gt 0 ]; do
     --revision) revision=$2; shift 2 ;;
     --push) push=$2; shift 2 ;;
     --digest-file) digest_file=$2; shift 2 ;;
+    --target) target=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "build-image.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -62,6 +66,7 @@ args=(
 )
 [ -n "$runtime_base" ] && args+=(--build-arg "RUNTIME_BASE=$runtime_base")
 [ -n "$build_base" ] && args+=(--build-arg "BUILD_BASE=$build_base")
+[ -n "$target" ] && args+=(--target "$target")
 
 buildah build "${args[@]}" "${extra[@]}" "$root"
 

@@ -69,7 +69,8 @@ describe('Containerfile', () => {
   it('pins every base by tag and digest, as a build argument; the runtime stage runs nothing and holds one directory', async () => {
     const text = await readFile(path.join(REPO_ROOT, 'Containerfile'), 'utf8');
     const all = stages(text);
-    expect(all.map((s) => [s.from, s.name])).toEqual([['${BUILD_BASE}', 'build'], ['${RUNTIME_BASE}', undefined]]);
+    // build, the CI-job image (needs a shell: the build base), and last, the default target, the runtime.
+    expect(all.map((s) => [s.from, s.name])).toEqual([['${BUILD_BASE}', 'build'], ['${BUILD_BASE}', 'ci'], ['${RUNTIME_BASE}', undefined]]);
     const args = argDefaults(text);
     // name:tag@sha256:<64 hex> — the digest is what is pulled, the tag says what it was.
     expect(args.get('BUILD_BASE')).toMatch(/^docker\.io\/library\/node:(\d*[02468])-bookworm-slim@sha256:[0-9a-f]{64}$/);
@@ -77,7 +78,9 @@ describe('Containerfile', () => {
     // The same Node major in both stages: the bundle is built by the node it runs on.
     expect(/node:(\d+)-/.exec(args.get('BUILD_BASE')!)![1]).toBe(/nodejs(\d+)-/.exec(args.get('RUNTIME_BASE')!)![1]);
 
-    const [build, runtime] = all as [Stage, Stage];
+    const [build, ci, runtime] = all as [Stage, Stage, Stage];
+    // The CI image carries the same files, with zeta-provision on PATH for job scripts.
+    expect(ci.lines).toEqual(['COPY --from=build --chown=0:0 /out/ /', 'RUN ln -s /opt/zeta-provision/bin/zeta-provision /usr/local/bin/zeta-provision', 'ENTRYPOINT ["zeta-provision"]']);
     const buildRun = build.lines.filter((l) => l.startsWith('RUN')).join(' ');
     expect(buildRun).toContain('npm ci --ignore-scripts');
     expect(buildRun).toContain('npm run build');
