@@ -5,7 +5,7 @@
  * stage on this machine's node/npm, bind-mounted read-only. The built image is then run as its
  * numeric user on a read-only root filesystem: `version`, and `verify` of the example payload.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -141,6 +141,7 @@ describe('the image (scripts/build-image.sh on a local Node base)', () => {
       const baseFiles = await makeNodeBase(b, dir, 'localhost/zp-test-node-base:latest');
       const pkg = await packageJson();
       const npmCache = String((await execa('npm', ['config', 'get', 'cache'])).stdout).trim();
+      await mkdir(npmCache, { recursive: true });
       // The build stage on this machine's node and npm (read-only), the npm cache shared for speed.
       const hostMounts = ['/usr', '/lib', '/lib64', '/bin', '/etc'].flatMap((p) => ['-v', `${p}:${p}:ro`]);
       await execa('bash', [

@@ -5,6 +5,7 @@
  * overlay for clusters without native sidecars is exactly the classic overlay with its sidecars moved;
  * the CronJob's NetworkPolicy lets it reach only DNS, the API server and the registry.
  */
+import { readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,7 +22,8 @@ const tempDir = useTempDirs();
 const OLDEST = '1.27';
 const NATIVE_SIDECARS = '1.29';
 const NEWEST = '1.34';
-const KUSTOMIZATIONS = ['base', 'overlays/classic', 'overlays/gematik', 'overlays/classic-plain-sidecars'];
+/** The base and every overlay, found, not listed: a new overlay is validated without being named here. */
+const KUSTOMIZATIONS = ['base', ...readdirSync(path.join(REPO_ROOT, 'manifests', 'overlays')).sort().map((d) => `overlays/${d}`)];
 
 /** `Owner/container` of every native sidecar: an init container with restartPolicy Always. */
 function nativeSidecars(objects: K8sObject[]): string[] {
