@@ -5,12 +5,14 @@
  * overlay for clusters without native sidecars is exactly the classic overlay with its sidecars moved;
  * the CronJob's NetworkPolicy lets it reach only DNS, the API server and the registry.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../support/cli.js';
+import { requireProgram } from '../support/programs.js';
 import { useTempDirs } from '../support/tmp.js';
 import { loadSchema, validateObject } from './k8s-schema.js';
 import { podSpecs, render, type K8sObject } from './rendered.js';
@@ -107,6 +109,50 @@ describe('Kubernetes versions', () => {
     expect(mutate((o) => delete pod(o).containers[0].name)).toEqual([expect.stringContaining('.containers[0].name: required (V1Container)')]);
     expect(mutate((o) => (pod(o).containers[0].env = { TMPDIR: '/tmp' }))).toEqual([expect.stringContaining('.containers[0].env: expected a list')]);
     expect(mutate((o) => (o.apiVersion = 'batch/v1beta1'))).toEqual([expect.stringContaining('batch/v1beta1 CronJob is not served')]);
+  });
+});
+
+/** Every leaf of a JSON value as path → value (paths like the validator's: `.spec.x[0].y`). */
+function leaves(value: unknown, at = '', out = new Map<string, unknown>()): Map<string, unknown> {
+  if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) leaves(v, Array.isArray(value) ? `${at}[${k}]` : `${at}.${k}`, out);
+  else out.set(at, value);
+  return out;
+}
+
+/**
+ * kubectl of one minor release (the kubectl package ships kubectl.1.27 … beside its dispatcher). Its
+ * `set env --local` decodes an object into that release's Go API types and prints it again: a field
+ * the release does not have is dropped on the way. An oracle for the schema files that shares no code
+ * with them.
+ */
+async function kubectlOf(minor: string): Promise<string> {
+  await requireProgram('kubectl', 'kubectl');
+  const dir = path.dirname(realpathSync((await execa('sh', ['-c', 'command -v kubectl'])).stdout.trim()));
+  const binary = path.join(dir, `kubectl.${minor}`);
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: the Debian package "kubectl" from Google's apt repository ships one kubectl per minor release`);
+  return binary;
+}
+
+async function droppedByKubectl(kubectl: string, object: K8sObject): Promise<string[]> {
+  const { stdout } = await execa(kubectl, ['set', 'env', '--local', '-f', '-', 'ZP_SCHEMA_PROBE=1', '-o', 'json'], { input: JSON.stringify(object), env: { HOME: '/nonexistent' } });
+  const after = leaves(JSON.parse(stdout));
+  return [...leaves(object)].filter(([k, v]) => after.get(k) !== v).map(([k]) => k);
+}
+
+describe('the schemas agree with kubectl\'s own API types', () => {
+  it.each(KUSTOMIZATIONS)('manifests/%s: kubectl 1.27 drops exactly the fields the 1.27 schema calls unknown; kubectl 1.33 drops none', async (dir) => {
+    const { objects } = await render(dir);
+    const [old, recent] = [await kubectlOf(OLDEST), await kubectlOf('1.33')];
+    for (const object of objects.filter((o) => ['CronJob', 'Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind))) {
+      const name = `${object.kind}/${object.metadata.name}`;
+      const unknown = validateObject(loadSchema(OLDEST), object)
+        .filter((e) => e.includes(': unknown field'))
+        .map((e) => e.slice(name.length, e.indexOf(': unknown field')));
+      const dropped = await droppedByKubectl(old, object);
+      expect(dropped.every((leaf) => unknown.some((u) => leaf === u || leaf.startsWith(`${u}.`) || leaf.startsWith(`${u}[`))), `${name}: ${dropped}`).toBe(true);
+      expect(unknown.every((u) => dropped.some((leaf) => leaf === u || leaf.startsWith(`${u}.`) || leaf.startsWith(`${u}[`))), `${name}: ${unknown}`).toBe(true);
+      expect(await droppedByKubectl(recent, object), name).toEqual([]);
+    }
   });
 });
 
