@@ -5,17 +5,23 @@
  * stage on this machine's node/npm, bind-mounted read-only. The built image is then run as its
  * numeric user on a read-only root filesystem: `version`, and `verify` of the example payload.
  */
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../support/cli.js';
 import { imageConfig, layerSizes, makeNodeBase, mountImage, privateBuildah, runInRootfs } from '../support/image.js';
+import { startRegistry } from '../support/registry.js';
 import { useTempDirs } from '../support/tmp.js';
+import { render, zetaContainers } from './rendered.js';
 
 const tempDir = useTempDirs();
 const MB = 1_000_000;
+const stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(stops.splice(0).map((stop) => stop()));
+});
 
 interface Stage {
   from: string;
@@ -134,7 +140,7 @@ describe('Containerfile', () => {
 
 describe('the image (scripts/build-image.sh on a local Node base)', () => {
   it(
-    'runs version and verify of the example payload as 65532 on a read-only root, has no shell or npm, and stays within its size budget',
+    'pushes with the digest to pin; runs version and verify of the example payload as 65532 on a read-only root; has no shell or npm; stays within its size budget',
     async () => {
       const dir = await tempDir();
       const b = await privateBuildah(dir);
@@ -144,14 +150,34 @@ describe('the image (scripts/build-image.sh on a local Node base)', () => {
       await mkdir(npmCache, { recursive: true });
       // The build stage on this machine's node and npm (read-only), the npm cache shared for speed.
       const hostMounts = ['/usr', '/lib', '/lib64', '/bin', '/etc'].flatMap((p) => ['-v', `${p}:${p}:ro`]);
-      await execa('bash', [
+      // Pushed as the README says, to a registry on 127.0.0.1 (plain HTTP, so listed as insecure).
+      const registry = await startRegistry();
+      stops.push(() => registry.stop());
+      const registriesConf = path.join(dir, 'registries.conf');
+      await writeFile(registriesConf, `[[registry]]\nlocation = "${registry.host}"\ninsecure = true\n`);
+      const build = await execa('bash', [
         path.join(REPO_ROOT, 'scripts', 'build-image.sh'),
         '--tag', 'localhost/zeta-provision:test',
         '--runtime-base', 'localhost/zp-test-node-base:latest',
         '--build-base', 'scratch',
         '--revision', 'test-revision',
+        '--push', `${registry.host}/zeta/zeta-provision:${pkg.version}`,
         '--', '--network', 'host', ...hostMounts, '-v', `${npmCache}:/root/.npm`,
-      ], { env: b.env, cwd: os.tmpdir() });
+      ], { env: { ...b.env, CONTAINERS_REGISTRIES_CONF: registriesConf }, cwd: os.tmpdir() });
+      const digest = /^digest (sha256:[0-9a-f]{64})$/m.exec(build.stdout)?.[1];
+      expect(digest, build.stdout.slice(-500)).toBeTruthy();
+      expect(build.stdout).toContain(`newName: ${registry.host}/zeta/zeta-provision, digest: ${digest}`);
+      // The registry serves that digest, and it is this image (its labels).
+      const pushed = await execa('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/zeta/zeta-provision@${digest}`]);
+      expect(JSON.parse(pushed.stdout).Labels).toMatchObject({ 'org.opencontainers.image.revision': 'test-revision', 'org.opencontainers.image.version': pkg.version });
+      // Pinned in an overlay as printed, every zeta-provision container runs exactly that digest.
+      await mkdir(path.join(dir, 'overlay'));
+      await writeFile(path.join(dir, 'overlay', 'kustomization.yaml'), JSON.stringify({
+        resources: [path.relative(path.join(dir, 'overlay'), path.join(REPO_ROOT, 'manifests', 'overlays', 'classic'))],
+        images: [{ name: `registry.example.org/zeta/zeta-provision`, newName: `${registry.host}/zeta/zeta-provision`, digest }],
+      }));
+      const rendered = await render(path.join(dir, 'overlay'));
+      expect(new Set(zetaContainers(rendered.objects).map((z) => z.container.image))).toEqual(new Set([`${registry.host}/zeta/zeta-provision@${digest}`]));
 
       const { config, diffIds } = await imageConfig(b, 'localhost/zeta-provision:test');
       expect(config.Labels).toMatchObject({
