@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../support/cli.js';
 import { imageConfig, layerSizes, makeNodeBase, mountImage, privateBuildah, runInRootfs } from '../support/image.js';
+import { requireProgram } from '../support/programs.js';
 import { startRegistry } from '../support/registry.js';
 import { useTempDirs } from '../support/tmp.js';
 import { render, zetaContainers } from './rendered.js';
@@ -168,6 +169,7 @@ describe('the image (scripts/build-image.sh on a local Node base)', () => {
       expect(digest, build.stdout.slice(-500)).toBeTruthy();
       expect(build.stdout).toContain(`newName: ${registry.host}/zeta/zeta-provision, digest: ${digest}`);
       // The registry serves that digest, and it is this image (its labels).
+      await requireProgram('skopeo', 'skopeo');
       const pushed = await execa('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/zeta/zeta-provision@${digest}`]);
       expect(JSON.parse(pushed.stdout).Labels).toMatchObject({ 'org.opencontainers.image.revision': 'test-revision', 'org.opencontainers.image.version': pkg.version });
       // Pinned in an overlay as printed, every zeta-provision container runs exactly that digest.
