@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, type ParsedCommand } from './cli/index.js';
-import { PACKAGE_ROOT, loadConfigFile, profileConfigFile, resolveSettings } from './config/index.js';
+import { PACKAGE_ROOT } from './config/package-root.js';
 import { ExitCode, ZetaError, errorMessage } from './errors.js';
 import { createLogger, defaultLogFormat, Redactor } from './log.js';
 import { renderReport } from './report/index.js';
@@ -47,6 +47,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     debug = cmd.flags.debug ?? debug;
     const log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
+    // The config loader (and its YAML parser) only for commands that read a config: not for version/help.
+    const { loadConfigFile, profileConfigFile, resolveSettings } = await import('./config/index.js');
     const config = await loadConfigFile(profileConfigFile(cmd.flags));
     const settings = resolveSettings(cmd.flags, config, env);
     const { runPipeline } = await import('./pipeline.js');

@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { DryRunMode, OutputFormat, RunFlags } from '../cli/options.js';
 import { ConfigError, UsageError, errorMessage } from '../errors.js';
@@ -47,8 +46,8 @@ export interface Settings {
   process: { tslGraceDays?: number; tslSignerAnchors?: string[]; truststorePasswordFile?: string };
 }
 
-/** Package root (dist/config/index.js → ../..), where `config/` ships. */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { PACKAGE_ROOT } from './package-root.js';
+import { PACKAGE_ROOT } from './package-root.js';
 export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'config', 'default.yaml');
 /** `--profile NAME` selects the shipped config/NAME.yaml (currently: gematik). */
 export const PROFILES = ['gematik'];

@@ -6,9 +6,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { parseCommandLine } from '../../src/cli/index.js';
 import { RUN_OPTIONS, envName } from '../../src/cli/options.js';
 import { parseConfigText } from '../../src/config/index.js';
@@ -16,53 +14,18 @@ import { DEFAULT_OUTPUT_NAMES } from '../../src/config/process.js';
 import type { Config } from '../../src/config/types.js';
 import { parseSourceReference } from '../../src/source/reference.js';
 import { REPO_ROOT } from '../support/cli.js';
-import { requireProgram } from '../support/programs.js';
+import { allContainers, mountFor, podSpecs, render, volumeOf, zetaContainers, type Container, type K8sObject, type PodSpec } from './rendered.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- rendered YAML is untyped by nature */
-type K8sObject = any;
-type Container = any;
-type PodSpec = any;
 
-const KUSTOMIZATIONS = ['base', 'overlays/classic', 'overlays/gematik'];
+const KUSTOMIZATIONS = ['base', 'overlays/classic', 'overlays/gematik', 'overlays/classic-plain-sidecars'];
 /**
  * Peak RSS measured per layout (GNU time, Node 20; README "Benchmarks"): pulls and the classic layout
  * stay under 120 MiB, the gematik profile's processors on the real test payload reached 160 MiB.
  */
-const MEASURED_PEAK_MIB: Record<string, number> = { base: 120, 'overlays/classic': 120, 'overlays/gematik': 160 };
+const MEASURED_PEAK_MIB: Record<string, number> = { base: 120, 'overlays/classic': 120, 'overlays/gematik': 160, 'overlays/classic-plain-sidecars': 120 };
 /** Created by the operator (README "Installing in a cluster"), never rendered: trust anchors and credentials. */
 const OPERATOR_PROVIDED = ['zeta-provision-image-signing', 'zeta-provision-registry-ca', 'zeta-provision-pull-secret'];
-
-async function render(dir: string): Promise<{ objects: K8sObject[]; text: string }> {
-  await requireProgram('kubectl', 'kubectl');
-  const { stdout } = await execa('kubectl', ['kustomize', path.join(REPO_ROOT, 'manifests', dir)]);
-  return { objects: parseAllDocuments(stdout).map((d) => d.toJS()), text: stdout };
-}
-
-function podSpecs(objects: K8sObject[]): { owner: string; spec: PodSpec }[] {
-  return objects.flatMap((o) => {
-    if (o.kind === 'CronJob') return [{ owner: `CronJob/${o.metadata.name}`, spec: o.spec.jobTemplate.spec.template.spec }];
-    if (['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind)) return [{ owner: `${o.kind}/${o.metadata.name}`, spec: o.spec.template.spec }];
-    return [];
-  });
-}
-
-/** Containers running our image (repository name zeta-provision): the CronJob and every watch sidecar. */
-function zetaContainers(objects: K8sObject[]): { owner: string; spec: PodSpec; container: Container }[] {
-  return podSpecs(objects).flatMap(({ owner, spec }) =>
-    (spec.containers as Container[]).filter((c) => /(^|\/)zeta-provision[:@]/.test(c.image)).map((container) => ({ owner, spec, container })),
-  );
-}
-
-function volumeOf(spec: PodSpec, mountName: string): any {
-  return spec.volumes.find((v: { name: string }) => v.name === mountName);
-}
-
-/** The mount of `container` whose mountPath contains `file` (longest match). */
-function mountFor(container: Container, file: string): any {
-  return (container.volumeMounts ?? [])
-    .filter((m: { mountPath: string }) => file === m.mountPath || file.startsWith(m.mountPath.replace(/\/?$/, '/')))
-    .sort((a: { mountPath: string }, b: { mountPath: string }) => b.mountPath.length - a.mountPath.length)[0];
-}
 
 /** The config the CronJob's `run` uses: the rendered config ConfigMap behind --config, or the shipped --profile file. */
 async function cronJobConfig(objects: K8sObject[], dir: string): Promise<{ config: Config; flags: Record<string, any>; env: { name: string; value: string }[] }> {
@@ -99,6 +62,9 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
     const cj = cronJobs[0].spec;
     expect(cj.schedule).toMatch(/^\d{1,2} \* \* \* \*$/);
     expect(cj).toMatchObject({ concurrencyPolicy: 'Forbid', successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
+    // The schedule's zone is explicit, not the controller's local time; finished Jobs do not pile up.
+    expect(cj.timeZone).toBe('Etc/UTC');
+    expect(cj.jobTemplate.spec.ttlSecondsAfterFinished).toBeGreaterThanOrEqual(3600);
     expect(cj.startingDeadlineSeconds).toBeGreaterThan(0);
     // A pass must end before the next hour starts one.
     expect(cj.jobTemplate.spec.activeDeadlineSeconds).toBeLessThan(3600);
@@ -115,7 +81,7 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
       expect(spec.hostNetwork ?? false, owner).toBe(false);
       expect(spec.hostPID ?? false, owner).toBe(false);
       expect(spec.volumes.filter((v: object) => 'hostPath' in v), owner).toEqual([]);
-      for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) {
+      for (const c of allContainers(spec)) {
         expect(c.securityContext, `${owner} ${c.name}`).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
         expect(c.securityContext.privileged ?? false).toBe(false);
         expect(c.securityContext.capabilities.add ?? []).toEqual([]);
@@ -150,7 +116,7 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
         expect(v.persistentVolumeClaim.claimName, owner).toBe(pvc.metadata.name);
         const writer = owner.startsWith('CronJob/');
         expect(v.persistentVolumeClaim.readOnly ?? false, owner).toBe(!writer);
-        for (const c of spec.containers) {
+        for (const c of allContainers(spec)) {
           for (const m of (c.volumeMounts ?? []).filter((mm: any) => mm.name === v.name)) expect(m.readOnly ?? false, `${owner} ${c.name}`).toBe(!writer);
         }
       }
@@ -201,12 +167,14 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
   });
 });
 
-describe.each(['overlays/classic', 'overlays/gematik'])('manifests/%s consumers', (dir) => {
+describe.each(['overlays/classic', 'overlays/gematik', 'overlays/classic-plain-sidecars'])('manifests/%s consumers', (dir) => {
   it('use one pinned zeta-provision image, the overlay namespace, and ConfigMaps zeta-provision publishes', async () => {
     const { objects } = await render(dir);
     const images = new Set(zetaContainers(objects).map((z) => z.container.image));
     expect([...images]).toHaveLength(1);
-    expect([...images][0]).toMatch(/^[\w.-]+(\/[\w.-]+)+:\d+\.\d+\.\d+$/);
+    // By digest: a tag can be moved to other bytes, a digest cannot.
+    expect([...images][0]).toMatch(/^[\w.-]+(\/[\w.-]+)+@sha256:[0-9a-f]{64}$/);
+    expect([...images][0]).not.toContain('ghcr.io/example');
 
     const cronJob = objects.find((o) => o.kind === 'CronJob');
     const { config, env } = await cronJobConfig(objects, dir);
@@ -222,6 +190,9 @@ describe.each(['overlays/classic', 'overlays/gematik'])('manifests/%s consumers'
     const rendered = new Set(objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name));
     const consumers = podSpecs(objects).filter((p) => !p.owner.startsWith('CronJob/'));
     expect(consumers.length).toBeGreaterThanOrEqual(3);
+    // No consumer (nor its sidecar) calls the API: no ServiceAccount token in their pods. The CronJob needs its own.
+    for (const { owner, spec } of consumers) expect(spec.automountServiceAccountToken, owner).toBe(false);
+    expect(podSpecs(objects).find((p) => p.owner.startsWith('CronJob/'))!.spec.automountServiceAccountToken ?? true).toBe(true);
     for (const { owner, spec } of consumers) {
       for (const v of spec.volumes.filter((x: any) => x.configMap)) {
         expect(rendered.has(v.configMap.name) || published.has(v.configMap.name), `${owner} mounts ConfigMap ${v.configMap.name}`).toBe(true);
@@ -256,12 +227,12 @@ describe.each(['overlays/classic', 'overlays/gematik'])('manifests/%s consumers'
       const watched = mountFor(container, options.dir);
       expect(watched.mountPath, owner).toBe(options.dir);
       // The consumer container mounts the same volume: the sidecar sees what the consumer reads.
-      const consumer = spec.containers.find((c: Container) => c !== container && (c.volumeMounts ?? []).some((m: any) => m.name === watched.name));
+      const consumer = allContainers(spec).find((c: Container) => c !== container && (c.volumeMounts ?? []).some((m: any) => m.name === watched.name));
       if (options.action.kind === 'signal') {
         expect(consumer, owner).toBeTruthy();
         expect(spec.shareProcessNamespace, `${owner}: signalling another container needs a shared process namespace`).toBe(true);
         // Without CAP_KILL a signal needs the same UID: no container overrides the pod's user.
-        for (const c of spec.containers) expect(c.securityContext.runAsUser ?? spec.securityContext.runAsUser, owner).toBe(spec.securityContext.runAsUser);
+        for (const c of allContainers(spec)) expect(c.securityContext.runAsUser ?? spec.securityContext.runAsUser, owner).toBe(spec.securityContext.runAsUser);
       }
       if (options.action.kind === 'http') {
         expect(options.action.url.hostname, owner).toBe('127.0.0.1');
