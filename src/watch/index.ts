@@ -72,7 +72,7 @@ export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSigna
     if (opts.validate) {
       const v = await runShell(opts.validate);
       if (!v.ok) {
-        log.error('validation failed; consumer not reloaded, it keeps its current config', { hash, trigger, validate: opts.validate, status: v.status, output: v.output });
+        log.error('validation failed; consumer not reloaded, it keeps its current config', { hash, trigger, reason, validate: opts.validate, status: v.status, output: v.output });
         reload = afterAttempt(reload, hash, 'validation-failed');
         return;
       }
@@ -85,7 +85,7 @@ export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSigna
     }
     const result = await performAction(opts.action);
     if (!result.ok) {
-      log.error('reload failed; will retry on the next change or poll', { hash, trigger, action, error: result.detail, hint: result.hint });
+      log.error('reload failed; will retry on the next change or poll', { hash, trigger, reason, action, error: result.detail, hint: result.hint });
       reload = afterAttempt(reload, hash, 'action-failed');
       return;
     }
