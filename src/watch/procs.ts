@@ -81,6 +81,16 @@ export function parsePidFile(file: string, text: string): number {
 
 /** PIDs to signal now. A PID file is read each time, because the consumer may have restarted. */
 export async function resolveTarget(target: SignalTarget): Promise<Targets> {
+  const targets = await findTargets(target);
+  // A PID from another PID namespace can name this very sidecar (nginx as PID 1 of its own container):
+  // signalling ourselves would end the sidecar, and its start time would pass for the consumer's.
+  if (targets.pids.includes(process.pid)) {
+    throw new PublishError(`process ${process.pid} from ${targets.origin} is this sidecar, not the consumer`, 'the PID comes from another PID namespace: set shareProcessNamespace: true on the pod');
+  }
+  return targets;
+}
+
+async function findTargets(target: SignalTarget): Promise<Targets> {
   if (target.kind === 'pid') return { pids: [target.pid], origin: '--pid' };
   if (target.kind === 'pid-file') {
     const origin = `pid file ${target.file}`;

@@ -90,6 +90,23 @@ describe('watch actions', () => {
     expect(await watch.terminate()).toBe(0);
   });
 
+  it('does not signal itself when the PID is from another PID namespace (or simply its own)', async () => {
+    const dir = await tempDir();
+    const volume = path.join(dir, 'volume');
+    const pidFile = path.join(dir, 'app.pid');
+    await publish(volume, { 'a': '1' });
+    // The sidecar's own PID, as the file of a consumer in another namespace could hold: `exec` keeps
+    // the shell's PID for the sidecar, so the shell can write it first.
+    const watch = startWatch(['--dir', volume, '--signal', 'HUP', '--pid-file', pidFile, '--on-start'], { viaShell: `echo $$ > ${pidFile}; exec` });
+    cleanups.push(watch.terminate);
+    const failed = await watch.line('reload failed; will retry on the next change or poll');
+    const own = Number((await readFile(pidFile, 'utf8')).trim());
+    expect(failed.error).toBe(`process ${own} from pid file ${pidFile} is this sidecar, not the consumer`);
+    expect(failed.hint).toMatch(/shareProcessNamespace: true/);
+    // Still running: a SIGHUP would have ended it.
+    expect(await watch.terminate()).toBe(0);
+  });
+
   it('does not signal a process that took over the PID of a stale PID file', async () => {
     const dir = await tempDir();
     const volume = path.join(dir, 'volume');

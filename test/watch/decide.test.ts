@@ -40,6 +40,7 @@ describe('reload at start', () => {
   });
 
   it('spares a consumer that provably started after the swap (a fresh pod), but only if all of them did', () => {
+    expect(START_MARGIN_MS).toBe(1000); // the README's "at least 1 s after"
     expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + START_MARGIN_MS] })).toEqual({ reload: false, reason: 'consumer started after the content' });
     expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + 5000, swap - 5000] }).reload).toBe(true);
   });

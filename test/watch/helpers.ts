@@ -133,8 +133,12 @@ export interface WatchProcess {
   terminate(): Promise<number | null>;
 }
 
-export function startWatch(args: string[]): WatchProcess {
-  const child = spawn(process.execPath, [BIN, 'watch', '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** `viaShell`: a shell prefix run before `exec`-ing the sidecar in the same process (e.g. to learn its PID). */
+export function startWatch(args: string[], opts: { viaShell?: string } = {}): WatchProcess {
+  const argv = [BIN, 'watch', '--log-format', 'json', ...args];
+  const child = opts.viaShell
+    ? spawn('/bin/sh', ['-c', `${opts.viaShell} ${[process.execPath, ...argv].map(shellQuote).join(' ')}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   const lines: LogLine[] = [];
   let buffered = '';
   let stderr = '';

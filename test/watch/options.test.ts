@@ -9,7 +9,10 @@ describe('watch options', () => {
   it('parses a signal to the process named nginx, with defaults', () => {
     const o = parseWatchOptions({ ...dir, validate: 'nginx -t', signal: 'hup', processName: 'nginx' });
     expect(o.action).toEqual({ kind: 'signal', signal: 'SIGHUP', target: { kind: 'process-name', name: 'nginx' } });
-    expect(o).toMatchObject({ validate: 'nginx -t', debounceMs: 1000, pollMs: 30_000, onStart: 'auto' });
+    expect(o).toMatchObject({ validate: 'nginx -t', debounceMs: 1000, maxDelayMs: 10_000, pollMs: 30_000, onStart: 'auto' });
+    // The cap: ten times the debounce, at least 10 s.
+    expect(parseWatchOptions({ ...dir, exec: 'true', debounceMs: '2500' }).maxDelayMs).toBe(25_000);
+    expect(parseWatchOptions({ ...dir, exec: 'true', debounceMs: '100' }).maxDelayMs).toBe(10_000);
     expect(describeAction(o.action)).toBe('SIGHUP to process "nginx"');
   });
 
