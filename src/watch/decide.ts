@@ -4,6 +4,8 @@
  * when the sidecar starts.
  */
 
+import type { StartMode } from './options.js';
+
 /** What made the sidecar look: its own start, a file event, or the content-hash poll. */
 export type Trigger = 'start' | 'fs-event' | 'poll';
 
@@ -56,12 +58,6 @@ export function afterAttempt(state: ReloadState, hash: string, outcome: 'reloade
   return state;
 }
 
-/**
- * `--on-start`: `always` validates and acts at start (OPA starts without a policy); `never` takes what
- * is on disk as applied (the old behaviour, for consumers that must not be touched at start); `auto`
- * (the default) acts unless the consumer provably has the current content.
- */
-export type StartMode = 'auto' | 'always' | 'never';
 
 /**
  * How much later than the swap a consumer must have started to count as having read the new content.

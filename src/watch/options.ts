@@ -5,7 +5,6 @@
 import { constants } from 'node:os';
 import { UsageError } from '../errors.js';
 import { envNameOfFlag, parseBoolean, refuseUnknownEnv } from '../cli/options.js';
-import type { StartMode } from './decide.js';
 
 /** Where a signal goes. Resolved at reload time: nginx may have restarted and have a new PID. */
 export type SignalTarget = { kind: 'pid'; pid: number } | { kind: 'pid-file'; file: string } | { kind: 'process-name'; name: string };
@@ -14,6 +13,13 @@ export type WatchAction =
   | { kind: 'signal'; signal: NodeJS.Signals; target: SignalTarget }
   | { kind: 'exec'; command: string }
   | { kind: 'http'; method: string; url: URL; bodyFile?: string };
+
+/**
+ * `--on-start`: `always` validates and acts at start (OPA starts without a policy); `never` takes what
+ * is on disk as applied (the old behaviour, for consumers that must not be touched at start); `auto`
+ * (the default) acts unless the consumer provably has the current content (decideAtStart).
+ */
+export type StartMode = 'auto' | 'always' | 'never';
 
 export interface WatchOptions {
   dir: string;

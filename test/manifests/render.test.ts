@@ -266,7 +266,7 @@ describe.each(['overlays/classic', 'overlays/gematik'])('manifests/%s consumers'
       if (options.action.kind === 'http') {
         expect(options.action.url.hostname, owner).toBe('127.0.0.1');
         expect(options.action.bodyFile!.startsWith(`${options.dir}/`), owner).toBe(true);
-        expect(options.onStart, `${owner}: OPA starts empty and needs the first PUT`).toBe(true);
+        expect(options.onStart, `${owner}: OPA starts empty and needs the first PUT`).toBe('always');
       }
     }
   });
