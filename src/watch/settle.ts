@@ -16,11 +16,11 @@ export class Settler {
     private readonly onSettled: (trigger: Trigger) => void,
   ) {}
 
-  /** A change was seen now. */
+  /** A change was seen now. The monotonic clock: an NTP step during a burst must not stretch or cut it. */
   note(trigger: Trigger): void {
-    this.state = noteChange(this.state, Date.now(), trigger);
+    this.state = noteChange(this.state, performance.now(), trigger);
     if (this.timer) clearTimeout(this.timer);
-    const wait = dueIn(this.state, Date.now(), this.quietMs, this.maxDelayMs) ?? 0;
+    const wait = dueIn(this.state, performance.now(), this.quietMs, this.maxDelayMs) ?? 0;
     this.timer = setTimeout(() => {
       const trigger = this.state.trigger ?? 'fs-event';
       this.timer = undefined;
