@@ -15,6 +15,15 @@ afterEach(async () => {
 });
 
 const readOr = (file: string) => readFile(file, 'utf8').catch(() => '');
+const FAILED = 'reload failed; will retry on the next change or poll';
+
+/** A published volume and where a PID file goes, for the tests of what a PID file may hold. */
+async function pidFileCase(): Promise<{ volume: string; pidFile: string }> {
+  const dir = await tempDir();
+  const volume = path.join(dir, 'volume');
+  await publish(volume, { 'a': '1' });
+  return { volume, pidFile: path.join(dir, 'app.pid') };
+}
 
 describe('watch actions', () => {
   it('--exec runs the command after each change, and SIGTERM lets a running command finish, then exits 0', async () => {
@@ -64,11 +73,11 @@ describe('watch actions', () => {
     // The PID file does not exist yet: the start cannot tell (reload), the attempt fails and must not count as applied.
     const watch = startWatch(['--dir', volume, '--signal', 'USR1', '--pid-file', pidFile, '--debounce-ms', '100', '--poll-seconds', '0.3']);
     cleanups.push(watch.terminate);
-    const failed = await watch.line('reload failed; will retry on the next change or poll');
+    const failed = await watch.line(FAILED);
     expect(failed).toMatchObject({ trigger: 'start', error: `app (pid file ${pidFile}) is not running: the file does not exist`, hint: expect.stringMatching(/start the consumer first/) });
     await publish(volume, { 'app.conf': 'two\n' });
     const twoHash = await new DirectoryHasher(volume).hash();
-    await watch.line('reload failed; will retry on the next change or poll', (l) => l.hash === twoHash);
+    await watch.line(FAILED, (l) => l.hash === twoHash);
     await writeFile(pidFile, `${app.pid}\n`);
     // The shell started before "two" was swapped in, so the retry reloads it.
     const reloaded = await watch.line('reloaded');
@@ -78,28 +87,22 @@ describe('watch actions', () => {
   });
 
   it('refuses a PID file that does not hold one process ID, without quoting it', async () => {
-    const dir = await tempDir();
-    const volume = path.join(dir, 'volume');
-    const pidFile = path.join(dir, 'app.pid');
+    const { volume, pidFile } = await pidFileCase();
     await writeFile(pidFile, '1 2\n');
-    await publish(volume, { 'a': '1' });
     const watch = startWatch(['--dir', volume, '--signal', 'HUP', '--pid-file', pidFile, '--on-start']);
     cleanups.push(watch.terminate);
-    const failed = await watch.line('reload failed; will retry on the next change or poll');
+    const failed = await watch.line(FAILED);
     expect(failed.error).toBe(`app (pid file ${pidFile}) does not hold a process ID (4 bytes, not one number)`);
     expect(await watch.terminate()).toBe(0);
   });
 
   it('does not signal itself when the PID is from another PID namespace (or simply its own)', async () => {
-    const dir = await tempDir();
-    const volume = path.join(dir, 'volume');
-    const pidFile = path.join(dir, 'app.pid');
-    await publish(volume, { 'a': '1' });
+    const { volume, pidFile } = await pidFileCase();
     // The sidecar's own PID, as the file of a consumer in another namespace could hold: `exec` keeps
     // the shell's PID for the sidecar, so the shell can write it first.
     const watch = startWatch(['--dir', volume, '--signal', 'HUP', '--pid-file', pidFile, '--on-start'], { viaShell: `echo $$ > ${pidFile}; exec` });
     cleanups.push(watch.terminate);
-    const failed = await watch.line('reload failed; will retry on the next change or poll');
+    const failed = await watch.line(FAILED);
     const own = Number((await readFile(pidFile, 'utf8')).trim());
     expect(failed.error).toBe(`process ${own} from pid file ${pidFile} is this sidecar, not the consumer`);
     expect(failed.hint).toMatch(/shareProcessNamespace: true/);
@@ -108,10 +111,7 @@ describe('watch actions', () => {
   });
 
   it('does not signal a process that took over the PID of a stale PID file', async () => {
-    const dir = await tempDir();
-    const volume = path.join(dir, 'volume');
-    const pidFile = path.join(dir, 'app.pid');
-    await publish(volume, { 'a': '1' });
+    const { volume, pidFile } = await pidFileCase();
     // `sleep` dies of a SIGHUP: it staying alive shows no signal reached it.
     const other = spawn('sleep', ['60'], { stdio: 'ignore' });
     const exited = new Promise((resolve) => other.once('exit', (_code, signal) => resolve(signal)));
@@ -124,7 +124,7 @@ describe('watch actions', () => {
     await utimes(pidFile, hourAgo, hourAgo);
     const watch = startWatch(['--dir', volume, '--signal', 'HUP', '--pid-file', pidFile, '--on-start']);
     cleanups.push(watch.terminate);
-    const failed = await watch.line('reload failed; will retry on the next change or poll');
+    const failed = await watch.line(FAILED);
     expect(failed.error).toBe(`process ${other.pid} from pid file ${pidFile} is gone: PID ${other.pid} now belongs to a process started after the file was written`);
     expect(failed.hint).toMatch(/without removing its PID file/);
     expect(other.exitCode).toBeNull();

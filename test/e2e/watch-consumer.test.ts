@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DirectoryHasher } from '../../src/watch/hash.js';
 import { useTempDirs } from '../support/tmp.js';
-import { freePort, hupsReceived, nginxConfig, publish, servesEventually, startNginx, startWatch, waitFor, type Nginx } from '../watch/helpers.js';
+import { freePort, hupsReceived, nginxConfig, publish, servesEventually, startNginx, startWatch, waitFor, type Nginx, type WatchProcess } from '../watch/helpers.js';
 
 const tempDir = useTempDirs();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -38,15 +38,26 @@ async function nginxOn(s: Setup): Promise<Nginx> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A volume with `body` published and an nginx serving it. */
+async function nginxServing(body: string): Promise<{ s: Setup; nginx: Nginx }> {
+  const s = await setup();
+  await publish(s.volume, s.conf(body));
+  const nginx = await nginxOn(s);
+  await servesEventually(s.port, body);
+  return { s, nginx };
+}
+
+/** The sidecar as the README's nginx example runs it (validated, HUP through the PID file), plus `extra`. */
+function sidecarFor(s: Setup, nginx: Nginx, extra: string[] = []): WatchProcess {
+  const watch = startWatch(['--dir', s.volume, '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile, ...extra]);
+  cleanups.push(watch.terminate);
+  return watch;
+}
+
 describe('watch at start', () => {
   it('reloads nginx when the ConfigMap changed while the sidecar was down, and says why', async () => {
-    const s = await setup();
-    await publish(s.volume, s.conf('v1\n'));
-    const nginx = await nginxOn(s);
-    await servesEventually(s.port, 'v1\n');
-    const args = ['--dir', s.volume, '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile, '--debounce-ms', '200'];
-    const first = startWatch(['--on-start', 'never', ...args]);
-    cleanups.push(first.terminate);
+    const { s, nginx } = await nginxServing('v1\n');
+    const first = sidecarFor(s, nginx, ['--on-start', 'never', '--debounce-ms', '200']);
     await first.line('watching');
     expect(await first.terminate()).toBe(0);
 
@@ -55,8 +66,7 @@ describe('watch at start', () => {
     await sleep(300);
     expect(await servesEventually(s.port, 'v1\n')).toBe('v1\n');
 
-    const second = startWatch(args);
-    cleanups.push(second.terminate);
+    const second = sidecarFor(s, nginx, ['--debounce-ms', '200']);
     const reloaded = await second.line('reloaded');
     expect(reloaded).toMatchObject({ trigger: 'start', reason: 'consumer started before the content', hash: await new DirectoryHasher(s.volume).hash(), validated: true, result: `SIGHUP sent to pid ${await nginx.pid()}` });
     await servesEventually(s.port, 'v2\n');
@@ -65,8 +75,7 @@ describe('watch at start', () => {
     // With never, today's behaviour: what is on disk counts as applied, nothing is sent.
     await publish(s.volume, s.conf('v3\n'));
     expect(await second.terminate()).toBe(0);
-    const third = startWatch(['--on-start', 'never', ...args]);
-    cleanups.push(third.terminate);
+    const third = sidecarFor(s, nginx, ['--on-start', 'never', '--debounce-ms', '200']);
     await third.line('watching');
     await sleep(500);
     expect(third.lines.filter((l) => l.msg === 'reloaded')).toEqual([]);
@@ -83,8 +92,7 @@ describe('watch at start', () => {
     await waitFor('2.1 s after the swap', () => (Date.now() > swapped + 2100 ? true : undefined));
     const nginx = await nginxOn(s);
     await servesEventually(s.port, 'v1\n');
-    const own = startWatch(['--dir', s.volume, '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile, '--debounce-ms', '200']);
-    cleanups.push(own.terminate);
+    const own = sidecarFor(s, nginx, ['--debounce-ms', '200']);
     const spared = await own.line('not reloaded at start: the consumer runs the current content');
     expect(spared).toMatchObject({ trigger: 'start', reason: 'consumer started after the content', hash: await new DirectoryHasher(s.volume).hash() });
     // A later change is reloaded as always.
@@ -98,14 +106,10 @@ describe('watch at start', () => {
 
 describe('watch during a burst', () => {
   it('HUPs nginx once for 20 swaps 50 ms apart, though a 0.1 s poll sees them mid-burst', async () => {
-    const s = await setup();
-    await publish(s.volume, s.conf('v0\n'));
-    const nginx = await nginxOn(s);
-    await servesEventually(s.port, 'v0\n');
+    const { s, nginx } = await nginxServing('v0\n');
     // The default debounce (1 s): a publish under load takes long enough that a shorter one could
     // end the burst for real. The poll runs ten times in it; before, each finding reloaded at once.
-    const watch = startWatch(['--dir', s.volume, '--on-start', 'never', '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile, '--poll-seconds', '0.1']);
-    cleanups.push(watch.terminate);
+    const watch = sidecarFor(s, nginx, ['--on-start', 'never', '--poll-seconds', '0.1']);
     await watch.line('watching');
     for (let i = 1; i <= 20; i++) {
       await publish(s.volume, s.conf(`v${i}\n`));
@@ -124,15 +128,11 @@ describe('watch during a burst', () => {
 
 describe('watch names a consumer that is not there', () => {
   it('a stopped nginx, with "nginx -t" as validator: "is not running: the file is empty"', async () => {
-    const s = await setup();
-    await publish(s.volume, s.conf('v1\n'));
-    const nginx = await nginxOn(s);
-    await servesEventually(s.port, 'v1\n');
+    const { s, nginx } = await nginxServing('v1\n');
     await nginx.stop();
     // nginx removes its PID file on a clean exit; `nginx -t` then creates an empty one.
     await expect(readFile(nginx.pidFile)).rejects.toMatchObject({ code: 'ENOENT' });
-    const watch = startWatch(['--dir', s.volume, '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile]);
-    cleanups.push(watch.terminate);
+    const watch = sidecarFor(s, nginx);
     const failed = await watch.line('reload failed; will retry on the next change or poll');
     expect(await readFile(nginx.pidFile, 'utf8')).toBe('');
     expect(failed).toMatchObject({
@@ -144,16 +144,12 @@ describe('watch names a consumer that is not there', () => {
   });
 
   it('a PID file left behind by an nginx that is gone: "process N from pid file … is gone"', async () => {
-    const s = await setup();
-    await publish(s.volume, s.conf('v1\n'));
-    const nginx = await nginxOn(s);
-    await servesEventually(s.port, 'v1\n');
+    const { s, nginx } = await nginxServing('v1\n');
     const pid = await nginx.pid();
     await nginx.stop();
     // What a crash or SIGKILL leaves: the file with the dead master's PID.
     await writeFile(nginx.pidFile, `${pid}\n`);
-    const watch = startWatch(['--dir', s.volume, '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile]);
-    cleanups.push(watch.terminate);
+    const watch = sidecarFor(s, nginx);
     const failed = await watch.line('reload failed; will retry on the next change or poll');
     expect(failed).toMatchObject({
       trigger: 'start',
