@@ -96,6 +96,9 @@ export class DirectoryHasher {
       for (const name of await readdir(abs).catch(() => [])) if (!(depth === 0 && isBookkeeping(name))) await walk(path.join(abs, name), depth + 1);
     };
     await walk(this.dir, 0);
+    // A subdirectory of a swapped volume (runWatch warns about it) reads through the parent's `..data`.
+    const parentLink = await lstat(path.join(this.dir, '..', '..data')).catch(() => undefined);
+    if (parentLink?.isSymbolicLink()) newest = Math.max(newest, parentLink.ctimeMs);
     // Bounds hit: some entry was not looked at, so the time is not known.
     return !complete || newest === -Infinity ? undefined : newest;
   }

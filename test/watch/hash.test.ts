@@ -99,6 +99,14 @@ describe('DirectoryHasher on a published volume', () => {
     expect(t1).toBeGreaterThan(t2);
   });
 
+  it('dates a subdirectory of a swapped volume by the parent\'s ..data swap', async () => {
+    const volume = path.join(await tempDir(), 'volume');
+    await publish(volume, { 'nginx/nginx.conf': 'a\n' });
+    await new Promise((r) => setTimeout(r, 20));
+    await publish(volume, { 'nginx/nginx.conf': 'b\n' });
+    expect(await new DirectoryHasher(path.join(volume, 'nginx')).contentTime()).toBe((await lstat(path.join(volume, '..data'))).ctimeMs);
+  });
+
   it('dates a plain directory by the newest ctime in it, which a removed file moves too', async () => {
     const dir = await tempDir();
     await mkdir(path.join(dir, 'sub'));
