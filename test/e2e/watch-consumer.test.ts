@@ -107,9 +107,10 @@ describe('watch at start', () => {
 describe('watch during a burst', () => {
   it('HUPs nginx once for 20 swaps 50 ms apart, though a 0.1 s poll sees them mid-burst', async () => {
     const { s, nginx } = await nginxServing('v0\n');
-    // The default debounce (1 s): a publish under load takes long enough that a shorter one could
-    // end the burst for real. The poll runs ten times in it; before, each finding reloaded at once.
-    const watch = sidecarFor(s, nginx, ['--on-start', 'never', '--poll-seconds', '0.1']);
+    // A 2 s debounce (cap 20 s): on a loaded machine a publish can take long enough that a shorter
+    // one would end the burst for real. The poll runs every 0.1 s in it and sees nearly every swap;
+    // before, each of those findings reloaded at once (14 HUPs when measured).
+    const watch = sidecarFor(s, nginx, ['--on-start', 'never', '--debounce-ms', '2000', '--poll-seconds', '0.1']);
     await watch.line('watching');
     for (let i = 1; i <= 20; i++) {
       await publish(s.volume, s.conf(`v${i}\n`));
@@ -118,8 +119,8 @@ describe('watch during a burst', () => {
     const last = await new DirectoryHasher(s.volume).hash();
     const reloaded = await watch.line('reloaded', (l) => l.hash === last);
     await servesEventually(s.port, 'v20\n');
-    // Time for any late check to show itself: more than the debounce and several polls.
-    await sleep(1500);
+    // Time for any late check to show itself: more than the debounce and many polls.
+    await sleep(2500);
     expect(watch.lines.filter((l) => l.msg === 'reloaded')).toEqual([reloaded]);
     expect(await hupsReceived(nginx)).toBe(1);
     expect(await watch.terminate()).toBe(0);
