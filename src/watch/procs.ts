@@ -5,7 +5,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError } from '../errors.js';
-import { START_MARGIN_MS } from './decide.js';
 import type { SignalTarget } from './options.js';
 
 export interface ProcInfo {
@@ -79,6 +78,13 @@ export function parsePidFile(file: string, text: string): number {
   return Number(m[1]);
 }
 
+/**
+ * How much later than its PID file's mtime a process must have started to be refused as a stranger.
+ * Generous: the mtime may come from another clock (a file server's), and a PID is reused only after
+ * the PID space wrapped, which takes far longer than this.
+ */
+const PID_REUSE_MARGIN_MS = 60_000;
+
 /** PIDs to signal now. A PID file is read each time, because the consumer may have restarted. */
 export async function resolveTarget(target: SignalTarget): Promise<Targets> {
   const targets = await findTargets(target);
@@ -104,7 +110,7 @@ async function findTargets(target: SignalTarget): Promise<Targets> {
     // A PID file outlives a killed consumer, and its number may since belong to another program: a
     // process that started after the file was written did not write it, and must not get the signal.
     const [written, started] = await Promise.all([stat(target.file).then((s) => s.mtimeMs, () => undefined), processStartMs(pid)]);
-    if (written !== undefined && started !== undefined && started >= written + START_MARGIN_MS) {
+    if (written !== undefined && started !== undefined && started >= written + PID_REUSE_MARGIN_MS) {
       throw new PublishError(`process ${pid} from ${origin} is gone: PID ${pid} now belongs to a process started after the file was written`, 'the consumer exited without removing its PID file (killed, or crashed); check the consumer container, it rewrites the file when it starts');
     }
     return { pids: [pid], origin };
