@@ -76,7 +76,8 @@ export class DirectoryHasher {
    * made, a generation's mtime is when its last file was written (an old one for a rollback), and
    * `cp -a`, tar or utimensat set any mtime. A ctime only the kernel sets. Without `..data` it is the
    * newest ctime of the directory and everything reachable in it: every write, rename, add or remove
-   * moves one of those.
+   * moves one of those. On NFS the ctime is the server's clock; a server running behind narrows the
+   * margin decideAtStart keeps (README: the reload sidecar).
    */
   async contentTime(): Promise<number | undefined> {
     const link = await lstat(path.join(this.dir, '..data')).catch(() => undefined);
