@@ -185,7 +185,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
   watchOption('exec', '<command>', 'action: run this shell command');
   watchOption('http', '<method-url...>', 'action: send an HTTP request, METHOD URL (e.g. PUT http://127.0.0.1:8181/v1/policies/zeta)');
   watchOption('bodyFile', '<file>', 'with --http: request body, read at each reload (e.g. the policy in the watched directory)');
-  watchOption('onStart', '', 'also validate and act once at start (OPA starts without the policy)');
+  watchOption('onStart', '[when]', 'validate and act at start: auto (default: unless the consumer started after the current content), always (bare --on-start), never');
   watchOption('debounceMs', '<ms>', `quiet time after the last change before reloading (default: ${WATCH_DEFAULTS.debounceMs})`);
   watchOption('pollSeconds', '<seconds>', `content-hash poll, for filesystems without change events (default: ${WATCH_DEFAULTS.pollSeconds})`);
   watchOption('logFormat', '<format>', 'log format on stderr: text | json (default: text on a terminal, else json)');

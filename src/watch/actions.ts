@@ -1,8 +1,8 @@
 /** Side effects of a reload: run the validator, then the one configured action. */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { errorMessage } from '../errors.js';
-import { resolveTarget } from './procs.js';
+import { errorMessage, ZetaError } from '../errors.js';
+import { resolveTarget, signalError } from './procs.js';
 import type { WatchAction } from './options.js';
 
 export interface CommandResult {
@@ -44,14 +44,22 @@ export function runShell(command: string, env: NodeJS.ProcessEnv = process.env):
 export interface ActionResult {
   ok: boolean;
   detail: string;
+  /** What to do about a failure, when we know. */
+  hint?: string;
 }
 
 export async function performAction(action: WatchAction): Promise<ActionResult> {
   try {
     switch (action.kind) {
       case 'signal': {
-        const pids = await resolveTarget(action.target);
-        for (const pid of pids) process.kill(pid, action.signal);
+        const { pids, origin } = await resolveTarget(action.target);
+        for (const pid of pids) {
+          try {
+            process.kill(pid, action.signal);
+          } catch (err) {
+            throw signalError(err as NodeJS.ErrnoException, pid, origin);
+          }
+        }
         return { ok: true, detail: `${action.signal} sent to pid ${pids.join(', ')}` };
       }
       case 'exec': {
@@ -62,7 +70,7 @@ export async function performAction(action: WatchAction): Promise<ActionResult> 
         return await sendHttp(action);
     }
   } catch (err) {
-    return { ok: false, detail: errorMessage(err) };
+    return { ok: false, detail: errorMessage(err), hint: err instanceof ZetaError ? err.hint : undefined };
   }
 }
 

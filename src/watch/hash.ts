@@ -7,7 +7,7 @@
  * files that changed — the publisher hard-links unchanged files into a new generation, keeping the inode.
  */
 import { createHash } from 'node:crypto';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '../util/fs.js';
 
@@ -64,6 +64,44 @@ export class DirectoryHasher {
     await walk(await this.root(), '', 0);
     this.cache = seen;
     return combineDigests(files);
+  }
+
+  /**
+   * When the content seen now became current (ms since the epoch), as late as it can be told: call it
+   * after hash(), so a swap in between only makes the answer later (the safe side).
+   *
+   * With `..data` it is the link's ctime. The swap renames a new link over `..data`, and rename sets
+   * the ctime (ext4, xfs, tmpfs; measured here), as does a rollback to an older generation. The
+   * alternatives are earlier than the swap or forgeable: the link's mtime is when `..data_tmp` was
+   * made, a generation's mtime is when its last file was written (an old one for a rollback), and
+   * `cp -a`, tar or utimensat set any mtime. A ctime only the kernel sets. Without `..data` it is the
+   * newest ctime of the directory and everything reachable in it: every write, rename, add or remove
+   * moves one of those. On NFS the ctime is the server's clock; a server running behind narrows the
+   * margin decideAtStart keeps (README: the reload sidecar).
+   */
+  async contentTime(): Promise<number | undefined> {
+    const link = await lstat(path.join(this.dir, '..data')).catch(() => undefined);
+    if (link?.isSymbolicLink() && (await this.root()) !== this.dir) return link.ctimeMs;
+    let newest = -Infinity;
+    let count = 0;
+    let complete = true;
+    const walk = async (abs: string, depth: number): Promise<void> => {
+      if (depth > MAX_DEPTH || ++count > MAX_FILES) {
+        complete = false;
+        return;
+      }
+      const st = await stat(abs).catch(() => undefined);
+      if (!st) return;
+      newest = Math.max(newest, st.ctimeMs);
+      if (!st.isDirectory()) return;
+      for (const name of await readdir(abs).catch(() => [])) if (!(depth === 0 && isBookkeeping(name))) await walk(path.join(abs, name), depth + 1);
+    };
+    await walk(this.dir, 0);
+    // A subdirectory of a swapped volume (runWatch warns about it) reads through the parent's `..data`.
+    const parentLink = await lstat(path.join(this.dir, '..', '..data')).catch(() => undefined);
+    if (parentLink?.isSymbolicLink()) newest = Math.max(newest, parentLink.ctimeMs);
+    // Bounds hit: some entry was not looked at, so the time is not known.
+    return !complete || newest === -Infinity ? undefined : newest;
   }
 
   /** The generation behind `..data` when there is one, else the directory itself. */

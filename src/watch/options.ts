@@ -14,6 +14,13 @@ export type WatchAction =
   | { kind: 'exec'; command: string }
   | { kind: 'http'; method: string; url: URL; bodyFile?: string };
 
+/**
+ * `--on-start`: `always` validates and acts at start (OPA starts without a policy); `never` takes what
+ * is on disk as applied (the old behaviour, for consumers that must not be touched at start); `auto`
+ * (the default) acts unless the consumer provably has the current content (decideAtStart).
+ */
+export type StartMode = 'auto' | 'always' | 'never';
+
 export interface WatchOptions {
   dir: string;
   /** Shell command that must exit 0 before the action runs (e.g. `nginx -t -c /etc/nginx/nginx.conf`). */
@@ -25,8 +32,12 @@ export interface WatchOptions {
   maxDelayMs: number;
   /** Poll interval for the content-hash fallback (fs events are not delivered on NFS and some CSI drivers). */
   pollMs: number;
-  /** Also validate and act once at start (OPA starts without the policy and needs the first PUT). */
-  onStart: boolean;
+  /**
+   * Whether to validate and act at start: `always` (OPA starts without the policy and needs the first
+   * PUT), `never` (what is on disk counts as applied), or `auto`: unless the consumer provably started
+   * after the current content (decideAtStart), so a sidecar restarted across a change misses nothing.
+   */
+  onStart: StartMode;
 }
 
 export interface RawWatchOptions {
@@ -41,7 +52,8 @@ export interface RawWatchOptions {
   bodyFile?: string;
   debounceMs?: string;
   pollSeconds?: string;
-  onStart?: boolean;
+  /** true from a bare --on-start; auto | always | never (or a boolean word) from --on-start=WHEN or the env. */
+  onStart?: boolean | string;
 }
 
 export const WATCH_DEFAULTS = { debounceMs: 1000, pollSeconds: 30 } as const;
@@ -83,7 +95,8 @@ export function watchCommandFromEnv(env: NodeJS.ProcessEnv): RawWatchCommand {
     accepted.add(name);
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    if (key === 'onStart' || key === 'debug') out[key] = parseBoolean(raw, `environment variable ${name}`);
+    if (key === 'debug') out[key] = parseBoolean(raw, `environment variable ${name}`);
+    else if (key === 'onStart') out[key] = parseStartMode(raw, `environment variable ${name}`);
     else if (key === 'http') out[key] = raw.trim().split(/\s+/);
     else out[key] = raw;
   }
@@ -106,8 +119,24 @@ export function parseWatchOptions(raw: RawWatchOptions): WatchOptions {
     debounceMs,
     maxDelayMs: Math.max(debounceMs * 10, 10_000),
     pollMs: Math.round(pollSeconds * 1000),
-    onStart: raw.onStart === true,
+    onStart: parseStartMode(raw.onStart, '--on-start'),
   };
+}
+
+const START_MODES: readonly StartMode[] = ['auto', 'always', 'never'];
+
+/**
+ * --on-start: bare means `always`, as it always did; true/false words mean always/never, so an
+ * existing ZETA_PROVISION_ON_START=false keeps today's behaviour. Unset is `auto`.
+ */
+export function parseStartMode(raw: boolean | string | undefined, origin: string): StartMode {
+  if (raw === undefined) return 'auto';
+  if (typeof raw === 'string' && (START_MODES as readonly string[]).includes(raw.trim().toLowerCase())) return raw.trim().toLowerCase() as StartMode;
+  try {
+    return parseBoolean(raw, origin) ? 'always' : 'never';
+  } catch {
+    throw new UsageError(`${origin}: expected auto, always or never, got ${JSON.stringify(String(raw))}`, 'auto (the default) reloads at start unless the consumer started after the current content');
+  }
 }
 
 export function parseAction(raw: RawWatchOptions): WatchAction {

@@ -118,7 +118,8 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
     await publish(volume, { 'nginx/nginx.conf': nginxConfig(prefix, port, 'bootstrap\n') });
     nginx = await startNginx(prefix, path.join(volume, 'nginx', 'nginx.conf'));
     await servesEventually(port, 'bootstrap\n');
-    watch = startWatch(['--dir', volume, '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile, '--debounce-ms', '200']);
+    // never: nginx started just after the bootstrap publish, where auto would HUP it once at start.
+    watch = startWatch(['--dir', volume, '--on-start', 'never', '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile, '--debounce-ms', '200']);
     await watch.line('watching');
 
     // --- the good image --------------------------------------------------------------------------

@@ -237,7 +237,7 @@ describe.each(['overlays/classic', 'overlays/gematik', 'overlays/classic-plain-s
       if (options.action.kind === 'http') {
         expect(options.action.url.hostname, owner).toBe('127.0.0.1');
         expect(options.action.bodyFile!.startsWith(`${options.dir}/`), owner).toBe(true);
-        expect(options.onStart, `${owner}: OPA starts empty and needs the first PUT`).toBe(true);
+        expect(options.onStart, `${owner}: OPA starts empty and needs the first PUT`).toBe('always');
       }
     }
   });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { afterAttempt, decideReload, dueIn, noteChange } from '../../src/watch/decide.js';
+import { execa } from 'execa';
+import { afterAttempt, decideAtStart, decideReload, dueIn, noteChange, START_MARGIN_MS } from '../../src/watch/decide.js';
 import { combineDigests, isBookkeeping } from '../../src/watch/hash.js';
-import { parseProcStat, selectTargets, type ProcInfo } from '../../src/watch/procs.js';
+import { parseBootTime, parsePidFile, parseProcStat, parseStartTicks, pidFileOwner, processStartMs, selectTargets, signalError, USER_HZ, type ProcInfo } from '../../src/watch/procs.js';
 
 describe('debounce', () => {
   it('is due quietMs after the last change of a burst', () => {
@@ -22,6 +23,43 @@ describe('debounce', () => {
 
   it('has nothing pending without a change', () => {
     expect(dueIn({}, 123, 500, 10_000)).toBeUndefined();
+  });
+
+  it('keeps the trigger that noticed the burst first', () => {
+    const s = noteChange(noteChange({}, 0, 'poll'), 10, 'fs-event');
+    expect(s).toEqual({ firstChangeAt: 0, lastChangeAt: 10, trigger: 'poll' });
+  });
+});
+
+describe('reload at start', () => {
+  const swap = 1_800_000_000_000;
+  it('reloads a consumer that started before the current content was swapped in', () => {
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap - 60_000] })).toEqual({ reload: true, reason: 'consumer started before the content' });
+    // Within the margin is not proof: nginx may have read its config just before the PID we see began.
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + START_MARGIN_MS - 1] }).reload).toBe(true);
+  });
+
+  it('spares a consumer that provably started after the swap (a fresh pod), but only if all of them did', () => {
+    expect(START_MARGIN_MS).toBe(1000); // the README's "at least 1 s after"
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + START_MARGIN_MS] })).toEqual({ reload: false, reason: 'consumer started after the content' });
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + 5000, swap - 5000] }).reload).toBe(true);
+  });
+
+  it('reloads when it cannot be told: no process (--exec, --http), not found, or no content time', () => {
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap })).toEqual({ reload: true, reason: 'consumer start unknown' });
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [] }).reload).toBe(true);
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [Number.NaN] }).reload).toBe(true);
+    expect(decideAtStart({ mode: 'auto', consumerStartsMs: [swap + 60_000] })).toEqual({ reload: true, reason: 'content time unknown' });
+  });
+
+  it('always and never override what /proc says', () => {
+    expect(decideAtStart({ mode: 'always', contentTimeMs: swap, consumerStartsMs: [swap + 60_000] })).toEqual({ reload: true, reason: 'on-start always' });
+    expect(decideAtStart({ mode: 'never', contentTimeMs: swap, consumerStartsMs: [swap - 60_000] })).toEqual({ reload: false, reason: 'on-start never' });
+    expect(decideAtStart({ mode: 'never' }).reload).toBe(false);
+  });
+
+  it('counts a consumer found current as applied', () => {
+    expect(afterAttempt({ rejected: 'b' }, 'a', 'consumer-current')).toEqual({ applied: 'a' });
   });
 });
 
@@ -86,6 +124,36 @@ describe('process selection', () => {
   it('matches names longer than comm by argv[0] or the 15-byte prefix', () => {
     const long = [{ pid: 5, ppid: 1, comm: 'keycloak-reload', argv0: 'keycloak-reloader' }];
     expect(selectTargets(long, 'keycloak-reloader', 99)).toEqual([5]);
+  });
+
+  it('reads the start time from field 22 of /proc/PID/stat and the boot time from /proc/stat', async () => {
+    // A real line's shape: comm with a space and a ')', start time 123456 ticks after boot.
+    const line = '4242 (my) prog) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 100 18446744073709551615';
+    expect(parseStartTicks(line)).toBe(123456);
+    expect(parseStartTicks('garbage')).toBeUndefined();
+    expect(parseBootTime('cpu  1 2 3\nintr 5\nbtime 1796287018\nprocesses 9\n')).toBe(1796287018);
+    expect(parseBootTime('cpu 1 2 3\n')).toBeUndefined();
+    expect(USER_HZ).toBe(Number((await execa('getconf', ['CLK_TCK'])).stdout.trim()));
+    // This process: a lower bound of its start, at most 1 s (btime's truncation) plus a tick early.
+    const started = await processStartMs(process.pid);
+    const actual = Date.now() - process.uptime() * 1000;
+    expect(started).toBeLessThanOrEqual(actual + 50);
+    expect(started).toBeGreaterThan(actual - 1000 - 1000 / USER_HZ - 50);
+    expect(await processStartMs(2 ** 30)).toBeUndefined();
+  });
+
+  it('says why a PID file holds no PID, naming its owner, without quoting its content', () => {
+    expect(pidFileOwner('/run/nginx/nginx.pid')).toBe('nginx');
+    expect(pidFileOwner('/run/app/pid')).toBe('the consumer');
+    expect(() => parsePidFile('/run/nginx.pid', '')).toThrow('nginx (pid file /run/nginx.pid) is not running: the file is empty');
+    expect(() => parsePidFile('/run/nginx.pid', ' \n')).toThrow(/is not running: the file is empty/);
+    expect(() => parsePidFile('/run/nginx.pid', 'token=s3cret\n')).toThrow('nginx (pid file /run/nginx.pid) does not hold a process ID (13 bytes, not one number)');
+    expect(parsePidFile('/run/nginx.pid', '4242\n')).toBe(4242);
+    const gone = signalError(Object.assign(new Error('kill ESRCH'), { code: 'ESRCH' }), 123, 'pid file /run/nginx.pid');
+    expect(gone.message).toBe('process 123 from pid file /run/nginx.pid is gone');
+    expect(gone.hint).toMatch(/without removing its PID file/);
+    expect(signalError(Object.assign(new Error('kill ESRCH'), { code: 'ESRCH' }), 7, '--pid').hint).toMatch(/--pid-file or --process-name/);
+    expect(signalError(Object.assign(new Error('kill EPERM'), { code: 'EPERM' }), 7, '--pid').message).toBe('not allowed to signal process 7 from --pid');
   });
 
   it('parses /proc/PID/stat with spaces and parentheses in comm', () => {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { combineDigests, DirectoryHasher } from '../../src/watch/hash.js';
@@ -67,5 +67,56 @@ describe('DirectoryHasher on a published volume', () => {
         { path: 'sub/b.txt', sha256: await sha('sub/b.txt') },
       ]),
     );
+  });
+
+  it('dates the content by the ctime of the ..data swap, which neither an old mtime nor a rollback fools', async () => {
+    const dir = await tempDir();
+    const gen = (n: number) => path.join(dir, `..2026_01_01_00_0${n}_00.00000000${n}`);
+    for (const n of [1, 2]) {
+      await mkdir(gen(n));
+      await writeFile(path.join(gen(n), 'nginx.conf'), `${n}\n`);
+      // As `cp -a` or tar would leave them: a year-old mtime.
+      await utimes(gen(n), new Date('2025-01-01'), new Date('2025-01-01'));
+    }
+    await symlink(path.basename(gen(1)), path.join(dir, '..data'));
+    await symlink('..data/nginx.conf', path.join(dir, 'nginx.conf'));
+    const hasher = new DirectoryHasher(dir);
+    const swap = async (n: number) => {
+      await symlink(path.basename(gen(n)), path.join(dir, '..data_tmp'));
+      await new Promise((r) => setTimeout(r, 30));
+      await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      return (await lstat(path.join(dir, '..data'))).ctimeMs;
+    };
+    const before = Date.now();
+    const t2 = await swap(2);
+    expect(await hasher.contentTime()).toBe(t2);
+    // The rename set it, not the symlink's creation 30 ms earlier (its mtime).
+    expect(t2).toBeGreaterThan((await lstat(path.join(dir, '..data'))).mtimeMs + 20);
+    expect(t2).toBeGreaterThanOrEqual(before - 20);
+    // A rollback to the older generation is a swap like any other: dated now, not by its old content.
+    const t1 = await swap(1);
+    expect(await hasher.contentTime()).toBe(t1);
+    expect(t1).toBeGreaterThan(t2);
+  });
+
+  it('dates a subdirectory of a swapped volume by the parent\'s ..data swap', async () => {
+    const volume = path.join(await tempDir(), 'volume');
+    await publish(volume, { 'nginx/nginx.conf': 'a\n' });
+    await new Promise((r) => setTimeout(r, 20));
+    await publish(volume, { 'nginx/nginx.conf': 'b\n' });
+    expect(await new DirectoryHasher(path.join(volume, 'nginx')).contentTime()).toBe((await lstat(path.join(volume, '..data'))).ctimeMs);
+  });
+
+  it('dates a plain directory by the newest ctime in it, which a removed file moves too', async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, 'sub'));
+    await writeFile(path.join(dir, 'sub', 'a'), 'a');
+    await writeFile(path.join(dir, 'b'), 'b');
+    const hasher = new DirectoryHasher(dir);
+    expect(await hasher.contentTime()).toBe(Math.max(...(await Promise.all([dir, path.join(dir, 'sub'), path.join(dir, 'sub', 'a'), path.join(dir, 'b')].map(async (p) => (await stat(p)).ctimeMs)))));
+    await new Promise((r) => setTimeout(r, 20));
+    await writeFile(path.join(dir, 'sub', 'c'), 'c');
+    await rm(path.join(dir, 'sub', 'c'));
+    expect(await hasher.contentTime()).toBe((await stat(path.join(dir, 'sub'))).ctimeMs);
   });
 });

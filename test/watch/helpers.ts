@@ -106,7 +106,13 @@ export async function startNginx(prefix: string, config: string): Promise<Nginx>
 /** nginx's directives for temp files default to /var/lib/nginx; tests keep them in the prefix. */
 export function nginxConfig(prefix: string, port: number, body: string, extra = ''): string {
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${prefix}/${t};`).join(' ');
-  return `events {}\nhttp {\n  access_log off;\n  ${temp}\n  server {\n    listen 127.0.0.1:${port};\n    ${extra}\n    location / { return 200 "${body}"; }\n  }\n}\n`;
+  // notice: nginx logs each "signal 1 (SIGHUP) received" at that level, which is how tests count reloads.
+  return `error_log ${prefix}/error.log notice;\nevents {}\nhttp {\n  access_log off;\n  ${temp}\n  server {\n    listen 127.0.0.1:${port};\n    ${extra}\n    location / { return 200 "${body}"; }\n  }\n}\n`;
+}
+
+/** Reloads nginx itself saw: the SIGHUPs its error log (notice level, see nginxConfig) records. */
+export async function hupsReceived(nginx: Nginx): Promise<number> {
+  return ((await readFile(nginx.errorLog, 'utf8').catch(() => '')).match(/signal 1 \(SIGHUP\) received/g) ?? []).length;
 }
 
 export function shellQuote(s: string): string {
@@ -127,8 +133,12 @@ export interface WatchProcess {
   terminate(): Promise<number | null>;
 }
 
-export function startWatch(args: string[]): WatchProcess {
-  const child = spawn(process.execPath, [BIN, 'watch', '--log-format', 'json', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** `viaShell`: a shell prefix run before `exec`-ing the sidecar in the same process (e.g. to learn its PID). */
+export function startWatch(args: string[], opts: { viaShell?: string } = {}): WatchProcess {
+  const argv = [BIN, 'watch', '--log-format', 'json', ...args];
+  const child = opts.viaShell
+    ? spawn('/bin/sh', ['-c', `${opts.viaShell} ${[process.execPath, ...argv].map(shellQuote).join(' ')}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   const lines: LogLine[] = [];
   let buffered = '';
   let stderr = '';

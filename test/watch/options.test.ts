@@ -9,7 +9,10 @@ describe('watch options', () => {
   it('parses a signal to the process named nginx, with defaults', () => {
     const o = parseWatchOptions({ ...dir, validate: 'nginx -t', signal: 'hup', processName: 'nginx' });
     expect(o.action).toEqual({ kind: 'signal', signal: 'SIGHUP', target: { kind: 'process-name', name: 'nginx' } });
-    expect(o).toMatchObject({ validate: 'nginx -t', debounceMs: 1000, pollMs: 30_000, onStart: false });
+    expect(o).toMatchObject({ validate: 'nginx -t', debounceMs: 1000, maxDelayMs: 10_000, pollMs: 30_000, onStart: 'auto' });
+    // The cap: ten times the debounce, at least 10 s.
+    expect(parseWatchOptions({ ...dir, exec: 'true', debounceMs: '2500' }).maxDelayMs).toBe(25_000);
+    expect(parseWatchOptions({ ...dir, exec: 'true', debounceMs: '100' }).maxDelayMs).toBe(10_000);
     expect(describeAction(o.action)).toBe('SIGHUP to process "nginx"');
   });
 
@@ -17,7 +20,7 @@ describe('watch options', () => {
     const o = parseWatchOptions({ ...dir, http: ['put', 'http://127.0.0.1:8181/v1/policies/zeta'], bodyFile: '/p/policy.rego', onStart: true, pollSeconds: '2.5' });
     expect(o.action).toMatchObject({ kind: 'http', method: 'PUT', bodyFile: '/p/policy.rego' });
     expect(o.pollMs).toBe(2500);
-    expect(o.onStart).toBe(true);
+    expect(o.onStart).toBe('always');
     expect(() => parseWatchOptions({ ...dir, http: ['PUT', 'http://u:secret@127.0.0.1/x'] })).toThrow(/must not contain credentials/);
     expect(() => parseWatchOptions({ ...dir, http: ['PUT'] })).toThrow(/METHOD URL, got 1/);
     expect(() => parseWatchOptions({ ...dir, http: ['FETCH', 'http://x/'] })).toThrow(/method "FETCH"/);
@@ -42,6 +45,24 @@ describe('watch options', () => {
     expect(parseSignal('SIGUSR2')).toBe('SIGUSR2');
     expect(() => parseWatchOptions({ ...dir, exec: 'true', debounceMs: 'soon' })).toThrow(/--debounce-ms "soon"/);
     expect(() => parseWatchOptions({ ...dir, exec: 'true', pollSeconds: '0' })).toThrow(/--poll-seconds/);
+  });
+
+  it('takes --on-start as auto (unset), always (bare or always), never, and boolean words from the env', () => {
+    const onStart = (argv: string[], env: Record<string, string> = {}) => {
+      const cmd = parseCommandLine(['watch', '--dir', '/d', '--exec', 'true', ...argv], env, '0');
+      return cmd.name === 'watch' ? cmd.options.onStart : undefined;
+    };
+    expect(onStart([])).toBe('auto');
+    expect(onStart(['--on-start'])).toBe('always');
+    expect(onStart(['--on-start', '--debug'])).toBe('always');
+    expect(onStart(['--on-start=never'])).toBe('never');
+    expect(onStart(['--on-start', 'auto'])).toBe('auto');
+    expect(onStart([], { ZETA_PROVISION_ON_START: 'never' })).toBe('never');
+    expect(onStart([], { ZETA_PROVISION_ON_START: 'false' })).toBe('never');
+    expect(onStart([], { ZETA_PROVISION_ON_START: 'true' })).toBe('always');
+    expect(onStart(['--on-start=always'], { ZETA_PROVISION_ON_START: 'never' })).toBe('always');
+    expect(() => onStart(['--on-start=sometimes'])).toThrow('--on-start: expected auto, always or never, got "sometimes"');
+    expect(() => onStart([], { ZETA_PROVISION_ON_START: 'later' })).toThrow('environment variable ZETA_PROVISION_ON_START: expected auto, always or never, got "later"');
   });
 
   it('is reachable through the command line with --http METHOD URL', () => {
