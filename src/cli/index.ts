@@ -115,7 +115,7 @@ Examples:
 `;
 
 /** status and rollback take the same --volume/--output as run: same table, same env twins. */
-const VOLUME_SPECS = RUN_OPTIONS.filter((s) => s.key === 'volume' || s.key === 'output');
+const VOLUME_SPECS = RUN_OPTIONS.filter((s) => s.key === 'volume' || s.key === 'output' || s.key === 'logFormat');
 /** rollback --to (its twin ZETA_PROVISION_TO, as every flag's); the key is unused: it is read apart. */
 const TO_SPEC: OptionSpec = { key: 'source', flags: '--to <generation>', kind: 'string', description: 'generation to restore (default: the previous one)' };
 
