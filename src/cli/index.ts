@@ -142,6 +142,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       .description(description)
       .exitOverride()
       .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
+      .configureHelp({ helpWidth: 100 })
       .addHelpText('after', examples);
   /** The options of `specs` given on the command line, parsed strictly (same rules as their env twins). */
   const flagsFromCli = (specs: readonly OptionSpec[], opts: Record<string, unknown>): RunFlags => {

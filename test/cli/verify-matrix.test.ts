@@ -103,7 +103,7 @@ const REAL_CASES: Case[] = [
     args: async (d) => {
       const src = await gematik(d, async (p) => {
         const cab = await readFile(path.join(p, 'TrustedTpm.cab'));
-        cab[cab.length >> 1] ^= 0xff;
+        cab[cab.length >> 1] = cab[cab.length >> 1]! ^ 0xff;
         await writeFile(path.join(p, 'TrustedTpm.cab'), cab);
       });
       return ['--profile', 'gematik', '--source', src, '--tsl-signature', 'off', '--tsl-grace-days', '3650'];

@@ -48,7 +48,7 @@ export function processTsl(bytes: Uint8Array, file: string, options: TslOptions)
   const warnings: string[] = [];
   const fresh = checkFreshness(model, options.now, options, file);
   if (fresh) warnings.push(fresh);
-  if (!signature.checked) warnings.push(`${file}: TSL signature not checked (${signature.reason}): a forged NextUpdate or service list would be accepted`);
+  if (!signature.checked) warnings.push(`${file}: TSL signature not checked (${signature.reason}): a forged or altered list would be accepted`);
   const smcb = selectSmcbCas(model);
   const ocsp = selectOcspSigners(model);
   warnings.push(...smcb.warnings, ...ocsp.warnings);
