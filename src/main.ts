@@ -10,7 +10,7 @@ import { parseCommandLine, type ParsedCommand } from './cli/index.js';
 import { PACKAGE_ROOT, loadConfigFile, profileConfigFile, resolveSettings, type OutputFormat } from './config/index.js';
 import { ExitCode, SourceError, ZetaError, errorMessage } from './errors.js';
 import { createLogger, defaultLogFormat, Redactor, type Logger } from './log.js';
-import { renderDocument, renderReport, rollbackDocument, volumeStatusDocument, wrapLines } from './report/index.js';
+import { renderDocument, renderReport, rollbackDocument, textWidth, volumeStatusDocument, wrapLines } from './report/index.js';
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -48,7 +48,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       process.stdout.write(cmd.output === 'text' ? `zeta-provision ${info.version} (node ${info.node})\n` : renderDocument(info, cmd.output));
       return ExitCode.ok;
     }
-    if (cmd.name === 'status' || cmd.name === 'rollback') return await volumeCommand(cmd);
+    if (cmd.name === 'status' || cmd.name === 'rollback') return await volumeCommand(cmd, textWidth(env));
     if (cmd.name === 'watch') {
       debug = cmd.debug;
       const { runWatchUntilSignalled } = await import('./watch/index.js');
@@ -64,7 +64,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     // Warnings and the error are log lines too: in a pod the log is what is read, the report is data.
     for (const w of report.warnings) log.warn(w);
     if (report.error) log.error(report.error.message, { code: report.exitCode, kind: report.error.kind, hint: report.error.hint, file: report.error.file });
-    process.stdout.write(redactor.apply(compactWhenPiped(renderReport(report, settings.output), settings.output)));
+    process.stdout.write(redactor.apply(compactWhenPiped(renderReport(report, settings.output, textWidth(env)), settings.output)));
     return report.exitCode;
   } catch (err) {
     return fail(err);
@@ -78,13 +78,13 @@ function compactWhenPiped(text: string, format: OutputFormat): string {
 }
 
 /** `status` and `rollback`: no config, no payload — they only look at (or swap) the volume. */
-async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' | 'rollback' }>): Promise<number> {
+async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' | 'rollback' }>, width: number): Promise<number> {
   const { renderVolumeStatus, rollbackVolume, volumeStatus } = await import('./publish/volume/index.js');
   const volume = path.resolve(cmd.volume);
   // A volume that is not there is a missing source of state (exit 4), not a failed write.
   if (!existsSync(volume)) throw new SourceError(`volume directory ${volume} does not exist`, `check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision ${cmd.name} --help`);
   const out = (doc: object, text: () => string): void => {
-    process.stdout.write(cmd.output === 'text' ? wrapLines(text()) : compactWhenPiped(renderDocument(doc, cmd.output), cmd.output));
+    process.stdout.write(cmd.output === 'text' ? wrapLines(text(), width) : compactWhenPiped(renderDocument(doc, cmd.output), cmd.output));
   };
   if (cmd.name === 'status') {
     const status = await volumeStatus(volume);

@@ -67,6 +67,10 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       // The hourly run mostly ends here: it still says how fresh the payload in place is.
       const now = new Date();
       report.freshness = recordedFreshness(last, now);
+      // Said on every run, the hourly up-to-date ones included: an unchecked TSL is a standing risk.
+      if (settings.config.process?.tsl && (settings.process.tslSignature ?? settings.config.process.tsl.signature) === 'off') {
+        report.warnings.push('the TSL signature check is turned off (--tsl-signature off or process.tsl.signature): the applied TSL was not verified');
+      }
       if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
       if (targets.kube && !settings.dryRun) {
         const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };

@@ -12,15 +12,15 @@ export type { Outcome, RunReport } from './types.js';
 export { DEFAULT_LIMITS, describeAge, describeTime, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type Freshness } from './freshness.js';
 
 export { API_VERSION, rollbackDocument, runDocument, volumeStatusDocument, type DocumentKind } from './document.js';
-export { wrapLines, TEXT_WIDTH } from './wrap.js';
+export { wrapLines, textWidth, TEXT_WIDTH } from './wrap.js';
 
 /** A versioned document as JSON or YAML (the same fields either way). */
 export function renderDocument(doc: object, format: 'json' | 'yaml'): string {
   return format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : stringify(doc, { lineWidth: 0 });
 }
 
-export function renderReport(report: RunReport, format: 'text' | 'json' | 'yaml'): string {
-  return format === 'text' ? wrapLines(renderText(report)) : renderDocument(runDocument(report), format);
+export function renderReport(report: RunReport, format: 'text' | 'json' | 'yaml', width?: number): string {
+  return format === 'text' ? wrapLines(renderText(report), width) : renderDocument(runDocument(report), format);
 }
 
 /** Named in the text report up to this many; the JSON report always lists them all. */
@@ -111,7 +111,6 @@ function renderFailure(r: RunReport): string {
   const failed = r.verification?.checks.filter((c) => !c.ok) ?? [];
   if (failed.length > 1) for (const c of failed) lines.push(`  FAIL ${c.file} [${c.kind}]: ${c.reason ?? ''}`);
   for (const w of r.warnings) lines.push(`  warning   ${w}`);
-  lines.push(`  exit ${r.exitCode} after ${(r.durationMs / 1000).toFixed(2)} s`);
   return lines.join('\n') + '\n';
 }
 

@@ -5,6 +5,12 @@
  */
 export const TEXT_WIDTH = 100;
 
+/** TEXT_WIDTH, or `COLUMNS` when set to a number of at least 40 (a wider terminal, or a log without limit). */
+export function textWidth(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.COLUMNS);
+  return Number.isInteger(n) && n >= 40 ? n : TEXT_WIDTH;
+}
+
 export function wrapLines(text: string, width = TEXT_WIDTH): string {
   const trailing = text.endsWith('\n');
   const out = (trailing ? text.slice(0, -1) : text).split('\n').flatMap((line) => wrapLine(line, width));
