@@ -52,12 +52,12 @@ Exit codes:
   4 the volume directory does not exist   5 the swap failed (volume locked or not writable)
 `;
 
-const PIPELINE = 'resolve → [up to date? stop] → verify image signature → unpack → verify files (.manifest, CMS, Authenticode) → derive (TSL, TPM store, policy signer, roots.json) → downgrade check → plan → publish';
+export const PIPELINE = 'resolve → [up to date? stop] → verify image signature → unpack → verify files (.manifest, CMS, Authenticode) → downgrade check → derive (TSL, TPM store, policy signer, roots.json) → plan → publish';
 
 const VERIFY_EXAMPLES = `
 The same checks as "run --dry-run", in the same order, minus the targets:
-  resolve → verify image signature → unpack → verify files → derive (TSL signature and NextUpdate,
-  roots.json, policy signer, TPM store) → downgrade check (against --volume's record, when given)
+  resolve → verify image signature → unpack → verify files → downgrade check (against --volume's
+  record, when given) → derive (TSL signature and NextUpdate, roots.json, policy signer, TPM store)
 Nothing is written: no volume, no ConfigMaps, no status record.
 
 Examples:

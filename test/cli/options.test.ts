@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommandLine } from '../../src/cli/index.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PIPELINE, parseCommandLine } from '../../src/cli/index.js';
+import { RUN_OPTIONS, envNames, longFlag } from '../../src/cli/options.js';
 import { flagsFromEnv } from '../../src/cli/options.js';
 import { UsageError } from '../../src/errors.js';
 
@@ -114,5 +117,16 @@ describe('command line and env twins', () => {
     }
     // The order the help gives is the order of src/pipeline.ts: the image signature before unpacking.
     expect(helpOf('run').replace(/\s+/g, ' ')).toContain('resolve → [up to date? stop] → verify image signature → unpack → verify files');
+  });
+
+  it('the README documents every option with its env twins, and the pipeline in the order of the code', () => {
+    const readme = readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Command line'), readme.indexOf('### Exit codes'));
+    for (const spec of RUN_OPTIONS) {
+      const row = section.split('\n').find((l) => new RegExp(`^\\| \`(-\\w, )?${longFlag(spec)}[ \`]`).test(l));
+      expect(row, longFlag(spec)).toBeDefined();
+      for (const name of envNames(spec)) expect(row, `${longFlag(spec)} ${name}`).toContain(`\`${name}\``);
+    }
+    expect(section.replace(/`/g, '').replace(/\s+/g, ' ')).toContain(PIPELINE.replace(/\s+/g, ' '));
   });
 });
