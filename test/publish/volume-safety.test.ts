@@ -7,7 +7,6 @@ import { lstat, mkdir, readFile, readdir, readlink, rename, rm, stat, symlink, w
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { PublishError } from '../../src/errors.js';
 import { publishVolume, rollbackVolume, validateVolumePaths, volumeStatus } from '../../src/publish/volume/index.js';
 import { MANIFEST_DIR, bucketOf } from '../../src/publish/volume/manifest.js';
 import { useTempDirs } from '../support/tmp.js';
