@@ -44,7 +44,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return ExitCode.ok;
     }
     if (cmd.name === 'version') {
-      const info = { apiVersion: 'zeta-provision/v1', kind: 'Version', name: 'zeta-provision', version: packageVersion(), node: process.version };
+      const info = { name: 'zeta-provision', version: packageVersion(), node: process.version };
       process.stdout.write(cmd.output === 'text' ? `zeta-provision ${info.version} (node ${info.node})\n` : renderDocument(info, cmd.output));
       return ExitCode.ok;
     }
