@@ -133,6 +133,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
     .exitOverride()
     .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
     .showSuggestionAfterError(true)
+    .configureHelp({ helpWidth: 100 })
     .addHelpText('after', '\nRun "zeta-provision <command> --help" for the options of a command.\n');
 
   /** A subcommand whose help and errors go to helpText (printed by the caller, exit code decided there). */
@@ -156,7 +157,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
     for (const spec of specs) cmd.addOption(new Option(spec.flags, `${spec.description} ${envHelp(envNames(spec))}`));
   };
 
-  const run = subcommand('run', `one provisioning pass (what the CronJob runs): ${PIPELINE}`, RUN_EXAMPLES);
+  const run = subcommand('run', 'one provisioning pass (what the CronJob runs): resolve, verify, derive, plan, publish', RUN_EXAMPLES);
   addOptions(run, RUN_OPTIONS);
   run.action((opts: Record<string, unknown>) => {
     result = { name: 'run', flags: mergeFlags(flagsFromEnv(env), flagsFromCli(RUN_OPTIONS, opts)) };
