@@ -23,6 +23,7 @@ declare -A needs=(
   [umoci]=umoci
   [buildah]=buildah
   [curl]=curl
+  [script]=bsdutils
   [kubectl]=kubectl
   [setpriv]=util-linux
 )

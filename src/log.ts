@@ -1,6 +1,7 @@
 /**
  * Logs go to stderr: JSON lines when not on a terminal (Kubernetes collects them), readable lines on a
- * terminal. Every line passes through the redactor, so a secret registered once can never be printed,
+ * terminal. The final error of a command is a log line too (with its exit code, kind and hint), so a
+ * collector never has to parse the report to learn why a run failed. Every line passes through the redactor, so a secret registered once can never be printed,
  * even if it ends up inside an error message from a library.
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -62,12 +63,14 @@ export function createLogger(opts: LoggerOptions): Logger {
 }
 
 function formatText(level: LogLevel, msg: string, fields: LogFields): string {
-  const extra = Object.entries(fields)
+  // On a terminal the hint is what the reader acts on: its own line, not a field among others.
+  const { hint, ...rest } = fields;
+  const extra = Object.entries(rest)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   const tag = level === 'info' ? '' : `${level}: `;
-  return `${tag}${msg}${extra ? ' (' + extra + ')' : ''}`;
+  return `${tag}${msg}${extra ? ' (' + extra + ')' : ''}${typeof hint === 'string' && hint !== '' ? `\n  hint: ${hint}` : ''}`;
 }
 
 /** A logger that drops everything; for library use and tests. */

@@ -1,32 +1,43 @@
 /**
  * Process entry: parse the command line, run the command, print the report on stdout, logs on stderr,
- * and exit with the code of DESIGN.md. Errors are one line unless --debug.
+ * and exit with the code of DESIGN.md. stdout carries only the report (text, JSON or YAML); every
+ * warning and the final error are also log lines on stderr — JSON lines when stderr is not a terminal
+ * (a pod), so a collector can parse the log line by line, whatever the report format.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, type ParsedCommand } from './cli/index.js';
+import type { OutputFormat } from './config/index.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
-import { ExitCode, ZetaError, errorMessage } from './errors.js';
-import { createLogger, defaultLogFormat, Redactor } from './log.js';
-import { renderReport } from './report/index.js';
+import { ExitCode, SourceError, ZetaError, errorMessage } from './errors.js';
+import { createLogger, defaultLogFormat, Redactor, type Logger } from './log.js';
+import { renderDocument, renderReport, rollbackDocument, textWidth, volumeStatusDocument, wrapLines } from './report/index.js';
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 
+/** The log format before the command line is parsed: `--log-format X` or its env twin, else by terminal. */
+function earlyLogFormat(argv: string[], env: NodeJS.ProcessEnv): 'text' | 'json' {
+  const i = argv.findIndex((a) => a === '--log-format' || a.startsWith('--log-format='));
+  const v = i < 0 ? env.ZETA_PROVISION_LOG_FORMAT : argv[i]!.includes('=') ? argv[i]!.split('=')[1] : argv[i + 1];
+  return v === 'text' || v === 'json' ? v : defaultLogFormat();
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const redactor = new Redactor();
   // Register every secret we may hold before anything can print.
   for (const name of ['PROVISIONING_CONTAINER_REGISTRY_TOKEN', 'TRUSTSTORE_PASS', 'ZETA_PROVISION_REGISTRY_PASSWORD']) redactor.add(env[name]);
-  const fail = (err: unknown, debug = false): number => {
+  let debug = argv.includes('--debug');
+  let log: Logger = createLogger({ format: earlyLogFormat(argv, env), level: debug ? 'debug' : 'info', redactor });
+  /** The final error as one log line: code, kind and hint as fields (JSON) or an indented hint (text). */
+  const fail = (err: unknown): number => {
     const code = err instanceof ZetaError ? err.exitCode : ExitCode.internal;
-    const hint = err instanceof ZetaError && err.hint ? `\n  hint: ${err.hint}` : '';
-    const detail = debug && err instanceof Error && err.stack ? `\n${err.stack}` : '';
-    process.stderr.write(redactor.apply(`zeta-provision: error: ${errorMessage(err)}${hint}${detail}`) + '\n');
+    const hint = err instanceof ZetaError ? err.hint : undefined;
+    log.error(errorMessage(err), { code, kind: err instanceof ZetaError ? err.kind : 'internal', hint, ...(debug && err instanceof Error && err.stack ? { stack: err.stack } : {}) });
     return code;
   };
-  let debug = argv.includes('--debug');
   try {
     const cmd = parseCommandLine(argv, env, packageVersion());
     if (cmd.name === 'help') {
@@ -35,41 +46,56 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     if (cmd.name === 'version') {
       const info = { name: 'zeta-provision', version: packageVersion(), node: process.version };
-      process.stdout.write(cmd.json ? JSON.stringify(info) + '\n' : `zeta-provision ${info.version} (node ${info.node})\n`);
+      process.stdout.write(cmd.output === 'text' ? `zeta-provision ${info.version} (node ${info.node})\n` : renderDocument(info, cmd.output));
       return ExitCode.ok;
     }
-    if (cmd.name === 'status' || cmd.name === 'rollback') return await volumeCommand(cmd);
+    if (cmd.name === 'status' || cmd.name === 'rollback') return await volumeCommand(cmd, textWidth(env));
     if (cmd.name === 'watch') {
       debug = cmd.debug;
       const { runWatchUntilSignalled } = await import('./watch/index.js');
-      const log = createLogger({ format: cmd.logFormat ?? defaultLogFormat(), level: cmd.debug ? 'debug' : 'info', redactor });
+      log = createLogger({ format: cmd.logFormat ?? defaultLogFormat(), level: cmd.debug ? 'debug' : 'info', redactor });
       return await runWatchUntilSignalled(cmd.options, log);
     }
     debug = cmd.flags.debug ?? debug;
-    const log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
+    log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
     // The config loader (and its YAML parser) only for commands that read a config: not for version/help.
     const { loadConfigFile, profileConfigFile, resolveSettings } = await import('./config/index.js');
     const config = await loadConfigFile(profileConfigFile(cmd.flags));
     const settings = resolveSettings(cmd.flags, config, env);
     const { runPipeline } = await import('./pipeline.js');
     const report = await runPipeline(settings, log, cmd.name);
-    process.stdout.write(redactor.apply(renderReport(report, settings.output)));
+    // Warnings and the error are log lines too: in a pod the log is what is read, the report is data.
+    for (const w of report.warnings) log.warn(w);
+    if (report.error) log.error(report.error.message, { code: report.exitCode, kind: report.error.kind, hint: report.error.hint, file: report.error.file });
+    process.stdout.write(redactor.apply(compactWhenPiped(renderReport(report, settings.output, textWidth(env)), settings.output)));
     return report.exitCode;
   } catch (err) {
-    return fail(err, debug);
+    return fail(err);
   }
 }
 
+/** JSON on a pipe (a pod's log, `| jq`) is one line, so the log stays parseable line by line. */
+function compactWhenPiped(text: string, format: OutputFormat): string {
+  if (format !== 'json' || process.stdout.isTTY) return text;
+  return JSON.stringify(JSON.parse(text)) + '\n';
+}
+
 /** `status` and `rollback`: no config, no payload — they only look at (or swap) the volume. */
-async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' | 'rollback' }>): Promise<number> {
+async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' | 'rollback' }>, width: number): Promise<number> {
   const { renderVolumeStatus, rollbackVolume, volumeStatus } = await import('./publish/volume/index.js');
   const volume = path.resolve(cmd.volume);
+  // A volume that is not there is a missing source of state (exit 4), not a failed write.
+  if (!existsSync(volume)) throw new SourceError(`volume directory ${volume} does not exist`, `check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision ${cmd.name} --help`);
+  const out = (doc: object, text: () => string): void => {
+    process.stdout.write(cmd.output === 'text' ? wrapLines(text(), width) : compactWhenPiped(renderDocument(doc, cmd.output), cmd.output));
+  };
   if (cmd.name === 'status') {
     const status = await volumeStatus(volume);
-    process.stdout.write(cmd.json ? JSON.stringify(status, null, 2) + '\n' : renderVolumeStatus(status));
+    out(volumeStatusDocument(status), () => renderVolumeStatus(status));
     return ExitCode.ok;
   }
   const r = await rollbackVolume(volume, { to: cmd.to });
-  process.stdout.write(cmd.json ? JSON.stringify({ volume, ...r }) + '\n' : `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}\n`);
+  out(rollbackDocument(volume, r), () => `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}\n`);
   return ExitCode.ok;
 }
+

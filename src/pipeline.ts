@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Settings } from './config/index.js';
+import { trustSetFiles, type Settings } from './config/index.js';
 import { ConfigError, ExitCode, InternalError, UsageError, VerifyError, ZetaError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { makePlan } from './plan/index.js';
@@ -17,8 +17,11 @@ import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings
 import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 
 /**
- * `run` goes all the way; `verify` stops after verification (source + signatures only, no targets, no
- * status, nothing written) — what CI runs on a payload before it ships.
+ * `run` goes all the way; `verify` is `run --dry-run` minus the targets: the same steps up to and
+ * including the processors (so every check a run makes — image, files, manifest, downgrade, TSL
+ * signature and NextUpdate, roots.json, policy signer, TPM store — decides its verdict too), then it
+ * stops before plan and publish. It needs no cluster; a given volume is only read (its record feeds
+ * the downgrade check). What CI runs on a payload before it ships.
  */
 export async function runPipeline(settings: Settings, log: Logger, command: 'run' | 'verify' = 'run'): Promise<RunReport> {
   const started = Date.now();
@@ -26,7 +29,7 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
   const { fileMode, dirMode, group, keep, lockStale } = settings.config.volume;
   const lock = lockStale === undefined ? undefined : { staleMs: lockStale * 1000 };
   const targets: Targets = verifyOnly
-    ? {}
+    ? { volumeDir: settings.volumeDir }
     : { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut, volume: { fileMode, dirMode, gid: group, keepGenerations: keep, lock } };
   const report: RunReport = {
     command,
@@ -34,7 +37,7 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     exitCode: ExitCode.internal,
     dryRun: settings.dryRun,
     source: { reference: settings.source },
-    targets: { volume: targets.volumeDir, kubeOut: targets.kubeOut },
+    targets: verifyOnly ? {} : { volume: targets.volumeDir, kubeOut: targets.kubeOut },
     warnings: [],
     durationMs: 0,
   };
@@ -64,6 +67,10 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       // The hourly run mostly ends here: it still says how fresh the payload in place is.
       const now = new Date();
       report.freshness = recordedFreshness(last, now);
+      // Said on every run, the hourly up-to-date ones included: an unchecked TSL is a standing risk.
+      if (settings.config.process?.tsl && (settings.process.tslSignature ?? settings.config.process.tsl.signature) === 'off') {
+        report.warnings.push('the TSL signature check is turned off (--tsl-signature off or process.tsl.signature): the applied TSL was not verified');
+      }
       if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
       if (targets.kube && !settings.dryRun) {
         const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
@@ -104,7 +111,6 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     // Downgrade protection (src/verify/downgrade.ts says what counts as proven).
     const proven = verify.provenTime(report.image, verification.checks);
     if (proven) verification.proven = proven;
-    if (verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
     const downgrade = verify.downgradeProblem(proven, verify.lastProvenTime(last));
     if (downgrade && !settings.allowDowngrade) {
       throw new VerifyError(`downgrade refused: ${downgrade}`, undefined, 'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)');
@@ -120,6 +126,9 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       authenticodeVerified: new Set(verification.checks.filter((c) => c.ok && c.kind === 'authenticode').map((c) => c.file)),
       tslGraceDays: settings.process.tslGraceDays,
       tslSignerAnchors: settings.process.tslSignerAnchors,
+      tslTrust: settings.process.tslTrust,
+      tslSignature: settings.process.tslSignature,
+      trustSetFiles: (name) => trustSetFiles(settings.config, name),
       onSecret: (secret) => log.redactor.add(secret),
     });
     report.warnings.push(...desired.warnings);
@@ -127,6 +136,8 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     report.freshness = freshnessOf(report);
     report.warnings.push(...processedExpiryWarnings(desired.processed ?? [], new Date(), settings.config.expiryWarningDays));
     for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
+    // verify ends here: every check has been made; plan and publish concern targets it does not have.
+    if (verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
     const current = await readCurrentState(targets);
     // Without a volume directory (dry run) the plan is made against an empty volume.
     if (!current.volume && publishesToVolume(settings)) current.volume = new Map();

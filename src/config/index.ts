@@ -3,16 +3,18 @@
  * Precedence: flags > env (ZETA_PROVISION_* > gematik's names) > config file > defaults.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import type { DryRunMode, OutputFormat, RunFlags } from '../cli/options.js';
+import type { DryRunMode, OutputFormat, RunFlags } from './flags.js';
 import { ConfigError, UsageError, errorMessage } from '../errors.js';
 import type { Config, GematikSettings } from './types.js';
 import { INPUT_NAME_ENV } from './process.js';
-import { payloadPathProblem, validateConfig } from './validate.js';
+import { BUILTIN_TRUST_SETS, payloadPathProblem, validateConfig } from './validate.js';
 
 export type { Config, GematikSettings, VerifyRule, ConfigMapTarget } from './types.js';
+export type { DryRunMode, OutputFormat, RunFlags } from './flags.js';
 export { payloadPathProblem, BUILTIN_TRUST_SETS } from './validate.js';
 
 export interface Settings {
@@ -43,12 +45,30 @@ export interface Settings {
   /** Digest of everything in the config that shapes the outputs; part of the up-to-date check. */
   configHash: string;
   /** Run-time overrides for the processors (flags/env). */
-  process: { tslGraceDays?: number; tslSignerAnchors?: string[]; truststorePasswordFile?: string };
+  process: {
+    tslGraceDays?: number;
+    /** Extra TSL signer anchor files (added to the configured ones). */
+    tslSignerAnchors?: string[];
+    /** Trust-set names replacing process.tsl.trust. */
+    tslTrust?: string[];
+    tslSignature?: 'required' | 'off';
+    truststorePasswordFile?: string;
+  };
 }
 
 export { PACKAGE_ROOT } from './package-root.js';
 import { PACKAGE_ROOT } from './package-root.js';
 export const DEFAULT_CONFIG_FILE = path.join(PACKAGE_ROOT, 'config', 'default.yaml');
+/** Certificates of a trust set that ships with the tool (`config/trust/<name>/` in the package). */
+export function builtinTrustDir(name: string): string {
+  return path.join(PACKAGE_ROOT, 'config', 'trust', name);
+}
+
+/** Files of a trust set: one defined under `trust:` wins over a built-in one of the same name. */
+export function trustSetFiles(config: Config, name: string): string[] | undefined {
+  return config.trust[name] ?? (BUILTIN_TRUST_SETS.includes(name) ? [builtinTrustDir(name)] : undefined);
+}
+
 /** `--profile NAME` selects the shipped config/NAME.yaml (currently: gematik). */
 export const PROFILES = ['gematik'];
 
@@ -136,10 +156,19 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     configHash: '',
     process: {
       tslGraceDays: flags.tslGraceDays,
-      tslSignerAnchors: flags.tslSignerAnchor === undefined ? undefined : [path.resolve(cwd, flags.tslSignerAnchor)],
+      tslSignerAnchors: flags.tslSignerAnchor?.map((f) => path.resolve(cwd, f)),
+      tslTrust: flags.tslTrust,
+      tslSignature: flags.tslSignature,
       truststorePasswordFile: abs(flags.truststorePassFile),
     },
   };
+  for (const t of flags.tslTrust ?? []) {
+    if (!(t in config.trust) && !BUILTIN_TRUST_SETS.includes(t)) throw new UsageError(`--tsl-trust: unknown trust set "${t}"`, `built in: ${BUILTIN_TRUST_SETS.join(', ')}; or define it under trust: in the config`);
+  }
+  if (flags.registryAuthFile !== undefined && !existsSync(settings.registryAuthFile!)) {
+    // Said now, by name: later it would be an ENOENT from deep inside the registry client.
+    throw new UsageError(`--registry-auth-file ${flags.registryAuthFile}: no such file or directory`, 'pass an existing docker config.json or a mounted pull Secret directory (--registry-auth-file, ZETA_PROVISION_REGISTRY_AUTH_FILE, REGISTRY_AUTH_FILE)');
+  }
   if (settings.detailedExitcode && !settings.dryRun) {
     throw new UsageError('--detailed-exitcode only has a meaning together with --dry-run');
   }

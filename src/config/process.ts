@@ -50,7 +50,11 @@ export const PROCESSOR_OUTPUTS = {
 } as const satisfies Record<string, readonly OutputId[]>;
 
 export interface ProcessConfig {
-  tsl?: { files: string[]; warnDays: number; graceDays: number; signerAnchors: string[] };
+  /**
+   * `trust`: trust-set names the TSL signer must chain to (built-in gematik-rca …); `signerAnchors`:
+   * extra certificate files. `signature`: required (default when any anchor is configured) or off.
+   */
+  tsl?: { files: string[]; warnDays: number; graceDays: number; signerAnchors: string[]; trust: string[]; signature?: 'required' | 'off' };
   /** `pemBundle`: also write the TPM certificates as one PEM file (output tpmPemBundle). */
   tpm?: { files: string[]; pemBundle: boolean };
   policySigner?: { dirs: string[]; signer?: string };
@@ -93,14 +97,19 @@ export function validateProcessSection(raw: unknown, baseDir: string, h: Helpers
   };
   const files = (k: (string | number)[], v: unknown): string[] => strList(k, v).map((p, i) => payloadPath([...k, i], p));
   const out: ProcessConfig = { names: {} };
-  const tsl = section('tsl', ['files', 'warnDays', 'graceDays', 'signerAnchors']);
+  const tsl = section('tsl', ['files', 'warnDays', 'graceDays', 'signerAnchors', 'trust', 'signature']);
   if (tsl) {
     out.tsl = {
       files: files(['process', 'tsl', 'files'], tsl.files),
       warnDays: days(['process', 'tsl', 'warnDays'], tsl.warnDays, DEFAULT_TSL_WARN_DAYS),
       graceDays: days(['process', 'tsl', 'graceDays'], tsl.graceDays, 0),
       signerAnchors: tsl.signerAnchors === undefined ? [] : strList(['process', 'tsl', 'signerAnchors'], tsl.signerAnchors).map((f) => path.resolve(baseDir, f)),
+      trust: tsl.trust === undefined || (Array.isArray(tsl.trust) && tsl.trust.length === 0) ? [] : strList(['process', 'tsl', 'trust'], tsl.trust),
     };
+    if (tsl.signature !== undefined) {
+      if (tsl.signature !== 'required' && tsl.signature !== 'off') fail(['process', 'tsl', 'signature'], `expected "required" or "off", got "${String(tsl.signature)}"`);
+      out.tsl.signature = tsl.signature as 'required' | 'off';
+    }
   }
   const tpm = section('tpm', ['files', 'pemBundle']);
   if (tpm) {

@@ -99,6 +99,9 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
   });
 
   const processConfig = validateProcessSection(obj.process, baseDir, { fail, str, strList, payloadPath });
+  processConfig?.tsl?.trust.forEach((t, j) => {
+    if (!(t in trust) && !BUILTIN_TRUST_SETS.includes(t)) fail(['process', 'tsl', 'trust', j], `unknown trust set "${t}" (built in: ${BUILTIN_TRUST_SETS.join(', ')}; or define it under trust:)`);
+  });
   const produced = producedOutputs(processConfig);
   const outputId = (keyPath: (string | number)[], v: unknown): OutputId => {
     const id = str(keyPath, v);
@@ -218,7 +221,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */
-export const BUILTIN_TRUST_SETS = ['microsoft'];
+export const BUILTIN_TRUST_SETS = ['microsoft', 'gematik-rca', 'gematik-rca-test'];
 
 /**
  * Why a payload-relative path (or glob) is unsafe, or undefined. Absolute paths, `..` segments and

@@ -12,9 +12,10 @@ import { loadCertificates } from '../pki/certs.js';
 import type { TreeEntry } from '../util/fs.js';
 import { pickInput } from './inputs.js';
 import { derivePolicySigner } from './policy-signer.js';
-import { validateRootsJson } from './roots-json.js';
+import { crossCertificates, validateRootsJson } from './roots-json.js';
 import { encodeTrustStore, trustMetaJson } from './truststore.js';
-import { processTsl } from './tsl/index.js';
+import { processTsl, type TslOptions } from './tsl/index.js';
+import type * as pkijs from 'pkijs';
 import type { DerivedFile, ProcessOptions, ProcessorSummary } from './types.js';
 
 /** gematik's processor default: the stores hold only public certificates (see src/pki/pkcs12.ts). */
@@ -52,13 +53,12 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
 
   if (config.tsl) {
     const rel = input(config.tsl.files, 'file', 'TSL', 'TSL_FILENAME');
-    const anchorFiles = options.tslSignerAnchors ?? config.tsl.signerAnchors;
-    const anchors = anchorFiles.length > 0 ? await loadCertificates(anchorFiles) : [];
+    const trust = await tslTrust(tree, stagingRoot, config, options);
     const tsl = processTsl(await readFile(path.join(stagingRoot, rel)), rel, {
       now,
       warnDays: config.tsl.warnDays,
       graceDays: options.tslGraceDays ?? config.tsl.graceDays,
-      signerAnchors: anchors,
+      ...trust,
     });
     warnings.push(...tsl.warnings);
     const pw = await truststorePassword();
@@ -115,6 +115,42 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     summaries.push({ processor: 'roots', input: rel, outputs: [names.rootsJson], detail: `${summary.roots} roots, ${summary.first} … ${summary.last}, cross-certificates linked` });
   }
   return { files, summaries, warnings };
+}
+
+/**
+ * The TSL signer's anchors and helpers: the configured trust sets (or --tsl-trust's) plus extra anchor
+ * files, and the payload's roots.json cross-certificates as untrusted intermediates. The mode is
+ * `required` whenever an anchor is configured unless turned off explicitly; with none it is not
+ * checked (warned).
+ */
+async function tslTrust(tree: TreeEntry[], stagingRoot: string, config: ProcessConfig, options: ProcessOptions): Promise<Pick<TslOptions, 'signerAnchors' | 'crossCertificates' | 'anchorOrigin' | 'signature'>> {
+  const tsl = config.tsl!;
+  const mode = options.tslSignature ?? tsl.signature;
+  if (mode === 'off') return { signerAnchors: [], signature: 'off' };
+  const sets = options.tslTrust ?? tsl.trust;
+  const extra = [...tsl.signerAnchors, ...(options.tslSignerAnchors ?? [])];
+  const origin = [...sets.map((s) => `trust set ${s}`), ...extra.map((f) => path.basename(f))].join(', ');
+  const files = sets.flatMap((s) => options.trustSetFiles?.(s) ?? []);
+  let anchors: pkijs.Certificate[] = [];
+  try {
+    anchors = files.length + extra.length > 0 ? await loadCertificates([...files, ...extra]) : [];
+  } catch (err) {
+    throw new ConfigError(`TSL signer anchors: ${errorMessage(err)}`, 'check --tsl-signer-anchor, --tsl-trust and process.tsl in the config');
+  }
+  if (anchors.length === 0 && mode === 'required') {
+    throw new ConfigError('the TSL signature is required but no TSL signer anchor is configured', 'name a trust set with --tsl-trust (e.g. gematik-rca) or a file with --tsl-signer-anchor');
+  }
+  // The payload's roots.json carries the cross-certificates between GEM.RCA generations.
+  const cross: pkijs.Certificate[] = [];
+  const rootsFile = config.roots?.files.find((f) => tree.some((e) => e.type === 'file' && e.path === f));
+  if (rootsFile && anchors.length > 0) {
+    try {
+      cross.push(...crossCertificates(await readFile(path.join(stagingRoot, rootsFile))));
+    } catch {
+      // roots.json is validated (and a bad one refused) by its own processor below.
+    }
+  }
+  return { signerAnchors: anchors, crossCertificates: cross, anchorOrigin: origin || 'no anchors' };
 }
 
 /** Output id → file name: env (`*_RESULT_FILENAME`) > config `process.names` > gematik's default. */

@@ -117,3 +117,27 @@ function commonName(cert: pkijs.Certificate): string {
 function isoSeconds(d: Date): string {
   return d.toISOString().slice(0, 19);
 }
+
+/**
+ * The cross-certificates (`prev`, `next`) of a roots.json, as untrusted path helpers for the TSL
+ * signer check. Bounded like the full validation; entries that do not parse are skipped here (the
+ * roots processor refuses the file anyway).
+ */
+export function crossCertificates(bytes: Uint8Array): pkijs.Certificate[] {
+  if (bytes.byteLength > MAX_ROOTS_BYTES) return [];
+  const data: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  if (!Array.isArray(data)) return [];
+  const out: pkijs.Certificate[] = [];
+  for (const entry of data.slice(0, MAX_ROOTS)) {
+    for (const k of ['prev', 'next']) {
+      const v = (entry as Record<string, unknown> | null)?.[k];
+      if (typeof v !== 'string' || v === '' || !BASE64.test(v)) continue;
+      try {
+        out.push(parseCertificate(Buffer.from(v, 'base64'), `roots.json ${k}`));
+      } catch {
+        // skipped: see above
+      }
+    }
+  }
+  return out;
+}

@@ -74,8 +74,14 @@ export interface ProcessOptions {
   inputFilenames?: Record<string, string>;
   /** Overrides process.tsl.graceDays. */
   tslGraceDays?: number;
-  /** Overrides process.tsl.signerAnchors (certificate files). */
+  /** Added to process.tsl.signerAnchors (certificate files). */
   tslSignerAnchors?: string[];
+  /** Replaces process.tsl.trust (trust-set names). */
+  tslTrust?: string[];
+  /** Overrides process.tsl.signature. */
+  tslSignature?: 'required' | 'off';
+  /** Files of a trust set by name (built in or under `trust:`), from the config stage. */
+  trustSetFiles?: (name: string) => string[] | undefined;
   /**
    * Payload files whose Authenticode signature the verify stage checked. The TPM processor reads only
    * such a cabinet: trust derived from an unsigned cabinet would be trust in whoever built the payload.

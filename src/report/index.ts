@@ -2,15 +2,29 @@
  * Report stage: what happened, as text for a person or JSON for a machine, on stdout. The exit code
  * travels inside the report so both renderings agree with the process status.
  */
+import { stringify } from 'yaml';
+import { runDocument } from './document.js';
 import { describeAge, describeTime } from './freshness.js';
 import type { RunReport } from './types.js';
+import { wrapLines } from './wrap.js';
 
 export type { Outcome, RunReport } from './types.js';
 export { DEFAULT_LIMITS, describeAge, describeTime, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type Freshness } from './freshness.js';
 
-export function renderReport(report: RunReport, format: 'text' | 'json'): string {
-  return format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderText(report);
+export { API_VERSION, rollbackDocument, runDocument, volumeStatusDocument, type DocumentKind } from './document.js';
+export { wrapLines, textWidth, TEXT_WIDTH } from './wrap.js';
+
+/** A versioned document as JSON or YAML (the same fields either way). */
+export function renderDocument(doc: object, format: 'json' | 'yaml'): string {
+  return format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : stringify(doc, { lineWidth: 0 });
 }
+
+export function renderReport(report: RunReport, format: 'text' | 'json' | 'yaml', width?: number): string {
+  return format === 'text' ? wrapLines(renderText(report), width) : renderDocument(runDocument(report), format);
+}
+
+/** Named in the text report up to this many; the JSON report always lists them all. */
+const MAX_NAMED_UNVERIFIED = 50;
 
 const HEADLINE: Record<RunReport['outcome'], string> = {
   applied: 'applied',
@@ -41,8 +55,11 @@ function renderText(r: RunReport): string {
       const when = c.timestamp ? ` (timestamp ${c.timestamp})` : '';
       lines.push(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.file} [${c.kind}]${c.ok ? ` ${who}${when}` : `: ${c.reason ?? ''}`}`);
     }
-    if (r.verification.unverified.length > 0) {
-      lines.push(`    note: ${r.verification.unverified.length} payload file(s) not covered by a verify rule`);
+    const unverified = r.verification.unverified;
+    if (unverified.length > 0) {
+      const named = unverified.slice(0, MAX_NAMED_UNVERIFIED).join(', ');
+      const more = unverified.length > MAX_NAMED_UNVERIFIED ? ` … and ${unverified.length - MAX_NAMED_UNVERIFIED} more (all in -o json)` : '';
+      lines.push(`  unverified ${unverified.length} payload file(s) not covered by a verify rule: ${named}${more}`);
     }
     const m = r.verification.manifest;
     if (m?.checked) {
@@ -93,6 +110,7 @@ function renderFailure(r: RunReport): string {
   lines.push(...renderKube(r));
   const failed = r.verification?.checks.filter((c) => !c.ok) ?? [];
   if (failed.length > 1) for (const c of failed) lines.push(`  FAIL ${c.file} [${c.kind}]: ${c.reason ?? ''}`);
+  for (const w of r.warnings) lines.push(`  warning   ${w}`);
   return lines.join('\n') + '\n';
 }
 

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { BUILTIN_TRUST_SETS, PACKAGE_ROOT, type Config, type VerifyRule } from '../config/index.js';
+import { trustSetFiles, type Config, type VerifyRule } from '../config/index.js';
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';
 import { loadCertificates } from '../pki/certs.js';
 import { pathExists, walkTree, type TreeEntry } from '../util/fs.js';
@@ -24,9 +24,7 @@ export { downgradeProblem, lastProvenTime, provenTime } from './downgrade.js';
 const DETACHED_SUFFIX = '.p7s';
 
 /** Certificates of a trust set that ships with the tool (`config/trust/<name>/` in the package). */
-export function builtinTrustDir(name: string): string {
-  return path.join(PACKAGE_ROOT, 'config', 'trust', name);
-}
+export { builtinTrustDir } from '../config/index.js';
 
 /**
  * Load every trust set a rule names; an unreadable anchor file is a configuration error. A set defined
@@ -36,7 +34,7 @@ export async function loadTrustSets(config: Config): Promise<Map<string, TrustAn
   const sets = new Map<string, TrustAnchors>();
   const needed = new Set(config.verify.flatMap((r) => r.trust));
   for (const name of needed) {
-    const files = config.trust[name] ?? (BUILTIN_TRUST_SETS.includes(name) ? [builtinTrustDir(name)] : undefined);
+    const files = trustSetFiles(config, name);
     if (!files) throw new ConfigError(`trust set "${name}" has no certificate files configured`);
     try {
       // Every certificate of a configured set is pinned as an anchor; intermediates come from the signature.

@@ -4,7 +4,7 @@
  */
 import { constants } from 'node:os';
 import { UsageError } from '../errors.js';
-import { envNameOfFlag, parseBoolean, refuseUnknownEnv } from '../cli/options.js';
+import { envNameOfFlag, parseBoolean, refuseUnknownEnv } from '../config/env.js';
 
 /** Where a signal goes. Resolved at reload time: nginx may have restarted and have a new PID. */
 export type SignalTarget = { kind: 'pid'; pid: number } | { kind: 'pid-file'; file: string } | { kind: 'process-name'; name: string };

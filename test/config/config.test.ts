@@ -89,3 +89,32 @@ describe('settings precedence', () => {
     expect(a.configHash).not.toBe(c.configHash);
   });
 });
+
+describe('TSL trust settings', () => {
+  it('process.tsl.trust names built-in or defined trust sets; signature is required or off', () => {
+    const ok = parse('trust:\n  mine: [a.pem]\nprocess:\n  tsl:\n    files: [t.xml]\n    trust: [gematik-rca, mine]\n    signature: off\n');
+    expect(ok.process?.tsl).toMatchObject({ trust: ['gematik-rca', 'mine'], signature: 'off', signerAnchors: [] });
+    expect(() => parse('process:\n  tsl:\n    files: [t.xml]\n    trust: [acme]\n')).toThrowError(/process\.tsl\.trust\.0: unknown trust set "acme" \(built in: microsoft, gematik-rca, gematik-rca-test/);
+    expect(() => parse('process:\n  tsl:\n    files: [t.xml]\n    signature: maybe\n')).toThrowError(/process\.tsl\.signature: expected "required" or "off", got "maybe"/);
+  });
+
+  it('the gematik profile anchors the TSL to the shipped production roots', async () => {
+    const { profileConfigFile } = await import('../../src/config/index.js');
+    const profile = await loadConfigFile(profileConfigFile({ profile: 'gematik' }));
+    expect(profile.process?.tsl).toMatchObject({ trust: ['gematik-rca'], signature: 'required' });
+  });
+
+  it('--tsl-trust must name a known set; --tsl-signer-anchor files resolve against the cwd', () => {
+    const config = parse('process:\n  tsl:\n    files: [t.xml]\n');
+    expect(resolveSettings({ tslTrust: ['gematik-rca-test'], tslSignerAnchor: ['a.pem', '/abs/b.pem'], tslSignature: 'required' }, config, {}, '/cwd').process).toMatchObject({
+      tslTrust: ['gematik-rca-test'],
+      tslSignerAnchors: ['/cwd/a.pem', '/abs/b.pem'],
+      tslSignature: 'required',
+    });
+    expect(() => resolveSettings({ tslTrust: ['acme'] }, config, {}, '/cwd')).toThrowError(UsageError);
+  });
+
+  it('a registry auth file that does not exist is a usage error naming the flag', () => {
+    expect(() => resolveSettings({ registryAuthFile: 'nope.json' }, parse(''), {}, '/nonexistent')).toThrowError(/^--registry-auth-file nope\.json: no such file or directory$/);
+  });
+});

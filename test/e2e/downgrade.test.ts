@@ -98,6 +98,13 @@ describe('downgrade protection', () => {
       `downgrade refused: payload was proven at ${older.toISOString()} (RFC 3161 timestamp of TrustedTpm.cab), older than the last applied payload's ${newer.toISOString()} (RFC 3161 timestamp of TrustedTpm.cab)`,
     );
     expect(report.error.hint).toContain('--allow-downgrade');
+    // verify judges it as run does when given the volume (its record is only read), and writes nothing.
+    const config = path.join(root, 'config.yaml');
+    const verified = await runCli(['verify', '--config', config, '--volume', volume, '--source', oldPayload, '-o', 'json']);
+    expect(verified.exitCode, verified.stdout).toBe(3);
+    expect(JSON.parse(verified.stdout).error.message).toBe(report.error.message);
+    expect((await runCli(['verify', '--config', config, '--volume', volume, '--source', oldPayload, '--allow-downgrade'])).exitCode).toBe(0);
+    expect(await version(volume)).toBe('new\n');
     expect(await version(volume)).toBe('new\n');
     // A dry run (CI) sees the same refusal.
     expect((await run(oldPayload, ['--dry-run'])).exitCode).toBe(3);

@@ -46,7 +46,7 @@ const pkcs12Names = async (file: string, pass: string): Promise<string[]> => {
 describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real gematik-test payload)', () => {
   it('derives the truststores, meta, policy-signer.pub and roots.json; a fresh run gives the same bytes; a second run writes nothing', async () => {
     await requireProgram('keytool', 'default-jre-headless');
-    const first = await run(['--tsl-grace-days', '3650']);
+    const first = await run(['--tsl-grace-days', '3650', '--tsl-signature', 'off']);
     expect(first.exitCode, first.stdout + first.stderr).toBe(0);
     const report = JSON.parse(first.stdout);
     expect(report.outcome).toBe('applied');
@@ -63,7 +63,7 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     expect(report.processed[0].signatureChecked).toBe(false);
     expect(report.processed[1].detail).toMatch(/^2209 files, 2205 certificate files \(113 \.CER, 1820 \.cer, 253 \.crt, 19 \.der\), 2199 certificates, 2198 unique, 6 rejected \(6 BER certificate\(s\) whose DER twin is stored: /);
     expect(report.warnings.filter((w: string) => w.startsWith('TrustedTpm.cab:'))).toEqual([]);
-    expect(report.warnings).toContain('ECC-RSA_TSL-test.xml: TSL signature not checked (no TSL signer anchor configured)');
+    expect(report.warnings).toContain('ECC-RSA_TSL-test.xml: TSL signature not checked (turned off with --tsl-signature off or process.tsl.signature): a forged or altered list would be accepted');
     expect(report.warnings).toContain('TSL: using ECC-RSA_TSL-test.xml; tsl/ECC_TU_TSL_10691.xml is also present and was not used');
 
     expect((await readdir(first.volume)).filter((n) => !n.startsWith('..')).sort()).toEqual(VOLUME_FILES);
@@ -88,7 +88,7 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     expect((await cm('pep-ti-roots')).data).toEqual({ 'roots.json': await readFile(path.join(REAL, 'roots.json'), 'utf8') });
 
     // Same inputs, fresh targets: byte-identical outputs.
-    const fresh = await run(['--tsl-grace-days', '3650']);
+    const fresh = await run(['--tsl-grace-days', '3650', '--tsl-signature', 'off']);
     expect(fresh.exitCode, fresh.stderr).toBe(0);
     for (const name of VOLUME_FILES) expect(await readFile(path.join(fresh.volume, name)), name).toEqual(await readFile(v(name)));
     // The manifests are equal too (the .zeta-provision.json record beside them carries the time applied).
@@ -101,6 +101,9 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     const second = await runCli(first.args);
     expect(second.exitCode, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout).outcome).toBe('up-to-date');
+    // The check being off is said on every run, as a warning log line too (JSON: no terminal).
+    const warned = second.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; msg: string });
+    expect(warned).toContainEqual(expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^the TSL signature check is turned off/) }));
     expect({ ...(await snapshot(first.volume)), ...(await snapshot(first.kubeOut)) }).toEqual(before);
     // Even processed again (--force), the derived bytes are equal, so the plan has nothing to write.
     const forced = await runCli([...first.args, '--force']);
@@ -110,7 +113,7 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
   }, 240_000);
 
   it('fails with exit 3 on the expired TSL under the profile\'s grace period, and writes nothing', async () => {
-    const r = await run();
+    const r = await run(['--tsl-signature', 'off']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(3);
     const report = JSON.parse(r.stdout);
     expect(report.error.message).toMatch(/^ECC-RSA_TSL-test.xml: TSL expired: NextUpdate was 2026-07-13T23:00:13.000Z, \d+ day\(s\) ago, beyond the grace period of 7 day\(s\)$/);
@@ -125,7 +128,7 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     await mkdir(path.join(payload, 'extra'));
     await cp(path.join(REAL, 'TrustedTpm.cab'), path.join(payload, 'extra', 'TrustedTpm.cab'));
     const dir = await tempDir();
-    const r = await runCli(['run', '--profile', 'gematik', '--source', `dir:${payload}`, '--volume', path.join(dir, 'v'), '--kube-out', path.join(dir, 'k'), '--tsl-grace-days', '3650', '--output', 'json'], {
+    const r = await runCli(['run', '--profile', 'gematik', '--source', `dir:${payload}`, '--volume', path.join(dir, 'v'), '--kube-out', path.join(dir, 'k'), '--tsl-grace-days', '3650', '--tsl-signature', 'off', '--output', 'json'], {
       env: { TPM_CAB_FILENAME: 'extra/TrustedTpm.cab' },
     });
     expect(r.exitCode, r.stdout + r.stderr).toBe(3);
@@ -139,7 +142,7 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
     const original = await readFile(tsl, 'utf8');
     await writeFile(tsl, original.replace('<TrustServiceStatusList', '<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n<TrustServiceStatusList').replace('achelos GmbH', '&xxe;'));
     const dir = await tempDir();
-    const r = await runCli(['run', '--profile', 'gematik', '--source', `dir:${payload}`, '--volume', path.join(dir, 'v'), '--kube-out', path.join(dir, 'k'), '--tsl-grace-days', '3650', '--output', 'json']);
+    const r = await runCli(['run', '--profile', 'gematik', '--source', `dir:${payload}`, '--volume', path.join(dir, 'v'), '--kube-out', path.join(dir, 'k'), '--tsl-grace-days', '3650', '--tsl-signature', 'off', '--output', 'json']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(3);
     const report = JSON.parse(r.stdout);
     expect(report.error).toMatchObject({ kind: 'verify', file: 'ECC-RSA_TSL-test.xml' });
@@ -152,15 +155,15 @@ describe.skipIf(!existsSync(REAL))('zeta-provision run --profile gematik (real g
   it('refuses --profile with --config, and unknown profiles (exit 2)', async () => {
     const both = await runCli(['run', '--profile', 'gematik', '--config', 'config/default.yaml', '--source', `dir:${REAL}`]);
     expect(both.exitCode).toBe(2);
-    expect(both.stderr).toContain('--profile and --config exclude each other');
+    expect(both.log).toContain('--profile and --config exclude each other');
     const unknown = await runCli(['run', '--profile', 'acme', '--source', `dir:${REAL}`]);
     expect(unknown.exitCode).toBe(2);
-    expect(unknown.stderr).toContain('unknown profile "acme" (known: gematik)');
+    expect(unknown.log).toContain('unknown profile "acme" (known: gematik)');
   });
 
   it('uses TRUSTSTORE_PASS for the stores and never prints it', async () => {
     const pass = 'Truststore-Secret-4711';
-    const r = await run(['--tsl-grace-days', '3650', '--debug', '--output', 'text'], { TRUSTSTORE_PASS: pass });
+    const r = await run(['--tsl-grace-days', '3650', '--tsl-signature', 'off', '--debug', '--output', 'text'], { TRUSTSTORE_PASS: pass });
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(pass);
     expect(await pkcs12Names(path.join(r.volume, 'smcb-trust-roots.p12'), pass)).toHaveLength(36);

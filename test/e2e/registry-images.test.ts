@@ -161,6 +161,6 @@ describe('images from umoci, buildah and skopeo through a registry', () => {
     expect(missing.stdout).toMatch(/has no linux\/s390x image \(platforms: linux\/amd64, linux\/arm64\)/);
     const malformed = await runCli([...args, '--platform', 'amd64']);
     expect(malformed.exitCode).toBe(2);
-    expect(malformed.stdout + malformed.stderr).toMatch(/--platform: expected OS\/ARCH\[\/VARIANT\]/);
+    expect(malformed.stdout + malformed.log).toMatch(/--platform: expected OS\/ARCH\[\/VARIANT\]/);
   });
 });

@@ -119,7 +119,7 @@ describe('zeta-provision run (example payload)', () => {
     await writeFile(ex.config, (await readFile(ex.config, 'utf8')).replace('files: ["keycloak-data/**"]', 'files: ["../keycloak-data/**"]'));
     const r = await runCli(ex.args);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/zeta-provision\.yaml:\d+: volume\.files\.0: "\.\.\/keycloak-data\/\*\*": must not contain "\.\."/);
+    expect(r.log).toMatch(/zeta-provision\.yaml:\d+: volume\.files\.0: "\.\.\/keycloak-data\/\*\*": must not contain "\.\."/);
     expect(await snapshot(ex.volume)).toEqual({});
     const missing = await runCli(['run', '--config', path.join(ex.dir, 'nope.yaml')]);
     expect(missing.exitCode).toBe(2);

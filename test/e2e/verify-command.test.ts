@@ -29,9 +29,10 @@ describe('zeta-provision verify', () => {
     expect(r.stdout).toContain('zeta-provision verify --config zeta-provision.yaml --source oci-layout:build/payload:latest');
     expect(r.stdout).toMatch(/3 verification failed/);
     expect(r.stdout).toContain('--image-trust-chain');
-    // verify writes nothing, so it has no target options.
-    expect(r.stdout).not.toContain('--volume');
-    expect(r.stdout).not.toContain('--dry-run');
+    // verify writes nothing, so it has no target options (--volume is only read, for the downgrade check).
+    expect(r.stdout).toContain('--volume <dir>');
+    expect(r.stdout).not.toContain('--kube-out');
+    expect(r.stdout).not.toMatch(/^ +--dry-run/m);
   });
 
   it('verifies the example image and payload, prints the report and writes nothing', async () => {
@@ -95,7 +96,7 @@ describe('zeta-provision verify', () => {
     await writeFile(bad, 'manifest:\n  check: sometimes\n');
     const badConfig = await runCli(['verify', '--config', bad, '--source', `dir:${ex.payload}`]);
     expect(badConfig.exitCode).toBe(2);
-    expect(badConfig.stderr + badConfig.stdout).toMatch(/manifest\.check: expected "required", "optional" or "off", got "sometimes"/);
+    expect(badConfig.log + badConfig.stdout).toMatch(/manifest\.check: expected "required", "optional" or "off", got "sometimes"/);
   });
 });
 
@@ -113,7 +114,7 @@ describe('the payload .manifest in run and verify', () => {
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     // .revision, 4 signed files, 3 .p7s signatures; the line for .manifest itself is skipped.
-    expect(report.verification.manifest).toEqual({ checked: true, listed: 8, unlisted: [], revision: 'demo-1', revisionListed: true });
+    expect(report.verification.manifest).toEqual({ checked: true, listed: 8, unlisted: [], revision: 'demo-1', revisionListed: true, reason: null });
     expect(report.verification.checks.filter((c: { kind: string; ok: boolean }) => c.kind === 'manifest' && c.ok).map((c: { file: string }) => c.file)).toContain('opa/policy.rego');
 
     const dry = await runCli(['run', ...args, '--dry-run']);
@@ -145,6 +146,7 @@ describe.skipIf(!hasPopp)(`gematik's popp payload and its .manifest (${POPP})`, 
       unlisted: ['TSL-valid-ECC-rise-cvc.xml'],
       revision: '4601178f7bf867d0f5d2e5a67dacf98bc2d2ad88',
       revisionListed: true,
+      reason: null,
     });
     expect(report.source.revision).toBe('4601178f7bf867d0f5d2e5a67dacf98bc2d2ad88');
     const manifestChecks = report.verification.checks.filter((c: { kind: string }) => c.kind === 'manifest');

@@ -6,7 +6,7 @@
 import { cp, mkdir, readFile, readdir, readlink, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../support/cli.js';
+import { REPO_ROOT, logText } from '../support/cli.js';
 import { useTempDirs } from '../support/tmp.js';
 import { generationsIn, runCliEnv } from '../support/volume.js';
 
@@ -95,7 +95,7 @@ describe('volume settings from the config file', () => {
     const ex = await example(yaml);
     const r = await ex.run();
     expect(r.exitCode).toBe(2);
-    expect(r.stdout + r.stderr).toMatch(message);
+    expect(r.stdout + logText(r.stderr)).toMatch(message);
     await expect(readdir(ex.volume)).rejects.toThrow(/ENOENT/);
   });
 });

@@ -151,13 +151,13 @@ describe('watch actions', () => {
     const dir = await tempDir();
     const missing = await runCli(['watch', '--dir', path.join(dir, 'nope'), '--exec', 'true']);
     expect(missing.exitCode).toBe(2);
-    expect(missing.stderr).toContain(`--dir ${path.join(dir, 'nope')} does not exist`);
+    expect(missing.log).toContain(`--dir ${path.join(dir, 'nope')} does not exist`);
     await writeFile(path.join(dir, 'file'), '');
     const file = await runCli(['watch', '--dir', path.join(dir, 'file'), '--exec', 'true']);
     expect(file.exitCode).toBe(2);
-    expect(file.stderr).toContain(`--dir ${path.join(dir, 'file')} is not a directory`);
+    expect(file.log).toContain(`--dir ${path.join(dir, 'file')} is not a directory`);
     const twoActions = await runCli(['watch', '--dir', dir, '--exec', 'true', '--http', 'PUT', 'http://127.0.0.1:1/x']);
     expect(twoActions.exitCode).toBe(2);
-    expect(twoActions.stderr).toContain('watch takes exactly one action, got --exec and --http');
+    expect(twoActions.log).toContain('watch takes exactly one action, got --exec and --http');
   });
 });

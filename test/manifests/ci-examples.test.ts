@@ -23,14 +23,18 @@ async function readmeBlock(heading: string): Promise<unknown> {
 }
 
 async function githubScript(): Promise<string> {
-  const workflow = (await readmeBlock('GitHub Actions, on the OCI layout')) as { jobs: Record<string, { steps: { run?: string }[] }> };
-  const steps = Object.values(workflow.jobs)[0]!.steps.filter((s) => s.run);
+  const workflow = (await readmeBlock('GitHub Actions, on the OCI layout')) as { jobs: Record<string, { steps: { run?: string; uses?: string }[] }> };
+  const job = Object.values(workflow.jobs)[0]!;
+  // The report is kept as an artifact whatever the outcome.
+  expect(job.steps).toContainEqual({ uses: 'actions/upload-artifact@v4', if: 'always()', with: { name: 'verify-report', path: 'report.json' } });
+  const steps = job.steps.filter((s) => s.run);
   expect(steps).toHaveLength(1);
   return steps[0]!.run!;
 }
 
 async function gitlabScript(): Promise<string> {
-  const pipeline = (await readmeBlock('GitLab CI:')) as Record<string, { script: string[] }>;
+  const pipeline = (await readmeBlock('GitLab CI:')) as Record<string, { script: string[]; artifacts: unknown }>;
+  expect(pipeline['verify-payload']!.artifacts).toEqual({ when: 'always', paths: ['report.json'] });
   return pipeline['verify-payload']!.script.join('\n');
 }
 
@@ -78,17 +82,18 @@ async function runScript(shellArgs: string[], script: string, cwd: string) {
 }
 
 describe.each([
-  ['GitHub Actions', ['-e'], githubScript, '::error::payload verification failed (exit 3)'],
-  ['GitLab CI', ['-e', '-o', 'pipefail'], gitlabScript, 'payload verification failed (exit 3)'],
+  ['GitHub Actions', ['-e'], githubScript, '::error::payload verification failed (exit 3), see the verify-report artifact'],
+  ['GitLab CI', ['-e', '-o', 'pipefail'], gitlabScript, 'payload verification failed (exit 3), see report.json'],
 ] as const)('README %s example', (_name, shellArgs, script, failureLine) => {
   it('passes a correctly signed payload with no cluster, and fails the pipeline with exit 3 on a tampered one', async () => {
     const text = await script();
-    expect(text).toContain('--dry-run');
+    // The gate is verify with a JSON report, as the README says.
+    expect(text).toMatch(/zeta-provision verify .* -o json > report\.json/);
 
     const good = await workspace();
     const ok = await runScript([...shellArgs], text, good);
     expect(ok.exitCode, ok.stdout).toBe(0);
-    expect(ok.report).toMatchObject({ outcome: 'dry-run', exitCode: 0, image: { checked: true } });
+    expect(ok.report).toMatchObject({ apiVersion: 'zeta-provision/v1', kind: 'VerifyReport', outcome: 'verified', exitCode: 0, image: { checked: true }, error: null });
     expect(ok.report.verification.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
     expect(ok.stdout).not.toContain(failureLine);
 
@@ -97,7 +102,7 @@ describe.each([
     const failed = await runScript([...shellArgs], text, bad);
     expect(failed.exitCode).toBe(3);
     expect(failed.stdout).toContain(failureLine);
-    expect(failed.report).toMatchObject({ exitCode: 3 });
+    expect(failed.report).toMatchObject({ kind: 'VerifyReport', outcome: 'failed', exitCode: 3 });
     expect(failed.report.error.message).toMatch(/image signature/);
   });
 });

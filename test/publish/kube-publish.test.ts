@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../support/cli.js';
+import { logText, runCli } from '../support/cli.js';
 import { NS, seedWorkloads, writeConfig, writeKubeconfig, writePayload, writes } from '../support/kube-api/cluster.js';
 import { startKubeApi, type KubeApi, type KubeApiOptions } from '../support/kube-api/index.js';
 import { useTempDirs } from '../support/tmp.js';
@@ -199,7 +199,7 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     const s = await setup({ config: 'configMaps:\n  - name: x\n    files: [{ path: a.txt, key: "a/b" }]\n', files: { 'a.txt': 'a' } });
     const r = await s.run();
     expect(r.exitCode).toBe(2);
-    expect(r.stdout + r.stderr).toContain('configMaps.0.files.0: "a/b" is not a valid ConfigMap key');
+    expect(r.stdout + logText(r.stderr)).toContain('configMaps.0.files.0: "a/b" is not a valid ConfigMap key');
     expect(api!.requests).toEqual([]);
   });
 

@@ -17,6 +17,12 @@ export interface TslOptions extends FreshnessPolicy {
   now: Date;
   /** TSL signer anchors; empty = signature not checked (and reported so). */
   signerAnchors: pkijs.Certificate[];
+  /** Untrusted path helpers besides the list's own services (the payload's roots.json cross-certificates). */
+  crossCertificates?: pkijs.Certificate[];
+  /** What the anchors are, for messages (`built-in gematik-rca` …). */
+  anchorOrigin?: string;
+  /** `off`: the operator turned the check off explicitly; warned about on every run. */
+  signature?: 'required' | 'off';
 }
 
 export interface TslResult {
@@ -31,12 +37,18 @@ export interface TslResult {
 
 export function processTsl(bytes: Uint8Array, file: string, options: TslOptions): TslResult {
   const parsed = parseTslXml(bytes, file);
-  const signature = verifyTslSignature(parsed, options.signerAnchors, options.now, file);
+  // The model is read first only to offer its CA certificates as untrusted path helpers; nothing from
+  // it is used before the signature check below has passed.
   const model = readTsl(parsed, file);
+  const serviceCerts = model.services.flatMap((s) => s.certificates);
+  const signature: TslSignatureResult =
+    options.signature === 'off'
+      ? { checked: false, reason: 'turned off with --tsl-signature off or process.tsl.signature' }
+      : verifyTslSignature(parsed, { anchors: options.signerAnchors, intermediates: [], anchorOrigin: options.anchorOrigin ?? 'configured anchors', serviceCerts, cross: options.crossCertificates ?? [] }, options.now, file);
   const warnings: string[] = [];
   const fresh = checkFreshness(model, options.now, options, file);
   if (fresh) warnings.push(fresh);
-  if (!signature.checked) warnings.push(`${file}: TSL signature not checked (${signature.reason})`);
+  if (!signature.checked) warnings.push(`${file}: TSL signature not checked (${signature.reason}): a forged or altered list would be accepted`);
   const smcb = selectSmcbCas(model);
   const ocsp = selectOcspSigners(model);
   warnings.push(...smcb.warnings, ...ocsp.warnings);

@@ -13,8 +13,8 @@ import crypto from 'node:crypto';
 import type * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../../errors.js';
 import { allowsExtendedKeyUsage, certSha256, parseCertificate, subjectString } from '../../pki/certs.js';
-import { validateChain } from '../../pki/chain.js';
 import { loadXmlCrypto } from './dom.js';
+import { describeSignatureFailure, trustTslSigner, type TslTrust } from './trust.js';
 import { NS_DSIG, child, children, type TslDocument } from './xml.js';
 
 export const OID_EKU_TSL_SIGNING = '0.4.0.2231.3.0';
@@ -46,8 +46,9 @@ function ecdsaAlgorithm(uri: string, hash: string): new () => { getSignature(): 
   };
 }
 
-export function verifyTslSignature(tsl: TslDocument, anchors: pkijs.Certificate[], at: Date, file: string): TslSignatureResult {
-  if (anchors.length === 0) return { checked: false, reason: 'no TSL signer anchor configured' };
+export function verifyTslSignature(tsl: TslDocument, trust: TslTrust | pkijs.Certificate[], at: Date, file: string): TslSignatureResult {
+  if (Array.isArray(trust)) trust = { anchors: trust, intermediates: [], anchorOrigin: 'configured anchors' };
+  if (trust.anchors.length === 0) return { checked: false, reason: 'no TSL signer anchor configured' };
   const fail = (why: string): never => {
     throw new VerifyError(`${file}: TSL signature: ${why}`, file);
   };
@@ -72,12 +73,7 @@ export function verifyTslSignature(tsl: TslDocument, anchors: pkijs.Certificate[
     }
   });
   const signer = keyCerts[0] ?? fail('KeyInfo carries no X509Certificate');
-  let chain;
-  try {
-    chain = validateChain({ leaf: signer, intermediates: keyCerts.slice(1), anchors, at });
-  } catch (err) {
-    return fail(`signer "${subjectString(signer)}" is not trusted: ${errorMessage(err)}`);
-  }
+  const chain = trustTslSigner(signer, keyCerts.slice(1), trust, at, file);
   if (!allowsExtendedKeyUsage(signer, OID_EKU_TSL_SIGNING)) fail(`signer "${subjectString(signer)}" is not allowed to sign TSLs (extendedKeyUsage lacks ${OID_EKU_TSL_SIGNING})`);
 
   const publicKey = crypto.createPublicKey({ key: Buffer.from(signer.subjectPublicKeyInfo.toSchema().toBER(false)), format: 'der', type: 'spki' });
@@ -95,7 +91,7 @@ export function verifyTslSignature(tsl: TslDocument, anchors: pkijs.Certificate[
   }
   if (!valid) {
     const refError = sx.getReferences().find((r) => r.validationError)?.validationError;
-    fail(refError ? errorMessage(refError).replace(/^invalid signature: /, '') : why.replace(/the signature value \S+ is incorrect/, 'the signature value is incorrect'));
+    fail(describeSignatureFailure(refError ? errorMessage(refError).replace(/^invalid signature: /, '') : why.replace(/the signature value \S+ is incorrect/, 'the signature value is incorrect')));
   }
   return { checked: true, signer: subjectString(signer), signerSha256: certSha256(signer), anchor: subjectString(chain.anchor) };
 }

@@ -5,7 +5,7 @@
  */
 import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PublishError, UsageError, errorMessage } from '../../errors.js';
+import { PublishError, SourceError, UsageError, errorMessage } from '../../errors.js';
 import { describeAge, describeTime, freshnessWarnings, recordedFreshness } from '../../report/index.js';
 import type { GenerationRecord, StatusRecord } from '../status.js';
 import { DEFAULT_FILE_MODE, DEFAULT_KEEP_GENERATIONS, GENERATION_PATTERN, currentGeneration, listGenerations } from './layout.js';
@@ -25,7 +25,7 @@ export async function rollbackVolume(volumeDir: string, opts: { to?: string; loc
   if (opts.to !== undefined && !GENERATION_PATTERN.test(opts.to)) {
     throw new UsageError(`--to ${JSON.stringify(opts.to)} is not a generation name (like ..2026_01_31_12_00_00.1a2b3c4d)`, 'zeta-provision status --volume DIR lists the kept generations');
   }
-  if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory()) throw new PublishError(`volume directory ${volumeDir} does not exist`);
+  if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory()) throw new SourceError(`volume directory ${volumeDir} does not exist`, 'check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
   const lock = await acquireVolumeLock(volumeDir, opts.lock);
   try {
     const record = await readVolumeRecord(volumeDir);
@@ -34,9 +34,9 @@ export async function rollbackVolume(volumeDir: string, opts: { to?: string; loc
     const keep = Math.max(1, opts.keepGenerations ?? DEFAULT_KEEP_GENERATIONS, record?.kept?.length ?? 0);
     const recovery = await recoverVolume(volumeDir, record, keep);
     const from = recovery.current;
-    if (!from) throw new PublishError(`${volumeDir} has no current generation (..data); nothing to roll back`);
+    if (!from) throw new UsageError(`${volumeDir} has no current generation (..data); nothing to roll back`, 'zeta-provision status --volume DIR shows what the volume holds');
     const to = opts.to ?? recovery.kept[1];
-    if (!to) throw new PublishError(`${volumeDir} keeps no previous generation to roll back to`, 'a rollback target exists after the second publish');
+    if (!to) throw new UsageError(`${volumeDir} keeps no previous generation to roll back to`, 'a rollback target exists after the second publish; zeta-provision status --volume DIR lists the kept generations');
     if (!recovery.kept.includes(to)) {
       throw new UsageError(`generation ${to} is not kept in ${volumeDir} (kept: ${recovery.kept.join(', ')})`, 'zeta-provision status --volume DIR lists the kept generations');
     }
@@ -84,7 +84,7 @@ export interface VolumeStatus {
 
 /** Read-only: takes no lock and changes nothing, so it is safe while a run publishes. */
 export async function volumeStatus(volumeDir: string, now: Date = new Date()): Promise<VolumeStatus> {
-  if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory()) throw new PublishError(`volume directory ${volumeDir} does not exist`);
+  if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory()) throw new SourceError(`volume directory ${volumeDir} does not exist`, 'check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
   const current = await currentGeneration(volumeDir);
   const record = await readVolumeRecord(volumeDir);
   const present = await listGenerations(volumeDir);
