@@ -86,7 +86,8 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     report.warnings.push(...verify.expiryWarnings([], report.image, new Date(), settings.config.expiryWarningDays));
 
     staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
-    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), {}, sourceOptions);
+    const cap = settings.maxPayloadBytes;
+    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), cap === undefined ? {} : { maxTotalBytes: cap, maxFileBytes: cap }, sourceOptions);
     report.warnings.push(...unpacked.warnings);
     log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
     const labels = { ...resolved.annotations, ...unpacked.annotations };

@@ -30,15 +30,22 @@ export interface SourceOptions {
 }
 export type { LayerDescriptor, LayerEvent, LayerProgress, ResolvedSource, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
-const GiB = 1024 * 1024 * 1024;
+const MiB = 1024 * 1024;
 
-/** Generous for trust data (TSLs, TrustedTpm.cab, Keycloak data), small enough to stop a bomb. */
+/**
+ * Generous for trust data (the real gematik payloads are ~10 MB), small enough to stop a bomb — and
+ * sized for where the payload is staged: the CronJob's memory-backed /tmp (manifests/base/cronjob.yaml,
+ * sizeLimit 96Mi = this cap + STAGING_HEADROOM_MIB for the derived truststores). --max-payload-mib
+ * raises the byte cap; raise the emptyDir with it (test/source/shapes.test.ts keeps the two in step).
+ */
 export const DEFAULT_UNPACK_LIMITS: Readonly<UnpackLimits> = Object.freeze({
-  maxTotalBytes: 4 * GiB,
+  maxTotalBytes: 64 * MiB,
   maxEntries: 200_000,
-  maxFileBytes: 2 * GiB,
+  maxFileBytes: 64 * MiB,
   maxPathLength: 4096,
 });
+/** Room the staging /tmp needs beyond the payload cap: derived outputs (truststores, keys) and block rounding. */
+export const STAGING_HEADROOM_MIB = 32;
 
 export async function resolveSource(ref: SourceReference, options: SourceOptions = {}): Promise<ResolvedSource> {
   return wrap(ref, async () => {

@@ -171,9 +171,11 @@ export class EntryApplier {
     const size = entry.header.size ?? 0;
     const { limits } = this.state;
     // Header sizes are a cheap early check, before a single byte lands on disk.
-    if (size > limits.maxFileBytes) throw new UnsafeNameError(`file of ${size} bytes exceeds the ${limits.maxFileBytes} byte limit`);
+    if (size > limits.maxFileBytes) {
+      throw new SourceError(`layer ${this.layerDigest}: refusing entry '${printableName(entry.header.name)}': file of ${size} bytes exceeds the ${limits.maxFileBytes} byte limit`, CAP_HINT);
+    }
     if (this.state.bytes + size > limits.maxTotalBytes) {
-      throw new SourceError(`layer ${this.layerDigest}: image content exceeds the ${limits.maxTotalBytes} byte limit (total size cap)`);
+      throw new SourceError(`layer ${this.layerDigest}: image content exceeds the ${limits.maxTotalBytes} byte limit (total size cap)`, CAP_HINT);
     }
     this.state.space.reserve(size);
     this.state.bytes += size;
@@ -335,6 +337,8 @@ export class EntryApplier {
     }
   }
 }
+
+const CAP_HINT = 'a payload this large needs --max-payload-mib (ZETA_PROVISION_MAX_PAYLOAD_MIB), and a staging /tmp that holds it (the emptyDir sizeLimit in the CronJob)';
 
 /** Linux's PATH_MAX, including the terminating NUL. */
 const PATH_MAX = 4096;
