@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { SourceError, errorMessage } from '../../errors.js';
+import { SourceNotFoundError } from '../types.js';
 import { MAX_JSON_BLOB_BYTES, parseJson, type Descriptor } from '../blobs.js';
 import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST, type BlobStore } from '../image.js';
 import { basicHeader, fetchBearerToken, parseChallenge, type Credentials } from './auth.js';
@@ -53,7 +54,15 @@ export class RegistryClient {
 
   /** The manifest digest the reference names now: HEAD for tags (no body), GET when HEAD is unhelpful. */
   async resolveDigest(): Promise<string> {
-    if (this.image.digest) return this.image.digest;
+    if (this.image.digest) {
+      // A pinned digest must exist here: otherwise the missing signature beside it would be reported
+      // as a verification failure instead of "image not found".
+      const head = await this.send(this.url('manifests', this.image.digest), { method: 'HEAD', headers: { Accept: ACCEPT } });
+      await head.body?.cancel();
+      if (head.status === 404) throw this.notFound(this.image.digest);
+      if (!head.ok && head.status !== 405 && head.status !== 501) throw await this.httpError(head, `manifest ${this.image.digest}`);
+      return this.image.digest;
+    }
     const tag = this.image.tag ?? 'latest';
     const head = await this.send(this.url('manifests', tag), { method: 'HEAD', headers: { Accept: ACCEPT } });
     const headerDigest = head.headers.get('docker-content-digest');
@@ -82,7 +91,7 @@ export class RegistryClient {
     try {
       return await this.getManifest(reference);
     } catch (err) {
-      if (err instanceof SourceError && err.message.startsWith('image not found:')) return undefined;
+      if (err instanceof SourceNotFoundError) return undefined;
       throw err;
     }
   }
@@ -91,17 +100,18 @@ export class RegistryClient {
   async openBlob(digest: string): Promise<Readable> {
     if (!DIGEST.test(digest)) throw new SourceError(`invalid blob digest '${digest}'`);
     const res = await this.send(this.url('blobs', digest), {});
-    if (res.status === 404) throw new SourceError(`blob ${digest} not found in ${this.describe()}`);
+    if (res.status === 404) throw new SourceNotFoundError(`blob ${digest} not found in ${this.describe()}`);
     if (!res.ok || !res.body) throw await this.httpError(res, `blob ${digest}`);
     return Readable.fromWeb(res.body as unknown as WebReadableStream);
   }
 
-  /** The image's blobs as a BlobStore for the shared manifest logic. */
-  store(): BlobStore {
+  /** The image's blobs as a BlobStore for the shared manifest logic; `fetched` is not asked for again. */
+  store(fetched?: FetchedManifest): BlobStore {
     return {
       readJson: async (desc: Descriptor, what: string) => {
         const isManifest = MANIFEST_TYPES.has(desc.mediaType) || INDEX_TYPES.has(desc.mediaType);
-        const bytes = isManifest ? (await this.getManifest(desc.digest)).bytes : await this.readBlob(desc);
+        const bytes =
+          fetched?.digest === desc.digest ? fetched.bytes : isManifest ? (await this.getManifest(desc.digest)).bytes : await this.readBlob(desc);
         if (desc.size >= 0 && bytes.length !== desc.size) throw new SourceError(`${what} ${desc.digest}: ${bytes.length} bytes, descriptor says ${desc.size}`);
         return parseJson(bytes, `${what} ${desc.digest}`);
       },
@@ -183,7 +193,7 @@ export class RegistryClient {
   }
 
   private notFound(reference: string): SourceError {
-    return new SourceError(`image not found: ${this.describe()}${DIGEST.test(reference) ? '@' : ':'}${reference}`);
+    return new SourceNotFoundError(`image not found: ${this.describe()}${DIGEST.test(reference) ? '@' : ':'}${reference}`);
   }
 
   private async httpError(res: Response, what: string): Promise<SourceError> {
