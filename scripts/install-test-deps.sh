@@ -25,6 +25,7 @@ declare -A needs=(
   [curl]=curl
   [kubectl]=kubectl
   [setpriv]=util-linux
+  [podman]=podman
 )
 
 missing=()

@@ -10,7 +10,8 @@ import { SourceError, errorMessage } from '../../errors.js';
 import { SourceNotFoundError } from '../types.js';
 import { MAX_JSON_BLOB_BYTES, parseJson, type Descriptor } from '../blobs.js';
 import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST, type BlobStore } from '../image.js';
-import { basicHeader, fetchBearerToken, parseChallenge, type Credentials } from './auth.js';
+import { basicHeader, CREDENTIALS_HINT, fetchBearerToken, parseChallenge, type Credentials } from './auth.js';
+import { causeCode, connectionHint, tlsExpected, userAgent } from './diagnose.js';
 import type { ImageReference } from './reference.js';
 
 const ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(', ');
@@ -19,7 +20,10 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const MAX_REDIRECTS = 5;
 
 export interface RegistryOptions {
-  credentials?: Credentials;
+  /** `origin` (a login file, a credential helper) is named when the registry refuses them. */
+  credentials?: Credentials & { origin?: string };
+  /** The --registry-ca file, named in the hint when TLS verification fails. */
+  caFile?: string;
   /** Plain HTTP for this registry (only for hosts the operator named as insecure). */
   insecure?: boolean;
   fetchImpl?: typeof fetch;
@@ -134,9 +138,17 @@ export class RegistryClient {
     let target = url;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const headers = new Headers(init.headers);
+      headers.set('User-Agent', userAgent());
       // Credentials only to the registry's own origin; a redirect to a CDN gets none.
       if (this.authorization && target.origin === this.origin) headers.set('Authorization', this.authorization);
       const res = await this.fetchOnce(target, { ...init, headers, redirect: 'manual' });
+      if (res.status === 400 && this.opts.insecure) {
+        const text = (await res.text()).slice(0, 4096);
+        if (tlsExpected(res.status, text)) {
+          throw new SourceError(`registry ${this.image.registry} speaks TLS, but it is named in --insecure-registry`, `remove ${this.image.registry} from --insecure-registry (pass its CA with --registry-ca FILE if it is a private one)`);
+        }
+        return new Response(text, { status: res.status, headers: res.headers });
+      }
       if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
         await res.body?.cancel();
         const next = new URL(res.headers.get('location')!, target);
@@ -151,8 +163,9 @@ export class RegistryClient {
       }
       if (res.status === 401 || res.status === 403) {
         await res.body?.cancel();
-        const who = this.opts.credentials ? `as user '${this.opts.credentials.username}'` : 'anonymously';
-        throw new SourceError(`access to ${this.describe()} denied ${who} (HTTP ${res.status})`, 'check the registry username and token');
+        const c = this.opts.credentials;
+        const who = c ? `as user '${c.username}'${c.origin ? ` (credentials from ${c.origin})` : ''}` : 'anonymously';
+        throw new SourceError(`access to ${this.describe()} denied ${who} (HTTP ${res.status})`, CREDENTIALS_HINT);
       }
       return res;
     }
@@ -167,13 +180,14 @@ export class RegistryClient {
         registryHost: this.image.registry,
         credentials: this.opts.credentials,
         fetchImpl: this.fetchImpl,
+        userAgent: userAgent(),
         allowHttp: this.opts.insecure === true,
       });
       this.opts.onSecret?.(this.authorization.slice('Bearer '.length));
       return;
     }
     if (challenge?.scheme === 'basic') {
-      if (!this.opts.credentials) throw new SourceError(`${this.describe()} requires credentials`, 'set PROVISIONING_CONTAINER_REGISTRY_USERNAME and PROVISIONING_CONTAINER_REGISTRY_TOKEN');
+      if (!this.opts.credentials) throw new SourceError(`${this.describe()} requires credentials, and no login for ${this.image.registry} was found`, CREDENTIALS_HINT);
       this.authorization = basicHeader(this.opts.credentials);
       return;
     }
@@ -184,7 +198,9 @@ export class RegistryClient {
     try {
       return await this.fetchImpl(url, init);
     } catch (err) {
-      throw new SourceError(`cannot reach registry ${this.image.registry}: ${networkReason(err)}`, tlsHint(err));
+      if (err instanceof SourceError) throw err;
+      const hint = await connectionHint(err, { registry: this.image.registry, url, insecure: this.opts.insecure === true, caFile: this.opts.caFile });
+      throw new SourceError(`cannot reach registry ${this.image.registry}: ${networkReason(err)}`, hint, { cause: err });
     }
   }
 
@@ -219,11 +235,6 @@ export async function readCappedBody(res: Response, cap: number, what: string): 
   return Buffer.concat(chunks);
 }
 
-function causeCode(err: unknown): string | undefined {
-  const cause = (err as { cause?: { code?: unknown } }).cause;
-  return typeof cause?.code === 'string' ? cause.code : undefined;
-}
-
 function networkReason(err: unknown): string {
   const code = causeCode(err);
   if (code === 'ECONNREFUSED') return 'connection refused';
@@ -231,11 +242,4 @@ function networkReason(err: unknown): string {
   if (code === 'ECONNRESET') return 'connection reset';
   if (code) return code;
   return errorMessage(err);
-}
-
-function tlsHint(err: unknown): string | undefined {
-  const code = causeCode(err) ?? '';
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/.test(code)) return 'TLS verification failed: pass the registry CA with PROVISIONING_CONTAINER_REGISTRY_CA_FILE';
-  if (/EPROTO|wrong version number/i.test(code)) return 'the registry may speak plain HTTP: name it as an insecure registry';
-  return undefined;
 }

@@ -57,5 +57,5 @@ async function openClient(ref: RegistryReference, settings: RegistrySettings): P
   const fetchImpl = settings.fetchImpl ?? (await createRegistryFetch(settings.transport));
   const credentials = settings.credentials ?? (await findCredentials(ref.image.registry, settings));
   if (credentials) settings.onSecret?.(credentials.password);
-  return new RegistryClient(ref.image, { ...settings, credentials, insecure, fetchImpl });
+  return new RegistryClient(ref.image, { ...settings, credentials, insecure, fetchImpl, caFile: settings.transport?.caFile });
 }
