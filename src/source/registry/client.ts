@@ -142,13 +142,7 @@ export class RegistryClient {
       // Credentials only to the registry's own origin; a redirect to a CDN gets none.
       if (this.authorization && target.origin === this.origin) headers.set('Authorization', this.authorization);
       const res = await this.fetchOnce(target, { ...init, headers, redirect: 'manual' });
-      if (res.status === 400 && this.opts.insecure) {
-        const text = (await res.text()).slice(0, 4096);
-        if (tlsExpected(res.status, text)) {
-          throw new SourceError(`registry ${this.image.registry} speaks TLS, but it is named in --insecure-registry`, `remove ${this.image.registry} from --insecure-registry (pass its CA with --registry-ca FILE if it is a private one)`);
-        }
-        return new Response(text, { status: res.status, headers: res.headers });
-      }
+      if (res.status === 400 && this.opts.insecure) await this.refuseTlsAsPlain();
       if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
         await res.body?.cancel();
         const next = new URL(res.headers.get('location')!, target);
@@ -170,6 +164,18 @@ export class RegistryClient {
       return res;
     }
     throw new SourceError(`${this.describe()}: more than ${MAX_REDIRECTS} redirects`);
+  }
+
+  /**
+   * A TLS server asked in plain HTTP answers 400 "Client sent an HTTP request to an HTTPS server" (Go),
+   * in a body a HEAD does not carry: asked once more with a GET of /v2/ to tell that from a real 400.
+   */
+  private async refuseTlsAsPlain(): Promise<void> {
+    const probe = await this.fetchOnce(new URL(`${this.origin}/v2/`), { headers: { 'User-Agent': userAgent() } });
+    const text = (await probe.text()).slice(0, 4096);
+    if (tlsExpected(probe.status, text)) {
+      throw new SourceError(`registry ${this.image.registry} speaks TLS, but it is named in --insecure-registry`, `remove ${this.image.registry} from --insecure-registry (pass its CA with --registry-ca FILE if it is a private one)`);
+    }
   }
 
   private async authenticate(header: string): Promise<void> {

@@ -23,6 +23,8 @@ export interface RegistrySettings extends Omit<RegistryOptions, 'insecure'> {
   authFile?: string;
   /** Where the container tools' login files are looked for (XDG_RUNTIME_DIR, DOCKER_CONFIG, HOME); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Time a docker credential helper may take (default 10 s). */
+  helperTimeoutMs?: number;
 }
 
 export function registryDriver(ref: RegistryReference, settings: RegistrySettings, platform?: Platform): SourceDriver {
