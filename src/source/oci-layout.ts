@@ -37,7 +37,7 @@ export function layoutDriver(ref: LayoutReference, platform?: Platform): SourceD
       return { ref, driver, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
     },
     signature: (resolved) => readLayoutSignature(ref, resolved.digest),
-    noSignatureReason: (resolved) => `no signature ${cosignSignatureTag(resolved.digest)} (nor a cosign signature entry) in ${ref.original}`,
+    noSignatureReason: (resolved) => `no signature ${cosignSignatureTag(resolved.digest)} found beside the image in ${ref.original}`,
     unpack: (resolved, root, limits, progress) => unpackOciLayout(ref, resolved, root, limits, platform, progress),
   };
   return driver;
