@@ -75,6 +75,8 @@ export class EntryApplier {
         throw new SourceError(`layer ${this.layerDigest}: refusing entry '${printableName(h.name)}': ${err.message}`);
       }
       if (err instanceof SourceError) throw err;
+      // A directory, link or inode that no longer fits: the staging area is full, not the image bad.
+      if (isNoSpace(err)) throw this.state.space.full(err);
       throw new SourceError(
         `layer ${this.layerDigest}: cannot apply entry '${printableName(h.name)}': ${describeIoError(err)}`,
         undefined,

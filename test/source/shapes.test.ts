@@ -83,6 +83,19 @@ describe('staging space', () => {
     }
   });
 
+  it('stops when the staging file system runs out of inodes, before ENOSPC', async () => {
+    const mnt = path.join(tmp, 'mnt');
+    await fs.mkdir(mnt);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=16', 'tmpfs', mnt]);
+    try {
+      const entries = Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, content: '' }));
+      const err = await refusal(unpack(entries, path.join(mnt, 'staging')));
+      expect(err.message).toBe(`staging area full: no free inodes left in ${path.join(mnt, 'staging')}`);
+    } finally {
+      await execa('umount', [mnt]);
+    }
+  });
+
   it("the manifests' /tmp emptyDir holds the default payload cap plus the headroom for derived outputs", async () => {
     const yaml = await fs.readFile(path.join(REPO_ROOT, 'manifests', 'base', 'cronjob.yaml'), 'utf8');
     const m = /- name: tmp\n(?:\s+#.*\n)*\s+emptyDir:\n\s+medium: Memory\n\s+sizeLimit: (\d+)Mi/.exec(yaml);
