@@ -129,9 +129,7 @@ function timed(cmd, args) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function series(name, fn) {
-  const samples = [];
-  for (let i = 0; i < RUNS; i++) samples.push(fn());
+function summary(name, samples) {
   return { name, wallMs: median(samples.map((s) => s.ms)), peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)), samplesMs: samples.map((s) => Math.round(s.ms)), status: samples.map((s) => s.status), last: samples.at(-1).stdout.slice(0, 300) };
 }
 
@@ -148,6 +146,7 @@ function fresh(name) {
 const wanted = (process.env.BENCH_SHAPES ?? Object.keys(SHAPES).join(',')).split(',');
 const compare = process.env.BENCH_COMPARE_DIST;
 const results = [];
+const loadAtStart = os.loadavg();
 try {
   for (const shape of wanted) {
     const layout = path.join(work, `layout-${shape}`);
@@ -159,15 +158,20 @@ try {
       rmrf(dest);
       return r;
     };
-    const tar = series('tar -xzf', () => {
+    const tarRun = () => {
       const dest = fresh('out-tar');
       mkdirSync(dest);
       const r = timed('tar', ['-xzf', blobFile, '-C', dest]);
       rmrf(dest);
       return r;
-    });
-    const s = [series('ours (oci-layout source: resolve + unpack)', ours())];
-    if (compare) s.push(series(`compare: ${path.basename(compare)}`, ours(compare)));
+    };
+    // Interleaved (ours, peer, ours, peer …) so every series sees the same machine load.
+    const ways = [['ours (oci-layout source: resolve + unpack)', ours()], ...(compare ? [[`compare: ${path.basename(compare)}`, ours(compare)]] : []), ['tar -xzf', tarRun]];
+    const samples = ways.map(() => []);
+    for (let i = 0; i < RUNS; i++) ways.forEach(([, fn], w) => samples[w].push(fn()));
+    const [oursSeries, ...rest] = ways.map(([name], w) => summary(name, samples[w]));
+    const tar = rest.at(-1);
+    const s = [oursSeries, ...rest.slice(0, -1)];
     rmrf(layout);
     const res = { shape, layerKiB: Math.round(layerBytes / 1024), tarKiB: Math.round(tarBytes / 1024), series: [...s, tar], oursVsTar: s[0].wallMs / tar.wallMs };
     results.push(res);
@@ -175,7 +179,7 @@ try {
     for (const x of res.series) console.log(`  ${x.name.padEnd(44)} ${x.wallMs.toFixed(0).padStart(7)} ms ${x.peakRssMiB.toFixed(1).padStart(7)} MiB  exit ${x.status.join(',')}  [${x.samplesMs.join(', ')}]  ${x.last}`);
     console.log(`  ours/tar ${res.oursVsTar.toFixed(2)}×`);
   }
-  const out = { date: new Date().toISOString(), node: process.version, cores: os.cpus().length, loadAverage: os.loadavg(), runs: RUNS, results };
+  const out = { date: new Date().toISOString(), node: process.version, cores: os.cpus().length, loadAverageAtStart: loadAtStart, loadAverage: os.loadavg(), runs: RUNS, results };
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(root, 'bench', 'results', 'shapes.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(`\nload average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; results: bench/results/shapes.json`);
