@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage, SourceError } from '../errors.js';
+import { errorMessage, SourceError, ZetaError } from '../errors.js';
 import { dirDriver } from './dir.js';
 import { dockerArchiveDriver } from './docker-archive.js';
 import { registryDriver, type RegistrySettings } from './registry/index.js';
@@ -64,12 +64,15 @@ const DRIVERS: { [K in SourceReference['kind']]: DriverFactory<K> } = {
 export function openSource(ref: SourceReference, options: SourceOptions = {}): SourceDriver {
   const make = DRIVERS[ref.kind] as DriverFactory<SourceReference['kind']>;
   const driver = make(ref as never, options);
-  return {
-    resolve: () => wrap(ref, () => driver.resolve()),
+  // What the stages get: every step's unexpected failure worded as this source's, and the resolved
+  // descriptor pointing back at this wrapper, so unpack and signature go through it too.
+  const wrapped: SourceDriver = {
+    resolve: async () => ({ ...(await wrap(ref, () => driver.resolve())), driver: wrapped }),
     signature: (resolved) => wrap(ref, () => driver.signature(resolved)),
     noSignatureReason: (resolved) => driver.noSignatureReason(resolved),
     unpack: (resolved, root, limits, progress) => wrap(ref, () => driver.unpack(resolved, root, limits, progress)),
   };
+  return wrapped;
 }
 
 export async function resolveSource(ref: SourceReference, options: SourceOptions = {}): Promise<ResolvedSource> {
@@ -120,7 +123,8 @@ async function wrap<T>(ref: SourceReference, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof SourceError) throw err;
+    // Typed errors keep their family: an unreadable --registry-ca is configuration (exit 2), not the source.
+    if (err instanceof ZetaError) throw err;
     throw new SourceError(`${ref.original}: ${errorMessage(err)}`, undefined, { cause: err });
   }
 }
