@@ -10,7 +10,7 @@ import { createServer, request, type Server } from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SourceError } from '../../src/errors.js';
+import { ConfigError, SourceError } from '../../src/errors.js';
 import { parseSourceReference, resolveSource, unpackSource, type SourceOptions } from '../../src/source/index.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { requireProgram } from '../support/programs.js';
@@ -160,6 +160,10 @@ describe('logins against a TLS registry with htpasswd', () => {
     expect(wrong.hint).toBe(`the CA in --registry-ca ${path.join(other, 'ca.pem')} does not match the registry's certificate (issuer CN=Login Test Registry CA): pass the CA that issued it`);
     const insecure = await failure(resolveSource(parseSourceReference(ref), { registry: { credentials: creds, insecureHosts: [registry.host], transport: { attempts: 1 } } }));
     expect(insecure.message).toMatch(/speaks TLS, but it is named in --insecure-registry/);
+    // An unreadable --registry-ca is the operator's configuration (exit 2), not an unavailable source.
+    const missingCa = await resolveSource(parseSourceReference(ref), { registry: { transport: { caFile: path.join(other, 'nope.pem') } } }).catch((e: unknown) => e);
+    expect(missingCa).toBeInstanceOf(ConfigError);
+    expect((missingCa as ConfigError).exitCode).toBe(2);
   });
 });
 
