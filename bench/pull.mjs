@@ -25,7 +25,8 @@ if (process.argv[2] === 'child-pull') {
   const { parseSourceReference, resolveSource, unpackSource } = await import(path.join(dist, 'source', 'index.js'));
   const options = { registry: { insecureHosts: [host] } };
   const resolved = await resolveSource(parseSourceReference(ref), options);
-  const r = await unpackSource(resolved, dest, {}, options);
+  // Past the default 64 MiB payload cap (sized for the CronJob's /tmp), as --max-payload-mib 4096 would be.
+  const r = await unpackSource(resolved, dest, { maxTotalBytes: 4 * 1024 * MiB, maxFileBytes: 2 * 1024 * MiB }, options);
   process.stdout.write(JSON.stringify({ files: r.files, bytes: r.bytes }));
   process.exit(0);
 }

@@ -26,6 +26,7 @@ declare -A needs=(
   [script]=bsdutils
   [kubectl]=kubectl
   [setpriv]=util-linux
+  [podman]=podman
 )
 
 missing=()

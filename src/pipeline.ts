@@ -14,7 +14,7 @@ import { deriveOutputs } from './process/index.js';
 import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
 import { chooseKubeTarget, KubePublishError } from './publish/kube/index.js';
 import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type RunReport } from './report/index.js';
-import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
+import { fetchImageSignature, layerReporter, missingSignatureReason, openSource, parsePlatform, parseSourceReference, unpackSource, type SourceOptions } from './source/index.js';
 
 /**
  * `run` goes all the way; `verify` is `run --dry-run` minus the targets: the same steps up to and
@@ -49,7 +49,8 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     const ref = parseSourceReference(settings.source, settings.sourceBaseDir);
 
     const sourceOptions = sourceOptionsFrom(settings, log);
-    const resolved = await resolveSource(ref, sourceOptions);
+    // One driver (and registry session) for resolve, signature and unpack.
+    const resolved = await openSource(ref, sourceOptions).resolve();
     report.source.digest = resolved.digest;
     log.info('source resolved', { source: ref.original, digest: resolved.digest });
     if (!verifyOnly) {
@@ -86,14 +87,14 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     const trustSets = await loadTrustSets(settings.config);
 
     // The image signature is checked before a single layer is unpacked.
-    const signature = settings.image.mode === 'off' ? undefined : await fetchImageSignature(resolved, sourceOptions);
-    report.image = await verifyImage(signature, settings.image, resolved.digest, ref.kind);
+    const signature = settings.image.mode === 'off' ? undefined : await fetchImageSignature(resolved);
+    report.image = await verifyImage(signature, settings.image, resolved.digest, missingSignatureReason(resolved));
     if (report.image.checked) log.info('image signature verified', { identity: report.image.identity, location: report.image.location });
     else report.warnings.push(`image signature not verified: ${report.image.reason}`);
     report.warnings.push(...verify.expiryWarnings([], report.image, new Date(), settings.config.expiryWarningDays));
 
     staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
-    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), {}, sourceOptions);
+    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), sourceOptions.limits, sourceOptions);
     report.warnings.push(...unpacked.warnings);
     log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
     const labels = { ...resolved.annotations, ...unpacked.annotations };
@@ -182,8 +183,10 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
 /** Registry access from the settings; every token the client obtains is redacted from all output. */
 function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
   const { registryUsername: username, registryToken: password } = settings.gematik;
+  const cap = settings.maxPayloadBytes;
   return {
     ...(settings.platform ? { platform: parsePlatform(settings.platform, '--platform') } : {}),
+    ...(cap === undefined ? {} : { limits: { maxTotalBytes: cap, maxFileBytes: cap } }),
     onLayer: layerReporter(log, process.stderr.isTTY ? process.stderr : undefined),
     registry: {
       credentials: username && password ? { username, password } : undefined,

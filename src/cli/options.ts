@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 export type { DryRunMode, ImageSignatureMode, OutputFormat, RunFlags } from '../config/flags.js';
 export { envNameOfFlag, parseBoolean, refuseUnknownEnv } from '../config/env.js';
 
-type Kind = 'string' | 'list' | 'boolean' | 'output' | 'logFormat' | 'dryRun' | 'signatureMode' | 'tslSignature' | 'seconds' | 'days';
+type Kind = 'string' | 'list' | 'boolean' | 'output' | 'logFormat' | 'dryRun' | 'signatureMode' | 'tslSignature' | 'seconds' | 'days' | 'mebibytes';
 
 export interface OptionSpec {
   key: keyof RunFlags;
@@ -45,6 +45,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'insecureRegistry', flags: '--insecure-registry <hosts>', kind: 'list', description: 'comma-separated registry hosts (host[:port]) that may be reached over plain HTTP' },
   { key: 'registryCa', flags: '--registry-ca <file>', kind: 'string', description: 'PEM CA(s) trusted for registry TLS, in addition to the system roots', gematikEnv: ['PROVISIONING_CONTAINER_REGISTRY_CA_FILE'] },
   { key: 'registryAuthFile', flags: '--registry-auth-file <path>', kind: 'string', description: 'docker config.json, or a mounted image pull Secret directory (.dockerconfigjson/.dockercfg)', gematikEnv: ['REGISTRY_AUTH_FILE'] },
+  { key: 'maxPayloadMib', flags: '--max-payload-mib <MiB>', kind: 'mebibytes', description: 'cap on the unpacked payload size (default 64; the staging /tmp must hold it: raise the emptyDir sizeLimit with it)' },
   { key: 'platform', flags: '--platform <os/arch[/variant]>', kind: 'string', description: 'image to take from a multi-platform index (default linux/amd64, or the only image)' },
   { key: 'imageTrustChain', flags: '--image-trust-chain <file>', kind: 'string', description: 'pinned certificate chain the image signature (cosign) must chain to', gematikEnv: ['TRUST_CERTCHAIN_FILE'] },
   { key: 'imageIdentity', flags: '--image-identity <email>', kind: 'string', description: 'required signer e-mail (SAN) of the image signature; "any" accepts every leaf of the chain (default software-development@gematik.de)' },
@@ -114,6 +115,11 @@ export function parseOptionValue(spec: OptionSpec, raw: unknown, origin: string)
     case 'days': {
       const v = String(raw).trim();
       if (!/^\d{1,4}$/.test(v) || Number(v) > 3650) throw new UsageError(`${origin}: expected a whole number of days (0–3650), got "${String(raw)}"`);
+      return Number(v);
+    }
+    case 'mebibytes': {
+      const v = String(raw).trim();
+      if (!/^\d{1,7}$/.test(v) || Number(v) < 1) throw new UsageError(`${origin}: expected a whole number of MiB (at least 1), got "${String(raw)}"`);
       return Number(v);
     }
     case 'output': {

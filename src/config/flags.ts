@@ -27,6 +27,7 @@ export interface RunFlags {
   registryCa?: string;
   registryAuthFile?: string;
   platform?: string;
+  maxPayloadMib?: number;
   imageTrustChain?: string;
   imageIdentity?: string;
   imageSignature?: ImageSignatureMode;

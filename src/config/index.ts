@@ -30,6 +30,8 @@ export interface Settings {
   insecureRegistries: string[];
   registryCaFile?: string;
   registryAuthFile?: string;
+  /** Cap on the unpacked payload (--max-payload-mib); the source stage's default when absent. */
+  maxPayloadBytes?: number;
   /** `os/arch[/variant]` to take from an image index (checked by the source stage). */
   platform?: string;
   dryRun: DryRunMode | false;
@@ -145,6 +147,7 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     registryCaFile: abs(flags.registryCa),
     registryAuthFile: abs(flags.registryAuthFile),
     platform: flags.platform,
+    maxPayloadBytes: flags.maxPayloadMib === undefined ? undefined : flags.maxPayloadMib * 1024 * 1024,
     dryRun: flags.dryRun ?? false,
     detailedExitcode: flags.detailedExitcode ?? false,
     output: flags.output ?? 'text',

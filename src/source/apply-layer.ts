@@ -31,7 +31,7 @@ const GZIP_TYPES = new Set([
 ]);
 const ZSTD_TYPES = new Set(['application/vnd.oci.image.layer.v1.tar+zstd']);
 
-export async function applyLayer(state: UnpackState, layer: LayerInput): Promise<void> {
+export async function applyLayer(state: UnpackState, layer: LayerInput, index: number): Promise<void> {
   const { descriptor } = layer;
   const fail = (msg: string): SourceError => new SourceError(`layer ${descriptor.digest}: ${msg}`);
   const maxTar = state.limits.maxTotalBytes + state.limits.maxEntries * 1024 + 64 * 1024 * 1024;
@@ -87,7 +87,7 @@ export async function applyLayer(state: UnpackState, layer: LayerInput): Promise
     throw err;
   });
 
-  const applier = new EntryApplier(state, descriptor.digest);
+  const applier = new EntryApplier(state, descriptor.digest, index, headerTypeByte(extract));
   const applying = (async () => {
     try {
       for await (const entry of extract) await applier.apply(entry);
@@ -149,6 +149,32 @@ function describe(
   const msg = errorMessage(reason);
   if (msg === 'Unexpected end of data') return fail('tar is truncated');
   return fail(`corrupt tar: ${msg}`);
+}
+
+/**
+ * The type byte of the header tar-stream parsed last. tar-stream reports types it does not know as
+ * `null`; to name the byte in the refusal, the 512-byte blocks its parser takes off its buffer are
+ * watched (a block with a valid header checksum is a header). Internal to tar-stream 3 (pinned
+ * exactly): when the shape differs, the refusal simply says the byte is not available.
+ */
+function headerTypeByte(extract: tar.Extract): () => number | undefined {
+  const list = (extract as unknown as { _buffer?: { shift?: (n: number) => Buffer } })._buffer;
+  if (!list || typeof list.shift !== 'function') return () => undefined;
+  let last: number | undefined;
+  const shift = list.shift.bind(list);
+  list.shift = (n: number): Buffer => {
+    const block = shift(n);
+    if (n === 512 && block?.length === 512 && isHeaderBlock(block)) last = block[156];
+    return block;
+  };
+  return () => last;
+}
+
+function isHeaderBlock(b: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
+  const stored = parseInt(b.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, ''), 8);
+  return stored === sum;
 }
 
 function drained(stream: tar.Extract): Promise<void> {

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import { SourceError } from '../errors.js';
-import { checkSymlinkTarget, compareRel, joinRel, UnsafeNameError } from './paths.js';
+import { checkPublishableName, checkSymlinkTarget, compareRel, joinRel, printableName, UnsafeNameError } from './paths.js';
 import { absIn, finishTree, staysInside } from './tree.js';
-import type { ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+import { SourceNotFoundError, type DirReference, type ResolvedSource, type SourceDriver, type UnpackLimits, type UnpackResult } from './types.js';
 
 type DirRecord = [rel: string, type: 'f' | 'd' | 'l', mode: number, content: string];
 
@@ -19,13 +19,19 @@ interface WalkResult {
   dirModes: Map<string, number>;
 }
 
-export async function resolveDir(ref: SourceReference, limits: UnpackLimits): Promise<ResolvedSource> {
-  const { digest } = await walkDir(ref, limits, undefined);
-  return { ref, digest, layers: [], annotations: {} };
+/** `limits` bound the resolve walk; the unpack gets its own (the same, from the caller). */
+export function dirDriver(ref: DirReference, limits: UnpackLimits): SourceDriver {
+  const driver: SourceDriver = {
+    resolve: async () => ({ ref, driver, digest: (await walkDir(ref, limits, undefined)).digest, layers: [], annotations: {} }),
+    signature: async () => undefined,
+    noSignatureReason: () => 'dir: sources carry no image signature',
+    unpack: (resolved, root, unpackLimits) => unpackDir(ref, resolved, root, unpackLimits),
+  };
+  return driver;
 }
 
-export async function unpackDir(resolved: ResolvedSource, root: string, limits: UnpackLimits): Promise<UnpackResult> {
-  const walk = await walkDir(resolved.ref, limits, root);
+async function unpackDir(ref: DirReference, resolved: ResolvedSource, root: string, limits: UnpackLimits): Promise<UnpackResult> {
+  const walk = await walkDir(ref, limits, root);
   if (walk.digest !== resolved.digest) {
     // The verifier and the up-to-date check must see the same content; a tree that changed in
     // between (an image volume being swapped) is retried on the next run instead.
@@ -43,17 +49,17 @@ export async function unpackDir(resolved: ResolvedSource, root: string, limits: 
  * sorted by path bytes. JSON keeps it unambiguous for names with newlines; ownership and times are
  * left out because copies (image volumes, `cp -r`) do not keep them and they do not change content.
  */
-async function walkDir(ref: SourceReference, limits: UnpackLimits, dest: string | undefined): Promise<WalkResult> {
+async function walkDir(ref: DirReference, limits: UnpackLimits, dest: string | undefined): Promise<WalkResult> {
   const src = ref.path;
   const rootStat = await fs.stat(src).catch(() => null);
-  if (rootStat === null) throw new SourceError(`source not found: ${ref.original}`);
+  if (rootStat === null) throw new SourceNotFoundError(`source not found: ${ref.original}`);
   if (!rootStat.isDirectory()) throw new SourceError(`${ref.original} is not a directory`);
 
   const records: DirRecord[] = [];
   const warnings: string[] = [];
   const dirModes = new Map<string, number>();
   let bytes = 0;
-  const fail = (rel: string, msg: string): SourceError => new SourceError(`${ref.original}: '${rel}' ${msg}`);
+  const fail = (rel: string, msg: string): SourceError => new SourceError(`${ref.original}: '${printableName(rel)}' ${msg}`);
 
   const visit = async (dirRel: string): Promise<void> => {
     const entries = await fs.readdir(absIn(src, dirRel), { withFileTypes: true });
@@ -61,6 +67,11 @@ async function walkDir(ref: SourceReference, limits: UnpackLimits, dest: string 
       const rel = joinRel(dirRel, e.name);
       if (records.length + 1 > limits.maxEntries) throw new SourceError(`${ref.original} has more than ${limits.maxEntries} entries`);
       if (rel.length > limits.maxPathLength) throw fail(rel.slice(0, 100), `is longer than ${limits.maxPathLength} characters`);
+      try {
+        checkPublishableName(rel);
+      } catch (err) {
+        throw fail(rel, `is refused: ${(err as UnsafeNameError).message}`);
+      }
       const abs = absIn(src, rel);
       const st = await fs.lstat(abs);
       const mode = st.mode & 0o777;

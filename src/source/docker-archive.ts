@@ -12,7 +12,7 @@ import type { BlobStore, Image } from './image.js';
 import { archiveFiles, type LayoutFiles } from './layout-files.js';
 import { isSha256Digest } from './reference.js';
 import { indexTar } from './tar-index.js';
-import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult, LayerProgress } from './types.js';
+import { SourceNotFoundError, type DockerArchiveReference, type LayerDescriptor, type ResolvedSource, type SourceDriver, type UnpackLimits, type UnpackResult, type LayerProgress } from './types.js';
 
 const TAR = 'application/vnd.oci.image.layer.v1.tar';
 
@@ -22,16 +22,25 @@ interface ArchiveImage {
   names: Map<string, string>;
 }
 
-export async function resolveDockerArchive(ref: SourceReference): Promise<ResolvedSource> {
-  const { image } = await readArchive(ref);
-  return { ref, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
+export function dockerArchiveDriver(ref: DockerArchiveReference): SourceDriver {
+  const driver: SourceDriver = {
+    resolve: async () => {
+      const { image } = await readArchive(ref);
+      return { ref, driver, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
+    },
+    // `docker save` keeps no registry manifest, so there is nothing a cosign signature could name.
+    signature: async () => undefined,
+    noSignatureReason: () => 'docker-archive: sources carry no image signature',
+    unpack: (resolved, root, limits, progress) => unpackDockerArchive(ref, resolved, root, limits, progress),
+  };
+  return driver;
 }
 
-export async function unpackDockerArchive(resolved: ResolvedSource, root: string, limits: UnpackLimits, progress?: LayerProgress): Promise<UnpackResult> {
-  const files = archiveFiles(await indexTar(resolved.ref.path, resolved.ref.original));
-  const { image, names } = await readArchive(resolved.ref, files);
+async function unpackDockerArchive(ref: DockerArchiveReference, resolved: ResolvedSource, root: string, limits: UnpackLimits, progress?: LayerProgress): Promise<UnpackResult> {
+  const files = archiveFiles(await indexTar(ref.path, ref.original));
+  const { image, names } = await readArchive(ref, files);
   // Same guarantee as for layouts: what is unpacked is what was resolved (and possibly verified).
-  if (image.manifestDigest !== resolved.digest) throw new SourceError(`${resolved.ref.original} changed since it was resolved`);
+  if (image.manifestDigest !== resolved.digest) throw new SourceError(`${ref.original} changed since it was resolved`);
   const store: BlobStore = {
     readJson: () => Promise.reject(new SourceError('docker-archive has no JSON blobs by digest')),
     openBlob: (layer: LayerDescriptor) => files.open(names.get(layer.digest)!),
@@ -39,7 +48,7 @@ export async function unpackDockerArchive(resolved: ResolvedSource, root: string
   return applyImage(store, image, root, limits, progress);
 }
 
-async function readArchive(ref: SourceReference, given?: LayoutFiles): Promise<ArchiveImage> {
+async function readArchive(ref: DockerArchiveReference, given?: LayoutFiles): Promise<ArchiveImage> {
   const files = given ?? archiveFiles(await indexTar(ref.path, ref.original));
   const manifestData = await files.read('manifest.json', MAX_JSON_BLOB_BYTES, 'manifest.json');
   if (manifestData === null) throw new SourceError(`not a docker archive: ${ref.original} has no manifest.json`);
@@ -76,13 +85,13 @@ async function readArchive(ref: SourceReference, given?: LayoutFiles): Promise<A
   return { image: { manifestDigest: imageId, layers, diffIds, annotations: labels }, names };
 }
 
-function pick(list: unknown[], ref: SourceReference): Record<string, unknown> {
+function pick(list: unknown[], ref: DockerArchiveReference): Record<string, unknown> {
   const entries = list.filter(isRecord);
   const tagsOf = (e: Record<string, unknown>): string[] => (Array.isArray(e.RepoTags) ? e.RepoTags.filter((t): t is string => typeof t === 'string') : []);
   if (ref.tag !== undefined) {
     // `zeta/provisioning:1.0` matches `docker.io/zeta/provisioning:1.0` as docker itself shortens it.
     const hit = entries.find((e) => tagsOf(e).some((t) => t === ref.tag || t.endsWith('/' + ref.tag)));
-    if (!hit) throw new SourceError(`tag '${ref.tag}' not found in ${ref.path}; tags: ${entries.flatMap(tagsOf).join(', ') || '(none)'}`);
+    if (!hit) throw new SourceNotFoundError(`tag '${ref.tag}' not found in ${ref.path}; tags: ${entries.flatMap(tagsOf).join(', ') || '(none)'}`);
     return hit;
   }
   if (entries.length === 1) return entries[0]!;

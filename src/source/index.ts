@@ -4,21 +4,22 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage, SourceError } from '../errors.js';
-import { resolveDir, unpackDir } from './dir.js';
-import { resolveDockerArchive, unpackDockerArchive } from './docker-archive.js';
-import { fetchRegistrySignature, resolveRegistry, unpackRegistry, type RegistrySettings } from './registry/index.js';
-import { readLayoutSignature, resolveOciLayout, unpackOciLayout } from './oci-layout.js';
+import { errorMessage, SourceError, ZetaError } from '../errors.js';
+import { dirDriver } from './dir.js';
+import { dockerArchiveDriver } from './docker-archive.js';
+import { registryDriver, type RegistrySettings } from './registry/index.js';
+import { layoutDriver } from './oci-layout.js';
 import type { SignatureBlobs } from './signature.js';
 import type { Platform } from './platform.js';
 
 export type { SignatureBlobs } from './signature.js';
-import type { LayerProgress, ResolvedSource, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+import type { LayerProgress, ResolvedSource, SourceDriver, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
 export { parseSourceReference } from './reference.js';
 export { layerReporter } from './progress.js';
 export { parsePlatform, formatPlatform, DEFAULT_PLATFORM, type Platform } from './platform.js';
 export type { RegistrySettings, Credentials } from './registry/index.js';
+export { SourceNotFoundError } from './types.js';
 
 /** How to reach registries; ignored by the other source kinds. */
 export interface SourceOptions {
@@ -27,80 +28,86 @@ export interface SourceOptions {
   platform?: Platform;
   /** Told about each layer while it streams and when it is applied. */
   onLayer?: LayerProgress;
+  /** Caps for the resolve walk of `dir:` sources (and the default for unpacking). */
+  limits?: Partial<UnpackLimits>;
 }
-export type { LayerDescriptor, LayerEvent, LayerProgress, ResolvedSource, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+export type { LayerDescriptor, LayerEvent, LayerProgress, ResolvedSource, SourceDriver, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
 
-const GiB = 1024 * 1024 * 1024;
+const MiB = 1024 * 1024;
 
-/** Generous for trust data (TSLs, TrustedTpm.cab, Keycloak data), small enough to stop a bomb. */
+/**
+ * Generous for trust data (the real gematik payloads are ~10 MB), small enough to stop a bomb — and
+ * sized for where the payload is staged: the CronJob's memory-backed /tmp (manifests/base/cronjob.yaml,
+ * sizeLimit 96Mi = this cap + STAGING_HEADROOM_MIB for the derived truststores). --max-payload-mib
+ * raises the byte cap; raise the emptyDir with it (test/source/shapes.test.ts keeps the two in step).
+ */
 export const DEFAULT_UNPACK_LIMITS: Readonly<UnpackLimits> = Object.freeze({
-  maxTotalBytes: 4 * GiB,
+  maxTotalBytes: 64 * MiB,
   maxEntries: 200_000,
-  maxFileBytes: 2 * GiB,
+  maxFileBytes: 64 * MiB,
   maxPathLength: 4096,
 });
+/** Room the staging /tmp needs beyond the payload cap: derived outputs (truststores, keys) and block rounding. */
+export const STAGING_HEADROOM_MIB = 32;
+
+type DriverFactory<K extends SourceReference['kind']> = (ref: Extract<SourceReference, { kind: K }>, options: SourceOptions) => SourceDriver;
+/** The only place that maps a kind to its driver (a table, so adding a kind is adding a row). */
+const DRIVERS: { [K in SourceReference['kind']]: DriverFactory<K> } = {
+  dir: (ref, o) => dirDriver(ref, { ...DEFAULT_UNPACK_LIMITS, ...o.limits }),
+  'oci-layout': (ref, o) => layoutDriver(ref, o.platform),
+  'oci-archive': (ref, o) => layoutDriver(ref, o.platform),
+  'docker-archive': (ref) => dockerArchiveDriver(ref),
+  registry: (ref, o) => registryDriver(ref, o.registry ?? {}, o.platform),
+};
+
+/** The driver for `ref`; one per run, so a registry session (client, token) serves every step. */
+export function openSource(ref: SourceReference, options: SourceOptions = {}): SourceDriver {
+  const make = DRIVERS[ref.kind] as DriverFactory<SourceReference['kind']>;
+  const driver = make(ref as never, options);
+  // What the stages get: every step's unexpected failure worded as this source's, and the resolved
+  // descriptor pointing back at this wrapper, so unpack and signature go through it too.
+  const wrapped: SourceDriver = {
+    resolve: async () => ({ ...(await wrap(ref, () => driver.resolve())), driver: wrapped }),
+    signature: (resolved) => wrap(ref, () => driver.signature(resolved)),
+    noSignatureReason: (resolved) => driver.noSignatureReason(resolved),
+    unpack: (resolved, root, limits, progress) => wrap(ref, () => driver.unpack(resolved, root, limits, progress)),
+  };
+  return wrapped;
+}
 
 export async function resolveSource(ref: SourceReference, options: SourceOptions = {}): Promise<ResolvedSource> {
-  return wrap(ref, async () => {
-    switch (ref.kind) {
-      case 'dir':
-        return resolveDir(ref, DEFAULT_UNPACK_LIMITS);
-      case 'oci-layout':
-      case 'oci-archive':
-        return resolveOciLayout(ref, options.platform);
-      case 'docker-archive':
-        return resolveDockerArchive(ref);
-      case 'registry':
-        return resolveRegistry(ref, options.registry ?? {});
-    }
-  });
+  return openSource(ref, options).resolve();
 }
 
 /**
- * Unpacks into `stagingDir`, which must be absent or empty (it is created when absent). On failure
- * the directory may hold partial content; the caller owns it and removes it either way.
+ * Unpacks into `stagingDir`, which must be absent or empty (it is created when absent), through the
+ * driver that resolved it. On failure the directory may hold partial content; the caller owns it and
+ * removes it either way. `options` adds progress reporting; the source settings are the resolve's.
  */
 export async function unpackSource(
   resolved: ResolvedSource,
   stagingDir: string,
   limits: Partial<UnpackLimits> = {},
+  /** Only `onLayer` is read here: the source settings are those the driver was opened with. */
   options: SourceOptions = {},
 ): Promise<UnpackResult> {
   const effective: UnpackLimits = { ...DEFAULT_UNPACK_LIMITS, ...limits };
   const root = path.resolve(stagingDir);
-  return wrap(resolved.ref, async () => {
-    await prepareStaging(root);
-    switch (resolved.ref.kind) {
-      case 'dir':
-        return unpackDir(resolved, root, effective);
-      case 'oci-layout':
-      case 'oci-archive':
-        return unpackOciLayout(resolved, root, effective, options.platform, options.onLayer);
-      case 'docker-archive':
-        return unpackDockerArchive(resolved, root, effective, options.onLayer);
-      case 'registry':
-        return unpackRegistry(resolved, root, effective, options.registry ?? {}, options.platform, options.onLayer);
-    }
-  });
+  await wrap(resolved.ref, () => prepareStaging(root));
+  return resolved.driver.unpack(resolved, root, effective, options.onLayer);
 }
 
 /**
- * The cosign signature of the resolved image, if the source can carry one: `undefined` when none is
- * stored (registry tag absent, layout without a signature entry) or the source kind has none.
+ * The cosign signature stored with the resolved image: `undefined` when none is stored (registry tag
+ * absent, layout without a signature entry) or the source kind cannot carry one; `missingSignatureReason`
+ * says which, so the verifier needs to know nothing about source kinds.
  */
-export async function fetchImageSignature(resolved: ResolvedSource, options: SourceOptions = {}): Promise<SignatureBlobs | undefined> {
-  return wrap(resolved.ref, async () => {
-    switch (resolved.ref.kind) {
-      case 'registry':
-        return fetchRegistrySignature(resolved, options.registry ?? {});
-      case 'oci-layout':
-      case 'oci-archive':
-        return readLayoutSignature(resolved.ref, resolved.digest);
-      case 'dir':
-      case 'docker-archive':
-        return undefined;
-    }
-  });
+export async function fetchImageSignature(resolved: ResolvedSource): Promise<SignatureBlobs | undefined> {
+  return resolved.driver.signature(resolved);
+}
+
+export function missingSignatureReason(resolved: ResolvedSource): string {
+  return resolved.driver.noSignatureReason(resolved);
 }
 
 async function prepareStaging(root: string): Promise<void> {
@@ -116,7 +123,8 @@ async function wrap<T>(ref: SourceReference, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof SourceError) throw err;
+    // Typed errors keep their family: an unreadable --registry-ca is configuration (exit 2), not the source.
+    if (err instanceof ZetaError) throw err;
     throw new SourceError(`${ref.original}: ${errorMessage(err)}`, undefined, { cause: err });
   }
 }

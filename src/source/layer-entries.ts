@@ -1,45 +1,31 @@
 /**
- * Applies the entries of one layer tar to the staging tree. Every entry passes the pure name checks
- * of paths.ts and the tree-state checks of tree.ts before anything is created, removed or linked.
+ * Applies the entries of one layer tar to the staging tree. Every entry passes the pure name checks of
+ * paths.ts and the checks against the tree as built so far (path-tree.ts) before anything is created,
+ * removed or linked. Per entry the work is proportional to its name's length, whatever the depth.
  */
-import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, linkSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type tar from 'tar-stream';
 import { errorMessage, SourceError } from '../errors.js';
 import type { UnpackLimits } from './types.js';
-import {
-  ancestorsOf,
-  checkSymlinkTarget,
-  classifyWhiteout,
-  joinRel,
-  normalizeEntryName,
-  parentOf,
-  UnsafeNameError,
-} from './paths.js';
-import {
-  absIn,
-  checkAncestors,
-  isNoEnt,
-  type KnownDirs,
-  lstatOrNull,
-  removePath,
-  staysInside,
-  whiteoutParentExists,
-} from './tree.js';
+import { checkPublishableName, checkSymlinkTarget, classifyWhiteout, joinRel, normalizeEntryName, printableName, UnsafeNameError } from './paths.js';
+import { fileCode, fileSize, isDir, layerOf, type DirNode, type PathTree } from './path-tree.js';
+import { isNoSpace, type StagingSpace } from './staging-space.js';
 
 /** State shared by all layers of one unpack: caps are for the whole image, not per layer. */
 export interface UnpackState {
   root: string;
   limits: UnpackLimits;
+  /** Entries seen, plus parent directories the tar implied: every inode the unpack may create counts. */
   entries: number;
   /** Sum of regular-file sizes written. */
   bytes: number;
   /** Decompressed tar bytes read (headers, padding and all): bounds a gzip bomb of padding. */
   tarBytes: number;
-  /** Wanted directory modes, applied after the last layer (see finishTree). */
-  dirModes: Map<string, number>;
-  /** Directories already checked to be real ones (see tree.ts); emptied by every removal. */
-  knownDirs: KnownDirs;
+  /** The staging tree as built so far (see path-tree.ts). */
+  tree: PathTree;
+  /** Room left in the staging file system (see staging-space.ts). */
+  space: StagingSpace;
   warnings: string[];
 }
 
@@ -54,16 +40,17 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
  */
 const SMALL_FILE_BYTES = 256 * 1024;
 
-/** Applies tar entries of one layer; remembers what this layer created for opaque whiteouts. */
+/** Applies the tar entries of one layer (`layer` is its 0-based position). */
 export class EntryApplier {
-  /** Paths this layer created or touched, with their ancestors: an opaque marker keeps those. */
-  private readonly touched = new Set<string>(['']);
   private last: { end: number; paddedEnd: number; complete: boolean } | null = null;
   strippedModes = 0;
 
   constructor(
     private readonly state: UnpackState,
     private readonly layerDigest: string,
+    private readonly layer: number,
+    /** The type byte of the header just parsed (tar-stream reports unknown types as null). */
+    private readonly typeByte: () => number | undefined = () => undefined,
   ) {}
 
   endsCleanly(tarBytes: number): boolean {
@@ -85,23 +72,35 @@ export class EntryApplier {
       await this.applyChecked(entry);
     } catch (err) {
       if (err instanceof UnsafeNameError) {
-        throw new SourceError(`layer ${this.layerDigest}: refusing entry '${printable(h.name)}': ${err.message}`);
+        throw new SourceError(`layer ${this.layerDigest}: refusing entry '${printableName(h.name)}': ${err.message}`);
       }
       if (err instanceof SourceError) throw err;
+      // A directory, link or inode that no longer fits: the staging area is full, not the image bad.
+      if (isNoSpace(err)) throw this.state.space.full(err);
       throw new SourceError(
-        `layer ${this.layerDigest}: cannot apply entry '${printable(h.name)}': ${errorMessage(err)}`,
+        `layer ${this.layerDigest}: cannot apply entry '${printableName(h.name)}': ${describeIoError(err)}`,
+        undefined,
+        { cause: err },
       );
     }
     if (this.last) this.last.complete = true;
   }
 
-  private async applyChecked(entry: TarEntry): Promise<void> {
-    const h = entry.header;
+  private countEntry(): void {
     const { limits } = this.state;
     if (++this.state.entries > limits.maxEntries) {
-      throw new SourceError(`layer ${this.layerDigest}: more than ${limits.maxEntries} entries in the image`);
+      throw new SourceError(`layer ${this.layerDigest}: more than ${limits.maxEntries} entries in the image (entry cap)`);
     }
-    const rel = normalizeEntryName(h.name, limits.maxPathLength);
+    this.state.space.reserveInode();
+  }
+
+  private async applyChecked(entry: TarEntry): Promise<void> {
+    const h = entry.header;
+    this.countEntry();
+    const rel = normalizeEntryName(h.name, this.state.limits.maxPathLength);
+    checkPublishableName(rel);
+    // The kernel refuses longer paths (ENAMETOOLONG); say so before creating anything.
+    if (this.state.root.length + 1 + rel.length >= PATH_MAX) throw new UnsafeNameError(`path longer than the system limit of ${PATH_MAX} bytes in the staging directory`);
     const wh = classifyWhiteout(rel);
     if (wh !== null) {
       await drain(entry);
@@ -131,68 +130,63 @@ export class EntryApplier {
       case 'fifo':
         // Device nodes in a payload are never legitimate data and could expose host devices.
         await drain(entry);
-        this.state.warnings.push(`layer ${this.layerDigest}: skipped ${h.type} '${printable(h.name)}'`);
+        this.state.warnings.push(`layer ${this.layerDigest}: skipped ${h.type} '${printableName(h.name)}'`);
         return;
       default:
-        throw new UnsafeNameError(`unsupported entry type ${String(h.type)}`);
+        throw new UnsafeNameError(`unsupported entry type ${describeType(h.type, this.typeByte())}`);
     }
   }
 
-  /** Records `rel` and its ancestors as coming from this layer. */
-  private touch(rel: string): void {
-    this.touched.add(rel);
-    for (const a of ancestorsOf(rel)) this.touched.add(a);
-  }
-
-  /** Makes room for a new non-directory at `rel`: parents exist and are real directories. */
-  private async prepare(rel: string): Promise<string> {
-    if (rel === '') throw new UnsafeNameError('entry replaces the root directory');
-    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
-    const abs = absIn(this.state.root, rel);
-    // Remove first and create with O_EXCL afterwards: we never open, chmod or link *through* an
-    // existing name, which might be a symlink a lower layer planted.
-    await this.remove(abs);
-    this.touch(rel);
-    return abs;
-  }
-
-  /** Every removal goes through here: it may turn a known directory into nothing (or, next, a link). */
-  private async remove(abs: string): Promise<void> {
-    this.state.knownDirs.clear();
-    await removePath(abs);
+  private abs(rel: string): string {
+    return rel === '' ? this.state.root : `${this.state.root}/${rel}`;
   }
 
   /**
-   * Creates a regular file with O_CREAT|O_EXCL, which never follows a symlink at the final name. In a
-   * fresh tree the name is usually free, so the removal `prepare` does (an lstat at least) is only
-   * paid when something is already there.
+   * The parent directory of `rel` in the tree, its missing ancestors created (mode 0755, the implicit
+   * directories of the tar; each one counts as an entry). Refuses symlinked or file parents.
    */
-  private async createFile(rel: string): Promise<fs.FileHandle> {
+  private parentOf(rel: string): { parent: DirNode; name: string } {
     if (rel === '') throw new UnsafeNameError('entry replaces the root directory');
-    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
-    const abs = absIn(this.state.root, rel);
-    try {
-      const fh = await fs.open(abs, 'wx', 0o600);
-      this.touch(rel);
-      return fh;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    await this.prepare(rel);
-    return fs.open(abs, 'wx', 0o600);
+    const slash = rel.lastIndexOf('/');
+    const parent = this.state.tree.dir(slash === -1 ? '' : rel.slice(0, slash), this.layer, (prefix) => {
+      this.countEntry();
+      mkdirSync(this.abs(prefix), 0o755);
+    })!;
+    return { parent, name: rel.slice(slash + 1) };
+  }
+
+  /**
+   * Removes `name` (file, symlink itself, or whole subtree) from disk and tree; never follows links.
+   * Whatever was below it is forgotten with it, so no later entry can lean on a directory that is gone.
+   */
+  private async remove(parent: DirNode, name: string, rel: string): Promise<void> {
+    this.state.tree.delete(parent, name);
+    await fs.rm(this.abs(rel), { recursive: true, force: true });
+  }
+
+  /** Makes room for a new entry at `rel`: whatever a lower layer (or this one) put there goes. */
+  private async vacate(parent: DirNode, name: string, rel: string): Promise<void> {
+    if (parent.children.has(name)) await this.remove(parent, name, rel);
   }
 
   private async file(entry: TarEntry, rel: string, perm: number): Promise<void> {
     const size = entry.header.size ?? 0;
     const { limits } = this.state;
     // Header sizes are a cheap early check, before a single byte lands on disk.
-    if (size > limits.maxFileBytes) throw new UnsafeNameError(`file of ${size} bytes exceeds the ${limits.maxFileBytes} byte limit`);
-    if (this.state.bytes + size > limits.maxTotalBytes) {
-      throw new SourceError(`layer ${this.layerDigest}: image content exceeds the ${limits.maxTotalBytes} byte limit`);
+    if (size > limits.maxFileBytes) {
+      throw new SourceError(`layer ${this.layerDigest}: refusing entry '${printableName(entry.header.name)}': file of ${size} bytes exceeds the ${limits.maxFileBytes} byte limit`, CAP_HINT);
     }
+    if (this.state.bytes + size > limits.maxTotalBytes) {
+      throw new SourceError(`layer ${this.layerDigest}: image content exceeds the ${limits.maxTotalBytes} byte limit (total size cap)`, CAP_HINT);
+    }
+    this.state.space.reserve(size);
     this.state.bytes += size;
     if (size <= SMALL_FILE_BYTES) return this.smallFile(entry, rel, perm, size);
-    const fh = await this.createFile(rel);
+    const { parent, name } = this.parentOf(rel);
+    await this.vacate(parent, name, rel);
+    // O_CREAT|O_EXCL never follows a symlink at the final name; the name was just vacated.
+    const fh = await fs.open(this.abs(rel), 'wx', 0o600);
+    this.state.tree.set(parent, name, fileCode(size, this.layer), rel);
     let written = 0;
     // Chunks are gathered and written together: one thread-pool round trip per MiB, not per 16 KiB.
     let pending: Buffer[] = [];
@@ -215,19 +209,20 @@ export class EntryApplier {
       await flush();
       await fh.chmod(perm);
     } catch (err) {
-      throw new SourceError(`layer ${this.layerDigest}: entry '${printable(entry.header.name)}' is truncated`, undefined, { cause: err });
+      if (isNoSpace(err)) throw this.state.space.full(err);
+      throw new SourceError(`layer ${this.layerDigest}: entry '${printableName(entry.header.name)}' is truncated`, undefined, { cause: err });
     } finally {
       await fh.close();
     }
     if (written !== size) {
-      throw new SourceError(`layer ${this.layerDigest}: entry '${printable(entry.header.name)}' is truncated`);
+      throw new SourceError(`layer ${this.layerDigest}: entry '${printableName(entry.header.name)}' is truncated`);
     }
   }
 
   /**
    * A small file: its bytes are gathered first (at most SMALL_FILE_BYTES), then it is created with
-   * O_CREAT|O_EXCL (never following a symlink at the name, like createFile) and written, chmod-ed and
-   * closed with synchronous calls on the descriptor.
+   * O_CREAT|O_EXCL (never following a symlink at the name) and written, chmod-ed and closed with
+   * synchronous calls on the descriptor.
    */
   private async smallFile(entry: TarEntry, rel: string, perm: number, size: number): Promise<void> {
     const chunks: Buffer[] = [];
@@ -239,28 +234,23 @@ export class EntryApplier {
         chunks.push(chunk);
       }
     } catch (err) {
-      throw new SourceError(`layer ${this.layerDigest}: entry '${printable(entry.header.name)}' is truncated`, undefined, { cause: err });
+      throw new SourceError(`layer ${this.layerDigest}: entry '${printableName(entry.header.name)}' is truncated`, undefined, { cause: err });
     }
     if (written !== size) {
-      throw new SourceError(`layer ${this.layerDigest}: entry '${printable(entry.header.name)}' is truncated`);
+      throw new SourceError(`layer ${this.layerDigest}: entry '${printableName(entry.header.name)}' is truncated`);
     }
-    if (rel === '') throw new UnsafeNameError('entry replaces the root directory');
-    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
-    const abs = absIn(this.state.root, rel);
-    let fd: number;
-    try {
-      fd = openSync(abs, 'wx', 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      await this.prepare(rel);
-      fd = openSync(abs, 'wx', 0o600);
-    }
-    this.touch(rel);
+    const { parent, name } = this.parentOf(rel);
+    await this.vacate(parent, name, rel);
+    const fd = openSync(this.abs(rel), 'wx', 0o600);
+    this.state.tree.set(parent, name, fileCode(size, this.layer), rel);
     try {
       for (const chunk of chunks) {
         for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
       }
       fchmodSync(fd, perm);
+    } catch (err) {
+      if (isNoSpace(err)) throw this.state.space.full(err);
+      throw err;
     } finally {
       closeSync(fd);
     }
@@ -268,87 +258,92 @@ export class EntryApplier {
 
   private async directory(rel: string, perm: number): Promise<void> {
     if (rel === '') return; // `./`: the staging root is ours, its mode is not the image's business
-    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
-    const abs = absIn(this.state.root, rel);
-    const st = await lstatOrNull(abs);
-    if (st === null || !st.isDirectory()) {
-      await this.remove(abs); // a file or symlink replaced by a directory
-      await fs.mkdir(abs);
+    const { parent, name } = this.parentOf(rel);
+    let node = parent.children.get(name);
+    if (!isDir(node)) {
+      await this.vacate(parent, name, rel); // a file or symlink replaced by a directory
+      // Owner-writable until the end, so later entries and whiteouts can still change it.
+      mkdirSync(this.abs(rel), perm | 0o700);
+      node = { children: new Map(), layer: this.layer, mode: perm };
+      this.state.tree.set(parent, name, node, rel);
+      return;
     }
-    this.state.knownDirs.add(rel);
-    // Owner-writable until the end, so later entries and whiteouts can still change it.
-    await fs.chmod(abs, perm | 0o700);
-    this.state.dirModes.set(rel, perm);
-    this.touch(rel);
+    node.layer = this.layer;
+    node.mode = perm;
   }
 
   private async symlink(rel: string, target: string): Promise<void> {
     checkSymlinkTarget(target, this.state.limits.maxPathLength);
-    await checkAncestors(this.state.root, rel, true, this.state.knownDirs);
-    if (!(await staysInside(this.state.root, parentOf(rel), target))) {
-      throw new UnsafeNameError(`symlink target '${printable(target)}' leads outside the image`);
+    const { parent, name } = this.parentOf(rel);
+    const slash = rel.lastIndexOf('/');
+    if (!this.state.tree.staysInside(slash === -1 ? '' : rel.slice(0, slash), target)) {
+      throw new UnsafeNameError(`symlink target '${printableName(target)}' leads outside the image`);
     }
-    const abs = await this.prepare(rel);
-    await fs.symlink(target, abs);
+    await this.vacate(parent, name, rel);
+    symlinkSync(target, this.abs(rel));
+    this.state.tree.set(parent, name, { target, layer: this.layer }, rel);
   }
 
   private async hardlink(rel: string, linkname: string): Promise<void> {
     // Hardlink targets are archive names (relative to the root), not relative to the entry.
     const target = normalizeEntryName(linkname, this.state.limits.maxPathLength);
-    if (target === '' || target === rel) throw new UnsafeNameError(`bad hardlink target '${printable(linkname)}'`);
+    if (target === '' || target === rel) throw new UnsafeNameError(`bad hardlink target '${printableName(linkname)}'`);
     // The target's parents must be real directories too, or `link` would resolve through a symlink
     // and hard-link a file from outside the tree (e.g. /etc/shadow) into it.
-    const reachable = await checkAncestors(this.state.root, target, false, this.state.knownDirs);
-    const st = reachable ? await lstatOrNull(absIn(this.state.root, target)) : null;
-    if (st === null || !st.isFile()) {
-      throw new UnsafeNameError(`hardlink target '${printable(linkname)}' is not a regular file in the image`);
+    const found = this.state.tree.find(target);
+    const node = found?.node;
+    if (node === undefined || typeof node !== 'number') {
+      throw new UnsafeNameError(`hardlink target '${printableName(linkname)}' is not a regular file in the image`);
     }
-    const abs = await this.prepare(rel);
-    await fs.link(absIn(this.state.root, target), abs);
+    const { parent, name } = this.parentOf(rel);
+    await this.vacate(parent, name, rel);
+    linkSync(this.abs(target), this.abs(rel));
+    this.state.tree.set(parent, name, fileCode(fileSize(node), this.layer), rel);
   }
 
   /** `.wh.NAME`: removes NAME as it came from lower layers. */
   private async whiteout(target: string): Promise<void> {
-    if (!(await whiteoutParentExists(this.state.root, target))) return; // nothing below to hide
-    const abs = absIn(this.state.root, target);
-    if (!this.touched.has(target)) {
-      await this.remove(abs);
-      return;
-    }
+    const found = this.state.tree.find(target);
+    if (found === undefined || found.node === undefined) return; // nothing below to hide
+    if (layerOf(found.node) !== this.layer) return this.remove(found.parent, found.name, target);
     // Whiteouts only hide lower layers; what this layer itself wrote there stays.
-    const st = await lstatOrNull(abs);
-    if (st?.isDirectory()) await this.clearLower(target);
+    if (isDir(found.node)) await this.clearLower(found.node, target);
   }
 
   /** `.wh..wh..opq`: the directory keeps only this layer's content, even entries seen before it. */
-  private async opaque(dir: string): Promise<void> {
-    await checkAncestors(this.state.root, joinRel(dir, 'x'), true, this.state.knownDirs);
-    const abs = absIn(this.state.root, dir);
-    const st = await lstatOrNull(abs);
-    if (st === null || !st.isDirectory()) {
-      await this.remove(abs);
-      await fs.mkdir(abs, { mode: 0o755 });
+  private async opaque(dirRel: string): Promise<void> {
+    let node: DirNode;
+    if (dirRel === '') {
+      node = this.state.tree.top;
+    } else {
+      const { parent, name } = this.parentOf(dirRel);
+      const existing = parent.children.get(name);
+      if (isDir(existing)) {
+        node = existing;
+      } else {
+        await this.vacate(parent, name, dirRel);
+        mkdirSync(this.abs(dirRel), 0o755);
+        node = { children: new Map(), layer: this.layer, mode: -1 };
+        this.state.tree.set(parent, name, node, dirRel);
+      }
+      node.layer = this.layer;
     }
-    this.touch(dir);
-    await this.clearLower(dir);
+    await this.clearLower(node, dirRel);
   }
 
-  private async clearLower(dir: string): Promise<void> {
-    let names: string[];
-    try {
-      names = await fs.readdir(absIn(this.state.root, dir));
-    } catch (err) {
-      if (isNoEnt(err)) return;
-      throw err;
-    }
-    for (const name of names) {
-      const rel = joinRel(dir, name);
-      const abs = absIn(this.state.root, rel);
-      if (!this.touched.has(rel)) await this.remove(abs);
-      else if ((await lstatOrNull(abs))?.isDirectory()) await this.clearLower(rel);
+  private async clearLower(dir: DirNode, dirRel: string): Promise<void> {
+    for (const [name, child] of dir.children) {
+      const rel = joinRel(dirRel, name);
+      if (layerOf(child) !== this.layer) await this.remove(dir, name, rel);
+      else if (isDir(child)) await this.clearLower(child, rel);
     }
   }
 }
+
+const CAP_HINT = 'a payload this large needs --max-payload-mib (ZETA_PROVISION_MAX_PAYLOAD_MIB), and a staging /tmp that holds it (the emptyDir sizeLimit in the CronJob)';
+
+/** Linux's PATH_MAX, including the terminating NUL. */
+const PATH_MAX = 4096;
 
 async function drain(entry: TarEntry): Promise<void> {
   for await (const _chunk of entry as AsyncIterable<Buffer>) {
@@ -356,8 +351,16 @@ async function drain(entry: TarEntry): Promise<void> {
   }
 }
 
-/** Entry names are attacker-chosen; keep them on one line in messages and logs. */
-function printable(s: string): string {
-  const clean = s.replace(/[\0-\x1f\x7f]/g, '?');
-  return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
+/** tar-stream calls types it does not know `null`; the byte itself tells the operator what it was. */
+function describeType(type: string | null | undefined, byte: number | undefined): string {
+  if (type !== null && type !== undefined) return `'${type}'`;
+  if (byte === undefined) return '(type byte not available)';
+  const ch = byte >= 0x21 && byte < 0x7f ? ` '${String.fromCharCode(byte)}'` : '';
+  return `byte 0x${byte.toString(16).padStart(2, '0')}${ch}`;
+}
+
+function describeIoError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENAMETOOLONG') return 'name too long for the file system (ENAMETOOLONG)';
+  return errorMessage(err);
 }

@@ -12,7 +12,7 @@ import { indexTar } from './tar-index.js';
 import { collectSignatureBlobs, cosignSignatureTag, readBlobBytes, type SignatureBlobs } from './signature.js';
 import type { Platform } from './platform.js';
 import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
-import type { LayerDescriptor, ResolvedSource, SourceReference, UnpackLimits, UnpackResult, LayerProgress } from './types.js';
+import { SourceNotFoundError, type LayerDescriptor, type LayoutReference, type ResolvedSource, type SourceDriver, type UnpackLimits, type UnpackResult, type LayerProgress } from './types.js';
 
 /** Blobs of an OCI image layout (directory or archive): blobs/sha256/<hex>, read with digest checks. */
 function layoutStore(files: LayoutFiles): BlobStore {
@@ -24,17 +24,27 @@ function layoutStore(files: LayoutFiles): BlobStore {
 }
 
 /** The layout's files: a directory for `oci-layout:`, the indexed tar for `oci-archive:`. */
-async function filesOf(ref: SourceReference): Promise<LayoutFiles> {
+async function filesOf(ref: LayoutReference): Promise<LayoutFiles> {
   return ref.kind === 'oci-archive' ? archiveFiles(await indexTar(ref.path, ref.original)) : directoryFiles(ref.path);
 }
 
 
-export async function resolveOciLayout(ref: SourceReference, platform?: Platform): Promise<ResolvedSource> {
-  const image = await readImage(await filesOf(ref), ref, platform);
-  return { ref, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
+/** `oci-layout:` and `oci-archive:` (the same layout, in a directory or a tar). */
+export function layoutDriver(ref: LayoutReference, platform?: Platform): SourceDriver {
+  const driver: SourceDriver = {
+    resolve: async () => {
+      const image = await readImage(await filesOf(ref), ref, platform);
+      return { ref, driver, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
+    },
+    signature: (resolved) => readLayoutSignature(ref, resolved.digest),
+    noSignatureReason: (resolved) => `no signature ${cosignSignatureTag(resolved.digest)} found beside the image in ${ref.original}`,
+    unpack: (resolved, root, limits, progress) => unpackOciLayout(ref, resolved, root, limits, platform, progress),
+  };
+  return driver;
 }
 
-export async function unpackOciLayout(
+async function unpackOciLayout(
+  ref: LayoutReference,
   resolved: ResolvedSource,
   root: string,
   limits: UnpackLimits,
@@ -43,7 +53,7 @@ export async function unpackOciLayout(
 ): Promise<UnpackResult> {
   // Re-read by the resolved digest, not the tag: the tag may have moved since resolve, and the
   // signature check ran against this exact digest.
-  const pinned: SourceReference = { kind: resolved.ref.kind, path: resolved.ref.path, digest: resolved.digest, original: resolved.ref.original };
+  const pinned: LayoutReference = { kind: ref.kind, path: ref.path, digest: resolved.digest, original: ref.original };
   const files = await filesOf(pinned);
   const image = await readImage(files, pinned, platform);
   const same =
@@ -52,22 +62,22 @@ export async function unpackOciLayout(
       const r = resolved.layers[i];
       return r !== undefined && r.digest === l.digest && r.size === l.size && r.mediaType === l.mediaType;
     });
-  if (!same) throw new SourceError(`layers of ${resolved.digest} differ from the resolved ones in ${resolved.ref.original}`);
+  if (!same) throw new SourceError(`layers of ${resolved.digest} differ from the resolved ones in ${ref.original}`);
 
   return applyImage(layoutStore(files), image, root, limits, progress);
 }
 
-async function readImage(files: LayoutFiles, ref: SourceReference, platform: Platform | undefined): Promise<Image> {
+async function readImage(files: LayoutFiles, ref: LayoutReference, platform: Platform | undefined): Promise<Image> {
   return loadImage(layoutStore(files), selectEntry(await readIndex(files, ref), ref), platform);
 }
 
 /** index.json entries after checking the layout marker. */
-async function readIndex(files: LayoutFiles, ref: SourceReference): Promise<Descriptor[]> {
+async function readIndex(files: LayoutFiles, ref: LayoutReference): Promise<Descriptor[]> {
   const layout = ref.path;
   const marker = await files.read('oci-layout', MAX_JSON_BLOB_BYTES, 'oci-layout file');
   if (marker === null) {
     const exists = await fs.stat(layout).then(() => true, () => false);
-    if (!exists) throw new SourceError(`source not found: ${ref.original}`);
+    if (!exists) throw new SourceNotFoundError(`source not found: ${ref.original}`);
     throw new SourceError(`not an OCI image layout: ${layout} has no oci-layout file`);
   }
   const markerJson = parseJson(marker, `${layout}/oci-layout`);
@@ -85,7 +95,7 @@ async function readIndex(files: LayoutFiles, ref: SourceReference): Promise<Desc
  * `sha256-<hex>.sig` (skopeo copies of the tag), else the single `dev.cosignproject.cosign/sigs` entry
  * (`cosign save`). Whether it really signs this digest is for the verifier to decide.
  */
-export async function readLayoutSignature(ref: SourceReference, imageDigest: string): Promise<SignatureBlobs | undefined> {
+async function readLayoutSignature(ref: LayoutReference, imageDigest: string): Promise<SignatureBlobs | undefined> {
   const files = await filesOf(ref);
   const entries = await readIndex(files, ref);
   const tag = cosignSignatureTag(imageDigest);
@@ -106,13 +116,13 @@ function listTags(entries: Descriptor[]): string {
   return tags.length > 0 ? tags.join(', ') : '(none)';
 }
 
-function selectEntry(entries: Descriptor[], ref: SourceReference): Descriptor {
+function selectEntry(entries: Descriptor[], ref: LayoutReference): Descriptor {
   const where = ref.original;
   let byTag: Descriptor | undefined;
   if (ref.tag !== undefined) {
     byTag = entries.find((d) => tagOf(d) === ref.tag && !isSignatureEntry(d)) ?? entries.find((d) => tagOf(d) === ref.tag);
     if (byTag === undefined) {
-      throw new SourceError(`tag '${ref.tag}' not found in ${ref.path}; tags: ${listTags(entries)}`);
+      throw new SourceNotFoundError(`tag '${ref.tag}' not found in ${ref.path}; tags: ${listTags(entries)}`);
     }
   }
   if (ref.digest !== undefined) {

@@ -27,6 +27,32 @@ export function normalizeEntryName(name: string, maxLength: number): string {
   return segments.join('/');
 }
 
+/**
+ * Names a consumer cannot use are refused, not dropped: a control character (newline, ESC …) breaks
+ * every line-based consumer and log, and the publisher would skip the file silently; top-level names
+ * starting with `..` belong to the volume's own scheme (`..data`, `..zeta-provision.json`, generation
+ * directories), as in kubelet's ConfigMap volumes.
+ */
+export function checkPublishableName(rel: string): void {
+  if (/[\x00-\x1f\x7f]/.test(rel)) throw new UnsafeNameError('name contains a control character');
+  if (rel.startsWith('..')) throw new UnsafeNameError("top-level names starting with '..' are reserved for the volume's own files");
+}
+
+/**
+ * Attacker-chosen names in messages and logs: control characters and backslashes escaped (`\n`,
+ * `\x1b`, `\\`), so the name stays on one line and reads back unambiguously; long names shortened.
+ */
+export function printableName(s: string): string {
+  const clean = s.replace(/[\x00-\x1f\x7f\\]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    if (c === '\r') return '\\r';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+  return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
+}
+
 /** The parent of a tree-relative path (`''` for top-level names). */
 export function parentOf(rel: string): string {
   const i = rel.lastIndexOf('/');
@@ -99,6 +125,7 @@ export function checkSymlinkTarget(target: string, maxLength: number): void {
   if (target.length === 0) throw new UnsafeNameError('empty symlink target');
   if (target.length > maxLength) throw new UnsafeNameError(`symlink target longer than ${maxLength} characters`);
   if (target.includes('\0')) throw new UnsafeNameError('symlink target contains a NUL byte');
+  if (/[\x01-\x1f\x7f]/.test(target)) throw new UnsafeNameError('symlink target contains a control character');
   // Absolute targets resolve against whatever root the consumer has (the host, in the worst case).
   if (target.startsWith('/')) throw new UnsafeNameError(`absolute symlink target '${target}'`);
 }

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { parseImageReference } from './registry/reference.js';
-import type { SourceReference } from './types.js';
+import type { DockerArchiveReference, LayoutReference, SourceReference } from './types.js';
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 /** Schemes skopeo/containers-image know that this version cannot read yet. */
@@ -49,7 +49,7 @@ export function parseSourceReference(ref: string, cwd: string = process.cwd()): 
 }
 
 function registryReference(ref: string): SourceReference {
-  return { kind: 'registry', path: '', image: parseImageReference(ref), original: ref };
+  return { kind: 'registry', image: parseImageReference(ref), original: ref };
 }
 
 const USAGE_HINT = 'use host[:port]/repository[:tag][@sha256:<digest>], dir:PATH, oci-layout:PATH[:TAG|@sha256:<digest>], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]';
@@ -62,7 +62,7 @@ function unsupported(ref: string, what: string, hint?: string): UsageError {
 }
 
 /** `PATH[:TAG][@sha256:…]` for layouts and archives (a docker-archive tag may be `name:tag`). */
-function parseLayoutLike(kind: 'oci-layout' | 'oci-archive' | 'docker-archive', rest: string, ref: string, cwd: string): SourceReference {
+function parseLayoutLike(kind: 'oci-layout' | 'oci-archive' | 'docker-archive', rest: string, ref: string, cwd: string): LayoutReference | DockerArchiveReference {
   let pathPart = rest;
   let tag: string | undefined;
   let digest: string | undefined;
@@ -87,7 +87,7 @@ function parseLayoutLike(kind: 'oci-layout' | 'oci-archive' | 'docker-archive', 
       throw new UsageError(`bad tag '${tag}' in '${ref}'`);
     }
   }
-  const result: SourceReference = { kind, path: absolutePath(pathPart, ref, cwd), original: ref };
+  const result: LayoutReference | DockerArchiveReference = { kind, path: absolutePath(pathPart, ref, cwd), original: ref };
   if (tag !== undefined) result.tag = tag;
   if (digest !== undefined) result.digest = digest;
   return result;

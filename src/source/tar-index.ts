@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { SourceError } from '../errors.js';
+import { SourceNotFoundError } from './types.js';
 
 export interface TarEntry {
   offset: number;
@@ -28,7 +29,7 @@ export async function indexTar(file: string, label: string): Promise<TarIndex> {
   try {
     fh = await fs.open(file, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SourceError(`source not found: ${label}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SourceNotFoundError(`source not found: ${label}`);
     throw new SourceError(`cannot read ${label}: ${(err as Error).message}`);
   }
   try {

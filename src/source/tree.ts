@@ -1,12 +1,11 @@
 /**
- * File-system helpers for building the staging tree. Every path handed in is tree-relative and
- * already passed paths.ts; these helpers add the checks that need the current state of the tree
- * (which components are symlinks) so a sequence of individually harmless entries cannot escape.
+ * File-system helpers for trees on disk that this process did not build (`dir:` sources), where the
+ * state must be read back with lstat. Layers are applied against the in-memory mirror of path-tree.ts.
  */
 import fs from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import path from 'node:path';
-import { ancestorsOf, joinRel, UnsafeNameError } from './paths.js';
+import { joinRel } from './paths.js';
 
 /** Linux's MAXSYMLINKS; more hops than this is a loop (or an attempt to make us spin). */
 const MAX_LINK_HOPS = 40;
@@ -15,72 +14,14 @@ export function absIn(root: string, rel: string): string {
   return rel === '' ? root : path.join(root, rel);
 }
 
-export async function lstatOrNull(p: string): Promise<Stats | null> {
+async function lstatOrNull(p: string): Promise<Stats | null> {
   try {
     return await fs.lstat(p);
   } catch (err) {
-    if (isNoEnt(err)) return null;
+    const code = (err as NodeJS.ErrnoException | null)?.code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw err;
   }
-}
-
-export function isNoEnt(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-/**
- * Refuses when any ancestor of `rel` is a symlink or a non-directory. This is what stops the
- * two-step escape `etc -> /` followed by `etc/passwd`: the kernel would follow the link on open,
- * so the check must happen on our side, against the tree as it is now.
- * With `create`, missing ancestors are created (mode 0755, implicit directories of the tar).
- * Returns false when an ancestor is missing and `create` is off.
- */
-export async function checkAncestors(root: string, rel: string, create: boolean, known?: KnownDirs): Promise<boolean> {
-  for (const anc of ancestorsOf(rel)) {
-    if (known?.has(anc)) continue;
-    const abs = absIn(root, anc);
-    const st = await lstatOrNull(abs);
-    if (st === null) {
-      if (!create) return false;
-      await fs.mkdir(abs, { mode: 0o755 });
-      known?.add(anc);
-      continue;
-    }
-    if (st.isSymbolicLink()) throw new UnsafeNameError(`parent '${anc}' is a symlink`);
-    if (!st.isDirectory()) throw new UnsafeNameError(`parent '${anc}' is not a directory`);
-    known?.add(anc);
-  }
-  return true;
-}
-
-/**
- * Tree-relative paths seen to be real directories (lstat or our own mkdir), so the ancestor check of
- * the next entry in the same directory costs no system call. Only our own unpack changes the tree,
- * and a directory can only stop being one through a removal, so every removal empties the whole set
- * (see EntryApplier.remove): the cache can never vouch for a name that is now a symlink or a file.
- */
-export type KnownDirs = Set<string>;
-
-/**
- * For whiteouts: true when every ancestor of `rel` is a real directory, false when one is missing or
- * is a regular file (nothing can lie below it, so there is nothing to hide; `umoci repack` writes
- * `swap/.wh.f` after turning directory `swap` into a file). A symlinked ancestor is still refused:
- * removing through it would delete outside the tree.
- */
-export async function whiteoutParentExists(root: string, rel: string): Promise<boolean> {
-  for (const anc of ancestorsOf(rel)) {
-    const st = await lstatOrNull(absIn(root, anc));
-    if (st === null) return false;
-    if (st.isSymbolicLink()) throw new UnsafeNameError(`parent '${anc}' is a symlink`);
-    if (!st.isDirectory()) return false;
-  }
-  return true;
-}
-
-/** Removes whatever is at `abs` (file, symlink itself, or whole subtree); never follows links. */
-export async function removePath(abs: string): Promise<void> {
-  await fs.rm(abs, { recursive: true, force: true });
 }
 
 /**

@@ -18,13 +18,12 @@ export async function verifyImage(
   signature: SignatureBlobs | undefined,
   policy: ImagePolicySettings,
   imageDigest: string,
-  sourceKind: string,
+  /** The source's own words for why there is no signature (the verifier knows no source kinds). */
+  missingReason = `no signature ${signatureTag(imageDigest)} found beside the image`,
 ): Promise<ImageCheck> {
   if (policy.mode === 'off') return { checked: false, reason: 'image signature check is off' };
   if (!signature) {
-    const where = sourceKind === 'dir' || sourceKind === 'docker-archive'
-      ? `${sourceKind}: sources carry no image signature`
-      : `no signature ${signatureTag(imageDigest)} found beside the image`;
+    const where = missingReason;
     if (policy.mode === 'required') {
       throw new VerifyError(`image signature: ${where}`, 'image signature', 'sign the image (cosign sign), pull from a source that keeps the .sig tag, or set --image-signature optional');
     }

@@ -229,6 +229,11 @@ async function hugeHeaderTar(size: bigint): Promise<Buffer> {
     v >>= 8n;
   }
   field.copy(tarBuf, 124);
+  return withChecksum(tarBuf);
+}
+
+/** Recomputes the first header's checksum after a test edited it. */
+function withChecksum(tarBuf: Buffer): Buffer {
   tarBuf.fill(0x20, 148, 156);
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += tarBuf[i]!;
@@ -242,6 +247,42 @@ describe('declared sizes', () => {
     // GNU tar agrees the header says 100 GiB: the test really sends what it claims.
     const listing = await execa('tar', ['-tvf', '-'], { input: tarBuf, reject: false });
     expect(listing.stdout).toMatch(/107374182400 .* huge/);
-    await expectRefused(unpackLayers([tarBuf]), /'huge': file of 107374182400 bytes exceeds the 2147483648 byte limit/);
+    await expectRefused(unpackLayers([tarBuf]), /'huge': file of 107374182400 bytes exceeds the 67108864 byte limit/);
+  });
+});
+
+/** A tar whose one entry carries `typeByte` as its type flag (checksum recomputed). */
+async function typedTar(typeByte: number): Promise<Buffer> {
+  const tarBuf = Buffer.from(await packTar([{ name: 'odd', content: 'x' }]));
+  tarBuf[156] = typeByte;
+  return withChecksum(tarBuf);
+}
+
+describe('names a consumer cannot use', () => {
+  it('refuses control characters in a name, printing the name escaped', async () => {
+    await expectRefused(unpackEntries([{ name: 'conf/a\nb.pem', content: 'x' }]), /refusing entry 'conf\/a\\nb\.pem': name contains a control character/);
+    await fs.rm(staging, { recursive: true });
+    await expectRefused(unpackEntries([{ name: 'x\x1b[31m', content: 'x' }]), /refusing entry 'x\\x1b\[31m': name contains a control character/);
+    await fs.rm(staging, { recursive: true });
+    // In a directory name, a whiteout and a symlink target alike.
+    await expectRefused(unpackEntries([{ name: 'd\t/', type: 'directory' }]), /'d\\t\/': name contains a control character/);
+    await fs.rm(staging, { recursive: true });
+    await expectRefused(unpackEntries([{ name: 'l', type: 'symlink', linkname: 'a\rb' }]), /'l': symlink target contains a control character/);
+  });
+
+  it("refuses the volume's reserved top-level '..' names, also through a directory", async () => {
+    await expectRefused(unpackEntries([{ name: '..data/x', content: 'x' }]), /refusing entry '\.\.data\/x': top-level names starting with '\.\.' are reserved/);
+    await fs.rm(staging, { recursive: true });
+    await expectRefused(unpackEntries([{ name: './..zeta-provision.json', content: '{}' }]), /'\.\/\.\.zeta-provision\.json': top-level names starting with '\.\.'/);
+    await fs.rm(staging, { recursive: true });
+    // Below the top level a '..' prefix is an ordinary name (the volume only reserves its own level).
+    await unpackEntries([{ name: 'conf/..hidden', content: 'ok' }]);
+    expect(await listTree(staging)).toEqual(['d conf 755', 'f conf/..hidden 644 ok']);
+  });
+
+  it('names the type byte of an entry type it does not know', async () => {
+    await expectRefused(unpackLayers([await typedTar('Z'.charCodeAt(0))]), /refusing entry 'odd': unsupported entry type byte 0x5a 'Z'/);
+    await fs.rm(staging, { recursive: true });
+    await expectRefused(unpackLayers([await typedTar(0x01)]), /unsupported entry type byte 0x01$/);
   });
 });

@@ -28,8 +28,15 @@ describe('parseImageReference', () => {
     ['host_name.example/repo', /registry host 'host_name.example'/],
     ['host.example/a//b', /repository component ''/],
     ['host.example/../etc', /repository component '\.\.'/],
+    ['[zz::1]:5000/repo', /registry host '\[zz::1\]:5000'/],
+    ['[::1]:0/repo', /port '0'/],
   ])('refuses %s naming the bad part', (ref, message) => {
     expect(() => parseImageReference(ref)).toThrowError(UsageError);
     expect(() => parseImageReference(ref)).toThrowError(message);
+  });
+
+  it('keeps IPv6 literal hosts in brackets, with or without a port', () => {
+    expect(parseImageReference('[::1]:5000/zeta/provisioning:v1')).toEqual({ registry: '[::1]:5000', apiHost: '[::1]:5000', repository: 'zeta/provisioning', tag: 'v1', digest: undefined });
+    expect(parseImageReference(`[fd00::1]/zeta/p@sha256:${'a'.repeat(64)}`)).toMatchObject({ registry: '[fd00::1]', repository: 'zeta/p', tag: undefined });
   });
 });

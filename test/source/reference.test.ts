@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { parseSourceReference } from '../../src/source/reference.js';
+import { parseSourceReference as parseRef } from '../../src/source/reference.js';
+import type { ImageReference } from '../../src/source/registry/reference.js';
+
+/** Every member's fields at once: the assertions below say which kind they expect. */
+const parseSourceReference = (ref: string, cwd?: string) => parseRef(ref, cwd) as ReturnType<typeof parseRef> & { path: string; tag?: string; digest?: string; image: ImageReference };
 
 const D = `sha256:${'ab'.repeat(32)}`;
 

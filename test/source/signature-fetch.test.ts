@@ -25,14 +25,14 @@ describe('image signature lookup in a registry', () => {
 
   it('is undefined when the image has no signature tag', async () => {
     const resolved = await resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), opts());
-    expect(await fetchImageSignature(resolved, opts())).toBeUndefined();
+    expect(await fetchImageSignature(resolved)).toBeUndefined();
   });
 
   it('fetches the sha256-<hex>.sig manifest and its payload blobs by digest', async () => {
     const blob = payload(digest);
     await pushSignature(registry.host, 'zeta/provisioning', digest, [{ blob, annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' } }]);
     const resolved = await resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), opts());
-    const sig = await fetchImageSignature(resolved, opts());
+    const sig = await fetchImageSignature(resolved);
     expect(sig?.location).toBe(`${registry.host}/zeta/provisioning:sha256-${digest.slice(7)}.sig`);
     expect(sig?.blobs.get(digestOf(blob))?.equals(blob)).toBe(true);
     expect(JSON.parse(sig!.manifest.toString()).layers[0].mediaType).toBe(SIMPLESIGNING);
@@ -47,7 +47,7 @@ describe('image signature lookup in a registry', () => {
     const pushed = await pushLayout(LAYOUT, 'latest', `${registry.host}/zeta/many:v1`);
     await pushManifest(registry.host, 'zeta/many', `sha256-${pushed.slice(7)}.sig`, many, 'application/vnd.oci.image.manifest.v1+json');
     const resolved = await resolveSource(parseSourceReference(`${registry.host}/zeta/many:v1`), opts());
-    await expect(fetchImageSignature(resolved, opts())).rejects.toThrowError(/40 layers/);
+    await expect(fetchImageSignature(resolved)).rejects.toThrowError(/40 layers/);
   });
 });
 

@@ -35,11 +35,16 @@ export function basicHeader(c: Credentials): string {
   return 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64');
 }
 
+/** Every way to give credentials, for hints: flags and env first, then the login files that are read. */
+export const CREDENTIALS_HINT =
+  'pass --registry-auth-file FILE, or PROVISIONING_CONTAINER_REGISTRY_USERNAME and PROVISIONING_CONTAINER_REGISTRY_TOKEN; logins are also read from REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json (skopeo/podman login) and $DOCKER_CONFIG/config.json or ~/.docker/config.json (docker login)';
+
 export interface TokenRequest {
   challenge: Challenge;
   registryHost: string;
-  credentials?: Credentials;
+  credentials?: Credentials & { origin?: string };
   fetchImpl: typeof fetch;
+  userAgent?: string;
   /** Allow an http:// realm (only when the registry itself is insecure by configuration). */
   allowHttp: boolean;
 }
@@ -61,12 +66,13 @@ export async function fetchBearerToken(req: TokenRequest): Promise<string> {
   if (service) url.searchParams.set('service', service);
   if (scope) url.searchParams.set('scope', scope);
   const headers: Record<string, string> = { Accept: 'application/json' };
+  if (req.userAgent) headers['User-Agent'] = req.userAgent;
   if (req.credentials) headers.Authorization = basicHeader(req.credentials);
   const res = await req.fetchImpl(url, { headers, redirect: 'error' });
   if (res.status === 401 || res.status === 403) {
     await res.body?.cancel();
-    const who = req.credentials ? ` as user '${req.credentials.username}'` : ' anonymously';
-    throw new SourceError(`authentication at ${url.host} failed${who} (HTTP ${res.status})`, 'check the registry username and token');
+    const who = req.credentials ? ` as user '${req.credentials.username}'${req.credentials.origin ? ` (credentials from ${req.credentials.origin})` : ''}` : ' anonymously';
+    throw new SourceError(`authentication at ${url.host} failed${who} (HTTP ${res.status})`, CREDENTIALS_HINT);
   }
   if (!res.ok) {
     await res.body?.cancel();

@@ -7,9 +7,11 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { SourceError, errorMessage } from '../../errors.js';
+import { SourceNotFoundError } from '../types.js';
 import { MAX_JSON_BLOB_BYTES, parseJson, type Descriptor } from '../blobs.js';
 import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST, type BlobStore } from '../image.js';
-import { basicHeader, fetchBearerToken, parseChallenge, type Credentials } from './auth.js';
+import { basicHeader, CREDENTIALS_HINT, fetchBearerToken, parseChallenge, type Credentials } from './auth.js';
+import { causeCode, connectionHint, tlsExpected, userAgent } from './diagnose.js';
 import type { ImageReference } from './reference.js';
 
 const ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(', ');
@@ -18,7 +20,10 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const MAX_REDIRECTS = 5;
 
 export interface RegistryOptions {
-  credentials?: Credentials;
+  /** `origin` (a login file, a credential helper) is named when the registry refuses them. */
+  credentials?: Credentials & { origin?: string };
+  /** The --registry-ca file, named in the hint when TLS verification fails. */
+  caFile?: string;
   /** Plain HTTP for this registry (only for hosts the operator named as insecure). */
   insecure?: boolean;
   fetchImpl?: typeof fetch;
@@ -53,7 +58,15 @@ export class RegistryClient {
 
   /** The manifest digest the reference names now: HEAD for tags (no body), GET when HEAD is unhelpful. */
   async resolveDigest(): Promise<string> {
-    if (this.image.digest) return this.image.digest;
+    if (this.image.digest) {
+      // A pinned digest must exist here: otherwise the missing signature beside it would be reported
+      // as a verification failure instead of "image not found".
+      const head = await this.send(this.url('manifests', this.image.digest), { method: 'HEAD', headers: { Accept: ACCEPT } });
+      await head.body?.cancel();
+      if (head.status === 404) throw this.notFound(this.image.digest);
+      if (!head.ok && head.status !== 405 && head.status !== 501) throw await this.httpError(head, `manifest ${this.image.digest}`);
+      return this.image.digest;
+    }
     const tag = this.image.tag ?? 'latest';
     const head = await this.send(this.url('manifests', tag), { method: 'HEAD', headers: { Accept: ACCEPT } });
     const headerDigest = head.headers.get('docker-content-digest');
@@ -82,7 +95,7 @@ export class RegistryClient {
     try {
       return await this.getManifest(reference);
     } catch (err) {
-      if (err instanceof SourceError && err.message.startsWith('image not found:')) return undefined;
+      if (err instanceof SourceNotFoundError) return undefined;
       throw err;
     }
   }
@@ -91,17 +104,18 @@ export class RegistryClient {
   async openBlob(digest: string): Promise<Readable> {
     if (!DIGEST.test(digest)) throw new SourceError(`invalid blob digest '${digest}'`);
     const res = await this.send(this.url('blobs', digest), {});
-    if (res.status === 404) throw new SourceError(`blob ${digest} not found in ${this.describe()}`);
+    if (res.status === 404) throw new SourceNotFoundError(`blob ${digest} not found in ${this.describe()}`);
     if (!res.ok || !res.body) throw await this.httpError(res, `blob ${digest}`);
     return Readable.fromWeb(res.body as unknown as WebReadableStream);
   }
 
-  /** The image's blobs as a BlobStore for the shared manifest logic. */
-  store(): BlobStore {
+  /** The image's blobs as a BlobStore for the shared manifest logic; `fetched` is not asked for again. */
+  store(fetched?: FetchedManifest): BlobStore {
     return {
       readJson: async (desc: Descriptor, what: string) => {
         const isManifest = MANIFEST_TYPES.has(desc.mediaType) || INDEX_TYPES.has(desc.mediaType);
-        const bytes = isManifest ? (await this.getManifest(desc.digest)).bytes : await this.readBlob(desc);
+        const bytes =
+          fetched?.digest === desc.digest ? fetched.bytes : isManifest ? (await this.getManifest(desc.digest)).bytes : await this.readBlob(desc);
         if (desc.size >= 0 && bytes.length !== desc.size) throw new SourceError(`${what} ${desc.digest}: ${bytes.length} bytes, descriptor says ${desc.size}`);
         return parseJson(bytes, `${what} ${desc.digest}`);
       },
@@ -124,9 +138,11 @@ export class RegistryClient {
     let target = url;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const headers = new Headers(init.headers);
+      headers.set('User-Agent', userAgent());
       // Credentials only to the registry's own origin; a redirect to a CDN gets none.
       if (this.authorization && target.origin === this.origin) headers.set('Authorization', this.authorization);
       const res = await this.fetchOnce(target, { ...init, headers, redirect: 'manual' });
+      if (res.status === 400 && this.opts.insecure) await this.refuseTlsAsPlain();
       if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
         await res.body?.cancel();
         const next = new URL(res.headers.get('location')!, target);
@@ -141,12 +157,25 @@ export class RegistryClient {
       }
       if (res.status === 401 || res.status === 403) {
         await res.body?.cancel();
-        const who = this.opts.credentials ? `as user '${this.opts.credentials.username}'` : 'anonymously';
-        throw new SourceError(`access to ${this.describe()} denied ${who} (HTTP ${res.status})`, 'check the registry username and token');
+        const c = this.opts.credentials;
+        const who = c ? `as user '${c.username}'${c.origin ? ` (credentials from ${c.origin})` : ''}` : 'anonymously';
+        throw new SourceError(`access to ${this.describe()} denied ${who} (HTTP ${res.status})`, CREDENTIALS_HINT);
       }
       return res;
     }
     throw new SourceError(`${this.describe()}: more than ${MAX_REDIRECTS} redirects`);
+  }
+
+  /**
+   * A TLS server asked in plain HTTP answers 400 "Client sent an HTTP request to an HTTPS server" (Go),
+   * in a body a HEAD does not carry: asked once more with a GET of /v2/ to tell that from a real 400.
+   */
+  private async refuseTlsAsPlain(): Promise<void> {
+    const probe = await this.fetchOnce(new URL(`${this.origin}/v2/`), { headers: { 'User-Agent': userAgent() } });
+    const text = (await probe.text()).slice(0, 4096);
+    if (tlsExpected(probe.status, text)) {
+      throw new SourceError(`registry ${this.image.registry} speaks TLS, but it is named in --insecure-registry`, `remove ${this.image.registry} from --insecure-registry (pass its CA with --registry-ca FILE if it is a private one)`);
+    }
   }
 
   private async authenticate(header: string): Promise<void> {
@@ -157,13 +186,14 @@ export class RegistryClient {
         registryHost: this.image.registry,
         credentials: this.opts.credentials,
         fetchImpl: this.fetchImpl,
+        userAgent: userAgent(),
         allowHttp: this.opts.insecure === true,
       });
       this.opts.onSecret?.(this.authorization.slice('Bearer '.length));
       return;
     }
     if (challenge?.scheme === 'basic') {
-      if (!this.opts.credentials) throw new SourceError(`${this.describe()} requires credentials`, 'set PROVISIONING_CONTAINER_REGISTRY_USERNAME and PROVISIONING_CONTAINER_REGISTRY_TOKEN');
+      if (!this.opts.credentials) throw new SourceError(`${this.describe()} requires credentials, and no login for ${this.image.registry} was found`, CREDENTIALS_HINT);
       this.authorization = basicHeader(this.opts.credentials);
       return;
     }
@@ -174,7 +204,9 @@ export class RegistryClient {
     try {
       return await this.fetchImpl(url, init);
     } catch (err) {
-      throw new SourceError(`cannot reach registry ${this.image.registry}: ${networkReason(err)}`, tlsHint(err));
+      if (err instanceof SourceError) throw err;
+      const hint = await connectionHint(err, { registry: this.image.registry, url, insecure: this.opts.insecure === true, caFile: this.opts.caFile });
+      throw new SourceError(`cannot reach registry ${this.image.registry}: ${networkReason(err)}`, hint, { cause: err });
     }
   }
 
@@ -183,7 +215,7 @@ export class RegistryClient {
   }
 
   private notFound(reference: string): SourceError {
-    return new SourceError(`image not found: ${this.describe()}${DIGEST.test(reference) ? '@' : ':'}${reference}`);
+    return new SourceNotFoundError(`image not found: ${this.describe()}${DIGEST.test(reference) ? '@' : ':'}${reference}`);
   }
 
   private async httpError(res: Response, what: string): Promise<SourceError> {
@@ -209,11 +241,6 @@ export async function readCappedBody(res: Response, cap: number, what: string): 
   return Buffer.concat(chunks);
 }
 
-function causeCode(err: unknown): string | undefined {
-  const cause = (err as { cause?: { code?: unknown } }).cause;
-  return typeof cause?.code === 'string' ? cause.code : undefined;
-}
-
 function networkReason(err: unknown): string {
   const code = causeCode(err);
   if (code === 'ECONNREFUSED') return 'connection refused';
@@ -221,11 +248,4 @@ function networkReason(err: unknown): string {
   if (code === 'ECONNRESET') return 'connection reset';
   if (code) return code;
   return errorMessage(err);
-}
-
-function tlsHint(err: unknown): string | undefined {
-  const code = causeCode(err) ?? '';
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/.test(code)) return 'TLS verification failed: pass the registry CA with PROVISIONING_CONTAINER_REGISTRY_CA_FILE';
-  if (/EPROTO|wrong version number/i.test(code)) return 'the registry may speak plain HTTP: name it as an insecure registry';
-  return undefined;
 }

@@ -3,6 +3,7 @@
  * skopeo do: no host → Docker Hub, one-segment Hub names get `library/`, no tag and no digest →
  * `latest`. Pure; a malformed reference is a usage error naming the offending part.
  */
+import { isIPv6 } from 'node:net';
 import { UsageError } from '../../errors.js';
 
 export interface ImageReference {
@@ -44,8 +45,10 @@ export function parseImageReference(input: string): ImageReference {
   let registry = 'docker.io';
   // Like Docker: the first segment is a host when it has a dot or a port, or is localhost.
   if (parts.length > 1 && (/[.:]/.test(parts[0]!) || parts[0] === 'localhost')) registry = parts.shift()!;
-  const [host, port, ...extra] = registry.split(':');
-  if (!host || !HOST.test(host) || extra.length > 0) bad(`registry host '${registry}' is not valid`);
+  // An IPv6 literal keeps its brackets, as in URLs and in --insecure-registry: `[fd00::1]:5000`.
+  const v6 = /^\[([0-9A-Fa-f:.]+)\](?::(.*))?$/.exec(registry);
+  const [host, port, ...extra] = v6 ? [v6[1], v6[2]] : registry.split(':');
+  if (v6 ? !isIPv6(v6[1]!) : !host || !HOST.test(host) || extra.length > 0) bad(`registry host '${registry}' is not valid`);
   if (port !== undefined && (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)) bad(`port '${port}' is not valid`);
   if (registry === 'docker.io' || registry === 'index.docker.io') {
     registry = 'docker.io';

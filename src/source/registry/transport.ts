@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { ConfigError, SourceError, errorMessage } from '../../errors.js';
 import { backoffMs } from '../../util/backoff.js';
+import { causeCode } from './diagnose.js';
 
 export interface TransportOptions {
   /** PEM file with extra trusted CAs for registry TLS. */
@@ -115,9 +116,4 @@ export function retryDelay(retryAfter: string | null, attempt: number, baseMs: n
     if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, 60_000);
   }
   return backoffMs(attempt - 1, baseMs, 30_000);
-}
-
-function causeCode(err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
-  return typeof cause?.code === 'string' ? cause.code : '';
 }
