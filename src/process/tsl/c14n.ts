@@ -19,7 +19,10 @@ export interface C14nOptions {
   exclude?: XmlElement;
 }
 
+export class C14nError extends Error {}
+
 const FLUSH_AT = 1 << 16;
+const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const NONE: XmlAttr[] = [];
 
 /** Canonicalises `apex` and hands the UTF-8 text to `sink` in pieces of about 64 K characters. */
@@ -39,7 +42,11 @@ export function canonicalize(apex: XmlDocument | XmlElement, options: C14nOption
     let scope = inScope;
     if (el.namespaces.length > 0) {
       scope = new Map(inScope);
-      for (const [p, u] of el.namespaces) scope.set(p, u);
+      for (const [p, u] of el.namespaces) {
+        // Canonical XML has no defined result for relative namespace URIs; libxml2 (xmlsec1) refuses them.
+        if (u !== '' && !ABSOLUTE_URI.test(u)) throw new C14nError(`namespace URI ${JSON.stringify(u)} on <${el.qname}> is relative; canonical XML refuses it`);
+        scope.set(p, u);
+      }
     }
     // Candidates: every in-scope namespace (inclusive), or the visibly utilised ones (exclusive).
     let candidates: Iterable<string>;

@@ -14,7 +14,7 @@
  * (test/process/xmldsig-differential.test.ts).
  */
 import crypto from 'node:crypto';
-import { canonicalize, type C14nOptions } from './c14n.js';
+import { C14nError, canonicalize, type C14nOptions } from './c14n.js';
 import { NS_DSIG } from './xml.js';
 import { XmlDocument, XmlElement } from './xml-parser.js';
 
@@ -110,6 +110,7 @@ export function verifyXmlSignature(doc: XmlDocument, signature: XmlElement): Xml
 
     return { ok: true, signerCertificate, keyInfoCertificates, signatureMethod: method, references };
   } catch (err) {
+    if (err instanceof C14nError) return { ok: false, failure: 'structure', reason: err.message, signerCertificate, keyInfoCertificates };
     if (!(err instanceof Refused)) throw err;
     return { ok: false, failure: err.failure, reason: err.message, signerCertificate, keyInfoCertificates };
   }
