@@ -12,9 +12,8 @@ import { canonicalize } from '../../src/process/tsl/c14n.js';
 import { MAX_DEPTH, parseXml, XmlSyntaxError } from '../../src/process/tsl/xml-parser.js';
 import { requireProgram } from '../support/programs.js';
 import { useTempDirs } from '../support/tmp.js';
+import { REAL_TSLS } from './real-tsls.js';
 
-const REALWORLD = process.env.ZETA_REALWORLD_DIR ?? path.resolve(__dirname, '../../../shared/realworld');
-export const REAL_TSLS = ['gematik-test/ECC-RSA_TSL-test.xml', 'gematik-popp/ECC-RSA_TSL-test.xml', 'gematik-popp/TSL-valid-ECC-rise-cvc.xml'].map((f) => path.join(REALWORLD, f));
 const tempDir = useTempDirs();
 
 beforeAll(async () => {
