@@ -36,6 +36,7 @@ export function canonicalize(apex: XmlDocument | XmlElement, options: C14nOption
     }
   };
   const inclusivePrefixes = new Set(options.inclusivePrefixes ?? []);
+  const plainTags = new Map<string, [open: string, close: string]>();
 
   const element = (el: XmlElement, inScope: Map<string, string>, rendered: Map<string, string>, extraAttrs: XmlAttr[]): void => {
     // In-scope namespaces of this element (declarations override the parent's).
@@ -66,7 +67,7 @@ export function canonicalize(apex: XmlDocument | XmlElement, options: C14nOption
       if ((rendered.get(p) ?? '') !== uri) (renders ??= []).push([p, uri]);
     }
     let childRendered = rendered;
-    let tag = '<' + el.qname;
+    let tag = renders || el.attributes.length > 0 || extraAttrs.length > 0 ? '<' + el.qname : '';
     if (renders) {
       renders.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       childRendered = new Map(rendered);
@@ -80,9 +81,12 @@ export function canonicalize(apex: XmlDocument | XmlElement, options: C14nOption
       const sorted = attrs.length > 1 ? [...attrs].sort(compareAttrs) : attrs;
       for (const a of sorted) tag += ' ' + a.qname + '="' + escapeAttr(a.value) + '"';
     }
-    out(tag + '>');
-    for (const c of el.childNodes) node(c, scope, childRendered);
-    out('</' + el.qname + '>');
+    let tags = plainTags.get(el.qname);
+    if (!tags) plainTags.set(el.qname, (tags = ['<' + el.qname + '>', '</' + el.qname + '>']));
+    // Most elements have no attribute and render no namespace: their tags are built once per name.
+    out(renders || attrs.length > 0 ? tag + '>' : tags[0]);
+    for (let c = el.head; c; c = c.nextSibling) node(c, scope, childRendered);
+    out(tags[1]);
   };
 
   // nodeType tests, not instanceof: this runs once per node of a 1 MB list and stays monomorphic.
@@ -98,7 +102,7 @@ export function canonicalize(apex: XmlDocument | XmlElement, options: C14nOption
   if (apex instanceof XmlDocument) {
     // Outside the root element: PIs (and comments) each on their own line (c14n §2.1).
     let afterRoot = false;
-    for (const c of apex.childNodes) {
+    for (let c = apex.head; c; c = c.nextSibling) {
       if (c instanceof XmlElement) {
         if (c !== options.exclude) element(c, new Map(), new Map(), NONE);
         afterRoot = true;

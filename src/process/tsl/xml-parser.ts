@@ -31,12 +31,12 @@ export interface XmlAttr {
   value: string;
 }
 
-abstract class BaseNode implements XNode {
-  abstract readonly nodeType: number;
-  parentNode: XmlParent | null = null;
+// Node kinds and the null names of non-elements are prototype getters, not instance fields: every
+// field is paid ~40,000 times for a 1 MB list, and surviving objects are what the young-generation
+// garbage collector copies.
+abstract class BaseNode {
+  parentNode: XmlElement | XmlDocument | null = null;
   nextSibling: XmlChild | null = null;
-  readonly localName: string | null = null;
-  readonly namespaceURI: string | null = null;
   get firstChild(): XmlChild | null {
     return null;
   }
@@ -45,8 +45,16 @@ abstract class BaseNode implements XNode {
   }
 }
 
-export class XmlText extends BaseNode {
-  readonly nodeType = 3;
+export class XmlText extends BaseNode implements XNode {
+  get nodeType(): 3 {
+    return 3;
+  }
+  get localName(): null {
+    return null;
+  }
+  get namespaceURI(): null {
+    return null;
+  }
   constructor(public data: string) {
     super();
   }
@@ -55,15 +63,31 @@ export class XmlText extends BaseNode {
   }
 }
 
-export class XmlComment extends BaseNode {
-  readonly nodeType = 8;
+export class XmlComment extends BaseNode implements XNode {
+  get nodeType(): 8 {
+    return 8;
+  }
+  get localName(): null {
+    return null;
+  }
+  get namespaceURI(): null {
+    return null;
+  }
   constructor(public data: string) {
     super();
   }
 }
 
-export class XmlPI extends BaseNode {
-  readonly nodeType = 7;
+export class XmlPI extends BaseNode implements XNode {
+  get nodeType(): 7 {
+    return 7;
+  }
+  get localName(): null {
+    return null;
+  }
+  get namespaceURI(): null {
+    return null;
+  }
   constructor(
     public target: string,
     public data: string,
@@ -73,21 +97,30 @@ export class XmlPI extends BaseNode {
 }
 
 abstract class XmlParent extends BaseNode {
-  readonly childNodes: XmlChild[] = [];
+  // A linked list, not an array per element: one allocation less for each of ~20,000 elements, which
+  // showed up as garbage-collector time while parsing a 1 MB list.
+  head: XmlChild | null = null;
+  lastChild: XmlChild | null = null;
   override get firstChild(): XmlChild | null {
-    return this.childNodes[0] ?? null;
+    return this.head;
+  }
+  /** The children as an array (built on each call; hot paths follow firstChild/nextSibling). */
+  get childNodes(): XmlChild[] {
+    const out: XmlChild[] = [];
+    for (let c = this.head; c; c = c.nextSibling) out.push(c);
+    return out;
   }
   append(node: XmlChild): void {
-    const last = this.childNodes[this.childNodes.length - 1];
-    if (last) last.nextSibling = node;
-    node.parentNode = this;
-    this.childNodes.push(node);
+    if (this.lastChild) this.lastChild.nextSibling = node;
+    else this.head = node;
+    node.parentNode = this as unknown as XmlElement | XmlDocument;
+    this.lastChild = node;
   }
   /** Elements below this node with the namespace and local name, in document order. */
   getElementsByTagNameNS(ns: string, name: string): { readonly length: number; item(i: number): XmlElement | null } {
     const out: XmlElement[] = [];
     const walk = (n: XmlParent): void => {
-      for (const c of n.childNodes) {
+      for (let c = n.head; c; c = c.nextSibling) {
         if (c.nodeType === 1) {
           if (c.localName === name && c.namespaceURI === ns) out.push(c);
           walk(c);
@@ -100,9 +133,11 @@ abstract class XmlParent extends BaseNode {
 }
 
 export class XmlElement extends XmlParent implements XElement {
-  readonly nodeType = 1;
-  override readonly localName: string;
-  override readonly namespaceURI: string;
+  get nodeType(): 1 {
+    return 1;
+  }
+  readonly localName: string;
+  readonly namespaceURI: string;
   constructor(
     readonly qname: string,
     readonly prefix: string,
@@ -127,7 +162,7 @@ export class XmlElement extends XmlParent implements XElement {
   override get textContent(): string {
     let s = '';
     const walk = (n: XmlParent): void => {
-      for (const c of n.childNodes) {
+      for (let c = n.head; c; c = c.nextSibling) {
         if (c.nodeType === 3) s += c.data;
         else if (c.nodeType === 1) walk(c);
       }
@@ -138,7 +173,15 @@ export class XmlElement extends XmlParent implements XElement {
 }
 
 export class XmlDocument extends XmlParent implements XDocument {
-  readonly nodeType = 9;
+  get nodeType(): 9 {
+    return 9;
+  }
+  get localName(): null {
+    return null;
+  }
+  get namespaceURI(): null {
+    return null;
+  }
   documentElement: XmlElement | null = null;
   /** Every element in document order (built while parsing: searches need no tree walk). */
   readonly elements: XmlElement[] = [];
@@ -153,18 +196,12 @@ export type XmlChild = XmlElement | XmlText | XmlComment | XmlPI;
 // XML 1.0 (5th ed.) Name production; a QName has at most one colon, not at either end.
 const NAME_START = ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\uD800-\\uDBFF\\uDC00-\\uDFFF';
 const NAME = new RegExp(`[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*`, 'y');
-const SPACE = /[ \t\n]*/y;
 // Characters outside XML 1.0's Char production (surrogates are paired: the text came from strict UTF-8).
 const BAD_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
 function isXmlChar(cp: number): boolean {
   return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
-}
-
-interface Pending {
-  qname: string;
-  value: string;
 }
 
 interface Binding {
@@ -197,7 +234,8 @@ export function parseXml(input: string): XmlDocument {
   // Namespace declarations in scope, innermost last, each with the depth of the element declaring it
   // (declarations are rare — the root, the Signature, XAdES — so a short list beats a Map per element).
   const scope: Binding[] = [{ prefix: 'xml', uri: NS_XML, depth: 0 }];
-  const stack: XmlParent[] = [doc];
+  const stack: (XmlElement | XmlDocument)[] = [doc];
+  const intern = new Interner();
   const len = src.length;
   while (pos < len) {
     const parent = stack[stack.length - 1]!;
@@ -209,21 +247,20 @@ export function parseXml(input: string): XmlDocument {
         if (!/^[ \t\n]*$/.test(raw)) throw syntax(src, pos, 'text outside the root element');
       } else {
         if (raw.includes(']]>')) throw syntax(src, pos + raw.indexOf(']]>'), '"]]>" in text');
-        appendText(parent, raw.includes('&') ? decode(src, raw, pos) : raw);
+        appendText(parent, raw.includes('&') ? decode(src, raw, pos) : raw.length <= Interner.MAX ? intern.get(raw) : raw);
       }
       pos = textEnd;
       if (lt < 0) break;
     }
     const c1 = src.charCodeAt(pos + 1);
     if (c1 === 0x2f /* / */) {
-      NAME.lastIndex = pos + 2;
-      const m = NAME.exec(src);
-      const open = parent instanceof XmlElement ? parent : undefined;
-      if (!m || !open || m[0] !== open.qname) throw syntax(src, pos, open ? `expected </${open.qname}>` : 'end tag without a start tag');
-      SPACE.lastIndex = NAME.lastIndex;
-      SPACE.exec(src);
-      if (src.charCodeAt(SPACE.lastIndex) !== 0x3e) throw syntax(src, SPACE.lastIndex, `malformed end tag </${open.qname}>`);
-      pos = SPACE.lastIndex + 1;
+      const open = parent.nodeType === 1 ? (parent as XmlElement) : undefined;
+      if (!open || !src.startsWith(open.qname, pos + 2) || nameEnd(src, pos + 2) !== pos + 2 + open.qname.length) {
+        throw syntax(src, pos, open ? `expected </${open.qname}>` : 'end tag without a start tag');
+      }
+      const gt = skipSpace(src, pos + 2 + open.qname.length);
+      if (src.charCodeAt(gt) !== 0x3e) throw syntax(src, gt, `malformed end tag </${open.qname}>`);
+      pos = gt + 1;
       stack.pop();
       while (scope.length > 1 && scope[scope.length - 1]!.depth >= stack.length) scope.pop();
     } else if (c1 === 0x21 /* ! */) {
@@ -253,7 +290,7 @@ export function parseXml(input: string): XmlDocument {
       parent.append(new XmlPI(m[0], rest.replace(/^[ \t\n]+/, '')));
       pos = end + 2;
     } else {
-      pos = startTag(src, pos, parent, doc, stack, scope);
+      pos = startTag(src, pos, parent, doc, stack, scope, intern);
     }
   }
   if (stack.length > 1) throw syntax(src, len, `unclosed element <${(stack[stack.length - 1] as XmlElement).qname}>`);
@@ -261,26 +298,20 @@ export function parseXml(input: string): XmlDocument {
   return doc;
 }
 
-function startTag(
-  src: string,
-  at: number,
-  parent: XmlParent,
-  doc: XmlDocument,
-  stack: XmlParent[],
-  scope: Binding[],
-): number {
-  NAME.lastIndex = at + 1;
-  const m = NAME.exec(src);
-  if (!m) throw syntax(src, at, 'malformed start tag');
-  const qname = m[0];
-  let pos = NAME.lastIndex;
-  const pending: Pending[] = [];
+function startTag(src: string, at: number, parent: XmlElement | XmlDocument, doc: XmlDocument, stack: (XmlElement | XmlDocument)[], scope: Binding[], intern: Interner): number {
+  const nEnd = nameEnd(src, at + 1);
+  if (nEnd === at + 1) throw syntax(src, at, 'malformed start tag');
+  const qname = intern.get(src.slice(at + 1, nEnd));
+  let pos = nEnd;
+  // Attributes are collected as written (namespace declarations included) and resolved once the
+  // element's own declarations are known, since a declaration may follow the attribute using it.
+  let pending: XmlAttr[] | undefined;
+  let declares = false;
   let selfClosing = false;
   for (;;) {
-    SPACE.lastIndex = pos;
-    SPACE.exec(src);
-    const spaced = SPACE.lastIndex > pos;
-    pos = SPACE.lastIndex;
+    const next = skipSpace(src, pos);
+    const spaced = next > pos;
+    pos = next;
     const c = src.charCodeAt(pos);
     if (c === 0x3e /* > */) {
       pos++;
@@ -292,36 +323,35 @@ function startTag(
       break;
     }
     if (!spaced) throw syntax(src, pos, `malformed start tag <${qname}>`);
-    NAME.lastIndex = pos;
-    const a = NAME.exec(src);
-    if (!a) throw syntax(src, pos, `malformed attribute in <${qname}>`);
-    pos = NAME.lastIndex;
-    SPACE.lastIndex = pos;
-    SPACE.exec(src);
-    pos = SPACE.lastIndex;
-    if (src.charCodeAt(pos) !== 0x3d /* = */) throw syntax(src, pos, `attribute ${a[0]} without a value`);
-    SPACE.lastIndex = pos + 1;
-    SPACE.exec(src);
-    pos = SPACE.lastIndex;
+    const aEnd = nameEnd(src, pos);
+    if (aEnd === pos) throw syntax(src, pos, `malformed attribute in <${qname}>`);
+    const aName = intern.get(src.slice(pos, aEnd));
+    pos = skipSpace(src, aEnd);
+    if (src.charCodeAt(pos) !== 0x3d /* = */) throw syntax(src, pos, `attribute ${aName} without a value`);
+    pos = skipSpace(src, pos + 1);
     const quote = src[pos];
-    if (quote !== '"' && quote !== "'") throw syntax(src, pos, `attribute ${a[0]}: value not quoted`);
+    if (quote !== '"' && quote !== "'") throw syntax(src, pos, `attribute ${aName}: value not quoted`);
     const end = src.indexOf(quote, pos + 1);
-    if (end < 0) throw syntax(src, pos, `attribute ${a[0]}: unterminated value`);
-    const raw = src.slice(pos + 1, end);
-    if (raw.includes('<')) throw syntax(src, pos, `attribute ${a[0]}: "<" in a value`);
+    if (end < 0) throw syntax(src, pos, `attribute ${aName}: unterminated value`);
+    const raw = intern.get(src.slice(pos + 1, end));
+    if (raw.includes('<')) throw syntax(src, pos, `attribute ${aName}: "<" in a value`);
+    pending ??= [];
     // Linear: at most MAX_ATTRIBUTES, and a Set per element would cost more for the usual one or two.
-    if (pending.some((p) => p.qname === a[0])) throw syntax(src, pos, `attribute ${a[0]} given twice`);
+    if (pending.some((p) => p.qname === aName)) throw syntax(src, pos, `attribute ${aName} given twice`);
     if (pending.length >= MAX_ATTRIBUTES) throw syntax(src, pos, `more than ${MAX_ATTRIBUTES} attributes on <${qname}>`);
     // Attribute-value normalisation (§3.3.3): literal white space becomes a space; references do not.
-    const spaced2 = /[\t\n]/.test(raw) ? raw.replace(/[\t\n]/g, ' ') : raw;
-    pending.push({ qname: a[0], value: spaced2.includes('&') ? decode(src, spaced2, pos + 1) : spaced2 });
+    const spacedValue = raw.includes('\t') || raw.includes('\n') ? raw.replace(/[\t\n]/g, ' ') : raw;
+    if (aName === 'xmlns' || aName.startsWith('xmlns:')) declares = true;
+    pending.push({ qname: aName, prefix: '', localName: aName, namespaceURI: '', value: spacedValue.includes('&') ? decode(src, spacedValue, pos + 1) : spacedValue });
     pos = end + 1;
   }
-  if (stack.length > MAX_DEPTH) throw syntax(src, at, `elements nested deeper than ${MAX_DEPTH}`);
   const depth = stack.length;
-  const namespaces: [string, string][] = [];
-  for (const p of pending) {
-    if (p.qname === 'xmlns' || p.qname.startsWith('xmlns:')) {
+  if (depth > MAX_DEPTH) throw syntax(src, at, `elements nested deeper than ${MAX_DEPTH}`);
+  let namespaces = NO_NAMESPACES;
+  if (declares) {
+    namespaces = [];
+    for (const p of pending!) {
+      if (p.qname !== 'xmlns' && !p.qname.startsWith('xmlns:')) continue;
       const prefix = p.qname === 'xmlns' ? '' : p.qname.slice(6);
       if (prefix !== '' && !validNcName(prefix)) throw syntax(src, at, `bad namespace prefix ${prefix}`);
       if (prefix === 'xmlns' || p.value === NS_XMLNS) throw syntax(src, at, 'the xmlns prefix and namespace cannot be declared');
@@ -331,15 +361,23 @@ function startTag(
       if (prefix !== 'xml') namespaces.push([prefix, p.value]);
     }
   }
-  const [prefix, local, ns] = resolveName(src, at, scope, qname, false);
-  const attributes: XmlAttr[] = [];
-  for (const p of pending) {
-    if (p.qname === 'xmlns' || p.qname.startsWith('xmlns:')) continue;
-    const [ap, al, au] = resolveName(src, at, scope, p.qname, true);
-    // Two prefixes bound to one namespace must not smuggle in the same attribute twice.
-    if (ap !== '' && attributes.some((b) => b.localName === al && b.namespaceURI === au)) throw syntax(src, at, `attribute {${au}}${al} given twice`);
-    attributes.push({ qname: p.qname, prefix: ap, localName: al, namespaceURI: au, value: p.value });
+  let attributes = NO_ATTRIBUTES;
+  if (pending) {
+    attributes = declares ? pending.filter((p) => p.qname !== 'xmlns' && !p.qname.startsWith('xmlns:')) : pending;
+    for (const a of attributes) {
+      const colon = a.qname.indexOf(':');
+      if (colon < 0) continue; // unprefixed attributes are in no namespace (Namespaces §6.2)
+      a.prefix = a.qname.slice(0, colon);
+      a.localName = a.qname.slice(colon + 1);
+      a.namespaceURI = resolvePrefix(src, at, scope, a.prefix, a.localName, a.qname);
+      // Two prefixes bound to one namespace must not smuggle in the same attribute twice.
+      if (attributes.some((b) => b !== a && b.localName === a.localName && b.namespaceURI === a.namespaceURI)) throw syntax(src, at, `attribute {${a.namespaceURI}}${a.localName} given twice`);
+    }
   }
+  const colon = qname.indexOf(':');
+  const prefix = colon < 0 ? '' : qname.slice(0, colon);
+  const local = colon < 0 ? qname : qname.slice(colon + 1);
+  const ns = colon < 0 ? (lookup(scope, '') ?? '') : resolvePrefix(src, at, scope, prefix, local, qname);
   const el = new XmlElement(qname, prefix, local, ns, attributes, namespaces);
   if (parent === doc) {
     if (doc.documentElement) throw syntax(src, at, 'a second root element');
@@ -352,16 +390,63 @@ function startTag(
   return pos;
 }
 
-/** [prefix, local name, namespace URI]; unprefixed attributes are in no namespace (Namespaces §6.2). */
-function resolveName(src: string, at: number, scope: Binding[], name: string, isAttr: boolean): [string, string, string] {
-  const i = name.indexOf(':');
-  if (i < 0) return ['', name, isAttr ? '' : (lookup(scope, '') ?? '')];
-  const prefix = name.slice(0, i);
-  const local = name.slice(i + 1);
+const NO_ATTRIBUTES: XmlAttr[] = [];
+const NO_NAMESPACES: [string, string][] = [];
+
+function resolvePrefix(src: string, at: number, scope: Binding[], prefix: string, local: string, name: string): string {
   if (!validNcName(prefix) || !validNcName(local)) throw syntax(src, at, `bad qualified name ${name}`);
   const uri = lookup(scope, prefix);
   if (uri === undefined) throw syntax(src, at, `namespace prefix ${prefix} is not declared (in ${name})`);
-  return [prefix, local, uri];
+  return uri;
+}
+
+// Name characters by code for ASCII (1 = may start a name, 2 = may only continue one).
+const NAME_ASCII = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  NAME_ASCII[c] = /[:A-Z_a-z]/.test(ch) ? 1 : /[-.0-9]/.test(ch) ? 2 : 0;
+}
+
+/** Where the Name starting at `pos` ends (`pos` if there is none): char codes for ASCII, the regex beyond. */
+function nameEnd(src: string, pos: number): number {
+  const c0 = src.charCodeAt(pos);
+  if (c0 >= 0x80) return regexNameEnd(src, pos);
+  if (NAME_ASCII[c0] !== 1) return pos;
+  let i = pos + 1;
+  for (;;) {
+    const c = src.charCodeAt(i);
+    if (c < 0x80) {
+      if (NAME_ASCII[c] === 0) return i;
+      i++;
+    } else return c >= 0x80 ? regexNameEnd(src, pos) : i; // NaN: the end of the text
+  }
+}
+
+function regexNameEnd(src: string, pos: number): number {
+  NAME.lastIndex = pos;
+  return NAME.exec(src) ? NAME.lastIndex : pos;
+}
+
+function skipSpace(src: string, pos: number): number {
+  let c = src.charCodeAt(pos);
+  while (c === 0x20 || c === 0x0a || c === 0x09) c = src.charCodeAt(++pos);
+  return pos;
+}
+
+/**
+ * One string per distinct short name or text: the slice taken while scanning dies young (cheap),
+ * the shared copy survives once instead of once per element (indentation, element names, status URIs).
+ */
+class Interner {
+  static readonly MAX = 64;
+  private readonly seen = new Map<string, string>();
+  get(s: string): string {
+    if (s.length > Interner.MAX) return s;
+    const had = this.seen.get(s);
+    if (had !== undefined) return had;
+    this.seen.set(s, s);
+    return s;
+  }
 }
 
 function validNcName(s: string): boolean {
@@ -371,7 +456,7 @@ function validNcName(s: string): boolean {
 }
 
 function appendText(parent: XmlParent, data: string): void {
-  const last = parent.childNodes[parent.childNodes.length - 1];
+  const last = parent.lastChild;
   // Adjacent text (text, CDATA, text) is one text node, as in the XPath data model c14n works on.
   if (last?.nodeType === 3) last.data += data;
   else parent.append(new XmlText(data));

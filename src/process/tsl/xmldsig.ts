@@ -193,7 +193,9 @@ function keyInfoCerts(signature: XmlElement): Buffer[] {
 }
 
 function elementChildren(el: XmlElement): XmlElement[] {
-  return el.childNodes.filter((c): c is XmlElement => c.nodeType === 1);
+  const out: XmlElement[] = [];
+  for (let c = el.head; c; c = c.nextSibling) if (c.nodeType === 1) out.push(c);
+  return out;
 }
 
 function expect(el: XmlElement | undefined, name: string, message: string): XmlElement {
