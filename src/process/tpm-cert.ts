@@ -82,8 +82,9 @@ function children(der: Uint8Array, el: Tlv, depth: number): Tlv[] {
 function checkElement(der: Uint8Array, el: Tlv, depth: number): void {
   const len = el.end - el.start;
   if (el.tag & 0x20) {
-    // Constructed string types (BER only) are not DER; any other constructed element is walked.
-    if (el.tag === 0x23 || el.tag === 0x24 || (el.tag >= 0x2c && el.tag <= 0x3e && el.tag !== 0x30 && el.tag !== 0x31)) throw new NotSure();
+    // Of the universal types only SEQUENCE and SET are constructed in DER (constructed strings are
+    // BER; the rest are invalid); context-specific and application wrappers are walked.
+    if ((el.tag & 0xc0) === 0 && el.tag !== 0x30 && el.tag !== 0x31) throw new NotSure();
     children(der, el, depth);
     return;
   }
@@ -92,6 +93,7 @@ function checkElement(der: Uint8Array, el: Tlv, depth: number): void {
       if (len !== 1 || (der[el.start] !== 0 && der[el.start] !== 0xff)) throw new NotSure();
       return;
     case 0x02: // INTEGER, minimal
+    case 0x0a: // ENUMERATED, the same rules
       if (len === 0 || (len > 1 && ((der[el.start] === 0 && der[el.start + 1]! < 0x80) || (der[el.start] === 0xff && der[el.start + 1]! >= 0x80)))) throw new NotSure();
       return;
     case 0x03: // BIT STRING
@@ -110,7 +112,25 @@ function checkElement(der: Uint8Array, el: Tlv, depth: number): void {
     case 0x18: // GeneralizedTime
       if (!/^\d{14}Z$/.test(latin1(der, el))) throw new NotSure();
       return;
+    case 0x1c: // UniversalString: UCS-4 (OpenSSL refuses other lengths)
+      if (len % 4 !== 0) throw new NotSure();
+      return;
+    case 0x1e: // BMPString: UCS-2
+      if (len % 2 !== 0) throw new NotSure();
+      return;
+    case 0x04: // OCTET STRING
+    case 0x0c: // UTF8String
+    case 0x12: // NumericString
+    case 0x13: // PrintableString
+    case 0x14: // TeletexString
+    case 0x16: // IA5String
+    case 0x19: // GraphicString
+    case 0x1a: // VisibleString
+    case 0x1b: // GeneralString
+      return;
     default:
+      // Other universal tags (end-of-contents 0, reserved, REAL …) are not part of a certificate.
+      if ((el.tag & 0xc0) === 0) throw new NotSure();
       // Context-specific primitives ([1], [2] unique IDs, implicit tags inside extensions), OCTET STRING,
       // and the string types checked where names are read.
       return;
@@ -131,6 +151,38 @@ function oid(der: Uint8Array, el: Tlv): string {
     }
   }
   return parts.join('.');
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Every attribute value of a Name is a string OpenSSL can convert to UTF-8 (it canonicalises names
+ * while decoding, and refuses a certificate whose name holds anything else): PrintableString with its
+ * character set, IA5String in ASCII, UTF8String that is valid UTF-8. Other types: NotSure.
+ */
+function checkNameValues(der: Uint8Array, name: Tlv, depth: number): void {
+  if (name.tag !== 0x30) throw new NotSure();
+  for (const rdn of children(der, name, depth)) {
+    const atvs = rdn.tag === 0x31 ? children(der, rdn, depth + 1) : [];
+    if (atvs.length === 0) throw new NotSure();
+    for (const atv of atvs) {
+      const parts = atv.tag === 0x30 ? children(der, atv, depth + 2) : [];
+      const value = parts[1];
+      if (parts.length !== 2 || parts[0]!.tag !== 0x06 || !value) throw new NotSure();
+      const bytes = der.subarray(value.start, value.end);
+      if (value.tag === 0x13) {
+        if (!PRINTABLE.test(latin1(der, value))) throw new NotSure();
+      } else if (value.tag === 0x16) {
+        if (bytes.some((b) => b >= 0x80)) throw new NotSure();
+      } else if (value.tag === 0x0c) {
+        try {
+          UTF8.decode(bytes);
+        } catch {
+          throw new NotSure();
+        }
+      } else throw new NotSure();
+    }
+  }
 }
 
 /** A Name as OpenSSL's multi-line print shows it, or NotSure. */
@@ -178,23 +230,34 @@ export function quickSubject(der: Uint8Array): string | undefined {
     }
     const [serial, alg, issuer, validity, subject, spki] = f.slice(i, i + 6);
     if (serial?.tag !== 0x02 || alg?.tag !== 0x30 || issuer?.tag !== 0x30 || validity?.tag !== 0x30 || subject?.tag !== 0x30 || spki?.tag !== 0x30) return undefined;
+    for (const a of [sigAlg, alg]) algorithm(der, a);
     const times = children(der, validity, 2);
     if (times.length !== 2 || times.some((t) => t.tag !== 0x17 && t.tag !== 0x18)) return undefined;
     const keyParts = children(der, spki, 2);
     if (keyParts.length !== 2 || keyParts[0]!.tag !== 0x30 || keyParts[1]!.tag !== 0x03) return undefined;
+    algorithm(der, keyParts[0]!);
     // Optional [1] issuerUniqueID, [2] subjectUniqueID, [3] extensions, in that order, nothing else.
     let last = 0;
     for (const opt of f.slice(i + 6)) {
       const order = opt.tag === 0x81 ? 1 : opt.tag === 0x82 ? 2 : opt.tag === 0xa3 ? 3 : 0;
       if (order <= last) return undefined;
       last = order;
+      // [1]/[2] are IMPLICIT BIT STRINGs: the same content rules.
+      if (order < 3 && (opt.end === opt.start || der[opt.start]! > 7 || (opt.end - opt.start === 1 && der[opt.start] !== 0))) return undefined;
       if (order === 3) checkExtensions(der, opt);
     }
+    checkNameValues(der, issuer, 2);
     return nameString(der, subject, 2);
   } catch (err) {
     if (err instanceof NotSure) return undefined;
     throw err;
   }
+}
+
+/** AlgorithmIdentifier ::= SEQUENCE { OBJECT IDENTIFIER, parameters ANY OPTIONAL }. */
+function algorithm(der: Uint8Array, el: Tlv): void {
+  const parts = el.tag === 0x30 ? children(der, el, 3) : [];
+  if (parts.length < 1 || parts.length > 2 || parts[0]!.tag !== 0x06) throw new NotSure();
 }
 
 function checkExtensions(der: Uint8Array, wrapper: Tlv): void {
