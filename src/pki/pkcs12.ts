@@ -76,7 +76,9 @@ export function pkcs12Kdf(password: string, salt: Uint8Array, id: number, iterat
   const out: Buffer[] = [];
   for (let produced = 0; produced < length; produced += u) {
     let A = crypto.createHash('sha256').update(D).update(I).digest();
-    for (let r = 1; r < iterations; r++) A = crypto.createHash('sha256').update(A).digest();
+    // One-shot crypto.hash: 2,047 Hash objects fewer (it was the largest item of the TPM store's
+    // encoding in a CPU profile).
+    for (let r = 1; r < iterations; r++) A = crypto.hash('sha256', A, 'buffer');
     out.push(A);
     // I_j = (I_j + B + 1) mod 2^(8v) for every v-byte block, B = A repeated to v bytes.
     const B = repeat(A);

@@ -72,7 +72,7 @@ export interface TpmTrustSet {
 const PEM_BLOCK = /-----BEGIN (?:X509 )?CERTIFICATE-----([^-]*)-----END (?:X509 )?CERTIFICATE-----/g;
 const OID_COMMON_NAME = '2.5.4.3';
 const BASE64 = /^[A-Za-z0-9+/=\s]*$/;
-const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
+const sha256 = (b: Uint8Array): string => crypto.hash('sha256', b, 'hex');
 
 type Sniffed = { kind: 'certificates'; ders: Buffer[] } | { kind: 'other' } | { kind: 'bad'; reason: string };
 
