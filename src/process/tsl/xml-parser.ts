@@ -1,10 +1,9 @@
 /**
- * A strict, namespace-aware XML 1.0 parser for TSLs, and the small DOM it builds (the shapes of
- * dom.ts, plus what canonicalisation needs: prefixes, namespace declarations, attributes in order).
+ * A strict, namespace-aware XML 1.0 parser for TSLs; the tree it builds is in xml-dom.ts.
  *
  * Why our own: @xmldom/xmldom took ~0.4 s for gematik's 640 kB list and xml-crypto another ~1.5 s over
- * its DOM; this one-pass scanner builds the tree in a few milliseconds, so parsing plus XMLDSig stays
- * within 2× of xmlsec1 (libxml2) as a whole process (bench/tsl.mjs).
+ * its DOM; this one-pass scanner builds the tree in tens of milliseconds (bench/tsl.mjs compares
+ * parsing plus XMLDSig with xmlsec1).
  *
  * What it refuses, because the document is hostile (the caller has already refused any DTD, so no
  * entity other than the five predefined ones and character references can exist):
@@ -14,7 +13,9 @@
  * - nesting deeper than MAX_DEPTH (recursion and stack use stay bounded), and more than MAX_ATTRIBUTES
  *   on one element.
  */
-import type { XDocument, XElement, XNode } from './dom.js';
+import { XmlComment, XmlDocument, XmlElement, XmlPI, XmlText, type XmlAttr, type XmlParent } from './xml-dom.js';
+
+export { XmlComment, XmlDocument, XmlElement, XmlPI, XmlText, type XmlAttr, type XmlChild } from './xml-dom.js';
 
 export const MAX_DEPTH = 256;
 export const MAX_ATTRIBUTES = 256;
@@ -23,175 +24,6 @@ export const NS_XMLNS = 'http://www.w3.org/2000/xmlns/';
 
 export class XmlSyntaxError extends Error {}
 
-export interface XmlAttr {
-  qname: string;
-  prefix: string;
-  localName: string;
-  namespaceURI: string;
-  value: string;
-}
-
-// Node kinds and the null names of non-elements are prototype getters, not instance fields: every
-// field is paid ~40,000 times for a 1 MB list, and surviving objects are what the young-generation
-// garbage collector copies.
-abstract class BaseNode {
-  parentNode: XmlElement | XmlDocument | null = null;
-  nextSibling: XmlChild | null = null;
-  get firstChild(): XmlChild | null {
-    return null;
-  }
-  get textContent(): string | null {
-    return null;
-  }
-}
-
-export class XmlText extends BaseNode implements XNode {
-  get nodeType(): 3 {
-    return 3;
-  }
-  get localName(): null {
-    return null;
-  }
-  get namespaceURI(): null {
-    return null;
-  }
-  constructor(public data: string) {
-    super();
-  }
-  override get textContent(): string {
-    return this.data;
-  }
-}
-
-export class XmlComment extends BaseNode implements XNode {
-  get nodeType(): 8 {
-    return 8;
-  }
-  get localName(): null {
-    return null;
-  }
-  get namespaceURI(): null {
-    return null;
-  }
-  constructor(public data: string) {
-    super();
-  }
-}
-
-export class XmlPI extends BaseNode implements XNode {
-  get nodeType(): 7 {
-    return 7;
-  }
-  get localName(): null {
-    return null;
-  }
-  get namespaceURI(): null {
-    return null;
-  }
-  constructor(
-    public target: string,
-    public data: string,
-  ) {
-    super();
-  }
-}
-
-abstract class XmlParent extends BaseNode {
-  // A linked list, not an array per element: one allocation less for each of ~20,000 elements, which
-  // showed up as garbage-collector time while parsing a 1 MB list.
-  head: XmlChild | null = null;
-  lastChild: XmlChild | null = null;
-  override get firstChild(): XmlChild | null {
-    return this.head;
-  }
-  /** The children as an array (built on each call; hot paths follow firstChild/nextSibling). */
-  get childNodes(): XmlChild[] {
-    const out: XmlChild[] = [];
-    for (let c = this.head; c; c = c.nextSibling) out.push(c);
-    return out;
-  }
-  append(node: XmlChild): void {
-    if (this.lastChild) this.lastChild.nextSibling = node;
-    else this.head = node;
-    node.parentNode = this as unknown as XmlElement | XmlDocument;
-    this.lastChild = node;
-  }
-  /** Elements below this node with the namespace and local name, in document order. */
-  getElementsByTagNameNS(ns: string, name: string): { readonly length: number; item(i: number): XmlElement | null } {
-    const out: XmlElement[] = [];
-    const walk = (n: XmlParent): void => {
-      for (let c = n.head; c; c = c.nextSibling) {
-        if (c.nodeType === 1) {
-          if (c.localName === name && c.namespaceURI === ns) out.push(c);
-          walk(c);
-        }
-      }
-    };
-    walk(this);
-    return { length: out.length, item: (i) => out[i] ?? null };
-  }
-}
-
-export class XmlElement extends XmlParent implements XElement {
-  get nodeType(): 1 {
-    return 1;
-  }
-  readonly localName: string;
-  readonly namespaceURI: string;
-  constructor(
-    readonly qname: string,
-    readonly prefix: string,
-    localName: string,
-    namespaceURI: string,
-    /** Attributes other than namespace declarations, in document order. */
-    readonly attributes: XmlAttr[],
-    /** Namespace declarations on this element: [prefix ('' = default), URI]. */
-    readonly namespaces: [string, string][],
-  ) {
-    super();
-    this.localName = localName;
-    this.namespaceURI = namespaceURI;
-  }
-  getAttribute(name: string): string | null {
-    for (const a of this.attributes) if (a.qname === name) return a.value;
-    return null;
-  }
-  hasAttribute(name: string): boolean {
-    return this.getAttribute(name) !== null;
-  }
-  override get textContent(): string {
-    let s = '';
-    const walk = (n: XmlParent): void => {
-      for (let c = n.head; c; c = c.nextSibling) {
-        if (c.nodeType === 3) s += c.data;
-        else if (c.nodeType === 1) walk(c);
-      }
-    };
-    walk(this);
-    return s;
-  }
-}
-
-export class XmlDocument extends XmlParent implements XDocument {
-  get nodeType(): 9 {
-    return 9;
-  }
-  get localName(): null {
-    return null;
-  }
-  get namespaceURI(): null {
-    return null;
-  }
-  documentElement: XmlElement | null = null;
-  /** Every element in document order (built while parsing: searches need no tree walk). */
-  readonly elements: XmlElement[] = [];
-  override getElementsByTagNameNS(ns: string, name: string): { readonly length: number; item(i: number): XmlElement | null } {
-    const out = this.elements.filter((e) => e.localName === name && e.namespaceURI === ns);
-    return { length: out.length, item: (i) => out[i] ?? null };
-  }
-}
-
-export type XmlChild = XmlElement | XmlText | XmlComment | XmlPI;
 
 // XML 1.0 (5th ed.) Name production; a QName has at most one colon, not at either end.
 const NAME_START = ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\uD800-\\uDBFF\\uDC00-\\uDFFF';
