@@ -2,7 +2,7 @@
 // (openssl cms -verify per signed file, cp -r into the volume, kubectl create configmap per target).
 // Reports wall-time ratios and peak RSS, writes bench/results/latest.json. Not a timed test.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,18 +64,25 @@ kubectl create configmap opa-policy --from-file=policy.rego=$out/stage/opa/polic
   const shell = series('shell CronJob (tar, openssl cms ×4, cp -r, kubectl ×2)', () => measure('bash', [script]));
   void payload;
 
+  // Cold start: the shipped entry (bin/ → the bundle) printing its version, beside Node doing nothing.
+  const version = series('zeta-provision version', () => measure(process.execPath, [bin, 'version']));
+  const nodeAlone = series('node -e 0', () => measure(process.execPath, ['-e', '0']));
+
   const results = {
     date: new Date().toISOString(),
     node: process.version,
+    loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
     runs,
-    series: [fresh, upToDate, shell],
+    series: [fresh, upToDate, shell, version, nodeAlone],
     ratios: { freshVsShell: fresh.wallMs / shell.wallMs, upToDateVsShell: upToDate.wallMs / shell.wallMs },
+    versionAboveNodeMs: version.wallMs - nodeAlone.wallMs,
   };
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   console.log(`example payload, median of ${runs} runs (wall ms, peak RSS MiB):`);
   for (const s of results.series) console.log(`  ${s.name.padEnd(58)} ${s.wallMs.toFixed(0).padStart(6)} ms  ${s.peakRssMiB.toFixed(1).padStart(6)} MiB`);
-  console.log(`  ratio fresh/shell ${results.ratios.freshVsShell.toFixed(2)}×, up-to-date/shell ${results.ratios.upToDateVsShell.toFixed(2)}×`);
+  console.log(`  ratio fresh/shell ${results.ratios.freshVsShell.toFixed(2)}×, up-to-date/shell ${results.ratios.upToDateVsShell.toFixed(2)}×; version ${results.versionAboveNodeMs.toFixed(0)} ms above node -e 0`);
+  console.log(`  load average at start: ${results.loadavg}`);
   console.log(`results: bench/results/latest.json (${execFileSync('uname', ['-m']).toString().trim()}, ${os.cpus().length} cores)`);
 } finally {
   rmSync(work, { recursive: true, force: true });

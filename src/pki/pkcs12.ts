@@ -76,7 +76,9 @@ export function pkcs12Kdf(password: string, salt: Uint8Array, id: number, iterat
   const out: Buffer[] = [];
   for (let produced = 0; produced < length; produced += u) {
     let A = crypto.createHash('sha256').update(D).update(I).digest();
-    for (let r = 1; r < iterations; r++) A = crypto.createHash('sha256').update(A).digest();
+    // One-shot crypto.hash: 2,047 Hash objects fewer (it was the largest item of the TPM store's
+    // encoding in a CPU profile).
+    for (let r = 1; r < iterations; r++) A = crypto.hash('sha256', A, 'buffer');
     out.push(A);
     // I_j = (I_j + B + 1) mod 2^(8v) for every v-byte block, B = A repeated to v bytes.
     const B = repeat(A);
@@ -132,14 +134,15 @@ const TRUSTED_KEY_USAGE_ATTRIBUTE = tlv(0x30, oidDer(OID_ORACLE_TRUSTED_KEY_USAG
  * half a millisecond per bag, which is a second for the 2,198 certificates of TrustedTpm.cab; the
  * outer structures below still go through pkijs. The certificate goes in as the exact bytes given.
  */
-function certBag({ certificate, friendlyName }: TrustStoreEntry): Buffer {
+function certBag({ certificate, friendlyName }: TrustStoreEntry): Chunks {
   const parsed = derFrame(certificate);
   if (!parsed || parsed.total !== certificate.byteLength || certificate[0] !== 0x30) throw new VerifyError(`certificate "${friendlyName}" is not one DER element`);
   const bmp = Buffer.alloc(friendlyName.length * 2);
   for (let i = 0; i < friendlyName.length; i++) bmp.writeUInt16BE(friendlyName.charCodeAt(i), i * 2);
   const friendlyNameAttribute = tlv(0x30, FRIENDLY_NAME_OID, tlv(0x31, tlv(0x1e, bmp)));
-  const bag = tlv(0x30, X509_CERTIFICATE_OID, tlv(0xa0, tlv(0x04, certificate)));
-  return tlv(0x30, CERT_BAG_OID, tlv(0xa0, bag), tlv(0x31, friendlyNameAttribute, TRUSTED_KEY_USAGE_ATTRIBUTE));
+  // Chunks, not one buffer: the certificate is referenced here and copied once, into the plaintext.
+  const bag = node(0x30, X509_CERTIFICATE_OID, node(0xa0, node(0x04, certificate)));
+  return node(0x30, CERT_BAG_OID, node(0xa0, bag), tlv(0x31, friendlyNameAttribute, TRUSTED_KEY_USAGE_ATTRIBUTE));
 }
 
 function checkEntries(entries: TrustStoreEntry[]): void {
@@ -160,19 +163,16 @@ function checkEntries(entries: TrustStoreEntry[]): void {
  * around `plaintext`, with PBES2 = PBKDF2-HMAC-SHA256 → AES-256-CBC. The small AlgorithmIdentifier is
  * built with pkijs; the bulk is chunked (see `node`).
  */
-function encryptedContentInfo(plaintext: Chunks, password: string): Chunks {
-  const saltHash = crypto.createHash('sha256').update('zeta-provision/pkcs12/pbes2-salt\0');
-  const ivHash = crypto.createHash('sha256').update('zeta-provision/pkcs12/pbes2-iv\0');
-  for (const c of plaintext) {
-    saltHash.update(c);
-    ivHash.update(c);
-  }
-  const salt = saltHash.digest().subarray(0, SALT_BYTES);
-  const iv = ivHash.digest().subarray(0, 16);
+function encryptedContentInfo(chunks: Chunks, password: string): Chunks {
+  // One contiguous plaintext: one hash, HMAC and cipher call each instead of ~17,000 small ones (and
+  // their small output buffers) for TrustedTpm.cab.
+  const plaintext = Buffer.concat(chunks);
+  const salt = crypto.createHash('sha256').update('zeta-provision/pkcs12/pbes2-salt\0').update(plaintext).digest().subarray(0, SALT_BYTES);
+  const iv = crypto.createHash('sha256').update('zeta-provision/pkcs12/pbes2-iv\0').update(plaintext).digest().subarray(0, 16);
   // PBES2 passes the password's bytes as they are (UTF-8), unlike the PKCS#12 KDF's BMPString.
   const key = crypto.pbkdf2Sync(Buffer.from(password, 'utf8'), salt, PKCS12_ITERATIONS, 32, 'sha256');
   const cipher = crypto.createCipheriv('aes-256-cbc', key, iv);
-  const ciphertext = Buffer.concat([...plaintext.map((c) => cipher.update(c)), cipher.final()]);
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const pbes2 = new pkijs.PBES2Params({
     keyDerivationFunc: new pkijs.AlgorithmIdentifier({
       algorithmId: OID_PBKDF2,
@@ -198,7 +198,7 @@ function encryptedContentInfo(plaintext: Chunks, password: string): Chunks {
 export function encodePkcs12TrustStore(entries: TrustStoreEntry[], password: string): Buffer {
   checkEntries(entries);
   // SafeContents ::= SEQUENCE OF SafeBag; AuthenticatedSafe ::= SEQUENCE OF ContentInfo
-  const safeContents = node(0x30, entries.map(certBag));
+  const safeContents = node(0x30, entries.flatMap(certBag));
   const authSafe = node(0x30, encryptedContentInfo(safeContents, password));
 
   // The MAC covers the contents octets of the outer data ContentInfo, i.e. the AuthenticatedSafe DER.

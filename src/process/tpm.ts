@@ -6,7 +6,8 @@
  * What gematik's processor gets wrong and this does not: it filters by `\.(der|cer|crt)$`, which is
  * case-sensitive and silently drops the 113 `.CER` files; it decides PEM vs DER by grepping.
  *
- * Which certificates are accepted: those OpenSSL 3 parses (node:crypto's X509Certificate is OpenSSL),
+ * Which certificates are accepted: those OpenSSL 3 parses (node:crypto's X509Certificate is OpenSSL;
+ * tpm-cert.ts answers for it without the cost when the DER is plainly acceptable),
  * because OpenSSL-based consumers fail to read the *whole* PKCS#12 when one bag does not parse
  * (measured: `openssl pkcs12 -info` stops at the first such bag with "illegal padding").
  *
@@ -26,6 +27,7 @@ import { parseCertificate } from '../pki/certs.js';
 import { derFrame } from '../pki/der.js';
 import { verifySignature } from '../pki/engine.js';
 import { encodePkcs12TrustStore, type TrustStoreEntry } from '../pki/pkcs12.js';
+import { quickSubject } from './tpm-cert.js';
 
 /** gematik's name of the store (config/process.ts's default for the output tpmTruststore). */
 const TPM_TRUSTSTORE_NAME = 'tpm-trust-roots.p12';
@@ -70,7 +72,7 @@ export interface TpmTrustSet {
 const PEM_BLOCK = /-----BEGIN (?:X509 )?CERTIFICATE-----([^-]*)-----END (?:X509 )?CERTIFICATE-----/g;
 const OID_COMMON_NAME = '2.5.4.3';
 const BASE64 = /^[A-Za-z0-9+/=\s]*$/;
-const sha256 = (b: Uint8Array): string => crypto.createHash('sha256').update(b).digest('hex');
+const sha256 = (b: Uint8Array): string => crypto.hash('sha256', b, 'hex');
 
 type Sniffed = { kind: 'certificates'; ders: Buffer[] } | { kind: 'other' } | { kind: 'bad'; reason: string };
 
@@ -149,13 +151,16 @@ export function buildTpmTrustSet(cabBytes: Buffer, name = 'TrustedTpm.cab'): Tpm
     }
     for (const der of sniffed.ders) {
       const fingerprint = sha256(der);
-      let subject: string;
-      try {
-        if (derFrame(der)?.total !== der.byteLength) throw new Error('bytes after the certificate');
-        subject = new crypto.X509Certificate(der).subject;
-      } catch (err) {
-        berCandidates.push({ file: file.name, der, reason: errorMessage(err) });
-        continue;
+      // The DER walk answers for most certificates; OpenSSL decides the rest (and all it refuses).
+      let subject = quickSubject(der);
+      if (subject === undefined) {
+        try {
+          if (derFrame(der)?.total !== der.byteLength) throw new Error('bytes after the certificate');
+          subject = new crypto.X509Certificate(der).subject;
+        } catch (err) {
+          berCandidates.push({ file: file.name, der, reason: errorMessage(err) });
+          continue;
+        }
       }
       report.certificates++;
       const seen = accepted.get(fingerprint);

@@ -208,3 +208,25 @@ describe('TPM trust set from constructed cabinets', () => {
     expect(withRoot.entries).toHaveLength(1);
   });
 });
+
+/**
+ * The exact bytes, pinned: outputs hashed on 2026-12-03 before the TPM processor's performance work
+ * (issue 17). A change here means consumers that reload on a byte change would reload without any
+ * change in trust — so an optimisation must reproduce them bit for bit.
+ */
+describe('TPM store bytes are pinned', () => {
+  const PINNED: [cab: string, certificates: number, p12: string, pem: string][] = [
+    ['gematik-test/TrustedTpm.cab', 2198, '21389cd3b66d31fdb90105ea4ae5e153c68fe1440589c34f5cb7a0d609521d7e', '5b35d0f9486cdd85df274c69e59ee14bd50f446c488cf1776476e4d7a9cc8536'],
+    ['gematik-test/trusted-tpm/TrustedTpm.cab', 2186, 'a6962a7a8abac1ff50eb65cf29b0ae0e7cb3bdac00c8f7d25677d40008d3b6f7', '8bcc66c5611535a4106a0714782555b62e9adc63b6cec64c9d085f93acee015b'],
+    ['tpm-cab/TrustedTpm-10232021.cab', 1600, 'b1be8d11b17e4a351d48f700e1b118ca79b77184c48a75a2bddb9c9994693e31', 'bdb82be82564c9596c109e77cc9c98dad216ab496be72ccefac75ea5bc6653c3'],
+  ];
+  for (const [cab, certificates, p12, pem] of PINNED) {
+    it.skipIf(!existsSync(path.join(realworld, cab)))(`${cab}: ${certificates} certificates, PKCS#12 and PEM bytes as pinned`, async () => {
+      const set = buildTpmTrustSet(await readFile(path.join(realworld, cab)));
+      expect(set.entries).toHaveLength(certificates);
+      const [store, bundle] = tpmTrustStoreFiles(set, { password: PASSWORD, pemName: 'tpm-trust-roots.pem' });
+      expect(sha(store!.bytes)).toBe(p12);
+      expect(sha(bundle!.bytes)).toBe(pem);
+    });
+  }
+});

@@ -73,8 +73,8 @@ describe.skipIf(!existsSync(REAL))('TSL signer trust on gematik\'s real test TSL
 
 describe('operator wording of XML signature failures', () => {
   it('says what was altered', () => {
-    expect(describeSignatureFailure('for uri  calculated digest is q6+o1 but the xml to validate supplies digest yNW')).toBe('the TSL was altered after signing: digest of the signed document differs');
-    expect(describeSignatureFailure('the signature value is incorrect')).toBe("the TSL or its signature was altered: signature value does not verify with the signer's key");
+    expect(describeSignatureFailure('digest of the signed document differs (reference 1 (URI=""))')).toBe('the TSL was altered after signing: digest of the signed document differs (reference 1 (URI=""))');
+    expect(describeSignatureFailure("signature value does not verify with the signer's key")).toBe("the TSL or its signature was altered: signature value does not verify with the signer's key");
     expect(describeSignatureFailure('expected exactly one ds:Signature, found 0')).toBe('expected exactly one ds:Signature, found 0');
   });
 });

@@ -63,10 +63,11 @@ export function trustTslSigner(signer: pkijs.Certificate, keyInfoExtras: pkijs.C
   }
 }
 
-/** xml-crypto's and our own raw reasons, said as what was altered (the operator acts on that, not on base64). */
+/** The XML signature check's reasons (xmldsig.ts), said as what was altered (the operator acts on that, not on base64). */
 export function describeSignatureFailure(raw: string): string {
-  if (/calculated digest|digest .*(differ|mismatch)|invalid digest/i.test(raw)) return 'the TSL was altered after signing: digest of the signed document differs';
-  if (/signature value (is incorrect|does not verify)/i.test(raw)) return 'the TSL or its signature was altered: signature value does not verify with the signer\'s key';
+  // xmldsig.ts says which reference failed; keep that, and say in words what it means for the operator.
+  if (/^digest of .* differs/.test(raw)) return `the TSL was altered after signing: ${raw}`;
+  if (/^signature value does not verify/.test(raw)) return `the TSL or its signature was altered: ${raw}`;
   return raw;
 }
 
