@@ -30,6 +30,7 @@ import {
   type Observations,
   type RunStatus,
   type Target,
+  type TargetsPlan,
 } from './publish/index.js';
 import type { RunReport } from './report/index.js';
 import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
@@ -79,22 +80,27 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     downgradeStep(run, verified.proven, converged?.record);
     const desired = await processStep(run, verified.root, verified.authenticode);
     const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
-    const plan = planTargets(run.targets, desired, run.observed!, meta);
+    const planned = planTargets(run.targets, desired, run.observed!, meta);
+    const plan = planned.plan;
     report.plan = plan;
 
-    if (settings.dryRun) return await dryRunStep(run, plan, meta, verified.proven, started);
+    if (settings.dryRun) return await dryRunStep(run, planned, meta, verified.proven, started);
     const record = newRecord({
       ...meta,
       configHash: settings.configHash,
       ...(verified.proven ? { proven: verified.proven } : {}),
       freshness: pickFreshness(report.freshness),
     });
-    report.published = await applyTargets(run.targets, plan, record, { dryRun: false });
-    const drifted = plan.changes && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
+    report.published = await applyTargets(run.targets, planned, record, { dryRun: false });
+    // Same payload and config, and something differed live: this run repaired drift.
+    const changed = report.published.changed === true;
+    const drifted = changed && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
     const status = runStatus(drifted ? 'drift-corrected' : 'applied', plan, meta);
-    if (plan.changes || anyRecordStale(run)) report.published.statusWritten = (await recordTargets(run.targets, record, status, run.observed)) || report.published.statusWritten;
+    if (changed || plan.changes || anyRecordStale(run, resolved.digest, settings.configHash)) {
+      report.published.statusWritten = (await recordTargets(run.targets, record, status, run.observed)) || report.published.statusWritten;
+    }
     report.published.tidied = await tidyStep(run);
-    return finish(report, !plan.changes ? 'no-changes' : drifted ? 'drift-corrected' : 'applied', ExitCode.ok, started, log);
+    return finish(report, !changed ? 'no-changes' : drifted ? 'drift-corrected' : 'applied', ExitCode.ok, started, log);
   } catch (err) {
     return await failureStep(run, err, started);
   } finally {
@@ -215,13 +221,13 @@ async function processStep(run: Run, root: string, authenticodeVerified: Set<str
 }
 
 /** Client dry run: the plan only. Server dry run: every target validates its writes (dryRun=All). */
-async function dryRunStep(run: Run, plan: Plan, meta: { source: string; digest: string; revision?: string }, proven: Verified['proven'], started: number): Promise<RunReport> {
+async function dryRunStep(run: Run, planned: TargetsPlan, meta: { source: string; digest: string; revision?: string }, proven: Verified['proven'], started: number): Promise<RunReport> {
   const { settings, report } = run;
   if (settings.dryRun === 'server') {
     const record = newRecord({ ...meta, configHash: settings.configHash, ...(proven ? { proven } : {}), freshness: pickFreshness(report.freshness) });
-    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube'), plan, record, { dryRun: true });
+    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube'), planned, record, { dryRun: true });
   }
-  const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
+  const code = settings.detailedExitcode && planned.plan.changes ? ExitCode.changesPending : ExitCode.ok;
   return finish(report, 'dry-run', code, started, run.log);
 }
 
@@ -276,9 +282,9 @@ function failedStatus(err: ZetaError, report: RunReport): RunStatus {
   return { outcome: 'failed', message: err.message, drift: [], conditions };
 }
 
-/** A record read from an older format is rewritten by the next run that applies. */
-function anyRecordStale(run: Run): boolean {
-  return [...(run.observed?.values() ?? [])].some((o) => !o.record || o.record.version !== RECORD_VERSION);
+/** A target without a record of this payload (lost, or read from an older format) gets it written. */
+function anyRecordStale(run: Run, digest: string, configHash: string): boolean {
+  return [...(run.observed?.values() ?? [])].some((o) => !o.record || o.record.version !== RECORD_VERSION || o.record.digest !== digest || o.record.configHash !== configHash || o.stale === true);
 }
 
 function pickFreshness(f: RunReport['freshness']): AppliedRecord['freshness'] {

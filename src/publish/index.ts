@@ -71,10 +71,16 @@ export function convergence(targets: Target[], observed: Observations, digest: s
   return { upToDate: targets.length > 0 && why.length === 0, record, drift, why };
 }
 
-export function planTargets(targets: Target[], desired: DesiredOutputs, observed: Observations, meta: Pick<AppliedRecord, 'source' | 'digest' | 'revision'>): Plan {
+/** The run's plan for the report, and each target's own plan for apply (never reported: it holds the data). */
+export interface TargetsPlan {
+  plan: Plan;
+  parts: TargetPlan[];
+}
+
+export function planTargets(targets: Target[], desired: DesiredOutputs, observed: Observations, meta: Pick<AppliedRecord, 'source' | 'digest' | 'revision'>): TargetsPlan {
   const parts: TargetPlan[] = targets.map((t) => (t.plan as (d: DesiredOutputs, o: Observed, m: typeof meta) => TargetPlan)(desired, observed.get(t.id)!, meta));
   const volume = parts.find((p) => p.target === 'volume')?.detail as { volume?: VolumePlan } | undefined;
-  return combinePlans(desired, parts, volume?.volume);
+  return { plan: combinePlans(desired, parts, volume?.volume), parts };
 }
 
 export interface PublishResult {
@@ -84,16 +90,19 @@ export interface PublishResult {
   kube?: KubePublishReport;
   /** What killed runs had left and this run removed. */
   tidied?: string[];
+  /** Whether any target wrote anything (a dry run: would have). */
+  changed?: boolean;
 }
 
 /** Each target applies its part in order, adding its details to the record. */
-export async function applyTargets(targets: Target[], plan: Plan, record: AppliedRecord, opts: { dryRun: boolean }): Promise<PublishResult> {
+export async function applyTargets(targets: Target[], plan: TargetsPlan, record: AppliedRecord, opts: { dryRun: boolean }): Promise<PublishResult> {
   const result: PublishResult = { configMapsWritten: [], statusWritten: false };
   for (const t of targets) {
-    const part = plan.targets?.find((p) => p.target === t.id);
+    const part = plan.parts.find((p) => p.target === t.id);
     if (!part) continue;
     const applied = await t.apply(part, record, opts);
     if (applied.details !== undefined) record.targets[t.id] = applied.details;
+    result.changed ||= applied.wrote;
     collect(result, t.id, applied.report);
   }
   return result;

@@ -43,6 +43,8 @@ export interface DriftItem {
 export interface Observed<Live = unknown> {
   /** The record this target keeps, when there is one it can read (newer formats throw). */
   record?: AppliedRecord;
+  /** The stored record is in an older format: the next run that applies rewrites it. */
+  stale?: boolean;
   live: Live;
 }
 

@@ -74,7 +74,7 @@ export class VolumeTarget implements Target<VolumeLive, VolumePlanDetail, Volume
         if (target !== `${DATA_LINK}/${name}`) live.problems.push({ target: ID, object: name, what: 'top-level link missing' });
       }
     }
-    return { record: currentApplied(volumeRecord, current), live };
+    return { record: currentApplied(volumeRecord, current), stale: volumeRecord?.upgradedFrom !== undefined, live };
   }
 
   check(record: AppliedRecord, live: VolumeLive): DriftItem[] {
