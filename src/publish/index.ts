@@ -18,11 +18,11 @@ export { KubePublishError } from './kube/index.js';
 
 export type Observations = Map<string, Observed>;
 
-export async function openTargets(settings: Settings, log: Logger, warnings: string[]): Promise<Target[]> {
+export async function openTargets(settings: Settings, log: Logger, warnings: string[], purpose: 'run' | 'rollback' = 'run', only?: string[]): Promise<Target[]> {
   const targets: Target[] = [];
   try {
-    for (const f of FACTORIES) {
-      const t = await f.open(settings, log, warnings);
+    for (const f of FACTORIES.filter((x) => !only || only.includes(x.id))) {
+      const t = await f.open(settings, log, warnings, purpose);
       if (t) targets.push(t);
     }
   } catch (err) {
@@ -155,7 +155,8 @@ export async function planRollback(targets: Target[], observed: Observations, to
 }
 
 export async function rollbackTargets(targets: Target[], observed: Observations, to: RollbackSource): Promise<{ record: AppliedRecord; results: Record<string, unknown> }> {
-  const record: AppliedRecord = { ...to.record, targets: { ...to.record.targets }, rollback: { fromDigest: [...observed.values()].find((o) => o.record)?.record?.digest ?? '', at: new Date().toISOString() } };
+  const from = [...observed.values()].find((o) => o.record)?.record;
+  const record: AppliedRecord = { ...to.record, targets: { ...to.record.targets }, rollback: { fromDigest: from?.digest ?? '', ...(from ? { fromConfigHash: from.configHash } : {}), at: new Date().toISOString() } };
   const results: Record<string, unknown> = {};
   for (const t of targets) {
     const r = await t.rollback(to, observed.get(t.id)!);

@@ -180,8 +180,13 @@ describe('two CLI runs and the volume commands', () => {
     expect(text.stdout).toContain(`current  ${second}`);
     expect(text.stdout).toContain(`previous ${first}`);
 
-    const rb = await runCliEnv(['rollback'], { ZETA_PROVISION_VOLUME: ex.volume });
-    expect(rb.exitCode, rb.stdout).toBe(0);
+    // The payload also went to --kube-out: the volume alone is not rolled back (targets would disagree).
+    const alone = await runCliEnv(['rollback'], { ZETA_PROVISION_VOLUME: ex.volume });
+    expect(alone.exitCode, alone.stdout + alone.stderr).toBe(2);
+    expect(alone.stderr).toContain('also published to kube-out');
+    expect(await readlink(path.join(ex.volume, '..data'))).toBe(second);
+    const rb = await runCliEnv(['rollback', ...ex.args('zp2.yaml').slice(1)], { ZETA_PROVISION_VOLUME: ex.volume });
+    expect(rb.exitCode, rb.stdout + rb.stderr).toBe(0);
     expect(await readlink(path.join(ex.volume, '..data'))).toBe(first);
     expect(Object.keys(await readConsumerTree(ex.volume))).not.toContain('nginx/nginx.conf');
     // The rollback holds: the next run of the same payload and config is up to date.
@@ -190,6 +195,8 @@ describe('two CLI runs and the volume commands', () => {
     expect(unknown.exitCode).toBe(2);
     expect((await runCliEnv(['rollback'])).exitCode).toBe(2);
     expect((await runCliEnv(['status', '--help'])).stdout).toContain('Examples:');
+    // The restored payload and config are what is applied now.
+    expect((await runCliEnv(ex.args())).stdout).toMatch(/up to date/);
   });
 });
 
