@@ -17,6 +17,7 @@ import {
   applyTargets,
   closeTargets,
   convergence,
+  GENERATION_PATTERN,
   KubePublishError,
   newRecord,
   observeTargets,
@@ -37,7 +38,6 @@ import {
 import type { RunReport } from './report/index.js';
 import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 import type { ResolvedSource, SourceReference } from './source/types.js';
-import { GENERATION_PATTERN } from './publish/volume/layout.js';
 import { createStaging, tidyStaging, type Staging } from './util/staging.js';
 import { downgradeProblem, lastProvenTime } from './verify/downgrade.js';
 

@@ -26,7 +26,8 @@ const HEADLINE: Record<RunReport['outcome'], string> = {
 function renderText(r: RunReport): string {
   if (r.outcome === 'failed') return renderFailure(r);
   const lines: string[] = [];
-  lines.push(`zeta-provision ${r.command}: ${HEADLINE[r.outcome]}`);
+  const pending = r.outcome === 'dry-run' && r.plan?.changes ? `; changes pending${r.plan.drift?.length ? ` (${r.plan.drift.length} drift)` : ''}${r.plan.rollouts?.length ? `, ${r.plan.rollouts.length} rollout(s)` : ''}` : '';
+  lines.push(`zeta-provision ${r.command}: ${HEADLINE[r.outcome]}${pending}`);
   if (r.source.reference) {
     lines.push(`  source    ${r.source.reference}${r.source.digest ? ` (${short(r.source.digest)})` : ''}${r.source.revision ? ` revision ${r.source.revision}` : ''}`);
   }
@@ -78,6 +79,9 @@ function renderText(r: RunReport): string {
   for (const cm of r.plan?.configMaps ?? []) {
     lines.push(`  ${cm.kind === 'Secret' ? 'secret   ' : 'configmap'} ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
   }
+  for (const d of r.plan?.drift ?? []) lines.push(`  drift     ${d.target} ${d.object}: ${d.what}`);
+  for (const w of r.plan?.rollouts ?? []) lines.push(`  rollout   ${w}${r.outcome === 'dry-run' ? ' (pending)' : ''}`);
+  for (const t of r.published?.tidied ?? []) lines.push(`  tidied    ${t}`);
   lines.push(...renderKube(r));
   for (const w of r.warnings) lines.push(`  warning   ${w}`);
   if (r.error) {
