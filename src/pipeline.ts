@@ -7,10 +7,10 @@
  */
 import path from 'node:path';
 import type { Settings } from './config/index.js';
-import { ConfigError, ExitCode, PublishError, InternalError, SUCCESS_REASONS, UsageError, VerifyError, ZetaError, errorMessage, failureOf, type Stage } from './errors.js';
+import { ConfigError, ExitCode, PublishError, InternalError, SUCCESS_REASONS, UsageError, VerifyError, ZetaError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness } from './plan/freshness.js';
-import type { Plan } from './plan/index.js';
+import { failedStatus, runStatus } from './plan/status.js';
 import { deriveOutputs } from './process/index.js';
 import type { DesiredOutputs } from './process/types.js';
 import {
@@ -31,7 +31,6 @@ import {
   type AppliedRecord,
   type Convergence,
   type Observations,
-  type RunStatus,
   type Target,
   type TargetsPlan,
 } from './publish/index.js';
@@ -247,42 +246,10 @@ async function failureStep(run: Run, err: unknown, started: number): Promise<Run
   if (err instanceof KubePublishError) report.published = { ...report.published, configMapsWritten: err.report.applied.map((a) => a.name), statusWritten: false, kube: err.report };
   if (run.targets.length && run.observed && !settings.dryRun) {
     // Best effort, after the fact: the status says which stage failed (the same failure again writes nothing).
-    await recordTargets(run.targets, undefined, failedStatus(zerr, report), run.observed).catch(() => false);
+    await recordTargets(run.targets, undefined, failedStatus(zerr, report.source.digest), run.observed).catch(() => false);
   }
   if (settings.debug && err instanceof Error && err.stack) log.debug('stack', { stack: err.stack });
   return finish(report, 'failed', zerr.exitCode, started, log);
-}
-
-/** Conditions of a run that got through every stage. */
-function runStatus(outcome: RunStatus['outcome'], plan: Plan, meta: { source: string; digest: string; revision?: string }): RunStatus {
-  const at = `${meta.source}@${meta.digest}${meta.revision ? ` revision ${meta.revision}` : ''}`;
-  const drift = plan.drift ?? [];
-  const changes = (plan.targets ?? []).flatMap((p) => p.actions.map((a) => `${p.target}: ${a}`));
-  const message = outcome === 'drift-corrected' ? `drift corrected: ${drift.map((d) => `${d.target} ${d.object} (${d.what})`).join(', ')} (${at})` : `applied ${at}${changes.length ? `: ${changes.join(', ')}` : ''}`;
-  return {
-    outcome,
-    message,
-    drift,
-    conditions: [
-      { type: 'Fetched', status: 'True', reason: 'Fetched', message: `resolved ${meta.digest}` },
-      { type: 'Verified', status: 'True', reason: 'Verified', message: 'every required check passed' },
-      { type: 'Published', status: 'True', reason: SUCCESS_REASONS[outcome === 'failed' ? 'applied' : outcome], message },
-    ],
-  };
-}
-
-/** The failed stage is False with the reason from the one table; earlier stages True, later Unknown. */
-function failedStatus(err: ZetaError, report: RunReport): RunStatus {
-  const f = failureOf(err);
-  const stages: Stage[] = ['Fetched', 'Verified', 'Published'];
-  const failedAt = stages.indexOf(f.stage);
-  const conditions = stages.map((type, i) => ({
-    type,
-    status: i < failedAt ? ('True' as const) : i === failedAt ? ('False' as const) : ('Unknown' as const),
-    reason: i < failedAt ? type : i === failedAt ? f.reason : 'NotReached',
-    message: i === failedAt ? err.message : i < failedAt ? (type === 'Fetched' ? `resolved ${report.source.digest ?? ''}` : 'every required check passed') : '',
-  }));
-  return { outcome: 'failed', message: err.message, drift: [], conditions };
 }
 
 /** A target without a record of this payload (lost, or read from an older format) gets it written. */
