@@ -49,7 +49,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       process.stdout.write(cmd.output === 'text' ? `zeta-provision ${info.version} (node ${info.node})\n` : renderDocument(info, cmd.output));
       return ExitCode.ok;
     }
-    if (cmd.name === 'status' || cmd.name === 'rollback') return await volumeCommand(cmd, textWidth(env));
+    if (cmd.name === 'status') return await volumeCommand(cmd, textWidth(env));
+    if (cmd.name === 'rollback') {
+      debug = cmd.flags.debug ?? debug;
+      log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
+      const volume = requireVolume(cmd.volume, 'rollback');
+      const { loadConfigFile, profileConfigFile, resolveSettings } = await import('./config/index.js');
+      const settings = resolveSettings(cmd.flags, await loadConfigFile(profileConfigFile(cmd.flags)), env);
+      const { rollbackPipeline } = await import('./pipeline.js');
+      const r = await rollbackPipeline(settings, log, cmd.to);
+      const text = `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}${r.configMaps.length ? `; re-applied ${r.configMaps.join(', ')}` : ''}\n`;
+      process.stdout.write(redactor.apply(cmd.output === 'text' ? wrapLines(text, textWidth(env)) : compactWhenPiped(renderDocument(rollbackDocument(volume, r), cmd.output), cmd.output)));
+      return ExitCode.ok;
+    }
     if (cmd.name === 'watch') {
       debug = cmd.debug;
       const { runWatchUntilSignalled } = await import('./watch/index.js');
@@ -80,22 +92,19 @@ function compactWhenPiped(text: string, format: OutputFormat): string {
   return JSON.stringify(JSON.parse(text)) + '\n';
 }
 
-/** `status` and `rollback`: no config, no payload — they only look at (or swap) the volume. */
-async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' | 'rollback' }>, width: number): Promise<number> {
-  const { renderVolumeStatus, rollbackVolume, volumeStatus } = await import('./publish/volume/index.js');
-  const volume = path.resolve(cmd.volume);
-  // A volume that is not there is a missing source of state (exit 4), not a failed write.
-  if (!existsSync(volume)) throw new SourceError(`volume directory ${volume} does not exist`, `check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision ${cmd.name} --help`);
-  const out = (doc: object, text: () => string): void => {
-    process.stdout.write(cmd.output === 'text' ? wrapLines(text(), width) : compactWhenPiped(renderDocument(doc, cmd.output), cmd.output));
-  };
-  if (cmd.name === 'status') {
-    const status = await volumeStatus(volume);
-    out(volumeStatusDocument(status), () => renderVolumeStatus(status));
-    return ExitCode.ok;
-  }
-  const r = await rollbackVolume(volume, { to: cmd.to });
-  out(rollbackDocument(volume, r), () => `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}\n`);
+/** A volume that is not there is a missing source of state (exit 4), not a failed write. */
+function requireVolume(dir: string, command: string): string {
+  const volume = path.resolve(dir);
+  if (!existsSync(volume)) throw new SourceError(`volume directory ${volume} does not exist`, `check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision ${command} --help`);
+  return volume;
+}
+
+/** `status`: no config, no payload — it only looks at the volume. */
+async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' }>, width: number): Promise<number> {
+  const { renderVolumeStatus, volumeStatus } = await import('./publish/volume/index.js');
+  const volume = requireVolume(cmd.volume, 'status');
+  const status = await volumeStatus(volume);
+  process.stdout.write(cmd.output === 'text' ? wrapLines(renderVolumeStatus(status), width) : compactWhenPiped(renderDocument(volumeStatusDocument(status), cmd.output), cmd.output));
   return ExitCode.ok;
 }
 

@@ -1,20 +1,55 @@
 /**
  * The one module that knows the order of the stages:
- * config → source.resolve → [up to date? stop] → source.unpack → verify → process → plan → publish → report.
+ * config → source.resolve → targets.observe → [up to date? stop, nothing written] → verify → unpack →
+ * verify payload → process → plan → targets.apply → targets.record → report. Each step is a named
+ * function below; runPipeline is their order.
  * Every stage throws a typed error; this module turns the outcome into one report and one exit code.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { trustSetFiles, type Settings } from './config/index.js';
-import { ConfigError, ExitCode, InternalError, UsageError, VerifyError, ZetaError, errorMessage } from './errors.js';
+import { ConfigError, ExitCode, PublishError, InternalError, SUCCESS_REASONS, UsageError, VerifyError, ZetaError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
-import { makePlan } from './plan/index.js';
+import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness } from './plan/freshness.js';
+import { failedStatus, runStatus } from './plan/status.js';
 import { deriveOutputs } from './process/index.js';
-import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
-import { chooseKubeTarget, KubePublishError } from './publish/kube/index.js';
-import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type RunReport } from './report/index.js';
+import type { DesiredOutputs } from './process/types.js';
+import {
+  applyTargets,
+  closeTargets,
+  convergence,
+  GENERATION_PATTERN,
+  KubePublishError,
+  newRecord,
+  observeTargets,
+  openTargets,
+  planRollback,
+  planTargets,
+  rollbackTargets,
+  recordTargets,
+  RECORD_VERSION,
+  tidyTargets,
+  type AppliedRecord,
+  type Convergence,
+  type Observations,
+  type Target,
+  type TargetsPlan,
+} from './publish/index.js';
+import type { RunReport } from './report/index.js';
 import { fetchImageSignature, layerReporter, missingSignatureReason, openSource, parsePlatform, parseSourceReference, unpackSource, type SourceOptions } from './source/index.js';
+import type { ResolvedSource, SourceReference } from './source/types.js';
+import { createStaging, tidyStaging, type Staging } from './util/staging.js';
+import { downgradeProblem, lastProvenTime } from './verify/downgrade.js';
+
+/** What the steps of one run share. */
+interface Run {
+  settings: Settings;
+  log: Logger;
+  report: RunReport;
+  verifyOnly: boolean;
+  targets: Target[];
+  observed?: Observations;
+  staging?: Staging;
+}
 
 /**
  * `run` goes all the way; `verify` is `run --dry-run` minus the targets: the same steps up to and
@@ -25,158 +60,289 @@ import { fetchImageSignature, layerReporter, missingSignatureReason, openSource,
  */
 export async function runPipeline(settings: Settings, log: Logger, command: 'run' | 'verify' = 'run'): Promise<RunReport> {
   const started = Date.now();
-  const verifyOnly = command === 'verify';
-  const { fileMode, dirMode, group, keep, lockStale } = settings.config.volume;
-  const lock = lockStale === undefined ? undefined : { staleMs: lockStale * 1000 };
-  const targets: Targets = verifyOnly
-    ? { volumeDir: settings.volumeDir }
-    : { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut, volume: { fileMode, dirMode, gid: group, keepGenerations: keep, lock } };
   const report: RunReport = {
     command,
     outcome: 'failed',
     exitCode: ExitCode.internal,
     dryRun: settings.dryRun,
     source: { reference: settings.source },
-    targets: verifyOnly ? {} : { volume: targets.volumeDir, kubeOut: targets.kubeOut },
+    targets: {},
     warnings: [],
     durationMs: 0,
   };
-  let staging: string | undefined;
+  const run: Run = { settings, log, report, verifyOnly: command === 'verify', targets: [] };
   try {
-    if (!settings.source) {
-      throw new UsageError('no source given', 'pass --source REF, set ZETA_PROVISION_SOURCE or PROVISIONING_CONTAINER_NAME, or put source: in the config');
-    }
-    const ref = parseSourceReference(settings.source, settings.sourceBaseDir);
-
+    const ref = sourceReference(settings);
     const sourceOptions = sourceOptionsFrom(settings, log);
-    // One driver (and registry session) for resolve, signature and unpack.
-    const resolved = await openSource(ref, sourceOptions).resolve();
-    report.source.digest = resolved.digest;
-    log.info('source resolved', { source: ref.original, digest: resolved.digest });
-    if (!verifyOnly) {
-      // `verify` publishes nothing, so it needs no cluster and no targets.
-      const kube = await chooseKubeTarget(settings, log);
-      targets.kube = kube.target;
-      if (kube.target) report.targets.kube = `${kube.target.namespace} (${kube.target.origin})`;
-      if ('warning' in kube && kube.warning) report.warnings.push(kube.warning);
-      if (!settings.dryRun) requireTargets(settings, targets);
-    }
+    const resolved = await resolveStep(run, ref, sourceOptions);
+    if (!run.verifyOnly) await observeStep(run);
+    const converged = run.verifyOnly ? undefined : convergence(run.targets, run.observed!, resolved.digest, settings.configHash);
+    if (converged?.upToDate && !settings.force) return await upToDateStep(run, converged, started);
+    if (converged && converged.why.length) log.info('not up to date', { why: converged.why });
 
-    const last = await readLastApplied(targets);
-    if (!verifyOnly && !settings.force && isUpToDate(last, resolved.digest, settings.configHash)) {
-      report.source.revision = last[0]?.revision;
-      // The hourly run mostly ends here: it still says how fresh the payload in place is.
-      const now = new Date();
-      report.freshness = recordedFreshness(last, now);
-      // Said on every run, the hourly up-to-date ones included: an unchecked TSL is a standing risk.
-      if (settings.config.process?.tsl && (settings.process.tslSignature ?? settings.config.process.tsl.signature) === 'off') {
-        report.warnings.push('the TSL signature check is turned off (--tsl-signature off or process.tsl.signature): the applied TSL was not verified');
-      }
-      if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
-      if (targets.kube && !settings.dryRun) {
-        const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
-        await targets.kube.recordOutcome('up-to-date', 'UpToDate', `payload ${resolved.digest} already applied; nothing to do`, meta);
-      }
-      return finish(report, 'up-to-date', ExitCode.ok, started, log);
-    }
-
-    // Loaded only now: the crypto stack (pkijs, asn1js) costs more start-up than the whole
-    // up-to-date check above, which the hourly CronJob takes almost every time.
-    const verify = await import('./verify/index.js');
-    const { loadTrustSets, verificationFailure, verifyImage, verifyPayload } = verify;
-    const trustSets = await loadTrustSets(settings.config);
-
-    // The image signature is checked before a single layer is unpacked.
-    const signature = settings.image.mode === 'off' ? undefined : await fetchImageSignature(resolved);
-    report.image = await verifyImage(signature, settings.image, resolved.digest, missingSignatureReason(resolved));
-    if (report.image.checked) log.info('image signature verified', { identity: report.image.identity, location: report.image.location });
-    else report.warnings.push(`image signature not verified: ${report.image.reason}`);
-    report.warnings.push(...verify.expiryWarnings([], report.image, new Date(), settings.config.expiryWarningDays));
-
-    staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
-    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), sourceOptions.limits, sourceOptions);
-    report.warnings.push(...unpacked.warnings);
-    log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
-    const labels = { ...resolved.annotations, ...unpacked.annotations };
-
-    const { warnings: verifyWarnings, ...verification } = await verifyPayload(unpacked.root, settings.config, trustSets);
-    report.verification = verification;
-    report.warnings.push(...verifyWarnings);
-    // The manifest check already read .revision (and warned about a bad one); read it here only otherwise.
-    const revision = verification.manifest?.checked ? verification.manifest.revision : await verify.readRevision(unpacked.root, report.warnings);
-    report.source.revision = labels['org.opencontainers.image.revision'] ?? revision;
-    const failure = verificationFailure(verification);
-    if (failure) throw failure;
-    log.info('payload verified', { checks: verification.checks.length });
-
-    // Downgrade protection (src/verify/downgrade.ts says what counts as proven).
-    const proven = verify.provenTime(report.image, verification.checks);
-    if (proven) verification.proven = proven;
-    const downgrade = verify.downgradeProblem(proven, verify.lastProvenTime(last));
-    if (downgrade && !settings.allowDowngrade) {
-      throw new VerifyError(`downgrade refused: ${downgrade}`, undefined, 'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)');
-    }
-    if (downgrade) report.warnings.push(`downgrade allowed by --allow-downgrade: ${downgrade}`);
-
-    const desired = await deriveOutputs(unpacked.root, settings.config, settings.namespace, {
-      derivedDir: path.join(staging, 'derived'),
-      truststorePassword: settings.gematik.truststorePassword,
-      truststorePasswordFile: settings.process.truststorePasswordFile,
-      resultFilenames: settings.gematik.resultFilenames,
-      inputFilenames: settings.gematik.inputFilenames,
-      authenticodeVerified: new Set(verification.checks.filter((c) => c.ok && c.kind === 'authenticode').map((c) => c.file)),
-      tslGraceDays: settings.process.tslGraceDays,
-      tslSignerAnchors: settings.process.tslSignerAnchors,
-      tslTrust: settings.process.tslTrust,
-      tslSignature: settings.process.tslSignature,
-      trustSetFiles: (name) => trustSetFiles(settings.config, name),
-      onSecret: (secret) => log.redactor.add(secret),
-    });
-    report.warnings.push(...desired.warnings);
-    if (desired.processed?.length) report.processed = desired.processed;
-    report.freshness = freshnessOf(report);
-    report.warnings.push(...processedExpiryWarnings(desired.processed ?? [], new Date(), settings.config.expiryWarningDays));
-    for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
+    const verified = await verifyStep(run, resolved, sourceOptions);
+    downgradeStep(run, verified.proven, run.verifyOnly ? await appliedHistory(run) : converged?.record);
+    const desired = await processStep(run, verified.root, verified.authenticode);
     // verify ends here: every check has been made; plan and publish concern targets it does not have.
-    if (verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
-    const current = await readCurrentState(targets);
-    // Without a volume directory (dry run) the plan is made against an empty volume.
-    if (!current.volume && publishesToVolume(settings)) current.volume = new Map();
-    const plan = makePlan(desired, current);
+    if (run.verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
+    const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
+    const planned = planTargets(run.targets, desired, run.observed!, meta);
+    const plan = planned.plan;
     report.plan = plan;
 
-    const meta = {
-      source: ref.original,
-      digest: resolved.digest,
-      revision: report.source.revision,
+    if (settings.dryRun) return await dryRunStep(run, planned, meta, verified.proven, started);
+    const record = newRecord({
+      ...meta,
       configHash: settings.configHash,
-      ...(proven ? { provenTime: proven.time, provenBasis: proven.basis } : {}),
-      ...report.freshness,
-    };
-    if (settings.dryRun === 'server' && targets.kube) {
-      // Admission and validation errors surface now; the server stores nothing (dryRun=All).
-      report.published = { configMapsWritten: [], statusWritten: false, kube: await targets.kube.publish(desired.configMaps, meta, { dryRun: true }) };
+      ...(verified.proven ? { proven: verified.proven } : {}),
+      freshness: pickFreshness(report.freshness),
+    });
+    report.published = await applyTargets(run.targets, planned, record, { dryRun: false });
+    // Same payload and config, and something differed live: this run repaired drift.
+    const changed = report.published.changed === true;
+    const drifted = changed && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
+    const status = runStatus(drifted ? 'drift-corrected' : 'applied', plan, meta);
+    if (changed || plan.changes || anyRecordStale(run, resolved.digest, settings.configHash)) {
+      report.published.statusWritten = (await recordTargets(run.targets, record, status, run.observed)) || report.published.statusWritten;
     }
-    if (settings.dryRun) {
-      const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
-      return finish(report, 'dry-run', code, started, log);
-    }
-    report.published = await publish(plan, desired, targets, meta);
-    return finish(report, plan.changes ? 'applied' : 'no-changes', ExitCode.ok, started, log);
+    report.published.tidied = await tidyStep(run);
+    return finish(report, !changed ? 'no-changes' : drifted ? 'drift-corrected' : 'applied', ExitCode.ok, started, log);
   } catch (err) {
-    const zerr = err instanceof ZetaError ? err : new InternalError(`internal error: ${errorMessage(err)}`, 'rerun with --debug and report this', { cause: err });
-    report.error = { kind: zerr.kind, message: zerr.message, hint: zerr.hint, file: (zerr as { file?: string }).file };
-    if (err instanceof KubePublishError) report.published = { configMapsWritten: err.report.applied.map((a) => a.name), statusWritten: err.report.statusWritten, kube: err.report };
-    if (targets.kube && !settings.dryRun && !(err instanceof KubePublishError)) {
-      // Best effort, after the fact: the status ConfigMap and an Event say this run failed.
-      const reason = zerr.kind === 'verify' ? 'VerificationFailed' : 'PublishFailed';
-      await targets.kube.recordOutcome('failed', reason, zerr.message, report.source.digest ? { source: settings.source ?? '', digest: report.source.digest, revision: report.source.revision } : undefined);
-    }
-    if (settings.debug && err instanceof Error && err.stack) log.debug('stack', { stack: err.stack });
-    return finish(report, 'failed', zerr.exitCode, started, log);
+    return await failureStep(run, err, started);
   } finally {
-    targets.kube?.close();
-    if (staging) await rm(staging, { recursive: true, force: true });
+    closeTargets(run.targets);
+    await run.staging?.remove();
+  }
+}
+
+function sourceReference(settings: Settings): SourceReference {
+  if (!settings.source) {
+    throw new UsageError('no source given', 'pass --source REF, set ZETA_PROVISION_SOURCE or PROVISIONING_CONTAINER_NAME, or put source: in the config');
+  }
+  return parseSourceReference(settings.source, settings.sourceBaseDir);
+}
+
+async function resolveStep(run: Run, ref: SourceReference, sourceOptions: SourceOptions): Promise<ResolvedSource> {
+  // One driver (and registry session) for resolve, signature and unpack.
+  const resolved = await openSource(ref, sourceOptions).resolve();
+  run.report.source.digest = resolved.digest;
+  run.log.info('source resolved', { source: ref.original, digest: resolved.digest });
+  return resolved;
+}
+
+/** Open the targets and read their live state (`verify` publishes nothing, so it needs no targets). */
+async function observeStep(run: Run): Promise<void> {
+  run.targets = await openTargets(run.settings, run.log, run.report.warnings);
+  for (const t of run.targets) run.report.targets[t.id === 'kube-out' ? 'kubeOut' : (t.id as 'volume' | 'kube')] = t.where;
+  if (!run.settings.dryRun) requireTargets(run.settings, run.targets);
+  run.observed = await observeTargets(run.targets);
+}
+
+/**
+ * verify writes nothing and needs no cluster: a given volume is only read, for the downgrade check
+ * (opened as for rollback, since it holds the history even when this config publishes nothing to it).
+ */
+async function appliedHistory(run: Run): Promise<AppliedRecord | undefined> {
+  const volume = await openTargets(run.settings, run.log, [], 'rollback', ['volume']);
+  try {
+    return (await observeTargets(volume)).get('volume')?.record;
+  } finally {
+    closeTargets(volume);
+  }
+}
+
+/** The hourly run mostly ends here: nothing is written (only a dead run's leftovers are tidied). */
+async function upToDateStep(run: Run, c: Convergence, started: number): Promise<RunReport> {
+  const { report, settings } = run;
+  report.source.revision = c.record?.revision;
+  const now = new Date();
+  report.freshness = c.record ? recordedFreshness([{ ...c.record.freshness, appliedAt: c.record.appliedAt }], now) : undefined;
+  if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
+  // Said on every run, the hourly up-to-date ones included: an unchecked TSL is a standing risk.
+  if (settings.config.process?.tsl && (settings.process.tslSignature ?? settings.config.process.tsl.signature) === 'off') {
+    report.warnings.push('the TSL signature check is turned off (--tsl-signature off or process.tsl.signature): the applied TSL was not verified');
+  }
+  if (c.record?.rollback) report.warnings.push(`rolled back from ${c.record.rollback.fromDigest} at ${c.record.rollback.at}; kept until a new payload or config arrives`);
+  if (!settings.dryRun) {
+    const tidied = await tidyStep(run);
+    if (tidied.length) report.published = { configMapsWritten: [], statusWritten: false, tidied };
+  }
+  return finish(report, 'up-to-date', ExitCode.ok, started, run.log);
+}
+
+interface Verified {
+  root: string;
+  proven?: { time: string; basis: string };
+  authenticode: Set<string>;
+}
+
+async function verifyStep(run: Run, resolved: ResolvedSource, sourceOptions: SourceOptions): Promise<Verified> {
+  const { report, settings, log } = run;
+  // Loaded only now: the crypto stack (pkijs, asn1js) costs more start-up than the whole
+  // up-to-date check above, which the hourly CronJob takes almost every time.
+  const verify = await import('./verify/index.js');
+  const { loadTrustSets, verificationFailure, verifyImage, verifyPayload } = verify;
+  const trustSets = await loadTrustSets(settings.config);
+
+  // The image signature is checked before a single layer is unpacked.
+  const signature = settings.image.mode === 'off' ? undefined : await fetchImageSignature(resolved);
+  report.image = await verifyImage(signature, settings.image, resolved.digest, missingSignatureReason(resolved));
+  if (report.image.checked) log.info('image signature verified', { identity: report.image.identity, location: report.image.location });
+  else report.warnings.push(`image signature not verified: ${report.image.reason}`);
+  report.warnings.push(...verify.expiryWarnings([], report.image, new Date(), settings.config.expiryWarningDays));
+
+  if (!run.verifyOnly) await tidyStaging().then((t) => t.length && log.info('removed staging directories of dead runs', { dirs: t }));
+  run.staging = await createStaging();
+  const unpacked = await unpackSource(resolved, path.join(run.staging.dir, 'payload'), sourceOptions.limits, sourceOptions);
+  report.warnings.push(...unpacked.warnings);
+  log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
+  const labels = { ...resolved.annotations, ...unpacked.annotations };
+
+  const { warnings: verifyWarnings, ...verification } = await verifyPayload(unpacked.root, settings.config, trustSets);
+  report.verification = verification;
+  report.warnings.push(...verifyWarnings);
+  // The manifest check already read .revision (and warned about a bad one); read it here only otherwise.
+  const revision = verification.manifest?.checked ? verification.manifest.revision : await verify.readRevision(unpacked.root, report.warnings);
+  report.source.revision = labels['org.opencontainers.image.revision'] ?? revision;
+  const failure = verificationFailure(verification);
+  if (failure) throw failure;
+  log.info('payload verified', { checks: verification.checks.length });
+
+  // Downgrade protection (src/verify/downgrade.ts says what counts as proven).
+  const proven = verify.provenTime(report.image, verification.checks);
+  if (proven) verification.proven = proven;
+  const authenticode = new Set(verification.checks.filter((c) => c.ok && c.kind === 'authenticode').map((c) => c.file));
+  return { root: unpacked.root, ...(proven ? { proven } : {}), authenticode };
+}
+
+function downgradeStep(run: Run, proven: Verified['proven'], last: AppliedRecord | undefined): void {
+  const problem = downgradeProblem(proven, lastProvenTime([last?.proven ? { provenTime: last.proven.time, provenBasis: last.proven.basis } : undefined]));
+  if (problem && !run.settings.allowDowngrade) {
+    throw new VerifyError(`downgrade refused: ${problem}`, undefined, 'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)');
+  }
+  if (problem) run.report.warnings.push(`downgrade allowed by --allow-downgrade: ${problem}`);
+}
+
+async function processStep(run: Run, root: string, authenticodeVerified: Set<string>): Promise<DesiredOutputs> {
+  const { report, settings, log } = run;
+  const desired = await deriveOutputs(root, settings.config, settings.namespace, {
+    derivedDir: path.join(run.staging!.dir, 'derived'),
+    truststorePassword: settings.gematik.truststorePassword,
+    truststorePasswordFile: settings.process.truststorePasswordFile,
+    resultFilenames: settings.gematik.resultFilenames,
+    inputFilenames: settings.gematik.inputFilenames,
+    authenticodeVerified,
+    tslGraceDays: settings.process.tslGraceDays,
+    tslSignerAnchors: settings.process.tslSignerAnchors,
+    tslTrust: settings.process.tslTrust,
+    tslSignature: settings.process.tslSignature,
+    trustSetFiles: (name) => trustSetFiles(settings.config, name),
+    onSecret: (secret) => log.redactor.add(secret),
+  });
+  report.warnings.push(...desired.warnings);
+  if (desired.processed?.length) report.processed = desired.processed;
+  report.freshness = freshnessOf(report);
+  report.warnings.push(...processedExpiryWarnings(desired.processed ?? [], new Date(), settings.config.expiryWarningDays));
+  for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
+  return desired;
+}
+
+/** Client dry run: the plan only. Server dry run: every target validates its writes (dryRun=All). */
+async function dryRunStep(run: Run, planned: TargetsPlan, meta: { source: string; digest: string; revision?: string }, proven: Verified['proven'], started: number): Promise<RunReport> {
+  const { settings, report } = run;
+  if (settings.dryRun === 'server') {
+    const record = newRecord({ ...meta, configHash: settings.configHash, ...(proven ? { proven } : {}), freshness: pickFreshness(report.freshness) });
+    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube'), planned, record, { dryRun: true });
+  }
+  const code = settings.detailedExitcode && planned.plan.changes ? ExitCode.changesPending : ExitCode.ok;
+  return finish(report, 'dry-run', code, started, run.log);
+}
+
+async function tidyStep(run: Run): Promise<string[]> {
+  const tidied = [...(await tidyTargets(run.targets, run.observed!)), ...(await tidyStaging()).map((d) => `staging: ${d}`)];
+  if (tidied.length) run.log.info('removed what killed runs left behind', { removed: tidied });
+  return tidied;
+}
+
+async function failureStep(run: Run, err: unknown, started: number): Promise<RunReport> {
+  const { report, settings, log } = run;
+  const zerr = err instanceof ZetaError ? err : new InternalError(`internal error: ${errorMessage(err)}`, 'rerun with --debug and report this', { cause: err });
+  report.error = { kind: zerr.kind, message: zerr.message, hint: zerr.hint, file: (zerr as { file?: string }).file };
+  if (err instanceof KubePublishError) report.published = { ...report.published, configMapsWritten: err.report.applied.map((a) => a.name), statusWritten: false, kube: err.report };
+  if (run.targets.length && run.observed && !settings.dryRun) {
+    // Best effort, after the fact: the status says which stage failed (the same failure again writes nothing).
+    await recordTargets(run.targets, undefined, failedStatus(zerr, report.source.digest), run.observed).catch(() => false);
+  }
+  if (settings.debug && err instanceof Error && err.stack) log.debug('stack', { stack: err.stack });
+  return finish(report, 'failed', zerr.exitCode, started, log);
+}
+
+/** A target without a record of this payload (lost, or read from an older format) gets it written. */
+function anyRecordStale(run: Run, digest: string, configHash: string): boolean {
+  return [...(run.observed?.values() ?? [])].some((o) => !o.record || o.record.version !== RECORD_VERSION || o.record.digest !== digest || o.record.configHash !== configHash || o.stale === true);
+}
+
+function pickFreshness(f: RunReport['freshness']): AppliedRecord['freshness'] {
+  return { ...(f?.earliestCertificateExpiry ? { earliestCertificateExpiry: f.earliestCertificateExpiry } : {}), ...(f?.tslNextUpdate ? { tslNextUpdate: f.tslNextUpdate } : {}) };
+}
+
+export interface RollbackOutcome {
+  volume?: string;
+  from: string;
+  to: string;
+  kept: string[];
+  /** API objects or manifests re-applied from what the restored payload produced. */
+  configMaps: string[];
+  digest: string;
+}
+
+/**
+ * `zeta-provision rollback`: every target back to an earlier applied payload together. Each target is
+ * asked first whether it can restore it; if one cannot (a Secret whose data is not kept), nothing is
+ * changed and the message names what cannot be restored. The status records the rollback (a
+ * RolledBack Event), and the next run holds it until a new payload or config arrives.
+ */
+export async function rollbackPipeline(settings: Settings, log: Logger, to?: string): Promise<RollbackOutcome> {
+  if (to !== undefined && !GENERATION_PATTERN.test(to)) {
+    throw new UsageError(`--to ${JSON.stringify(to)} is not a generation name (like ..2026_01_31_12_00_00.1a2b3c4d)`, 'zeta-provision status --volume DIR lists the kept generations');
+  }
+  // The volume's record says which targets the current payload went to: exactly those move back.
+  const volume = await openTargets(settings, log, [], 'rollback', ['volume']);
+  const written = Object.keys((await observeTargets(volume)).get('volume')?.record?.targets ?? {});
+  closeTargets(volume);
+  if (volume.length === 0) throw new UsageError('rollback needs the volume: it keeps the earlier payloads', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
+  const targets = await openTargets(settings, log, [], 'rollback', ['volume', ...written]);
+  try {
+    const missing = written.filter((id) => !targets.some((t) => t.id === id));
+    if (missing.length) {
+      throw new UsageError(`the current payload was also published to ${missing.join(', ')}; refusing to roll back the volume alone (nothing was changed)`, 'pass the same --config and target options (--kube-out, --kubeconfig, --namespace) as the run');
+    }
+    const observed = await observeTargets(targets);
+    const plan = await planRollback(targets, observed, to);
+    if (!plan && to) throw new UsageError(`generation ${to} is not kept in ${settings.volumeDir}`, 'zeta-provision status --volume DIR lists the kept generations');
+    if (!plan) throw new UsageError(`${settings.volumeDir} keeps no previous payload to roll back to`, 'a rollback target exists after the second publish; zeta-provision status --volume DIR lists the kept generations');
+    if (plan.problems.length) {
+      throw new PublishError(`refusing to roll back to ${plan.to.ref} (${plan.to.record.digest}); nothing was changed: ${plan.problems.join('; ')}`, 'publish the wanted payload with run instead (a Secret can only come from its payload)');
+    }
+    const { record, results } = await rollbackTargets(targets, observed, plan.to);
+    const message = `rolled back to ${record.source}@${record.digest}${record.revision ? ` revision ${record.revision}` : ''} (from ${record.rollback?.fromDigest ?? 'unknown'})`;
+    await recordTargets(targets, record, {
+      outcome: 'rolled-back',
+      message,
+      drift: [],
+      conditions: [
+        { type: 'Fetched', status: 'True', reason: 'Fetched', message: `kept payload ${record.digest}` },
+        { type: 'Verified', status: 'True', reason: 'Verified', message: 'verified when it was applied' },
+        { type: 'Published', status: 'True', reason: SUCCESS_REASONS['rolled-back'], message },
+      ],
+    }, observed);
+    log.info(message, {});
+    const v = results.volume as { from: string; to: string; kept: string[] } | undefined;
+    const kube = results.kube as { applied: { name: string }[] } | undefined;
+    const out = results['kube-out'] as { written: string[] } | undefined;
+    return { volume: settings.volumeDir, from: v?.from ?? '', to: v?.to ?? plan.to.ref, kept: v?.kept ?? [], configMaps: [...(kube?.applied.map((a) => a.name) ?? []), ...(out?.written ?? [])], digest: record.digest };
+  } finally {
+    closeTargets(targets);
   }
 }
 
@@ -199,14 +365,14 @@ function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
 }
 
 /** Outputs the config produces need somewhere to go; say exactly which setting is missing. */
-function requireTargets(settings: Settings, targets: Targets): void {
-  if (publishesToVolume(settings) && !targets.volumeDir) {
+function requireTargets(settings: Settings, targets: Target[]): void {
+  if (publishesToVolume(settings) && !settings.volumeDir) {
     throw new ConfigError(
       `${settings.config.origin} publishes files to a volume, but no volume directory is set`,
       'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR, volume.dir in the config)',
     );
   }
-  if (settings.config.configMaps.length > 0 && !targets.kubeOut && !targets.kube) {
+  if (settings.config.configMaps.length > 0 && !targets.some((t) => t.id === 'kube' || t.id === 'kube-out')) {
     throw new ConfigError(
       `${settings.config.origin} defines ConfigMaps, but no target for them is set`,
       'pass --kube-out DIR to write them as manifests (or ZETA_PROVISION_KUBE_OUT), or give a cluster (--kubeconfig, KUBECONFIG, in-cluster)',

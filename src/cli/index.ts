@@ -13,7 +13,7 @@ export type ParsedCommand =
   | { name: 'run'; flags: RunFlags }
   | { name: 'verify'; flags: RunFlags }
   | { name: 'status'; volume: string; output: OutputFormat }
-  | { name: 'rollback'; volume: string; to?: string; output: OutputFormat }
+  | { name: 'rollback'; volume: string; to?: string; output: OutputFormat; flags: RunFlags }
   | { name: 'version'; output: OutputFormat }
   | { name: 'watch'; options: WatchOptions; logFormat?: 'text' | 'json'; debug: boolean }
   | { name: 'help'; text: string };
@@ -42,14 +42,19 @@ Examples:
   # swap ..data back to the previous generation (atomic; consumers see the old set at once)
   zeta-provision rollback --volume /provisioning
 
+  # the same with the ConfigMaps of that payload re-applied (the same config and cluster as run)
+  zeta-provision rollback --config /etc/zeta-provision/config.yaml --volume /provisioning
+
   # back to a specific kept generation (names from "zeta-provision status")
   zeta-provision rollback --volume /provisioning --to ..2026_01_31_12_00_00.1a2b3c4d
 
+The ConfigMaps come from the generation (each keeps its payload's non-secret objects); a rollback that
+would need other Secret data is refused before anything changes, naming what it cannot restore.
 The rollback holds until a new payload digest or config arrives, or until "run --force".
 ${ENV_RULES}
 Exit codes:
-  0 rolled back   2 usage: unknown generation, or no previous generation to restore
-  4 the volume directory does not exist   5 the swap failed (volume locked or not writable)
+  0 rolled back   2 usage: unknown generation, no previous payload to restore, or a target missing
+  4 the volume directory does not exist   5 a target cannot be restored, or the swap failed (locked, not writable)
 `;
 
 export const PIPELINE = 'resolve → [up to date? stop] → verify image signature → unpack → verify files (.manifest, CMS, Authenticode) → downgrade check → derive (TSL, TPM store, policy signer, roots.json) → plan → publish';
@@ -183,10 +188,16 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
   volumeCommand('status', 'show the current and kept generations of a volume and what they hold (read-only)', STATUS_EXAMPLES).action((opts: Record<string, unknown>) => {
     result = { name: 'status', ...volumeFlags(opts, 'status') };
   });
-  volumeCommand('rollback', 'swap the volume back to the previous (or a kept) generation, atomically', ROLLBACK_EXAMPLES, [TO_SPEC]).action((opts: Record<string, unknown>) => {
-    const toEnv = env[envNameOfFlag(longFlag(TO_SPEC))];
+  // Rollback takes the run's target options (config, cluster, --kube-out) too: every target goes back together.
+  const rollback = subcommand('rollback', 'move every target (volume, ConfigMaps, manifests) back to the previous (or a kept) payload, or refuse before changing any', ROLLBACK_EXAMPLES);
+  addOptions(rollback, [...RUN_OPTIONS, TO_SPEC]);
+  rollback.action((opts: Record<string, unknown>) => {
+    const toName = envNameOfFlag(longFlag(TO_SPEC));
+    const flags = mergeFlags(flagsFromEnv(env, [toName], RUN_OPTIONS, 'rollback'), flagsFromCli(RUN_OPTIONS, opts));
+    if (!flags.volume) throw new UsageError('no volume directory given', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision rollback --help');
+    const toEnv = env[toName];
     const to = typeof opts.to === 'string' ? opts.to : toEnv !== undefined && toEnv !== '' ? toEnv : undefined;
-    result = { name: 'rollback', ...volumeFlags(opts, 'rollback'), to };
+    result = { name: 'rollback', volume: flags.volume, output: flags.output ?? 'text', to, flags };
   });
 
   const watch = subcommand('watch', 'reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)', WATCH_EXAMPLES + ENV_RULES);

@@ -57,8 +57,9 @@ export function runDocument(r: RunReport): { [k: string]: Json } {
     freshness,
   };
   if (!verify) {
-    doc.plan = r.plan ? (filled(r.plan, ['volume', 'configMaps', 'changes']) as Json) : null;
-    doc.published = r.published ? (filled(r.published, ['volume', 'configMapsWritten', 'statusWritten', 'kube']) as Json) : null;
+    // Lists are empty rather than null, so a consumer can iterate them in every outcome.
+    doc.plan = r.plan ? (filled({ targets: [], drift: [], rollouts: [], ...r.plan }, ['volume', 'configMaps', 'changes']) as Json) : null;
+    doc.published = r.published ? (filled({ tidied: [], changed: false, ...r.published }, ['volume', 'configMapsWritten', 'statusWritten', 'kube']) as Json) : null;
   }
   doc.warnings = r.warnings;
   doc.error = r.error ? filled(r.error, ['kind', 'message', 'hint', 'file']) : null;
@@ -78,6 +79,6 @@ export function volumeStatusDocument(s: object): { [k: string]: Json } {
 }
 
 /** `rollback`: what was swapped. */
-export function rollbackDocument(volume: string, r: { from?: string; to: string; kept: string[] }): { [k: string]: Json } {
-  return { apiVersion: API_VERSION, kind: 'VolumeRollback', volume, from: nul(r.from), to: r.to, kept: r.kept };
+export function rollbackDocument(volume: string, r: { from?: string; to: string; kept: string[]; digest?: string; configMaps?: string[] }): { [k: string]: Json } {
+  return { apiVersion: API_VERSION, kind: 'VolumeRollback', volume, from: nul(r.from), to: r.to, kept: r.kept, digest: nul(r.digest), reapplied: r.configMaps ?? [] };
 }

@@ -3,13 +3,13 @@
  * travels inside the report so both renderings agree with the process status.
  */
 import { stringify } from 'yaml';
+import { describeAge, describeTime } from '../util/time.js';
 import { runDocument } from './document.js';
-import { describeAge, describeTime } from './freshness.js';
 import type { RunReport } from './types.js';
 import { wrapLines } from './wrap.js';
 
 export type { Outcome, RunReport } from './types.js';
-export { DEFAULT_LIMITS, describeAge, describeTime, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type Freshness } from './freshness.js';
+export { describeAge, describeTime } from '../util/time.js';
 
 export { API_VERSION, rollbackDocument, runDocument, volumeStatusDocument, type DocumentKind } from './document.js';
 export { wrapLines, textWidth, TEXT_WIDTH } from './wrap.js';
@@ -28,6 +28,8 @@ const MAX_NAMED_UNVERIFIED = 50;
 
 const HEADLINE: Record<RunReport['outcome'], string> = {
   applied: 'applied',
+  'drift-corrected': 'drift corrected: the live state differed from what was applied and was repaired',
+  'rolled-back': 'rolled back: every target is back at the previous payload',
   'no-changes': 'no changes: outputs already match the payload',
   'up-to-date': 'up to date: this payload was already applied, nothing to do',
   'dry-run': 'dry run: nothing was written',
@@ -38,7 +40,8 @@ const HEADLINE: Record<RunReport['outcome'], string> = {
 function renderText(r: RunReport): string {
   if (r.outcome === 'failed') return renderFailure(r);
   const lines: string[] = [];
-  lines.push(`zeta-provision ${r.command}: ${HEADLINE[r.outcome]}`);
+  const pending = r.outcome === 'dry-run' && r.plan?.changes ? `; changes pending${r.plan.drift?.length ? ` (${r.plan.drift.length} drift)` : ''}${r.plan.rollouts?.length ? `, ${r.plan.rollouts.length} rollout(s)` : ''}` : '';
+  lines.push(`zeta-provision ${r.command}: ${HEADLINE[r.outcome]}${pending}`);
   if (r.source.reference) {
     lines.push(`  source    ${r.source.reference}${r.source.digest ? ` (${short(r.source.digest)})` : ''}${r.source.revision ? ` revision ${r.source.revision}` : ''}`);
   }
@@ -93,6 +96,9 @@ function renderText(r: RunReport): string {
   for (const cm of r.plan?.configMaps ?? []) {
     lines.push(`  ${cm.kind === 'Secret' ? 'secret   ' : 'configmap'} ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
   }
+  for (const d of r.plan?.drift ?? []) lines.push(`  drift     ${d.target} ${d.object}: ${d.what}`);
+  for (const w of r.plan?.rollouts ?? []) lines.push(`  rollout   ${w}${r.outcome === 'dry-run' ? ' (pending)' : ''}`);
+  for (const t of r.published?.tidied ?? []) lines.push(`  tidied    ${t}`);
   lines.push(...renderKube(r));
   for (const w of r.warnings) lines.push(`  warning   ${w}`);
   if (r.error) {

@@ -128,8 +128,8 @@ describe('image signature (cosign) in run', () => {
     expect(first.exitCode, first.stdout).toBe(0);
     const proven = { time: new Date(newer * 1000).toISOString(), basis: 'image signature' };
     expect(JSON.parse(first.stdout).verification.proven).toEqual(proven);
-    const status = JSON.parse(await readFile(path.join(ex.volume, '..zeta-provision.json'), 'utf8'));
-    expect(status).toMatchObject({ provenTime: proven.time, provenBasis: 'image signature' });
+    const volumeRecord = JSON.parse(await readFile(path.join(ex.volume, '..zeta-provision.json'), 'utf8'));
+    expect(volumeRecord.generations[volumeRecord.generation]).toMatchObject({ proven: { time: proven.time, basis: 'image signature' } });
 
     await resign(newer - 86_400);
     const replayed = await runCli(args);

@@ -140,11 +140,13 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
       expect(cm.metadata.labels, name).toEqual(LABELS);
       expect(cm.metadata.annotations, name).toMatchObject({ 'zeta-provision/content-hash': contentHash(data), 'zeta-provision/source': `${repo}:1.0`, 'zeta-provision/source-digest': digest });
     }
-    // One LIST, both ConfigMaps created by server-side apply, exactly one rollout of the one consumer,
-    // then the run's record.
+    // One LIST, both ConfigMaps created by server-side apply (each name looked up first: one that is
+    // not ours would be refused), exactly one rollout of the one consumer, then the run's record.
     expect(requestsSince(0)).toEqual([
       'list configmaps 200',
+      'get configmaps/nginx-config 404',
       'patch configmaps/nginx-config 201',
+      'get configmaps/opa-policy 404',
       'patch configmaps/opa-policy 201',
       'get deployments/opa 200',
       'patch deployments/opa 200',
@@ -158,7 +160,7 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
     expect(opaDeployment().metadata.generation).toBe(2);
     expect(opaDeployment().spec.template.metadata.annotations).toEqual({ 'zeta-provision/inputs-hash': inputsHash });
     // The run's record: applied, this digest, the consumer's inputs; the Event says Provisioned.
-    expect(statusRecord()).toMatchObject({ outcome: 'applied', digest, counts: { applied: 2, restarted: 1, pending: 0 }, lastApplied: { digest }, consumers: { 'deployment/opa': inputsHash } });
+    expect(statusRecord()).toMatchObject({ outcome: 'applied', applied: { digest, targets: { kube: { consumers: { 'deployment/opa': inputsHash } } } } });
     expect(eventReasons()).toEqual(['Normal Provisioned zeta-provision-status']);
 
     // The volume got the same nginx.conf, and the sidecar reloaded nginx with it.
@@ -193,17 +195,22 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
       expect(failed.error.message).toMatch(/image signature/);
       expect(failed.source.digest).not.toBe(digest);
 
-      // The API saw reads and the failure record, nothing else: no ConfigMap write, no rollout.
-      expect(requestsSince(before), tampered).toEqual(['list configmaps 200', 'patch configmaps/zeta-provision-status 200', 'create events 201']);
+      // The API saw the LIST and at most the failure record (written when it says something new), nothing else.
+      const seen = requestsSince(before);
+      expect(seen[0], tampered).toBe('list configmaps 200');
+      expect(seen.slice(1).every((q) => q === 'patch configmaps/zeta-provision-status 200' || q === 'create events 201'), seen.join(', ')).toBe(true);
       expect(JSON.stringify([configMap('nginx-config'), configMap('opa-policy'), opaDeployment()])).toBe(goodObjects);
       // The record says this run failed verification and still names the good payload as applied.
-      expect(statusRecord()).toMatchObject({ outcome: 'failed', digest: failed.source.digest, error: expect.stringMatching(/image signature/), lastApplied: { digest }, consumers: { 'deployment/opa': inputsHash } });
+      expect(statusRecord()).toMatchObject({ outcome: 'failed', message: expect.stringMatching(/image signature/), applied: { digest, targets: { kube: { consumers: { 'deployment/opa': inputsHash } } } } });
+      expect(statusRecord().conditions.find((c: { type: string }) => c.type === 'Verified')).toMatchObject({ status: 'False', reason: 'VerificationFailed' });
 
       // The volume is untouched and nginx serves the last good config.
       expect(await new DirectoryHasher(volume).hash()).toBe(goodHash);
       expect(await httpGet(port)).toBe('zeta e2e v1\n');
     }
-    expect(eventReasons()).toEqual(['Normal Provisioned zeta-provision-status', 'Warning VerificationFailed zeta-provision-status', 'Warning VerificationFailed zeta-provision-status']);
+    const reasons = eventReasons();
+    expect(reasons.slice(0, 2)).toEqual(['Normal Provisioned zeta-provision-status', 'Warning VerificationFailed zeta-provision-status']);
+    expect(reasons.slice(2).every((r) => r === 'Warning VerificationFailed zeta-provision-status')).toBe(true);
     // Every request the runs made was one the Role grants.
     expect(api.requests.filter((q) => q.status === 401 || q.status === 403)).toEqual([]);
     expect(watch.lines.filter((l) => l.msg === 'reloaded').map((l) => l.hash)).toEqual([goodHash]);
