@@ -25,6 +25,8 @@ declare -A needs=(
   [curl]=curl
   [kubectl]=kubectl
   [setpriv]=util-linux
+  [xxd]=xxd
+  [base64]=coreutils
 )
 
 missing=()
