@@ -26,6 +26,7 @@ declare -A needs=(
   [kubectl]=kubectl
   [setpriv]=util-linux
   [xxd]=xxd
+  [python3]=python3
   [base64]=coreutils
 )
 
