@@ -2,11 +2,11 @@
  * Report stage: what happened, as text for a person or JSON for a machine, on stdout. The exit code
  * travels inside the report so both renderings agree with the process status.
  */
-import { describeAge, describeTime } from './freshness.js';
+import { describeAge, describeTime } from '../util/time.js';
 import type { RunReport } from './types.js';
 
 export type { Outcome, RunReport } from './types.js';
-export { DEFAULT_LIMITS, describeAge, describeTime, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness, type Freshness } from './freshness.js';
+export { describeAge, describeTime } from '../util/time.js';
 
 export function renderReport(report: RunReport, format: 'text' | 'json'): string {
   return format === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderText(report);

@@ -1,7 +1,7 @@
 import type { Plan } from '../plan/index.js';
 import type { ProcessorSummary } from '../process/types.js';
 import type { PublishResult } from '../publish/index.js';
-import type { Freshness } from './freshness.js';
+import type { Freshness } from '../plan/freshness.js';
 import type { ImageCheck, VerificationReport } from '../verify/types.js';
 
 export type Outcome = 'applied' | 'no-changes' | 'up-to-date' | 'dry-run' | 'verified' | 'failed';

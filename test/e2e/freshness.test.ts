@@ -9,7 +9,7 @@ import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { volumeStatus } from '../../src/publish/volume/index.js';
-import { freshnessOf, freshnessWarnings, processedExpiryWarnings } from '../../src/report/index.js';
+import { freshnessOf, freshnessWarnings, processedExpiryWarnings } from '../../src/plan/freshness.js';
 import { REPO_ROOT, runCli } from '../support/cli.js';
 import { NS, writeConfig, writeKubeconfig } from '../support/kube-api/cluster.js';
 import { startKubeApi, type KubeApi } from '../support/kube-api/index.js';

@@ -6,7 +6,8 @@
 import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, UsageError, errorMessage } from '../../errors.js';
-import { describeAge, describeTime, freshnessWarnings, recordedFreshness } from '../../report/index.js';
+import { freshnessWarnings, recordedFreshness } from '../../plan/freshness.js';
+import { describeAge, describeTime } from '../../util/time.js';
 import type { GenerationRecord, StatusRecord } from '../status.js';
 import { DEFAULT_FILE_MODE, DEFAULT_KEEP_GENERATIONS, GENERATION_PATTERN, currentGeneration, listGenerations } from './layout.js';
 import { addTopLevelLinks, refuseForeignTopLevel, removeStaleLinks, swapData, topLevelNames } from './links.js';

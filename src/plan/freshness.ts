@@ -1,5 +1,5 @@
 /**
- * How fresh the trust data is, for the report and the status records: the earliest certificate
+ * How fresh the trust data is, for the applied record and the report (domain logic; report/ only renders it): the earliest certificate
  * expiry among the anchors and signers this run checked (image chain, file signatures, the policy
  * signer), the TSL's NextUpdate, and — when reading a status record back — the age of the payload
  * that was applied. Pure functions: the caller passes `now`.
@@ -7,7 +7,8 @@
 import { DEFAULT_EXPIRY_WARNING_DAYS } from '../config/validate.js';
 import { DEFAULT_TSL_WARN_DAYS } from '../config/process.js';
 import type { ProcessorSummary } from '../process/types.js';
-import type { RunReport } from './types.js';
+import type { ImageCheck, VerificationReport } from '../verify/types.js';
+import { DAY_MS, describeTime } from '../util/time.js';
 
 export interface Freshness {
   /** Earliest notAfter (ISO 8601) of a certificate the run relied on. */
@@ -19,14 +20,13 @@ export interface Freshness {
   payloadAgeSeconds?: number;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 /**
  * A payload older than this while the CronJob runs hourly means no new payload arrives (source stuck,
  * runs failing): gematik's TSL alone is reissued well within a month.
  */
 export const PAYLOAD_AGE_WARNING_DAYS = 30;
 
-export function freshnessOf(report: Pick<RunReport, 'image' | 'verification' | 'processed'>): Freshness {
+export function freshnessOf(report: { image?: ImageCheck; verification?: VerificationReport; processed?: ProcessorSummary[] }): Freshness {
   const expiries = [
     report.image?.signer?.earliestExpiry,
     // A timestamped signature stays valid after its chain expires (the timestamp proves when it was
@@ -46,14 +46,6 @@ export function freshnessOf(report: Pick<RunReport, 'image' | 'verification' | '
 function earliestOf(times: (string | undefined)[]): string | undefined {
   const valid = times.filter((t): t is string => !!t && !Number.isNaN(Date.parse(t)));
   return valid.sort((a, b) => Date.parse(a) - Date.parse(b))[0];
-}
-
-/** `2027-03-01 (in 92 days)` / `(3 days ago)` — for text output. */
-export function describeTime(iso: string, now: Date): string {
-  const ms = Date.parse(iso) - now.getTime();
-  const days = Math.floor(Math.abs(ms) / DAY_MS);
-  const rel = days === 0 ? (ms >= 0 ? 'within a day' : 'less than a day ago') : ms >= 0 ? `in ${days} day(s)` : `${days} day(s) ago`;
-  return `${iso.slice(0, 10)} (${rel})`;
 }
 
 export interface FreshnessLimits {
@@ -111,11 +103,3 @@ export function recordedFreshness(
   };
 }
 
-/** Age as text: `3 h 12 min`, `5 days 2 h`. */
-export function describeAge(fromIso: string, now: Date): string {
-  const minutes = Math.max(0, Math.floor((now.getTime() - Date.parse(fromIso)) / 60000));
-  const days = Math.floor(minutes / 1440);
-  const hours = Math.floor((minutes % 1440) / 60);
-  if (days > 0) return `${days} day(s) ${hours} h`;
-  return hours > 0 ? `${hours} h ${minutes % 60} min` : `${minutes} min`;
-}
