@@ -1,0 +1,312 @@
+/**
+ * The CoCo initdata target: the RVPS reference values (write 1), then the `INITDATA` key of
+ * peer-pods-cm and/or the initdata annotation of named Deployments' pod templates (write 2), in
+ * that order, with the overlap rotation of src/plan/initdata.ts.
+ *
+ * Field ownership in objects that belong to others:
+ * - peer-pods-cm (the sandboxed-containers operator's): server-side apply of `data.INITDATA` and
+ *   one annotation only, field manager `zeta-provision`, never a label (our managed-by label would
+ *   put the object into the API target's label-selected LIST, where prune could delete it). A key
+ *   owned by another manager is a conflict, found by a server-side dry run before write 1.
+ * - rvps-reference-values (the Trustee admin's): one key holds everyone's entries, so server-side
+ *   apply cannot split it; it is a JSON merge patch with a resourceVersion precondition (a
+ *   concurrent writer means re-read and decide again), changing only our entries' text.
+ * - Deployments: a merge patch of the template annotations, only when the decoded value differs,
+ *   so an unchanged initdata never rolls anything out.
+ */
+import type { Settings } from '../../config/index.js';
+import type { InitdataConfig, InitdataPlatform } from '../../config/initdata.js';
+import { InternalError, PublishError, errorMessage } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { decideRotation, type ConsumerObservation, type LiveEntry, type RotationDecision } from '../../plan/initdata.js';
+import type { InitdataOutput } from '../../process/initdata/index.js';
+import type { DesiredOutputs } from '../../process/types.js';
+import { loadConnection } from '../kube/connection.js';
+import { ApiRequestError, KubeHttp, type RequestSpec } from '../kube/http.js';
+import { MANAGER } from '../manifest.js';
+import type { AppliedRecord } from '../record.js';
+import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetFactory, TargetPlan } from '../target.js';
+import { cmPath, deploymentPath, INITDATA_ID_ANNOTATION, observeCoco, readRvps, ROTATION_ANNOTATION, type CocoLive, type ConsumerLive } from './observe.js';
+import { spliceReferenceValues } from './rvps-json.js';
+
+export const COCO_TARGET_ID = 'coco-initdata';
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+export interface CocoPlanDetail {
+  initdata: InitdataOutput;
+  decision: RotationDecision;
+}
+
+export interface CocoReport {
+  /** The initdata now current (sha256 of the TOML) and its reference values. */
+  id: string;
+  values: Record<string, string>;
+  referenceValues?: { written: boolean; why: string[] };
+  /** Consumers whose initdata was (or would be) written. */
+  updated: string[];
+  /** Replaced values still listed beside the current one. */
+  overlapping: { id: string; values: Record<string, string>; until: string; waitingFor: string[] }[];
+}
+
+export interface CocoOptions {
+  config: InitdataConfig;
+  forceConflicts: boolean;
+  log: Logger;
+  now?: () => Date;
+}
+
+export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, CocoReport> {
+  readonly id = COCO_TARGET_ID;
+  readonly where: string;
+
+  constructor(
+    readonly http: KubeHttp,
+    readonly options: CocoOptions,
+  ) {
+    const c = options.config;
+    const to = [c.peerPodsConfigMap ? `ConfigMap ${c.peerPodsConfigMap.namespace}/${c.peerPodsConfigMap.name}` : undefined, c.deployments.length ? `${c.deployments.length} Deployment(s)` : undefined].filter(Boolean);
+    this.where = `RVPS ${c.referenceValues.namespace}/${c.referenceValues.name}, then ${to.join(' and ')} (${http.connection.origin})`;
+  }
+
+  async observe(): Promise<Observed<CocoLive>> {
+    return { live: await observeCoco(this.http, this.options.config, (err, what) => this.failure(err, what)) };
+  }
+
+  check(record: AppliedRecord, live: CocoLive): DriftItem[] {
+    const applied = (record.targets[this.id] as { id?: string } | undefined)?.id;
+    if (!applied) return [];
+    return live.consumers.filter((c) => !c.ids.every((id) => id === applied)).map((c) => ({ target: this.id, object: refOf(c), what: c.ids.every((id) => id === undefined) ? 'initdata missing' : 'initdata changed by someone else' }));
+  }
+
+  plan(desired: DesiredOutputs, observed: Observed<CocoLive>): TargetPlan<CocoPlanDetail> {
+    const initdata = desired.initdata;
+    if (!initdata) throw new InternalError('initdata is configured but the process stage produced none');
+    const decision = this.decide(initdata, observed.live);
+    const rv = this.options.config.referenceValues;
+    const actions: string[] = [];
+    if (decision.rvps) {
+      const listed = Object.keys(this.desiredValues(initdata)).map((n) => `${n} ${initdata.values[this.platformOf(n)!]!.slice(0, 16)}…`);
+      actions.push(`update ConfigMap ${rv.namespace}/${rv.name} ${rv.key}: ${listed.join(', ')}${decision.overlapping.length ? ` (+${decision.overlapping.length} overlapping)` : ''} — ${decision.rvps.why.join('; ')}`);
+    }
+    for (const ref of decision.update) actions.push(ref.startsWith('Deployment/') ? `annotate ${ref} with initdata ${initdata.id} (rollout)` : `set ${this.options.config.peerPodsConfigMap!.key} of ${ref} to initdata ${initdata.id}`);
+    const drift = decision.drift.map((what) => ({ target: this.id, object: `ConfigMap/${rv.namespace}/${rv.name}`, what }));
+    return { target: this.id, changes: actions.length > 0, drift, actions, detail: { initdata, decision } };
+  }
+
+  async apply(plan: TargetPlan<CocoPlanDetail>, _record: AppliedRecord, opts: { dryRun: boolean }): Promise<TargetApplied<CocoReport>> {
+    const { initdata } = plan.detail;
+    let decision = plan.detail.decision;
+    const writes2 = decision.update.map((ref) => this.initdataRequest(ref, initdata));
+    // Server-side dry run of every write first: a conflict on peer-pods-cm or an RBAC denial is
+    // found before write 1, so a predictable failure leaves nothing half-applied.
+    for (const req of writes2) await this.send(req, true, `preflight ${req.what}`);
+    let rvpsWritten = false;
+    if (decision.rvps) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.send(this.rvpsRequest(decision, plan.detail.initdata), opts.dryRun, 'update the RVPS reference values');
+          rvpsWritten = !opts.dryRun;
+          break;
+        } catch (err) {
+          // 409 on the precondition: someone wrote the ConfigMap since observe(). Re-read, decide again.
+          if (!(err instanceof ConflictRetry) || attempt >= 3) throw err instanceof ConflictRetry ? err.publishError : err;
+          const fresh = (await this.observe()).live;
+          decision = this.decide(initdata, fresh);
+          if (!decision.rvps) break;
+        }
+      }
+    }
+    const updated: string[] = [];
+    for (const req of writes2) {
+      try {
+        await this.send(req, opts.dryRun, req.what);
+        updated.push(req.ref);
+      } catch (err) {
+        const e = err instanceof PublishError ? err : this.failure(err, req.what);
+        const done = rvpsWritten ? 'the reference values already list the new initdata beside the old one, so pods keep attesting; ' : '';
+        throw new PublishError(`${e.message} (${done}${updated.length} of ${writes2.length} initdata write(s) done)`, [e.hint, 'the next run retries'].filter(Boolean).join('; '));
+      }
+    }
+    const report: CocoReport = {
+      id: initdata.id,
+      values: this.desiredValues(initdata),
+      ...(decision.rvps ? { referenceValues: { written: !opts.dryRun, why: decision.rvps.why } } : {}),
+      updated,
+      overlapping: decision.overlapping.map(({ id, values, until, waitingFor }) => ({ id, values, until, waitingFor })),
+    };
+    for (const line of plan.actions) this.options.log.info(`${opts.dryRun ? 'would ' : ''}${line}`);
+    return { wrote: decision.rvps !== undefined || updated.length > 0, details: { id: initdata.id, values: report.values, overlapping: report.overlapping.map((o) => o.id) }, report };
+  }
+
+  /** The rotation state lives with the entries (written in apply): nothing else to record. */
+  async record(_record: AppliedRecord, _run: RunStatus, _observed: Observed<CocoLive> | undefined): Promise<boolean> {
+    return false;
+  }
+
+  async tidy(): Promise<string[]> {
+    return [];
+  }
+
+  rollbackProblem(_to: RollbackSource): string | undefined {
+    return 'the CoCo initdata target keeps no earlier initdata documents; apply the earlier payload instead (its initdata goes through the same overlap rotation)';
+  }
+
+  rollback(): Promise<TargetApplied<CocoReport>> {
+    return Promise.reject(new PublishError(this.rollbackProblem(undefined as never)!));
+  }
+
+  close(): void {
+    this.http.close();
+  }
+
+  private decide(initdata: InitdataOutput, live: CocoLive): RotationDecision {
+    const c = this.options.config;
+    const desired = { id: initdata.id, values: this.desiredValues(initdata) };
+    const entries = new Map<string, LiveEntry>();
+    for (const el of live.rvps.list.elements) {
+      if (el.name === undefined || !(el.name in desired.values)) continue;
+      const seen = entries.get(el.name);
+      entries.set(el.name, { raw: seen?.raw ?? el.value, count: (seen?.count ?? 0) + 1 });
+    }
+    const consumers: ConsumerObservation[] = live.consumers.map((k) => ({ ref: refOf(k), current: k.ids.every((id) => id === initdata.id), checkable: k.kind === 'Deployment', settled: k.settled }));
+    const algs = Object.fromEntries(Object.keys(desired.values).map((n) => [n, this.platformOf(n) === 'azure-vtpm' ? 'sha256' : initdata.algorithm]));
+    const decision = decideRotation({
+      now: this.options.now?.() ?? new Date(),
+      desired,
+      algs,
+      format: c.referenceValues.format,
+      state: live.rvps.state,
+      live: entries,
+      consumers,
+      overlapMs: c.overlapHours * HOUR,
+      validMs: c.referenceValues.validDays * DAY,
+      refreshMs: c.referenceValues.refreshDays * DAY,
+      force: this.options.forceConflicts,
+    });
+    if (decision.conflicts.length > 0) {
+      throw new PublishError(
+        `ConfigMap ${c.referenceValues.namespace}/${c.referenceValues.name}: ${decision.conflicts.join('; ')}; nothing was written`,
+        'check who edits the reference values; pass --force-conflicts to take the entries over (their values stay listed for the overlap time)',
+      );
+    }
+    // Keep the scanned list for the write: the splice must work on the text the decision saw.
+    this.lastRvps = live.rvps;
+    return decision;
+  }
+
+  private lastRvps: CocoLive['rvps'] | undefined;
+
+  private desiredValues(initdata: InitdataOutput): Record<string, string> {
+    const names = this.options.config.referenceValues.names;
+    return Object.fromEntries(this.options.config.platforms.map((p) => [names[p], initdata.values[p]!]));
+  }
+
+  private platformOf(name: string): InitdataPlatform | undefined {
+    return this.options.config.platforms.find((p) => this.options.config.referenceValues.names[p] === name);
+  }
+
+  private rvpsRequest(decision: RotationDecision, _initdata: InitdataOutput): Write {
+    const rv = this.options.config.referenceValues;
+    const live = this.lastRvps!;
+    const text = spliceReferenceValues(live.list, decision.rvps!.set);
+    // Checked before it is sent: our edit must leave a list RVPS can read, with foreign entries intact.
+    readRvps({ data: { [rv.key]: text } }, this.options.config);
+    return {
+      ref: `ConfigMap/${rv.namespace}/${rv.name}`,
+      what: `update ConfigMap ${rv.namespace}/${rv.name}`,
+      spec: {
+        method: 'PATCH',
+        path: cmPath(rv.namespace, rv.name),
+        query: { fieldManager: MANAGER },
+        contentType: 'application/merge-patch+json',
+        body: JSON.stringify({ metadata: { resourceVersion: live.resourceVersion, annotations: { [ROTATION_ANNOTATION]: JSON.stringify(decision.rvps!.state) } }, data: { [rv.key]: text } }),
+      },
+      retryOnConflict: true,
+    };
+  }
+
+  private initdataRequest(ref: string, initdata: InitdataOutput): Write {
+    const c = this.options.config;
+    const [kind, namespace, name] = ref.split('/') as [string, string, string];
+    if (kind === 'ConfigMap') {
+      const p = c.peerPodsConfigMap!;
+      return {
+        ref,
+        what: `set ${p.key} of ConfigMap ${namespace}/${name}`,
+        spec: {
+          method: 'PATCH',
+          path: cmPath(namespace, name),
+          query: { fieldManager: MANAGER, force: String(this.options.forceConflicts) },
+          contentType: 'application/apply-patch+yaml',
+          body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, annotations: { [INITDATA_ID_ANNOTATION]: initdata.id } }, data: { [p.key]: initdata.encoded } }),
+        },
+      };
+    }
+    const annotations: Record<string, string> = { [INITDATA_ID_ANNOTATION]: initdata.id };
+    for (const k of c.annotations) annotations[k] = initdata.encoded;
+    return {
+      ref,
+      what: `annotate Deployment ${namespace}/${name}`,
+      spec: { method: 'PATCH', path: deploymentPath(namespace, name), query: { fieldManager: MANAGER }, contentType: 'application/merge-patch+json', body: JSON.stringify({ spec: { template: { metadata: { annotations } } } }) },
+    };
+  }
+
+  private async send(w: Write, dryRun: boolean, what: string): Promise<void> {
+    try {
+      await this.http.request({ ...w.spec, query: { ...w.spec.query, ...(dryRun ? { dryRun: 'All' } : {}) } });
+    } catch (err) {
+      const e = this.failure(err, what);
+      if (w.retryOnConflict && err instanceof ApiRequestError && err.status === 409) throw new ConflictRetry(e);
+      throw e;
+    }
+  }
+
+  /** One line an operator can act on; the API's own message names verb, resource and namespace. */
+  failure(err: unknown, what: string): PublishError {
+    if (err instanceof PublishError) return err;
+    if (!(err instanceof ApiRequestError)) return new PublishError(`${what}: ${errorMessage(err)}`);
+    const where = `(${this.http.connection.origin})`;
+    if (err.status === 0) return new PublishError(`${what}: no answer from the API server ${where}: ${err.message}`, 'check connectivity and --kube-deadline');
+    if (err.status === 401) return new PublishError(`${what}: 401 Unauthorized ${where}`, 'the token or client certificate was refused');
+    if (err.status === 403) return new PublishError(`${what}: ${err.apiStatus?.message ?? '403 Forbidden'}`, 'grant it in the Roles of manifests/overlays/coco/rbac.yaml');
+    const fieldConflict = err.status === 409 && (err.apiStatus?.details?.causes ?? []).some((c) => c.reason === 'FieldManagerConflict');
+    if (fieldConflict) return new PublishError(`${what}: ${err.apiStatus?.message ?? 'conflict'}`, 'another field manager owns this key; pass --force-conflicts to take it over');
+    return new PublishError(`${what}: ${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}`);
+  }
+}
+
+interface Write {
+  ref: string;
+  what: string;
+  spec: RequestSpec;
+  retryOnConflict?: boolean;
+}
+
+class ConflictRetry extends Error {
+  constructor(readonly publishError: PublishError) {
+    super(publishError.message);
+  }
+}
+
+function refOf(c: ConsumerLive): string {
+  return `${c.kind}/${c.namespace}/${c.name}`;
+}
+
+export async function openCocoTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<CocoInitdataTarget | undefined> {
+  const config = settings.config.initdata;
+  if (!config || settings.kubeOut) return undefined;
+  const connection = await loadConnection({ kubeconfig: settings.kube.kubeconfig, context: settings.kube.context, env, serviceAccountDir });
+  const http = new KubeHttp(connection, {
+    deadline: Date.now() + settings.kube.deadlineSeconds * 1000,
+    onSecret: (s) => log.redactor.add(s),
+    onRetry: (r) => log.warn('API request failed, retrying', { method: r.method, path: r.path, attempt: r.attempt + 1, delayMs: r.delayMs, error: r.why }),
+  });
+  return new CocoInitdataTarget(http, { config, forceConflicts: settings.kube.forceConflicts, log });
+}
+
+/** Registration for src/publish/targets.ts (FACTORIES), after the API target. */
+export const cocoTargetFactory: TargetFactory = {
+  id: COCO_TARGET_ID,
+  open: (settings, log) => openCocoTarget(settings, log),
+};
