@@ -60,7 +60,10 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     }
 
     const last = await readLastApplied(targets);
-    if (!verifyOnly && !settings.force && isUpToDate(last, resolved.digest, settings.configHash)) {
+    // The CoCo reference values can fall due (expiration refresh, overlap cleanup) on an unchanged payload.
+    const initdataDue = !verifyOnly && settings.config.initdata ? await (await import('./publish/coco/step.js')).initdataDue(settings, log) : undefined;
+    if (initdataDue) report.warnings.push(`initdata: ${initdataDue}; running although the payload may be unchanged`);
+    if (!verifyOnly && !settings.force && !initdataDue && isUpToDate(last, resolved.digest, settings.configHash)) {
       report.source.revision = last[0]?.revision;
       // The hourly run mostly ends here: it still says how fresh the payload in place is.
       const now = new Date();
@@ -105,7 +108,16 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     // Downgrade protection (src/verify/downgrade.ts says what counts as proven).
     const proven = verify.provenTime(report.image, verification.checks);
     if (proven) verification.proven = proven;
-    if (verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
+    if (verifyOnly) {
+      if (settings.config.initdata) {
+        // CI sees the initdata and its reference values before the payload ships.
+        const { deriveInitdata } = await import('./process/initdata/index.js');
+        const { summarizeInitdata } = await import('./publish/coco/step.js');
+        const { walkTree } = await import('./util/fs.js');
+        report.initdata = { ...summarizeInitdata(await deriveInitdata(unpacked.root, await walkTree(unpacked.root), settings.config.initdata), settings.config.initdata), actions: [] };
+      }
+      return finish(report, 'verified', ExitCode.ok, started, log);
+    }
     const downgrade = verify.downgradeProblem(proven, verify.lastProvenTime(last));
     if (downgrade && !settings.allowDowngrade) {
       throw new VerifyError(`downgrade refused: ${downgrade}`, undefined, 'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)');
@@ -146,12 +158,18 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       // Admission and validation errors surface now; the server stores nothing (dryRun=All).
       report.published = { configMapsWritten: [], statusWritten: false, kube: await targets.kube.publish(desired.configMaps, meta, { dryRun: true }) };
     }
+    const coco = desired.initdata ? await import('./publish/coco/step.js') : undefined;
     if (settings.dryRun) {
-      const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
+      if (coco) report.initdata = await coco.publishInitdata(settings, log, desired, settings.dryRun);
+      const pending = plan.changes || (report.initdata?.actions.length ?? 0) > 0;
+      const code = settings.detailedExitcode && pending ? ExitCode.changesPending : ExitCode.ok;
       return finish(report, 'dry-run', code, started, log);
     }
     report.published = await publish(plan, desired, targets, meta);
-    return finish(report, plan.changes ? 'applied' : 'no-changes', ExitCode.ok, started, log);
+    // After the API objects (DESIGN.md's order); its own two writes are ordered inside the target.
+    if (coco) report.initdata = await coco.publishInitdata(settings, log, desired, 'apply');
+    const changed = plan.changes || (report.initdata?.applied !== undefined) || (report.initdata?.files?.length ?? 0) > 0;
+    return finish(report, changed ? 'applied' : 'no-changes', ExitCode.ok, started, log);
   } catch (err) {
     const zerr = err instanceof ZetaError ? err : new InternalError(`internal error: ${errorMessage(err)}`, 'rerun with --debug and report this', { cause: err });
     report.error = { kind: zerr.kind, message: zerr.message, hint: zerr.hint, file: (zerr as { file?: string }).file };

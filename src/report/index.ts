@@ -3,6 +3,7 @@
  * travels inside the report so both renderings agree with the process status.
  */
 import { describeAge, describeTime } from '../util/time.js';
+import { renderInitdata } from './initdata.js';
 import type { RunReport } from './types.js';
 
 export type { Outcome, RunReport } from './types.js';
@@ -77,6 +78,7 @@ function renderText(r: RunReport): string {
     lines.push(`  ${cm.kind === 'Secret' ? 'secret   ' : 'configmap'} ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
   }
   lines.push(...renderKube(r));
+  if (r.initdata) lines.push(...renderInitdata(r.initdata, r.outcome === 'dry-run' || r.outcome === 'verified'));
   for (const w of r.warnings) lines.push(`  warning   ${w}`);
   if (r.error) {
     lines.push(`  error     ${r.error.message}`);
