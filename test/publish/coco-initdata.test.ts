@@ -258,3 +258,29 @@ describe('CoCo initdata target', () => {
     expect(writes(api!)).toEqual([]);
   });
 });
+
+describe('CoCo initdata: the up-to-date run', () => {
+  it('reads only, and names what is due: a consumer changed by someone, an expiration to refresh', async () => {
+    const { resolveSettings } = await import('../../src/config/index.js');
+    const { initdataDue } = await import('../../src/publish/coco/step.js');
+    const s = await setup();
+    const dir = await tempDir();
+    const kubeconfig = await writeKubeconfig(dir, api!.url, { token: 't0k3n' });
+    const cfg = parseConfigText(`initdata:\n  peerPodsConfigMap: true\n  deployments: [${APPS}/pep]\n  parts:\n    policy.rego: { file: p.rego }\n  referenceValues: { validDays: 40, refreshDays: 30 }\n`, 't.yaml', '/');
+    const settings = resolveSettings({ kubeconfig } as never, cfg, {});
+    const log = createLogger({ format: 'json', level: 'error', write: () => {} });
+    expect(await initdataDue(settings, log)).toBe('no reference values recorded yet');
+    // Published 20 days ago with validDays 40: 20 days left, under refreshDays 30.
+    s.advance(-20 * 24 * HOUR);
+    await s.run(A, { cfg: cfg.initdata! });
+    s.finishRollout();
+    const n = writes(api!).length;
+    expect(await initdataDue(settings, log)).toMatch(/expiration \S+ refreshed/);
+    s.advance(20 * 24 * HOUR);
+    await s.run(A, { cfg: cfg.initdata! });
+    expect(await initdataDue(settings, log)).toBeUndefined();
+    api!.store.mergePatch(api!.type('configmaps'), OSC, 'peer-pods-cm', { data: { INITDATA: B.initdata!.encoded } }, { dryRun: false, fieldManager: 'zeta-provision' });
+    expect(await initdataDue(settings, log)).toMatch(/set INITDATA of ConfigMap\/openshift-sandboxed-containers-operator\/peer-pods-cm/);
+    expect(writes(api!).length).toBe(n + 1); // the refresh run's RVPS write only: initdataDue wrote nothing
+  });
+});

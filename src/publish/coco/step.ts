@@ -90,7 +90,7 @@ export async function publishInitdata(settings: Settings, log: Logger, desired: 
  * For the up-to-date run: why the CoCo target must run although the payload is unchanged
  * (undefined: it need not). Reads only (one GET per object).
  */
-export async function initdataDue(settings: Settings, log: Logger, now = new Date()): Promise<string | undefined> {
+export async function initdataDue(settings: Settings, log: Logger): Promise<string | undefined> {
   const config = settings.config.initdata;
   if (!config || settings.kubeOut) return undefined;
   let target;
@@ -103,16 +103,17 @@ export async function initdataDue(settings: Settings, log: Logger, now = new Dat
   }
   if (!target) return undefined;
   try {
-    const { live } = await target.observe();
-    const state = live.rvps.state;
+    const observed = await target.observe();
+    const state = observed.live.rvps.state;
     if (!state?.current) return 'no reference values recorded yet';
-    const stale = live.consumers.filter((c) => !c.ids.every((id) => id === state.current!.id));
-    if (stale.length > 0) return `initdata of ${stale.map((c) => `${c.kind}/${c.namespace}/${c.name}`).join(', ')} differs from ${state.current.id}`;
-    if (Date.parse(state.expiration) - now.getTime() < config.referenceValues.refreshDays * 86_400_000) return `reference value expiration ${state.expiration} is due for refresh`;
-    const overlapMs = config.overlapHours * 3_600_000;
-    const allMoved = live.consumers.length > 0 && live.consumers.every((c) => c.kind === 'Deployment' && c.settled);
-    if (state.previous.some((p) => now.getTime() - Date.parse(p.retiredAt) >= overlapMs || (allMoved && !p.adopted))) return 'an overlapping reference value can be removed';
-    return undefined;
+    // The recorded initdata stands in for the payload's (same payload): the target's own plan says
+    // whether anything is due, with the rules of src/plan/initdata.ts and no copy of them here.
+    const names = config.referenceValues.names;
+    const values = Object.fromEntries(config.platforms.map((p) => [p, state.current!.values[names[p]]]));
+    if (config.platforms.some((p) => values[p] === undefined)) return 'the configured platforms differ from the recorded reference values';
+    const recorded: InitdataOutput = { id: state.current.id, algorithm: config.algorithm, toml: Buffer.alloc(0), encoded: '', values, parts: [] };
+    const plan = target.plan({ volumeFiles: [], configMaps: [], warnings: [], initdata: recorded }, observed);
+    return plan.changes ? plan.actions.join('; ') : undefined;
   } finally {
     target.close();
   }
