@@ -31,11 +31,14 @@ import { spliceReferenceValues } from './rvps-json.js';
 
 export const COCO_TARGET_ID = 'coco-initdata';
 const HOUR = 3600_000;
+const ROLLBACK_PROBLEM = 'the CoCo initdata target keeps no earlier initdata documents; apply the earlier payload instead (its initdata goes through the same overlap rotation)';
 const DAY = 24 * HOUR;
 
 export interface CocoPlanDetail {
   initdata: InitdataOutput;
   decision: RotationDecision;
+  /** The list the decision was made on: the splice must edit exactly that text. */
+  rvps: CocoLive['rvps'];
 }
 
 export interface CocoReport {
@@ -91,12 +94,12 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     }
     for (const ref of decision.update) actions.push(ref.startsWith('Deployment/') ? `annotate ${ref} with initdata ${initdata.id} (rollout)` : `set ${this.options.config.peerPodsConfigMap!.key} of ${ref} to initdata ${initdata.id}`);
     const drift = decision.drift.map((what) => ({ target: this.id, object: `ConfigMap/${rv.namespace}/${rv.name}`, what }));
-    return { target: this.id, changes: actions.length > 0, drift, actions, detail: { initdata, decision } };
+    return { target: this.id, changes: actions.length > 0, drift, actions, detail: { initdata, decision, rvps: observed.live.rvps } };
   }
 
   async apply(plan: TargetPlan<CocoPlanDetail>, _record: AppliedRecord, opts: { dryRun: boolean }): Promise<TargetApplied<CocoReport>> {
     const { initdata } = plan.detail;
-    let decision = plan.detail.decision;
+    let { decision, rvps } = plan.detail;
     const writes2 = decision.update.map((ref) => this.initdataRequest(ref, initdata));
     // Server-side dry run of every write first: a conflict on peer-pods-cm or an RBAC denial is
     // found before write 1, so a predictable failure leaves nothing half-applied.
@@ -105,7 +108,7 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     if (decision.rvps) {
       for (let attempt = 0; ; attempt++) {
         try {
-          await this.send(this.rvpsRequest(decision, plan.detail.initdata), opts.dryRun, 'update the RVPS reference values');
+          await this.send(this.rvpsRequest(decision, rvps), opts.dryRun, 'update the RVPS reference values');
           rvpsWritten = !opts.dryRun;
           break;
         } catch (err) {
@@ -113,6 +116,7 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
           if (!(err instanceof ConflictRetry) || attempt >= 3) throw err instanceof ConflictRetry ? err.publishError : err;
           const fresh = (await this.observe()).live;
           decision = this.decide(initdata, fresh);
+          rvps = fresh.rvps;
           if (!decision.rvps) break;
         }
       }
@@ -149,11 +153,11 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
   }
 
   rollbackProblem(_to: RollbackSource): string | undefined {
-    return 'the CoCo initdata target keeps no earlier initdata documents; apply the earlier payload instead (its initdata goes through the same overlap rotation)';
+    return ROLLBACK_PROBLEM;
   }
 
   rollback(): Promise<TargetApplied<CocoReport>> {
-    return Promise.reject(new PublishError(this.rollbackProblem(undefined as never)!));
+    return Promise.reject(new PublishError(ROLLBACK_PROBLEM));
   }
 
   close(): void {
@@ -190,12 +194,8 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
         'check who edits the reference values; pass --force-conflicts to take the entries over (their values stay listed for the overlap time)',
       );
     }
-    // Keep the scanned list for the write: the splice must work on the text the decision saw.
-    this.lastRvps = live.rvps;
     return decision;
   }
-
-  private lastRvps: CocoLive['rvps'] | undefined;
 
   private desiredValues(initdata: InitdataOutput): Record<string, string> {
     const names = this.options.config.referenceValues.names;
@@ -206,9 +206,8 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     return this.options.config.platforms.find((p) => this.options.config.referenceValues.names[p] === name);
   }
 
-  private rvpsRequest(decision: RotationDecision, _initdata: InitdataOutput): Write {
+  private rvpsRequest(decision: RotationDecision, live: CocoLive['rvps']): Write {
     const rv = this.options.config.referenceValues;
-    const live = this.lastRvps!;
     const text = spliceReferenceValues(live.list, decision.rvps!.set);
     // Checked before it is sent: our edit must leave a list RVPS can read, with foreign entries intact.
     readRvps({ data: { [rv.key]: text } }, this.options.config);

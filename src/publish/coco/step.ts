@@ -35,6 +35,8 @@ export interface InitdataRunReport extends InitdataSummary {
   /** What the run would do / did, one line each. */
   actions: string[];
   applied?: CocoReport;
+  /** Replaced values still listed beside the current ones (also when nothing changed). */
+  overlapping?: CocoReport['overlapping'];
   /** --kube-out: files written. */
   files?: string[];
   note?: string;
@@ -75,7 +77,8 @@ export async function publishInitdata(settings: Settings, log: Logger, desired: 
   try {
     const observed = await target.observe();
     const plan = target.plan(desired, observed);
-    const report: InitdataRunReport = { ...summary, where: target.where, actions: plan.actions };
+    const overlapping = plan.detail.decision.overlapping.map(({ id, values, until, waitingFor }) => ({ id, values, until, waitingFor }));
+    const report: InitdataRunReport = { ...summary, where: target.where, actions: plan.actions, overlapping };
     if (plan.changes && mode !== 'client') {
       const record = newRecord({ source: settings.source ?? '', digest: '', configHash: settings.configHash, freshness: {} });
       report.applied = (await target.apply(plan, record, { dryRun: mode === 'server' })).report;
