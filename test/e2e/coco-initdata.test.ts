@@ -4,7 +4,7 @@
  * writes nothing, `--kube-out` writes the same objects as manifests.
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { cp, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeInitdata } from '../../src/process/initdata/index.js';
@@ -81,6 +81,22 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     expect(again.exitCode, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).outcome).toBe('no-changes');
     expect(writes(api!).length).toBe(n);
+  });
+
+  it('a changed agent policy: the text report names the current value and the old one overlapping, waiting for the rollout', async () => {
+    const kubeconfig = await cluster();
+    const payload = path.join(await tempDir(), 'payload');
+    await cp(path.join(EXAMPLE, 'payload'), payload, { recursive: true });
+    const args = ['run', '--config', path.join(EXAMPLE, 'zeta-provision.yaml'), '--source', `dir:${payload}`, '--kubeconfig', kubeconfig];
+    const first = JSON.parse((await runCli([...args, '--output', 'json'])).stdout);
+    const policy = path.join(payload, 'coco', 'policy.rego');
+    await writeFile(policy, (await readFile(policy, 'utf8')).replace('default ExecProcessRequest := false', 'default ExecProcessRequest := true'));
+    const second = await runCli(args);
+    expect(second.exitCode, second.stdout + second.stderr).toBe(0);
+    const old = first.initdata.values.pcr08;
+    expect(second.stdout).toMatch(/\n    current     pcr08 [0-9a-f]{64}\n/);
+    expect(second.stdout).toContain(`    overlapping pcr08 ${old} (${first.initdata.id}, until `);
+    expect(second.stdout).toContain('or until ConfigMap/openshift-sandboxed-containers-operator/peer-pods-cm, Deployment/zeta-guard/pep run the current initdata)');
   });
 
   it('--kube-out writes the initdata, our reference value entries and partial manifests for server-side apply', async () => {
