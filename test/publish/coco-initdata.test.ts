@@ -21,6 +21,7 @@ import { newRecord } from '../../src/publish/record.js';
 import type { DesiredOutputs } from '../../src/process/types.js';
 import { workload, writeKubeconfig, writes } from '../support/kube-api/cluster.js';
 import { startKubeApi, type KubeApi, type PolicyRule } from '../support/kube-api/index.js';
+import { requireProgram } from '../support/programs.js';
 import { useTempDirs } from '../support/tmp.js';
 
 const tempDir = useTempDirs();
@@ -122,6 +123,32 @@ describe('CoCo initdata target', () => {
     expect(ann['io.katacontainers.config.hypervisor.cc_init_data']).toBe(A.initdata!.encoded);
     expect(ann['io.katacontainers.config.runtime.cc_init_data']).toBe(A.initdata!.encoded);
     expect(applied?.report.updated).toEqual([`ConfigMap/${OSC}/peer-pods-cm`, `Deployment/${APPS}/pep`]);
+  });
+
+  it('peer-pods-cm stays shared: the operator re-applying its keys neither conflicts with nor drops INITDATA, and our next apply keeps its keys', async () => {
+    const s = await setup();
+    await s.run(A);
+    const cm = api!.type('configmaps');
+    api!.store.apply(cm, OSC, 'peer-pods-cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'peer-pods-cm', namespace: OSC }, data: { CLOUD_PROVIDER: 'azure', AZURE_INSTANCE_SIZE: 'Standard_DC4as_v5' } }, { dryRun: false, fieldManager: 'sandboxed-containers-operator' });
+    expect(decodeInitdata(s.peerPods().data.INITDATA)?.equals(A.initdata!.toml)).toBe(true);
+    s.advance(HOUR);
+    await s.run(B);
+    expect(s.peerPods().data).toMatchObject({ CLOUD_PROVIDER: 'azure', AZURE_INSTANCE_SIZE: 'Standard_DC4as_v5' });
+    expect(decodeInitdata(s.peerPods().data.INITDATA)?.equals(B.initdata!.toml)).toBe(true);
+    // Our applies carried only our key: every apply request body names INITDATA and nothing of the operator's.
+    expect(api!.requests.filter((r) => r.name === 'peer-pods-cm' && r.verb === 'patch').every((r) => r.fieldManager === 'zeta-provision' && r.contentType === 'application/apply-patch+yaml' && r.force === false)).toBe(true);
+  });
+
+  it('manifests/overlays/coco renders with each Role in its own namespace (kubectl kustomize)', async () => {
+    const { execa } = await import('execa');
+    await requireProgram('kubectl', 'kubectl');
+    const out = await execa('kubectl', ['kustomize', path.resolve(__dirname, '../../manifests/overlays/coco')]);
+    const roles = parseAllDocuments(out.stdout).map((d) => d.toJS() as Record<string, any>).filter((d) => d.kind === 'Role');
+    expect(roles.map((r) => `${r.metadata.namespace}: ${r.rules.map((x: PolicyRule) => `${x.resources}/${x.resourceNames}:${x.verbs}`).join(' ')}`).sort()).toEqual([
+      'openshift-sandboxed-containers-operator: configmaps/peer-pods-cm:get,patch',
+      'trustee-operator-system: configmaps/rvps-reference-values:get,patch',
+      'zeta-guard: deployments/pep:get,patch',
+    ]);
   });
 
   it('an unchanged initdata writes nothing and rolls nothing out (GETs only)', async () => {
