@@ -88,6 +88,9 @@ export interface RotationDecision {
   conflicts: string[];
 }
 
+/** Replaced values listed at once; observe.ts refuses a stored state with more than 64. */
+export const MAX_OVERLAPPING = 32;
+
 export function decideRotation(input: RotationInput): RotationDecision {
   const { now, desired, state, force } = input;
   const conflicts: string[] = [];
@@ -126,6 +129,12 @@ export function decideRotation(input: RotationInput): RotationDecision {
   for (const [n, vs] of Object.entries(adopted)) {
     // Each adopted value keeps its own slot: listed until the overlap ends, as our own old values are.
     vs.filter((v) => v !== desired.values[n]).forEach((v, i) => previous.push({ id: `adopted:${n}:${i}`, values: { [n]: v }, retiredAt: at, adopted: true }));
+  }
+
+  if (previous.length > MAX_OVERLAPPING) {
+    // Each one is a live attestation path; an unbounded list would also outgrow the state annotation.
+    conflicts.push(`${previous.length} replaced initdata values would overlap (at most ${MAX_OVERLAPPING}); let rollouts finish or lower overlapHours`);
+    return { update, overlapping: [], drift, conflicts };
   }
 
   const allOnCurrent = input.consumers.length > 0 && input.consumers.every((c) => c.checkable && c.current && c.settled);

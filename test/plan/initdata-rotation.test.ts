@@ -125,6 +125,13 @@ describe('rotation with overlap', () => {
     expect(entryValues(JSON.parse(d.rvps!.set.get('pcr08')!))).toEqual([B.values.pcr08, A.values.pcr08]);
   });
 
+  it('refuses an overlap list longer than the bound instead of growing the state without end', () => {
+    let s = applied(input({ consumers: [peerPods(false)] }));
+    for (let i = 0; i < 32; i++) s = applied(input({ now: new Date(T0.getTime() + (i + 1) * 60_000), desired: { id: `sha256:${i}`, values: { pcr08: i.toString(16).padStart(64, '0') } }, ...s, consumers: [peerPods(false)] }));
+    const d = decideRotation(input({ now: new Date(T0.getTime() + 40 * 60_000), desired: B, ...s, consumers: [peerPods(false)] }));
+    expect(d.conflicts).toEqual(['33 replaced initdata values would overlap (at most 32); let rollouts finish or lower overlapHours']);
+  });
+
   it('the value format of older guides: {"value": [...]}', () => {
     const d = decideRotation(input({ format: 'value' }));
     expect(JSON.parse(d.rvps!.set.get('pcr08')!)).toEqual({ name: 'pcr08', expiration: '2027-12-01T10:00:00Z', value: [A.values.pcr08] });
