@@ -165,9 +165,11 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       const code = settings.detailedExitcode && pending ? ExitCode.changesPending : ExitCode.ok;
       return finish(report, 'dry-run', code, started, log);
     }
-    report.published = await publish(plan, desired, targets, meta);
-    // After the API objects (DESIGN.md's order); its own two writes are ordered inside the target.
+    // Before the other targets: their records (volume, status ConfigMap) say "this payload is
+    // applied", and the next hourly run would then skip an initdata that failed after them. The
+    // initdata's own two writes are ordered inside its target; it depends on no other output.
     if (coco) report.initdata = await coco.publishInitdata(settings, log, desired, 'apply');
+    report.published = await publish(plan, desired, targets, meta);
     const changed = plan.changes || (report.initdata?.applied !== undefined) || (report.initdata?.files?.length ?? 0) > 0;
     return finish(report, changed ? 'applied' : 'no-changes', ExitCode.ok, started, log);
   } catch (err) {

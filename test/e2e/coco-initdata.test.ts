@@ -99,6 +99,29 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     expect(second.stdout).toContain('or until ConfigMap/openshift-sandboxed-containers-operator/peer-pods-cm, Deployment/zeta-guard/pep run the current initdata)');
   });
 
+  it('an initdata failure (INITDATA owned by another manager) writes nothing else either, so the next run is not "up to date"', async () => {
+    const kubeconfig = await cluster();
+    api!.store.mergePatch(api!.type('configmaps'), 'openshift-sandboxed-containers-operator', 'peer-pods-cm', { data: { INITDATA: 'aGFuZA==' } }, { dryRun: false, fieldManager: 'kubectl-edit' });
+    const dir = await tempDir();
+    const payload = path.join(dir, 'payload');
+    await cp(path.join(EXAMPLE, 'payload'), payload, { recursive: true });
+    await writeFile(path.join(payload, 'nginx.conf'), 'events {}\n');
+    const config = path.join(dir, 'zeta-provision.yaml');
+    await writeFile(config, (await readFile(path.join(EXAMPLE, 'zeta-provision.yaml'), 'utf8')) + 'namespace: zeta-guard\nconfigMaps:\n  - name: nginx-config\n    files: [nginx.conf]\n');
+    const args = ['run', '--config', config, '--source', `dir:${payload}`, '--kubeconfig', kubeconfig];
+    const failed = await runCli(args);
+    expect(failed.exitCode, failed.stdout + failed.stderr).toBe(5);
+    expect(failed.stdout).toMatch(/conflict with "kubectl-edit"/);
+    // Only the failure record (status ConfigMap and its Event): no payload object, no initdata object.
+    expect(writes(api!).filter((w) => w.resource !== 'events' && w.name !== 'zeta-provision-status')).toEqual([]);
+    const again = await runCli([...args, '--output', 'json']);
+    expect(again.exitCode).toBe(5);
+    expect(JSON.parse(again.stdout).outcome).toBe('failed');
+    const forced = await runCli([...args, '--force-conflicts', '--output', 'json']);
+    expect(forced.exitCode, forced.stdout + forced.stderr).toBe(0);
+    expect(writes(api!).map((w) => w.name)).toEqual(expect.arrayContaining(['rvps-reference-values', 'peer-pods-cm', 'pep', 'nginx-config']));
+  });
+
   it('--kube-out writes the initdata, our reference value entries and partial manifests for server-side apply', async () => {
     const out = await tempDir();
     const r = await runCli(['run', ...base, '--kube-out', out, '--output', 'json']);
