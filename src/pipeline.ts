@@ -1,21 +1,52 @@
 /**
  * The one module that knows the order of the stages:
- * config → source.resolve → [up to date? stop] → source.unpack → verify → process → plan → publish → report.
+ * config → source.resolve → targets.observe → [up to date? stop, nothing written] → verify → unpack →
+ * verify payload → process → plan → targets.apply → targets.record → report. Each step is a named
+ * function below; runPipeline is their order.
  * Every stage throws a typed error; this module turns the outcome into one report and one exit code.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Settings } from './config/index.js';
-import { ConfigError, ExitCode, InternalError, UsageError, VerifyError, ZetaError, errorMessage } from './errors.js';
+import { ConfigError, ExitCode, InternalError, SUCCESS_REASONS, UsageError, VerifyError, ZetaError, errorMessage, failureOf, type Stage } from './errors.js';
 import type { Logger } from './log.js';
-import { makePlan } from './plan/index.js';
-import { deriveOutputs } from './process/index.js';
-import { isUpToDate, publish, readCurrentState, readLastApplied, type Targets } from './publish/index.js';
-import { chooseKubeTarget, KubePublishError } from './publish/kube/index.js';
 import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness } from './plan/freshness.js';
+import type { Plan } from './plan/index.js';
+import { deriveOutputs } from './process/index.js';
+import type { DesiredOutputs } from './process/types.js';
+import {
+  applyTargets,
+  closeTargets,
+  convergence,
+  KubePublishError,
+  newRecord,
+  observeTargets,
+  openTargets,
+  planTargets,
+  recordTargets,
+  RECORD_VERSION,
+  tidyTargets,
+  type AppliedRecord,
+  type Convergence,
+  type Observations,
+  type RunStatus,
+  type Target,
+} from './publish/index.js';
 import type { RunReport } from './report/index.js';
 import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
+import type { ResolvedSource, SourceReference } from './source/types.js';
+import { createStaging, tidyStaging, type Staging } from './util/staging.js';
+import { downgradeProblem, lastProvenTime } from './verify/downgrade.js';
+
+/** What the steps of one run share. */
+interface Run {
+  settings: Settings;
+  log: Logger;
+  report: RunReport;
+  verifyOnly: boolean;
+  targets: Target[];
+  observed?: Observations;
+  staging?: Staging;
+}
 
 /**
  * `run` goes all the way; `verify` stops after verification (source + signatures only, no targets, no
@@ -23,170 +54,235 @@ import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference
  */
 export async function runPipeline(settings: Settings, log: Logger, command: 'run' | 'verify' = 'run'): Promise<RunReport> {
   const started = Date.now();
-  const verifyOnly = command === 'verify';
-  const { fileMode, dirMode, group, keep, lockStale } = settings.config.volume;
-  const lock = lockStale === undefined ? undefined : { staleMs: lockStale * 1000 };
-  const targets: Targets = verifyOnly
-    ? {}
-    : { volumeDir: settings.volumeDir, kubeOut: settings.kubeOut, volume: { fileMode, dirMode, gid: group, keepGenerations: keep, lock } };
   const report: RunReport = {
     command,
     outcome: 'failed',
     exitCode: ExitCode.internal,
     dryRun: settings.dryRun,
     source: { reference: settings.source },
-    targets: { volume: targets.volumeDir, kubeOut: targets.kubeOut },
+    targets: {},
     warnings: [],
     durationMs: 0,
   };
-  let staging: string | undefined;
+  const run: Run = { settings, log, report, verifyOnly: command === 'verify', targets: [] };
   try {
-    if (!settings.source) {
-      throw new UsageError('no source given', 'pass --source REF, set ZETA_PROVISION_SOURCE or PROVISIONING_CONTAINER_NAME, or put source: in the config');
-    }
-    const ref = parseSourceReference(settings.source, settings.sourceBaseDir);
-
+    const ref = sourceReference(settings);
     const sourceOptions = sourceOptionsFrom(settings, log);
-    const resolved = await resolveSource(ref, sourceOptions);
-    report.source.digest = resolved.digest;
-    log.info('source resolved', { source: ref.original, digest: resolved.digest });
-    if (!verifyOnly) {
-      // `verify` publishes nothing, so it needs no cluster and no targets.
-      const kube = await chooseKubeTarget(settings, log);
-      targets.kube = kube.target;
-      if (kube.target) report.targets.kube = `${kube.target.namespace} (${kube.target.origin})`;
-      if ('warning' in kube && kube.warning) report.warnings.push(kube.warning);
-      if (!settings.dryRun) requireTargets(settings, targets);
-    }
+    const resolved = await resolveStep(run, ref, sourceOptions);
+    if (!run.verifyOnly) await observeStep(run);
+    const converged = run.verifyOnly ? undefined : convergence(run.targets, run.observed!, resolved.digest, settings.configHash);
+    if (converged?.upToDate && !settings.force) return await upToDateStep(run, converged, started);
+    if (converged && converged.why.length) log.info('not up to date', { why: converged.why });
 
-    const last = await readLastApplied(targets);
-    // The CoCo reference values can fall due (expiration refresh, overlap cleanup) on an unchanged payload.
-    const initdataDue = !verifyOnly && settings.config.initdata ? await (await import('./publish/coco/step.js')).initdataDue(settings, log) : undefined;
-    if (initdataDue) report.warnings.push(`initdata: ${initdataDue}; running although the payload may be unchanged`);
-    if (!verifyOnly && !settings.force && !initdataDue && isUpToDate(last, resolved.digest, settings.configHash)) {
-      report.source.revision = last[0]?.revision;
-      // The hourly run mostly ends here: it still says how fresh the payload in place is.
-      const now = new Date();
-      report.freshness = recordedFreshness(last, now);
-      if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
-      if (targets.kube && !settings.dryRun) {
-        const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
-        await targets.kube.recordOutcome('up-to-date', 'UpToDate', `payload ${resolved.digest} already applied; nothing to do`, meta);
-      }
-      return finish(report, 'up-to-date', ExitCode.ok, started, log);
-    }
-
-    // Loaded only now: the crypto stack (pkijs, asn1js) costs more start-up than the whole
-    // up-to-date check above, which the hourly CronJob takes almost every time.
-    const verify = await import('./verify/index.js');
-    const { loadTrustSets, verificationFailure, verifyImage, verifyPayload } = verify;
-    const trustSets = await loadTrustSets(settings.config);
-
-    // The image signature is checked before a single layer is unpacked.
-    const signature = settings.image.mode === 'off' ? undefined : await fetchImageSignature(resolved, sourceOptions);
-    report.image = await verifyImage(signature, settings.image, resolved.digest, ref.kind);
-    if (report.image.checked) log.info('image signature verified', { identity: report.image.identity, location: report.image.location });
-    else report.warnings.push(`image signature not verified: ${report.image.reason}`);
-    report.warnings.push(...verify.expiryWarnings([], report.image, new Date(), settings.config.expiryWarningDays));
-
-    staging = await mkdtemp(path.join(os.tmpdir(), 'zeta-provision-'));
-    const unpacked = await unpackSource(resolved, path.join(staging, 'payload'), {}, sourceOptions);
-    report.warnings.push(...unpacked.warnings);
-    log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
-    const labels = { ...resolved.annotations, ...unpacked.annotations };
-
-    const { warnings: verifyWarnings, ...verification } = await verifyPayload(unpacked.root, settings.config, trustSets);
-    report.verification = verification;
-    report.warnings.push(...verifyWarnings);
-    // The manifest check already read .revision (and warned about a bad one); read it here only otherwise.
-    const revision = verification.manifest?.checked ? verification.manifest.revision : await verify.readRevision(unpacked.root, report.warnings);
-    report.source.revision = labels['org.opencontainers.image.revision'] ?? revision;
-    const failure = verificationFailure(verification);
-    if (failure) throw failure;
-    log.info('payload verified', { checks: verification.checks.length });
-
-    // Downgrade protection (src/verify/downgrade.ts says what counts as proven).
-    const proven = verify.provenTime(report.image, verification.checks);
-    if (proven) verification.proven = proven;
-    if (verifyOnly) {
-      if (settings.config.initdata) {
-        // CI sees the initdata and its reference values before the payload ships.
-        const { deriveInitdata } = await import('./process/initdata/index.js');
-        const { summarizeInitdata } = await import('./publish/coco/step.js');
-        const { walkTree } = await import('./util/fs.js');
-        report.initdata = { ...summarizeInitdata(await deriveInitdata(unpacked.root, await walkTree(unpacked.root), settings.config.initdata), settings.config.initdata), actions: [] };
-      }
-      return finish(report, 'verified', ExitCode.ok, started, log);
-    }
-    const downgrade = verify.downgradeProblem(proven, verify.lastProvenTime(last));
-    if (downgrade && !settings.allowDowngrade) {
-      throw new VerifyError(`downgrade refused: ${downgrade}`, undefined, 'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)');
-    }
-    if (downgrade) report.warnings.push(`downgrade allowed by --allow-downgrade: ${downgrade}`);
-
-    const desired = await deriveOutputs(unpacked.root, settings.config, settings.namespace, {
-      derivedDir: path.join(staging, 'derived'),
-      truststorePassword: settings.gematik.truststorePassword,
-      truststorePasswordFile: settings.process.truststorePasswordFile,
-      resultFilenames: settings.gematik.resultFilenames,
-      inputFilenames: settings.gematik.inputFilenames,
-      authenticodeVerified: new Set(verification.checks.filter((c) => c.ok && c.kind === 'authenticode').map((c) => c.file)),
-      tslGraceDays: settings.process.tslGraceDays,
-      tslSignerAnchors: settings.process.tslSignerAnchors,
-      onSecret: (secret) => log.redactor.add(secret),
-    });
-    report.warnings.push(...desired.warnings);
-    if (desired.processed?.length) report.processed = desired.processed;
-    report.freshness = freshnessOf(report);
-    report.warnings.push(...processedExpiryWarnings(desired.processed ?? [], new Date(), settings.config.expiryWarningDays));
-    for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
-    const current = await readCurrentState(targets);
-    // Without a volume directory (dry run) the plan is made against an empty volume.
-    if (!current.volume && publishesToVolume(settings)) current.volume = new Map();
-    const plan = makePlan(desired, current);
+    const verified = await verifyStep(run, ref, resolved, sourceOptions);
+    if (run.verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
+    downgradeStep(run, verified.proven, converged?.record);
+    const desired = await processStep(run, verified.root, verified.authenticode);
+    const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
+    const plan = planTargets(run.targets, desired, run.observed!, meta);
     report.plan = plan;
 
-    const meta = {
-      source: ref.original,
-      digest: resolved.digest,
-      revision: report.source.revision,
+    if (settings.dryRun) return await dryRunStep(run, plan, meta, verified.proven, started);
+    const record = newRecord({
+      ...meta,
       configHash: settings.configHash,
-      ...(proven ? { provenTime: proven.time, provenBasis: proven.basis } : {}),
-      ...report.freshness,
-    };
-    if (settings.dryRun === 'server' && targets.kube) {
-      // Admission and validation errors surface now; the server stores nothing (dryRun=All).
-      report.published = { configMapsWritten: [], statusWritten: false, kube: await targets.kube.publish(desired.configMaps, meta, { dryRun: true }) };
-    }
-    const coco = desired.initdata ? await import('./publish/coco/step.js') : undefined;
-    if (settings.dryRun) {
-      if (coco) report.initdata = await coco.publishInitdata(settings, log, desired, settings.dryRun);
-      const pending = plan.changes || (report.initdata?.actions.length ?? 0) > 0;
-      const code = settings.detailedExitcode && pending ? ExitCode.changesPending : ExitCode.ok;
-      return finish(report, 'dry-run', code, started, log);
-    }
-    // Before the other targets: their records (volume, status ConfigMap) say "this payload is
-    // applied", and the next hourly run would then skip an initdata that failed after them. The
-    // initdata's own two writes are ordered inside its target; it depends on no other output.
-    if (coco) report.initdata = await coco.publishInitdata(settings, log, desired, 'apply');
-    report.published = await publish(plan, desired, targets, meta);
-    const changed = plan.changes || (report.initdata?.applied !== undefined) || (report.initdata?.files?.length ?? 0) > 0;
-    return finish(report, changed ? 'applied' : 'no-changes', ExitCode.ok, started, log);
+      ...(verified.proven ? { proven: verified.proven } : {}),
+      freshness: pickFreshness(report.freshness),
+    });
+    report.published = await applyTargets(run.targets, plan, record, { dryRun: false });
+    const drifted = plan.changes && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
+    const status = runStatus(drifted ? 'drift-corrected' : 'applied', plan, meta);
+    if (plan.changes || anyRecordStale(run)) report.published.statusWritten = (await recordTargets(run.targets, record, status, run.observed)) || report.published.statusWritten;
+    report.published.tidied = await tidyStep(run);
+    return finish(report, !plan.changes ? 'no-changes' : drifted ? 'drift-corrected' : 'applied', ExitCode.ok, started, log);
   } catch (err) {
-    const zerr = err instanceof ZetaError ? err : new InternalError(`internal error: ${errorMessage(err)}`, 'rerun with --debug and report this', { cause: err });
-    report.error = { kind: zerr.kind, message: zerr.message, hint: zerr.hint, file: (zerr as { file?: string }).file };
-    if (err instanceof KubePublishError) report.published = { configMapsWritten: err.report.applied.map((a) => a.name), statusWritten: err.report.statusWritten, kube: err.report };
-    if (targets.kube && !settings.dryRun && !(err instanceof KubePublishError)) {
-      // Best effort, after the fact: the status ConfigMap and an Event say this run failed.
-      const reason = zerr.kind === 'verify' ? 'VerificationFailed' : 'PublishFailed';
-      await targets.kube.recordOutcome('failed', reason, zerr.message, report.source.digest ? { source: settings.source ?? '', digest: report.source.digest, revision: report.source.revision } : undefined);
-    }
-    if (settings.debug && err instanceof Error && err.stack) log.debug('stack', { stack: err.stack });
-    return finish(report, 'failed', zerr.exitCode, started, log);
+    return await failureStep(run, err, started);
   } finally {
-    targets.kube?.close();
-    if (staging) await rm(staging, { recursive: true, force: true });
+    closeTargets(run.targets);
+    await run.staging?.remove();
   }
+}
+
+function sourceReference(settings: Settings): SourceReference {
+  if (!settings.source) {
+    throw new UsageError('no source given', 'pass --source REF, set ZETA_PROVISION_SOURCE or PROVISIONING_CONTAINER_NAME, or put source: in the config');
+  }
+  return parseSourceReference(settings.source, settings.sourceBaseDir);
+}
+
+async function resolveStep(run: Run, ref: SourceReference, sourceOptions: SourceOptions): Promise<ResolvedSource> {
+  const resolved = await resolveSource(ref, sourceOptions);
+  run.report.source.digest = resolved.digest;
+  run.log.info('source resolved', { source: ref.original, digest: resolved.digest });
+  return resolved;
+}
+
+/** Open the targets and read their live state (`verify` publishes nothing, so it needs no targets). */
+async function observeStep(run: Run): Promise<void> {
+  run.targets = await openTargets(run.settings, run.log, run.report.warnings);
+  for (const t of run.targets) run.report.targets[t.id === 'kube-out' ? 'kubeOut' : (t.id as 'volume' | 'kube')] = t.where;
+  if (!run.settings.dryRun) requireTargets(run.settings, run.targets);
+  run.observed = await observeTargets(run.targets);
+}
+
+/** The hourly run mostly ends here: nothing is written (only a dead run's leftovers are tidied). */
+async function upToDateStep(run: Run, c: Convergence, started: number): Promise<RunReport> {
+  const { report, settings } = run;
+  report.source.revision = c.record?.revision;
+  const now = new Date();
+  report.freshness = c.record ? recordedFreshness([{ ...c.record.freshness, appliedAt: c.record.appliedAt }], now) : undefined;
+  if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
+  if (c.record?.rollback) report.warnings.push(`rolled back from ${c.record.rollback.fromDigest} at ${c.record.rollback.at}; kept until a new payload or config arrives`);
+  if (!settings.dryRun) {
+    const tidied = await tidyStep(run);
+    if (tidied.length) report.published = { configMapsWritten: [], statusWritten: false, tidied };
+  }
+  return finish(report, 'up-to-date', ExitCode.ok, started, run.log);
+}
+
+interface Verified {
+  root: string;
+  proven?: { time: string; basis: string };
+  authenticode: Set<string>;
+}
+
+async function verifyStep(run: Run, ref: SourceReference, resolved: ResolvedSource, sourceOptions: SourceOptions): Promise<Verified> {
+  const { report, settings, log } = run;
+  // Loaded only now: the crypto stack (pkijs, asn1js) costs more start-up than the whole
+  // up-to-date check above, which the hourly CronJob takes almost every time.
+  const verify = await import('./verify/index.js');
+  const { loadTrustSets, verificationFailure, verifyImage, verifyPayload } = verify;
+  const trustSets = await loadTrustSets(settings.config);
+
+  // The image signature is checked before a single layer is unpacked.
+  const signature = settings.image.mode === 'off' ? undefined : await fetchImageSignature(resolved, sourceOptions);
+  report.image = await verifyImage(signature, settings.image, resolved.digest, ref.kind);
+  if (report.image.checked) log.info('image signature verified', { identity: report.image.identity, location: report.image.location });
+  else report.warnings.push(`image signature not verified: ${report.image.reason}`);
+  report.warnings.push(...verify.expiryWarnings([], report.image, new Date(), settings.config.expiryWarningDays));
+
+  if (!run.verifyOnly) await tidyStaging().then((t) => t.length && log.info('removed staging directories of dead runs', { dirs: t }));
+  run.staging = await createStaging();
+  const unpacked = await unpackSource(resolved, path.join(run.staging.dir, 'payload'), {}, sourceOptions);
+  report.warnings.push(...unpacked.warnings);
+  log.info('payload unpacked', { files: unpacked.files, bytes: unpacked.bytes });
+  const labels = { ...resolved.annotations, ...unpacked.annotations };
+
+  const { warnings: verifyWarnings, ...verification } = await verifyPayload(unpacked.root, settings.config, trustSets);
+  report.verification = verification;
+  report.warnings.push(...verifyWarnings);
+  // The manifest check already read .revision (and warned about a bad one); read it here only otherwise.
+  const revision = verification.manifest?.checked ? verification.manifest.revision : await verify.readRevision(unpacked.root, report.warnings);
+  report.source.revision = labels['org.opencontainers.image.revision'] ?? revision;
+  const failure = verificationFailure(verification);
+  if (failure) throw failure;
+  log.info('payload verified', { checks: verification.checks.length });
+
+  // Downgrade protection (src/verify/downgrade.ts says what counts as proven).
+  const proven = verify.provenTime(report.image, verification.checks);
+  if (proven) verification.proven = proven;
+  const authenticode = new Set(verification.checks.filter((c) => c.ok && c.kind === 'authenticode').map((c) => c.file));
+  return { root: unpacked.root, ...(proven ? { proven } : {}), authenticode };
+}
+
+function downgradeStep(run: Run, proven: Verified['proven'], last: AppliedRecord | undefined): void {
+  const problem = downgradeProblem(proven, lastProvenTime([last?.proven ? { provenTime: last.proven.time, provenBasis: last.proven.basis } : undefined]));
+  if (problem && !run.settings.allowDowngrade) {
+    throw new VerifyError(`downgrade refused: ${problem}`, undefined, 'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)');
+  }
+  if (problem) run.report.warnings.push(`downgrade allowed by --allow-downgrade: ${problem}`);
+}
+
+async function processStep(run: Run, root: string, authenticodeVerified: Set<string>): Promise<DesiredOutputs> {
+  const { report, settings, log } = run;
+  const desired = await deriveOutputs(root, settings.config, settings.namespace, {
+    derivedDir: path.join(run.staging!.dir, 'derived'),
+    truststorePassword: settings.gematik.truststorePassword,
+    truststorePasswordFile: settings.process.truststorePasswordFile,
+    resultFilenames: settings.gematik.resultFilenames,
+    inputFilenames: settings.gematik.inputFilenames,
+    authenticodeVerified,
+    tslGraceDays: settings.process.tslGraceDays,
+    tslSignerAnchors: settings.process.tslSignerAnchors,
+    onSecret: (secret) => log.redactor.add(secret),
+  });
+  report.warnings.push(...desired.warnings);
+  if (desired.processed?.length) report.processed = desired.processed;
+  report.freshness = freshnessOf(report);
+  report.warnings.push(...processedExpiryWarnings(desired.processed ?? [], new Date(), settings.config.expiryWarningDays));
+  for (const p of desired.processed ?? []) log.info(`derived ${p.outputs.join(', ')}`, { processor: p.processor, input: p.input, detail: p.detail });
+  return desired;
+}
+
+/** Client dry run: the plan only. Server dry run: every target validates its writes (dryRun=All). */
+async function dryRunStep(run: Run, plan: Plan, meta: { source: string; digest: string; revision?: string }, proven: Verified['proven'], started: number): Promise<RunReport> {
+  const { settings, report } = run;
+  if (settings.dryRun === 'server') {
+    const record = newRecord({ ...meta, configHash: settings.configHash, ...(proven ? { proven } : {}), freshness: pickFreshness(report.freshness) });
+    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube'), plan, record, { dryRun: true });
+  }
+  const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
+  return finish(report, 'dry-run', code, started, run.log);
+}
+
+async function tidyStep(run: Run): Promise<string[]> {
+  const tidied = [...(await tidyTargets(run.targets, run.observed!)), ...(await tidyStaging()).map((d) => `staging: ${d}`)];
+  if (tidied.length) run.log.info('removed what killed runs left behind', { removed: tidied });
+  return tidied;
+}
+
+async function failureStep(run: Run, err: unknown, started: number): Promise<RunReport> {
+  const { report, settings, log } = run;
+  const zerr = err instanceof ZetaError ? err : new InternalError(`internal error: ${errorMessage(err)}`, 'rerun with --debug and report this', { cause: err });
+  report.error = { kind: zerr.kind, message: zerr.message, hint: zerr.hint, file: (zerr as { file?: string }).file };
+  if (err instanceof KubePublishError) report.published = { ...report.published, configMapsWritten: err.report.applied.map((a) => a.name), statusWritten: false, kube: err.report };
+  if (run.targets.length && run.observed && !settings.dryRun) {
+    // Best effort, after the fact: the status says which stage failed (the same failure again writes nothing).
+    await recordTargets(run.targets, undefined, failedStatus(zerr, report), run.observed).catch(() => false);
+  }
+  if (settings.debug && err instanceof Error && err.stack) log.debug('stack', { stack: err.stack });
+  return finish(report, 'failed', zerr.exitCode, started, log);
+}
+
+/** Conditions of a run that got through every stage. */
+function runStatus(outcome: RunStatus['outcome'], plan: Plan, meta: { source: string; digest: string; revision?: string }): RunStatus {
+  const at = `${meta.source}@${meta.digest}${meta.revision ? ` revision ${meta.revision}` : ''}`;
+  const drift = plan.drift ?? [];
+  const changes = (plan.targets ?? []).flatMap((p) => p.actions.map((a) => `${p.target}: ${a}`));
+  const message = outcome === 'drift-corrected' ? `drift corrected: ${drift.map((d) => `${d.target} ${d.object} (${d.what})`).join(', ')} (${at})` : `applied ${at}${changes.length ? `: ${changes.join(', ')}` : ''}`;
+  return {
+    outcome,
+    message,
+    drift,
+    conditions: [
+      { type: 'Fetched', status: 'True', reason: 'Fetched', message: `resolved ${meta.digest}` },
+      { type: 'Verified', status: 'True', reason: 'Verified', message: 'every required check passed' },
+      { type: 'Published', status: 'True', reason: SUCCESS_REASONS[outcome === 'failed' ? 'applied' : outcome], message },
+    ],
+  };
+}
+
+/** The failed stage is False with the reason from the one table; earlier stages True, later Unknown. */
+function failedStatus(err: ZetaError, report: RunReport): RunStatus {
+  const f = failureOf(err);
+  const stages: Stage[] = ['Fetched', 'Verified', 'Published'];
+  const failedAt = stages.indexOf(f.stage);
+  const conditions = stages.map((type, i) => ({
+    type,
+    status: i < failedAt ? ('True' as const) : i === failedAt ? ('False' as const) : ('Unknown' as const),
+    reason: i < failedAt ? type : i === failedAt ? f.reason : 'NotReached',
+    message: i === failedAt ? err.message : i < failedAt ? (type === 'Fetched' ? `resolved ${report.source.digest ?? ''}` : 'every required check passed') : '',
+  }));
+  return { outcome: 'failed', message: err.message, drift: [], conditions };
+}
+
+/** A record read from an older format is rewritten by the next run that applies. */
+function anyRecordStale(run: Run): boolean {
+  return [...(run.observed?.values() ?? [])].some((o) => !o.record || o.record.version !== RECORD_VERSION);
+}
+
+function pickFreshness(f: RunReport['freshness']): AppliedRecord['freshness'] {
+  return { ...(f?.earliestCertificateExpiry ? { earliestCertificateExpiry: f.earliestCertificateExpiry } : {}), ...(f?.tslNextUpdate ? { tslNextUpdate: f.tslNextUpdate } : {}) };
 }
 
 /** Registry access from the settings; every token the client obtains is redacted from all output. */
@@ -206,14 +302,14 @@ function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
 }
 
 /** Outputs the config produces need somewhere to go; say exactly which setting is missing. */
-function requireTargets(settings: Settings, targets: Targets): void {
-  if (publishesToVolume(settings) && !targets.volumeDir) {
+function requireTargets(settings: Settings, targets: Target[]): void {
+  if (publishesToVolume(settings) && !settings.volumeDir) {
     throw new ConfigError(
       `${settings.config.origin} publishes files to a volume, but no volume directory is set`,
       'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR, volume.dir in the config)',
     );
   }
-  if (settings.config.configMaps.length > 0 && !targets.kubeOut && !targets.kube) {
+  if (settings.config.configMaps.length > 0 && !targets.some((t) => t.id === 'kube' || t.id === 'kube-out')) {
     throw new ConfigError(
       `${settings.config.origin} defines ConfigMaps, but no target for them is set`,
       'pass --kube-out DIR to write them as manifests (or ZETA_PROVISION_KUBE_OUT), or give a cluster (--kubeconfig, KUBECONFIG, in-cluster)',

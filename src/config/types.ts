@@ -75,6 +75,8 @@ export interface Config {
     keep?: number;
     /** Seconds after which an unrefreshed lock of another host counts as stale (default 600). */
     lockStale?: number;
+    /** Seconds a run waits for another run's lock before giving up (default 30). */
+    lockTimeout?: number;
   };
   configMaps: ConfigMapTarget[];
   image: ImagePolicy;

@@ -112,7 +112,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
   if (obj.volume !== undefined) {
     if (!isPlainObject(obj.volume)) fail(['volume'], 'expected a mapping with dir and files');
     const v = obj.volume as Record<string, unknown>;
-    for (const k of Object.keys(v)) if (!['dir', 'files', 'outputs', 'fileMode', 'dirMode', 'group', 'keep', 'lockStale'].includes(k)) fail(['volume', k], 'unknown key');
+    for (const k of Object.keys(v)) if (!['dir', 'files', 'outputs', 'fileMode', 'dirMode', 'group', 'keep', 'lockStale', 'lockTimeout'].includes(k)) fail(['volume', k], 'unknown key');
     // Modes as quoted octal strings only: YAML reads an unquoted 0640 as the decimal number 640.
     const mode = (k: string, needed: number, what: string): number | undefined => {
       if (v[k] === undefined) return undefined;
@@ -134,6 +134,7 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
       group: int('group', 0, 2 ** 31 - 1),
       keep: int('keep', 1, 100),
       lockStale: int('lockStale', 10, 86_400),
+      lockTimeout: int('lockTimeout', 0, 3_600),
     };
   }
 

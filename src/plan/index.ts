@@ -2,7 +2,8 @@
  * Plan stage: desired outputs + what is there now → what to change. Pure: no I/O, so every decision
  * about "does this run write anything" is unit-testable.
  */
-import type { DesiredOutputs } from '../process/types.js';
+import type { DesiredOutputs, VolumeFile } from '../process/types.js';
+import type { DriftItem, TargetPlan } from '../publish/target.js';
 
 export interface CurrentState {
   /** Files of the volume's current generation: path → sha256. Undefined when there is no volume target. */
@@ -36,40 +37,57 @@ export interface ConfigMapPlan {
 export interface Plan {
   volume?: VolumePlan;
   configMaps: ConfigMapPlan[];
-  /** True when publishing would write anything. */
+  /** True when publishing would write anything (including drift repairs and pending rollouts). */
   changes: boolean;
+  /** Each target's own plan, in apply order. */
+  targets?: TargetPlan[];
+  /** Live state that differs from what was applied, repaired by this run. */
+  drift?: DriftItem[];
+  /** Consumers that would be rolled out. */
+  rollouts?: string[];
+}
+
+/**
+ * The run's plan from the targets' plans: the report's volume and ConfigMap views, the drift, the
+ * rollouts, and whether anything at all would be written.
+ */
+export function combinePlans(desired: DesiredOutputs, parts: TargetPlan[], volume?: VolumePlan): Plan {
+  const objectAction = new Map<string, ConfigMapAction>();
+  for (const p of parts) for (const o of p.objects ?? []) if (objectAction.get(o.name) !== 'create') objectAction.set(o.name, o.action);
+  const configMaps: ConfigMapPlan[] = desired.configMaps.map((cm) => ({
+    kind: cm.kind,
+    name: cm.name,
+    action: objectAction.get(cm.name) ?? 'unchanged',
+    keys: [...Object.keys(cm.data), ...Object.keys(cm.binaryData)].sort(),
+    bytes: cm.bytes,
+  }));
+  const drift = parts.flatMap((p) => p.drift);
+  const rollouts = parts.flatMap((p) => p.actions.filter((a) => a.startsWith('rollout ')).map((a) => a.slice('rollout '.length)));
+  return { volume, configMaps, changes: parts.some((p) => p.changes), targets: parts, drift, rollouts };
+}
+
+/** Desired volume files vs the current generation's (path → sha256; undefined = present, hash unknown). */
+export function planVolume(files: VolumeFile[], now: Map<string, string | undefined>): VolumePlan {
+  const want = new Set(files.map((f) => f.path));
+  const added: string[] = [];
+  const modified: string[] = [];
+  let unchanged = 0;
+  let bytesToWrite = 0;
+  for (const f of files) {
+    if (!now.has(f.path)) added.push(f.path);
+    else if (now.get(f.path) !== f.sha256) modified.push(f.path);
+    else {
+      unchanged++;
+      continue;
+    }
+    bytesToWrite += f.size;
+  }
+  const removed = [...now.keys()].filter((p) => !want.has(p)).sort();
+  return { changed: added.length + modified.length + removed.length > 0, added, modified, removed, unchanged, bytesToWrite, files: files.length };
 }
 
 export function makePlan(desired: DesiredOutputs, current: CurrentState): Plan {
-  let volume: VolumePlan | undefined;
-  if (current.volume) {
-    const now = current.volume;
-    const want = new Map(desired.volumeFiles.map((f) => [f.path, f]));
-    const added: string[] = [];
-    const modified: string[] = [];
-    let unchanged = 0;
-    let bytesToWrite = 0;
-    for (const f of desired.volumeFiles) {
-      const had = now.get(f.path);
-      if (had === undefined) added.push(f.path);
-      else if (had !== f.sha256) modified.push(f.path);
-      else {
-        unchanged++;
-        continue;
-      }
-      bytesToWrite += f.size;
-    }
-    const removed = [...now.keys()].filter((p) => !want.has(p)).sort();
-    volume = {
-      changed: added.length + modified.length + removed.length > 0,
-      added,
-      modified,
-      removed,
-      unchanged,
-      bytesToWrite,
-      files: desired.volumeFiles.length,
-    };
-  }
+  const volume = current.volume ? planVolume(desired.volumeFiles, current.volume) : undefined;
   const configMaps: ConfigMapPlan[] = desired.configMaps.map((cm) => {
     const keys = [...Object.keys(cm.data), ...Object.keys(cm.binaryData)].sort();
     const live = current.configMaps;

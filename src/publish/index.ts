@@ -1,40 +1,80 @@
 /**
- * Publish stage: the plan's writes, in the order DESIGN.md fixes — volume, then ConfigMaps, then the
- * status records. A failure later leaves earlier steps whole; the next run converges.
+ * Publish stage: the only door the pipeline uses to its targets. Every step runs over the list of
+ * targets in order (targets.ts); nothing here knows which targets exist.
  */
-import type { CurrentState, Plan } from '../plan/index.js';
+import type { Settings } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { combinePlans, type Plan, type VolumePlan } from '../plan/index.js';
 import type { DesiredOutputs } from '../process/types.js';
-import type { KubePublishReport, KubeTarget } from './kube/index.js';
-import { readKubeOutState, writeKubeOut } from './kube-out.js';
-import type { ProvenanceMeta } from './manifest.js';
-import { isUpToDate, readStatus, writeStatus, type StatusRecord } from './status.js';
-import { publishVolume, readVolumeState, type VolumePublishOptions, type VolumePublishResult } from './volume/index.js';
+import type { KubePublishReport } from './kube/index.js';
+import { samePayload, type AppliedRecord } from './record.js';
+import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetPlan } from './target.js';
+import { FACTORIES } from './targets.js';
+import type { VolumePublishResult } from './volume/index.js';
 
-export { isUpToDate } from './status.js';
-export type { StatusRecord } from './status.js';
+export { newRecord, RECORD_VERSION, type AppliedRecord } from './record.js';
+export type { Condition, DriftItem, RollbackSource, RunStatus, Target, TargetFactory, TargetPlan } from './target.js';
+export { KubePublishError } from './kube/index.js';
 
-export interface Targets {
-  volumeDir?: string;
-  kubeOut?: string;
-  /** The API target (ConfigMaps/Secrets through the Kubernetes API) when --kube-out is not given. */
-  kube?: KubeTarget;
-  /** Modes, group and kept generations of the volume (config `volume:`). */
-  volume?: Pick<VolumePublishOptions, 'fileMode' | 'dirMode' | 'gid' | 'keepGenerations' | 'lock'>;
+export type Observations = Map<string, Observed>;
+
+export async function openTargets(settings: Settings, log: Logger, warnings: string[]): Promise<Target[]> {
+  const targets: Target[] = [];
+  try {
+    for (const f of FACTORIES) {
+      const t = await f.open(settings, log, warnings);
+      if (t) targets.push(t);
+    }
+  } catch (err) {
+    closeTargets(targets);
+    throw err;
+  }
+  return targets;
 }
 
-export async function readCurrentState(targets: Targets): Promise<CurrentState> {
-  return {
-    volume: targets.volumeDir ? await readVolumeState(targets.volumeDir) : undefined,
-    configMaps: targets.kubeOut ? await readKubeOutState(targets.kubeOut) : targets.kube ? await targets.kube.currentHashes() : new Map(),
-  };
+export async function observeTargets(targets: Target[]): Promise<Observations> {
+  const out: Observations = new Map();
+  for (const t of targets) out.set(t.id, await t.observe());
+  return out;
 }
 
-export async function readLastApplied(targets: Targets): Promise<(StatusRecord | undefined)[]> {
-  const records: (StatusRecord | undefined)[] = [];
-  if (targets.volumeDir) records.push(await readStatus('volume', targets.volumeDir));
-  if (targets.kubeOut) records.push(await readStatus('kube-out', targets.kubeOut));
-  if (targets.kube) records.push(await targets.kube.lastApplied());
-  return records;
+export interface Convergence {
+  upToDate: boolean;
+  /** The applied record the targets agree on (the first one found), for freshness and revision. */
+  record?: AppliedRecord;
+  drift: DriftItem[];
+  /** Why the run is not up to date, in words (for the log). */
+  why: string[];
+}
+
+/** Pure: up to date means the same payload and config AND every target's live state holds it. */
+export function convergence(targets: Target[], observed: Observations, digest: string, configHash: string): Convergence {
+  const why: string[] = [];
+  const drift: DriftItem[] = [];
+  let record: AppliedRecord | undefined;
+  for (const t of targets) {
+    const o = observed.get(t.id);
+    const r = o?.record;
+    if (!o || !r) {
+      why.push(`${t.id}: nothing applied yet`);
+      continue;
+    }
+    record ??= r;
+    if (!samePayload(r, digest, configHash)) {
+      why.push(`${t.id}: holds ${r.digest}${r.configHash !== configHash ? ' with another config' : ''}`);
+      continue;
+    }
+    const d = t.check(r, o.live);
+    drift.push(...d);
+    if (d.length) why.push(`${t.id}: ${d.map((x) => `${x.object} ${x.what}`).join(', ')}`);
+  }
+  return { upToDate: targets.length > 0 && why.length === 0, record, drift, why };
+}
+
+export function planTargets(targets: Target[], desired: DesiredOutputs, observed: Observations, meta: Pick<AppliedRecord, 'source' | 'digest' | 'revision'>): Plan {
+  const parts: TargetPlan[] = targets.map((t) => (t.plan as (d: DesiredOutputs, o: Observed, m: typeof meta) => TargetPlan)(desired, observed.get(t.id)!, meta));
+  const volume = parts.find((p) => p.target === 'volume')?.detail as { volume?: VolumePlan } | undefined;
+  return combinePlans(desired, parts, volume?.volume);
 }
 
 export interface PublishResult {
@@ -42,55 +82,80 @@ export interface PublishResult {
   configMapsWritten: string[];
   statusWritten: boolean;
   kube?: KubePublishReport;
+  /** What killed runs had left and this run removed. */
+  tidied?: string[];
 }
 
-export async function publish(
-  plan: Plan,
-  desired: DesiredOutputs,
-  targets: Targets,
-  meta: ProvenanceMeta & { configHash: string; provenTime?: string; provenBasis?: string; earliestCertificateExpiry?: string; tslNextUpdate?: string },
-): Promise<PublishResult> {
+/** Each target applies its part in order, adding its details to the record. */
+export async function applyTargets(targets: Target[], plan: Plan, record: AppliedRecord, opts: { dryRun: boolean }): Promise<PublishResult> {
   const result: PublishResult = { configMapsWritten: [], statusWritten: false };
-  if (targets.volumeDir && plan.volume && (plan.volume.changed || desired.volumeFiles.length > 0)) {
-    // Called even when the plan sees no change: it takes the lock, recovers what a killed run left,
-    // and writes the volume's own status record; with identical content it writes nothing at all.
-    const { configHash, source, digest, revision, provenTime, provenBasis, earliestCertificateExpiry, tslNextUpdate } = meta;
-    const proven = provenTime ? { provenTime, provenBasis } : {};
-    const fresh = { ...(earliestCertificateExpiry ? { earliestCertificateExpiry } : {}), ...(tslNextUpdate ? { tslNextUpdate } : {}) };
-    const r = await publishVolume(targets.volumeDir, desired.volumeFiles, { ...targets.volume, meta: { source, digest, revision, configHash, ...proven, ...fresh } });
-    if (r.changed) result.volume = r;
-    result.statusWritten ||= r.recordWritten;
-  }
-  if (targets.kubeOut) {
-    const changed = new Set(plan.configMaps.filter((c) => c.action !== 'unchanged').map((c) => c.name));
-    result.configMapsWritten = await writeKubeOut(targets.kubeOut, desired.configMaps.filter((cm) => changed.has(cm.name)), meta);
-  }
-  if (targets.kube) {
-    // Writes its own status record (the zeta-provision-status ConfigMap) and Events.
-    result.kube = await targets.kube.publish(desired.configMaps, meta, { dryRun: false });
-    result.configMapsWritten.push(...result.kube.applied.map((a) => a.name));
-    result.statusWritten ||= result.kube.statusWritten;
-  }
-  const record: StatusRecord = {
-    version: 1,
-    source: meta.source,
-    digest: meta.digest,
-    configHash: meta.configHash,
-    revision: meta.revision,
-    ...(meta.provenTime ? { provenTime: meta.provenTime, provenBasis: meta.provenBasis } : {}),
-    appliedAt: new Date().toISOString(),
-    ...(meta.earliestCertificateExpiry ? { earliestCertificateExpiry: meta.earliestCertificateExpiry } : {}),
-    ...(meta.tslNextUpdate ? { tslNextUpdate: meta.tslNextUpdate } : {}),
-  };
-  // A record is rewritten only when something was written or it describes another payload/config,
-  // so a run with identical inputs leaves every byte on disk as it was. (The volume's record is
-  // written by publishVolume itself, under its lock, right after the swap.)
-  if (targets.kubeOut) {
-    const previous = await readStatus('kube-out', targets.kubeOut);
-    if (result.configMapsWritten.length > 0 || !isUpToDate([previous], meta.digest, meta.configHash)) {
-      await writeStatus('kube-out', targets.kubeOut, record);
-      result.statusWritten = true;
-    }
+  for (const t of targets) {
+    const part = plan.targets?.find((p) => p.target === t.id);
+    if (!part) continue;
+    const applied = await t.apply(part, record, opts);
+    if (applied.details !== undefined) record.targets[t.id] = applied.details;
+    collect(result, t.id, applied.report);
   }
   return result;
+}
+
+function collect(result: PublishResult, id: string, report: unknown): void {
+  if (id === 'volume' && (report as VolumePublishResult).changed) result.volume = report as VolumePublishResult;
+  if (id === 'volume') result.statusWritten ||= (report as VolumePublishResult).recordWritten ?? false;
+  if (id === 'kube-out') result.configMapsWritten.push(...(report as { written: string[] }).written);
+  if (id === 'kube') {
+    result.kube = report as KubePublishReport;
+    result.configMapsWritten.push(...result.kube.applied.map((a) => a.name));
+  }
+}
+
+/** Store the record beside every target; a target that already holds exactly it writes nothing. */
+export async function recordTargets(targets: Target[], record: AppliedRecord | undefined, run: RunStatus, observed: Observations | undefined): Promise<boolean> {
+  let wrote = false;
+  for (const t of targets) {
+    try {
+      wrote = (await t.record(record, run, observed?.get(t.id))) || wrote;
+    } catch (err) {
+      // Only a failure is recorded best effort; a successful run's record must be written.
+      if (record) throw err;
+    }
+  }
+  return wrote;
+}
+
+export async function tidyTargets(targets: Target[], observed: Observations): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of targets) out.push(...(await t.tidy(observed.get(t.id))).map((x) => `${t.id}: ${x}`));
+  return out;
+}
+
+export interface RollbackPlan {
+  to: RollbackSource;
+  /** Targets that cannot restore it, each with the reason: then nothing is changed. */
+  problems: string[];
+}
+
+/** The earlier payload to go back to (`to` = a generation name, default the previous one), and who cannot. */
+export async function planRollback(targets: Target[], observed: Observations, to?: string): Promise<RollbackPlan | undefined> {
+  let sources: RollbackSource[] = [];
+  for (const t of targets) if (t.rollbackSources) sources = sources.concat(await t.rollbackSources());
+  const source = to ? sources.find((s) => s.ref === to) : sources[0];
+  if (!source) return undefined;
+  const problems = targets.map((t) => ({ t, p: t.rollbackProblem(source, observed.get(t.id)!) })).filter((x) => x.p).map((x) => `${x.t.id}: ${x.p}`);
+  return { to: source, problems };
+}
+
+export async function rollbackTargets(targets: Target[], observed: Observations, to: RollbackSource): Promise<{ record: AppliedRecord; results: Record<string, unknown> }> {
+  const record: AppliedRecord = { ...to.record, targets: { ...to.record.targets }, rollback: { fromDigest: [...observed.values()].find((o) => o.record)?.record?.digest ?? '', at: new Date().toISOString() } };
+  const results: Record<string, unknown> = {};
+  for (const t of targets) {
+    const r = await t.rollback(to, observed.get(t.id)!);
+    if (r.details !== undefined) record.targets[t.id] = r.details;
+    results[t.id] = r.report;
+  }
+  return { record, results };
+}
+
+export function closeTargets(targets: Target[]): void {
+  for (const t of targets) t.close();
 }

@@ -56,6 +56,8 @@ export interface TargetPlan<Detail = unknown> {
   actions: string[];
   /** Target-specific plan, passed back to apply(). */
   detail: Detail;
+  /** Per published object (ConfigMap/Secret name), for the report's object list. */
+  objects?: { name: string; action: 'create' | 'update' | 'unchanged' }[];
 }
 
 export interface ApplyOptions {
@@ -106,7 +108,8 @@ export interface Target<Live = unknown, Detail = unknown, Report = unknown> {
   check(record: AppliedRecord, live: Live): DriftItem[];
   plan(desired: DesiredOutputs, observed: Observed<Live>): TargetPlan<Detail>;
   apply(plan: TargetPlan<Detail>, record: AppliedRecord, opts: ApplyOptions): Promise<TargetApplied<Report>>;
-  record(record: AppliedRecord, run: RunStatus, observed: Observed<Live> | undefined): Promise<boolean>;
+  /** `record` is undefined for a failed run: then only the run's conditions are recorded. */
+  record(record: AppliedRecord | undefined, run: RunStatus, observed: Observed<Live> | undefined): Promise<boolean>;
   tidy(observed: Observed<Live> | undefined): Promise<string[]>;
   /** Earlier applied payloads this target can go back to (only targets that keep history). */
   rollbackSources?(): Promise<RollbackSource[]>;

@@ -15,6 +15,8 @@ export function renderReport(report: RunReport, format: 'text' | 'json'): string
 
 const HEADLINE: Record<RunReport['outcome'], string> = {
   applied: 'applied',
+  'drift-corrected': 'drift corrected: the live state differed from what was applied and was repaired',
+  'rolled-back': 'rolled back: every target is back at the previous payload',
   'no-changes': 'no changes: outputs already match the payload',
   'up-to-date': 'up to date: this payload was already applied, nothing to do',
   'dry-run': 'dry run: nothing was written',

@@ -5,7 +5,7 @@ import type { InitdataRunReport } from '../publish/coco/step.js';
 import type { Freshness } from '../plan/freshness.js';
 import type { ImageCheck, VerificationReport } from '../verify/types.js';
 
-export type Outcome = 'applied' | 'no-changes' | 'up-to-date' | 'dry-run' | 'verified' | 'failed';
+export type Outcome = 'applied' | 'drift-corrected' | 'rolled-back' | 'no-changes' | 'up-to-date' | 'dry-run' | 'verified' | 'failed';
 
 export interface RunReport {
   command: 'run' | 'verify';

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { PublishError } from '../../src/errors.js';
 import { publishVolume, rollbackVolume, validateVolumePaths, volumeStatus } from '../../src/publish/volume/index.js';
 import { MANIFEST_DIR, bucketOf } from '../../src/publish/volume/manifest.js';
+import { newRecord } from '../../src/publish/record.js';
 import { useTempDirs } from '../support/tmp.js';
 import { generationsIn, readConsumerTree, stageFiles } from '../support/volume.js';
 
@@ -187,44 +188,36 @@ describe('paths', () => {
 });
 
 describe('status record', () => {
-  it('records provenance, counts and kept generations, and rollback updates it', async () => {
+  it('records the applied record of each kept generation, and rollback marks the restored one', async () => {
     const vol = path.join(await tempDir(), 'vol');
-    const meta = (n: number) => ({ source: `oci:/img:${n}`, digest: `sha256:${String(n).repeat(64)}`, revision: `r${n}`, configHash: `c${n}` });
+    const applied = (n: number) => newRecord({ source: `oci:/img:${n}`, digest: `sha256:${String(n).repeat(64)}`, revision: `r${n}`, configHash: `c${n}`, freshness: {}, appliedAt: `2026-01-0${n}T10:00:00.000Z` });
     const at = (s: string) => () => new Date(`2026-01-0${s}T10:00:00Z`);
-    const g1 = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': '1', 'b': '22' }), { meta: meta(1), now: at('1') });
-    const g2 = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': '333' }), { meta: meta(2), now: at('2') });
+    const g1 = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': '1', 'b': '22' }), { record: applied(1), now: at('1') });
+    const g2 = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': '333' }), { record: applied(2), now: at('2') });
     const record = JSON.parse(await readFile(path.join(vol, '..zeta-provision.json'), 'utf8'));
     expect(record).toEqual({
-      version: 1,
-      ...meta(2),
-      appliedAt: '2026-01-02T10:00:00.000Z',
+      version: 2,
       generation: g2.generation,
-      previous: g1.generation,
       kept: [g2.generation, g1.generation],
       generations: {
-        [g1.generation]: { ...meta(1), appliedAt: '2026-01-01T10:00:00.000Z', files: 2, bytes: 3 },
-        [g2.generation]: { ...meta(2), appliedAt: '2026-01-02T10:00:00.000Z', files: 1, bytes: 3 },
+        [g1.generation]: { ...applied(1), targets: { volume: { generation: g1.generation, files: 2, bytes: 3 } } },
+        [g2.generation]: { ...applied(2), targets: { volume: { generation: g2.generation, files: 1, bytes: 3 } } },
       },
-      files: 1,
-      bytes: 3,
     });
     expect((await stat(path.join(vol, '..zeta-provision.json'))).mode & 0o777).toBe(0o644);
 
     await rollbackVolume(vol, { now: at('3') });
     const rolled = JSON.parse(await readFile(path.join(vol, '..zeta-provision.json'), 'utf8'));
     expect(rolled).toMatchObject({
-      digest: meta(2).digest,
       generation: g1.generation,
-      previous: g2.generation,
       kept: [g1.generation, g2.generation],
-      files: 2,
-      bytes: 3,
       rollback: { from: g2.generation, to: g1.generation, at: '2026-01-03T10:00:00.000Z' },
     });
+    expect(rolled.generations[g1.generation].rollback).toEqual({ fromDigest: applied(2).digest, at: '2026-01-03T10:00:00.000Z' });
     const status = await volumeStatus(vol);
     expect(status.generations.map((g) => [g.name, g.current, g.digest, g.files])).toEqual([
-      [g1.generation, true, meta(1).digest, 2],
-      [g2.generation, false, meta(2).digest, 1],
+      [g1.generation, true, applied(1).digest, 2],
+      [g2.generation, false, applied(2).digest, 1],
     ]);
     expect((await readdir(vol)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PublishError } from '../../src/errors.js';
 import type { VolumeFile } from '../../src/process/types.js';
-import { publishVolume, readVolumeState } from '../../src/publish/volume.js';
+import { publishVolume, readVolumeState } from '../../src/publish/volume/index.js';
 import { sha256File } from '../../src/util/fs.js';
 import { useTempDirs } from '../support/tmp.js';
 

@@ -4,13 +4,17 @@
  */
 import type { DesiredObject, ObjectKind, TargetSpec } from './objects.js';
 import { inputsHashes } from './objects.js';
-import type { KubeStatusRecord } from './status.js';
+import type { KubeDetail } from './status.js';
 
 export interface LiveObject {
   kind: ObjectKind;
   name: string;
-  /** Our content-hash annotation, when the object carries one. */
+  /** Hash of the live data (computed, not read from our annotation), when the object is ours. */
   contentHash?: string;
+  /** Field managers other than ours that own fields of the object (from managedFields). */
+  otherManagers?: string[];
+  /** Whether it carries our managed-by label. */
+  ours?: boolean;
   resourceVersion?: string;
 }
 
@@ -28,7 +32,7 @@ export function decide(
   desired: DesiredObject[],
   live: Map<string, LiveObject>,
   targets: TargetSpec[],
-  previous: KubeStatusRecord | undefined,
+  previous: Pick<KubeDetail, 'objects' | 'consumers'> | undefined,
   opts: { prune: boolean; statusName: string },
 ): KubePlan {
   const plan: KubePlan = { apply: [], unchanged: [], prune: [], restart: [] };

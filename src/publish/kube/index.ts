@@ -1,21 +1,28 @@
 /**
- * Publishing through the Kubernetes API: ConfigMaps (and Secrets for sensitive files) by server-side
- * apply with field manager `zeta-provision`, skipped when their content hash is unchanged (one LIST
- * per namespace), opt-in prune, rollouts of consumers whose inputs changed, a status ConfigMap and
- * Events. Requests retry within a deadline; a partial failure lists what was applied and what not.
- * Secret contents never reach a log line, an error or the report.
+ * The Kubernetes API as a Target: ConfigMaps (and Secrets for sensitive files) by server-side apply
+ * with field manager `zeta-provision`, opt-in prune, rollouts of consumers whose inputs changed, and
+ * the status ConfigMap with its Events.
+ *
+ * Observing costs one label-selected LIST of our ConfigMaps (it returns their data, which is hashed
+ * here, and the status ConfigMap) plus one GET per Secret target (listing Secrets would need the right
+ * to read every Secret in the namespace). Nothing else is requested and nothing is written by an
+ * up-to-date run. Requests retry within a deadline; a partial failure lists what was applied and what
+ * not. Secret contents never reach a log line, an error or the report.
  */
-import { PublishError, errorMessage } from '../../errors.js';
+import { PublishError, errorMessage, type EventReason } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { ConfigMapObject } from '../../process/types.js';
-import { ANNOTATION, MANAGED_BY_LABEL, MANAGER, type ProvenanceMeta } from '../manifest.js';
-import type { StatusRecord } from '../status.js';
+import type { DesiredOutputs } from '../../process/types.js';
+import { MANAGER } from '../manifest.js';
+import type { AppliedRecord } from '../record.js';
+import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetPlan } from '../target.js';
 import { loadConnection, type Connection, type ConnectionOptions } from './connection.js';
-import { decide, type LiveObject } from './decide.js';
+import { decide, type KubePlan, type LiveObject } from './decide.js';
 import { ApiRequestError, KubeHttp } from './http.js';
-import { buildDesiredObject, INPUTS_HASH_ANNOTATION, secretValues, selectorFor, type DesiredObject, type ObjectKind, type TargetSpec } from './objects.js';
-import { nextStatusRecord, summary, type KubeObjectRef, type KubePublishReport, type PublishMeta } from './report.js';
-import { eventBody, parseStatusRecord, statusBody, statusName, type EventReason, type KubeStatusRecord } from './status.js';
+import { kubeDrift, liveOf } from './live.js';
+import { buildDesiredObject, secretValues, selectorFor, type DesiredObject, type ObjectKind, type TargetSpec } from './objects.js';
+import type { KubeObjectRef, KubePublishReport } from './report.js';
+import { runPlan } from './run.js';
+import { eventBody, nextStatusDoc, parseStatusDoc, sameStatus, statusBody, statusName, type KubeDetail, type KubeStatusDoc } from './status.js';
 
 export { parseWorkloadRef, type TargetSpec, type WorkloadRef } from './objects.js';
 export { loadConnection } from './connection.js';
@@ -43,17 +50,30 @@ export class KubePublishError extends PublishError {
   }
 }
 
+export interface KubeLive {
+  /** `Kind/name` → live object, for ConfigMaps from the LIST and Secrets by GET. */
+  objects: Map<string, LiveObject>;
+  status?: { doc?: KubeStatusDoc; uid?: string };
+}
+
+export interface KubePlanDetail {
+  desired: DesiredObject[];
+  plan: KubePlan;
+  previous?: KubeDetail;
+}
+
 const PATHS: Record<string, string> = { ConfigMap: '/api/v1/namespaces/%ns/configmaps', Secret: '/api/v1/namespaces/%ns/secrets' };
-const APPLY = 'application/apply-patch+yaml';
+export const APPLY = 'application/apply-patch+yaml';
 /** The status record and its event get their own short budget, so a failure can still be recorded. */
 const STATUS_BUDGET_MS = 5_000;
+const ID = 'kube';
 
-export class KubeTarget {
+type Obj = Record<string, any>;
+
+export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishReport> {
+  readonly id = ID;
   readonly namespace: string;
   readonly http: KubeHttp;
-  private listed: { live: Map<string, LiveObject>; status?: { record?: KubeStatusRecord; uid?: string } } | undefined;
-  private secretsRead: Map<string, LiveObject> | undefined;
-  private listFailure: KubePublishError | undefined;
 
   static async open(options: KubeOptions): Promise<KubeTarget> {
     return new KubeTarget(options, await loadConnection(options));
@@ -76,226 +96,104 @@ export class KubeTarget {
     return this.http.connection.origin;
   }
 
-  private startPhase(ms = this.options.deadlineSeconds * 1000): void {
+  get where(): string {
+    return `${this.namespace} (${this.origin})`;
+  }
+
+  startPhase(ms = this.options.deadlineSeconds * 1000): void {
     this.http.options.deadline = Date.now() + ms;
   }
 
-  private path(kind: string, name?: string): string {
+  path(kind: string, name?: string): string {
     return PATHS[kind]!.replace('%ns', encodeURIComponent(this.namespace)) + (name ? `/${encodeURIComponent(name)}` : '');
   }
 
-  /** One LIST of our labelled ConfigMaps (targets and the status record together), cached per run. */
-  private async list(): Promise<NonNullable<KubeTarget['listed']>> {
-    if (this.listed) return this.listed;
-    if (this.listFailure) throw this.listFailure;
+  async observe(): Promise<Observed<KubeLive>> {
     this.startPhase();
     const list = await this.http
       .request<{ items?: Obj[] }>({ method: 'GET', path: this.path('ConfigMap'), query: { labelSelector: selectorFor(this.options.instance) } })
       .catch((err) => {
-        // Without the live state nothing can be applied: every target is pending, and the report says so.
         const failure = this.failure(err, 'list ConfigMaps');
         const pending = this.options.targets.map((t) => ({ kind: t.kind, name: t.name, step: 'apply' as const, error: `not attempted: ${failure.message}` }));
-        this.listFailure = new KubePublishError(failure.message, failure.hint, { ...this.emptyReport(), pending, requests: this.http.requests });
-        throw this.listFailure;
+        throw new KubePublishError(failure.message, failure.hint, { ...this.emptyReport(), pending, requests: this.http.requests });
       });
-    const live = new Map<string, LiveObject>();
-    let status: { record?: KubeStatusRecord; uid?: string } | undefined;
+    const objects = new Map<string, LiveObject>();
+    let status: KubeLive['status'];
+    const statusCm = statusName(this.options.instance);
     for (const item of list.items ?? []) {
       const name = String(item.metadata?.name);
-      if (name === statusName(this.options.instance)) status = { record: parseStatusRecord(item.data), uid: item.metadata?.uid };
-      else live.set(`ConfigMap/${name}`, liveOf('ConfigMap', item));
+      if (name === statusCm) status = { doc: parseStatusDoc(item.data, this.namespace, `ConfigMap ${this.namespace}/${name}`), uid: item.metadata?.uid };
+      else objects.set(`ConfigMap/${name}`, liveOf('ConfigMap', item));
     }
-    this.listed = { live, status };
-    return this.listed;
-  }
-
-  /** The last completely converged run, in the shape the up-to-date check compares. */
-  async lastApplied(): Promise<StatusRecord | undefined> {
-    const a = (await this.list()).status?.record?.lastApplied;
-    if (!a) return undefined;
-    const fresh = { earliestCertificateExpiry: a.earliestCertificateExpiry, tslNextUpdate: a.tslNextUpdate };
-    return { version: 1, source: a.source, digest: a.digest, revision: a.revision, configHash: a.configHash, appliedAt: a.appliedAt, ...fresh };
-  }
-
-  /** Target name → content hash of the live object (undefined: exists but not ours). Absent = missing. */
-  async currentHashes(): Promise<Map<string, string | undefined>> {
-    const { live } = await this.list();
-    const secrets = await this.readSecrets();
-    const out = new Map<string, string | undefined>();
-    for (const t of this.options.targets) {
-      const l = (t.kind === 'Secret' ? secrets : live).get(`${t.kind}/${t.name}`);
-      if (l) out.set(t.name, l.contentHash);
-    }
-    return out;
-  }
-
-  /** Secrets are read one by one by name: listing them would need the right to read every Secret. */
-  private async readSecrets(): Promise<Map<string, LiveObject>> {
-    if (this.secretsRead) return this.secretsRead;
-    const out = new Map<string, LiveObject>();
     for (const t of this.options.targets.filter((x) => x.kind === 'Secret')) {
       const l = await this.getLive('Secret', t.name);
-      if (l) out.set(`Secret/${t.name}`, l);
+      if (l) objects.set(`Secret/${t.name}`, l);
     }
-    this.secretsRead = out;
-    return out;
+    return { record: status?.doc?.applied, live: { objects, status } };
   }
 
-  private async getLive(kind: ObjectKind, name: string): Promise<LiveObject | undefined> {
+  check(record: AppliedRecord, live: KubeLive): DriftItem[] {
+    return kubeDrift(record.targets[ID] as KubeDetail | undefined, live.objects, this.options.targets, this.namespace);
+  }
+
+  async getLive(kind: ObjectKind, name: string): Promise<LiveObject | undefined> {
+    const obj = await this.getObject(kind, name);
+    return obj ? liveOf(kind, obj) : undefined;
+  }
+
+  async getObject(kind: ObjectKind, name: string): Promise<Obj | undefined> {
     try {
-      return liveOf(kind, await this.http.request<Obj>({ method: 'GET', path: this.path(kind, name) }));
+      return await this.http.request<Obj>({ method: 'GET', path: this.path(kind, name) });
     } catch (err) {
       if (err instanceof ApiRequestError && err.status === 404) return undefined;
       throw this.failure(err, `get ${kind} ${name}`);
     }
   }
 
-  async publish(objects: ConfigMapObject[], meta: PublishMeta, opts: { dryRun: boolean }): Promise<KubePublishReport> {
+  plan(desired: DesiredOutputs, observed: Observed<KubeLive>, meta?: Pick<AppliedRecord, 'source' | 'digest' | 'revision'>): TargetPlan<KubePlanDetail> {
     const { log } = this.options;
-    const desired: DesiredObject[] = objects.map((cm) => {
+    const provenance = meta ?? { source: '', digest: '' };
+    const objects: DesiredObject[] = desired.configMaps.map((cm) => {
       const spec = this.spec(cm.name);
       if (spec.kind === 'Secret') secretValues(cm).forEach((v) => log.redactor.add(v));
-      return buildDesiredObject(cm, spec, this.namespace, this.options.instance, meta);
+      return buildDesiredObject(cm, spec, this.namespace, this.options.instance, provenance);
     });
-    const { live, status } = await this.list();
-    await this.readSecrets();
-    const allLive = new Map([...live, ...this.secretsRead!]);
-    const plan = decide(desired, allLive, this.options.targets, status?.record, { prune: this.options.prune, statusName: statusName(this.options.instance) });
-    const report: KubePublishReport = { ...this.emptyReport(), ...(opts.dryRun ? { dryRun: 'server' as const } : {}), unchanged: plan.unchanged.map(ref) };
-    this.startPhase();
-    const hints: string[] = [];
-    const dryRun = opts.dryRun ? 'All' : undefined;
-    for (const step of plan.apply) {
-      try {
-        const action = await this.applyObject(step.object, step.resourceVersion, dryRun);
-        if (action === 'unchanged') report.unchanged.push(ref(step.object));
-        else report.applied.push({ ...ref(step.object), action });
-        log.info(`${opts.dryRun ? 'would apply' : 'applied'} ${step.object.kind} ${step.object.name}`, { action, namespace: this.namespace, keys: step.object.keys, bytes: step.object.bytes });
-      } catch (err) {
-        report.pending.push({ ...ref(step.object), step: 'apply', error: this.note(hints, err) });
-      }
-    }
-    const failedInputs = new Set(report.pending.map((p) => p.name));
-    // Never delete while something failed: the run is not a consistent picture of what it manages.
-    for (const p of plan.prune) {
-      if (failedInputs.size > 0) {
-        report.pending.push({ ...p, step: 'prune', error: 'not pruned because an apply failed' });
-        continue;
-      }
-      try {
-        await this.http.request({ method: 'DELETE', path: this.path(p.kind, p.name), query: { dryRun } }).catch((err) => {
-          if (!(err instanceof ApiRequestError && err.status === 404)) throw err;
-        });
-        report.pruned.push(p);
-        log.info(`${opts.dryRun ? 'would prune' : 'pruned'} ${p.kind} ${p.name}`, { namespace: this.namespace });
-      } catch (err) {
-        report.pending.push({ ...p, step: 'prune', error: this.note(hints, err) });
-      }
-    }
-    const restartedHashes: Record<string, string> = {};
-    for (const r of plan.restart) {
-      const w = this.options.targets.flatMap((t) => t.consumers).find((c) => c.ref === r.ref)!;
-      const wref = { kind: w.kind, name: w.name };
-      // A consumer rolls out only onto complete inputs; otherwise the next run does it.
-      if (r.inputs.some((i) => failedInputs.has(i))) {
-        report.pending.push({ ...wref, step: 'restart', error: `inputs ${r.inputs.join(', ')} not all applied` });
-        continue;
-      }
-      const workloadPath = `/apis/apps/v1/namespaces/${encodeURIComponent(this.namespace)}/${w.resource}/${encodeURIComponent(w.name)}`;
-      try {
-        // Ask the workload itself: if the record was lost (or never written) the annotation still
-        // says what it runs with, and a lost record must not mean a rollout on every run.
-        const current = await this.http.request<Obj>({ method: 'GET', path: workloadPath });
-        if (current?.spec?.template?.metadata?.annotations?.[INPUTS_HASH_ANNOTATION] === r.hash) {
-          restartedHashes[r.ref] = r.hash;
-          continue;
-        }
-        await this.http.request({
-          method: 'PATCH',
-          path: workloadPath,
-          query: { fieldManager: MANAGER, dryRun },
-          contentType: 'application/merge-patch+json',
-          body: JSON.stringify({ spec: { template: { metadata: { annotations: { [INPUTS_HASH_ANNOTATION]: r.hash } } } } }),
-        });
-        restartedHashes[r.ref] = r.hash;
-        report.restarted.push({ workload: r.ref, inputs: r.inputs });
-        log.info(`${opts.dryRun ? 'would roll out' : 'rolling out'} ${r.ref}: its inputs changed`, { inputs: r.inputs, namespace: this.namespace });
-      } catch (err) {
-        report.pending.push({ ...wref, step: 'restart', error: this.note(hints, err) });
-      }
-    }
-    if (!opts.dryRun) {
-      const record = nextStatusRecord(status?.record, desired, report, restartedHashes, meta);
-      report.statusWritten = await this.writeStatus(record, report.pending.length > 0 ? 'PublishFailed' : report.applied.length + report.pruned.length + report.restarted.length > 0 ? 'Provisioned' : 'UpToDate', summary(report, meta));
-    }
-    report.requests = this.http.requests;
-    if (report.pending.length > 0) {
-      const first = report.pending[0]!;
-      throw new KubePublishError(
-        `${report.pending.length} of ${plan.apply.length + plan.prune.length + plan.restart.length} API change(s) not made (first: ${first.step} ${first.kind}/${first.name}: ${first.error}); applied ${report.applied.length}`,
-        [hints[0], 'the next run retries what is pending; see the report for each object'].filter(Boolean).join('; '),
-        report,
-      );
-    }
-    return report;
+    const previous = observed.record?.targets[ID] as KubeDetail | undefined;
+    const plan = decide(objects, observed.live.objects, this.options.targets, previous, { prune: this.options.prune, statusName: statusName(this.options.instance) });
+    const drift = observed.record ? this.check(observed.record, observed.live).filter((d) => d.what !== 'not applied yet') : [];
+    const actions = [
+      ...plan.apply.map((a) => `${a.action} ${a.object.kind}/${a.object.name}`),
+      ...plan.prune.map((p) => `prune ${p.kind}/${p.name}`),
+      ...plan.restart.map((r) => `rollout ${r.ref} (inputs ${r.inputs.join(', ')})`),
+    ];
+    const objectsPlan = [...plan.apply.map((a) => ({ name: a.object.name, action: a.action })), ...plan.unchanged.map((u) => ({ name: u.name, action: 'unchanged' as const }))];
+    return { target: ID, changes: actions.length > 0, drift, actions, detail: { desired: objects, plan, previous }, objects: objectsPlan };
   }
 
-  /** Server-side apply; a 409 from a concurrent writer means re-read and decide again. */
-  private async applyObject(d: DesiredObject, resourceVersion: string | undefined, dryRun: string | undefined): Promise<'create' | 'update' | 'unchanged'> {
-    let rv = resourceVersion;
-    for (let attempt = 0; ; attempt++) {
-      const body = rv ? { ...d.body, metadata: { ...(d.body.metadata as Obj), resourceVersion: rv } } : d.body;
-      try {
-        await this.http.request({
-          method: 'PATCH',
-          path: this.path(d.kind, d.name),
-          query: { fieldManager: MANAGER, force: String(this.options.forceConflicts), dryRun },
-          contentType: APPLY,
-          body: JSON.stringify(body),
-        });
-        return rv ? 'update' : 'create';
-      } catch (err) {
-        if (!(err instanceof ApiRequestError) || err.status !== 409 || isFieldConflict(err) || attempt >= 3) throw err;
-        const now = await this.getLive(d.kind, d.name);
-        if (now?.contentHash === d.contentHash) return 'unchanged';
-        rv = now?.resourceVersion;
-      }
-    }
+  async apply(plan: TargetPlan<KubePlanDetail>, record: AppliedRecord, opts: { dryRun: boolean }): Promise<TargetApplied<KubePublishReport>> {
+    // Bodies carry the run's provenance annotations (the plan was made before the record existed).
+    const desired = plan.detail.desired.map((d) => buildDesiredObject(d.cm, this.spec(d.name), this.namespace, this.options.instance, record));
+    const byName = new Map(desired.map((d) => [`${d.kind}/${d.name}`, d]));
+    const kplan: KubePlan = { ...plan.detail.plan, apply: plan.detail.plan.apply.map((a) => ({ ...a, object: byName.get(`${a.object.kind}/${a.object.name}`)! })) };
+    const { report, consumers } = await runPlan(this, kplan, opts.dryRun, this.emptyReport());
+    const details: KubeDetail = {
+      namespace: this.namespace,
+      objects: desired.map((d) => ({ kind: d.kind, name: d.name, contentHash: d.contentHash })).sort((a, b) => (`${a.kind}/${a.name}` < `${b.kind}/${b.name}` ? -1 : 1)),
+      consumers: { ...Object.fromEntries(Object.entries(plan.detail.previous?.consumers ?? {}).filter(([ref]) => this.options.targets.some((t) => t.consumers.some((c) => c.ref === ref)))), ...consumers },
+    };
+    return { wrote: report.applied.length + report.pruned.length + report.restarted.length > 0, details, report };
   }
 
   /**
-   * A run that changed nothing or failed before publishing: record it (status + Event), keeping
-   * what the previous record says about managed objects and consumers. Best effort.
+   * Writes the status ConfigMap and one Event — only when the status would say something new. A
+   * failed run records its conditions the same way; the same failure an hour later writes nothing.
    */
-  async recordOutcome(outcome: 'up-to-date' | 'failed', reason: EventReason, message: string, meta?: ProvenanceMeta): Promise<boolean> {
-    let previous: KubeStatusRecord | undefined;
-    try {
-      previous = (await this.list()).status?.record;
-    } catch {
-      // Without the previous record a write would forget what this instance manages.
-      return false;
-    }
-    const record: KubeStatusRecord = {
-      version: 1,
-      outcome,
-      time: new Date().toISOString(),
-      source: meta?.source,
-      digest: meta?.digest,
-      revision: meta?.revision,
-      counts: { applied: 0, unchanged: previous?.objects.length ?? 0, pruned: 0, restarted: 0, pending: 0 },
-      lastApplied: previous?.lastApplied,
-      objects: previous?.objects ?? [],
-      consumers: previous?.consumers ?? {},
-      ...(outcome === 'failed' ? { error: message } : {}),
-      // Nothing was applied: what consumers have is still the previously applied payload, so its
-      // freshness stays on record (not that of a payload this run derived and then failed on).
-      earliestCertificateExpiry: previous?.earliestCertificateExpiry,
-      tslNextUpdate: previous?.tslNextUpdate,
-    };
-    return this.writeStatus(record, reason, message);
-  }
-
-  private async writeStatus(record: KubeStatusRecord, reason: EventReason, message: string): Promise<boolean> {
+  async record(record: AppliedRecord | undefined, run: RunStatus, observed: Observed<KubeLive> | undefined): Promise<boolean> {
+    const previous = observed?.live.status?.doc;
+    const mine = record ? { ...record, targets: { [ID]: record.targets[ID] } } : previous?.applied;
+    const doc = nextStatusDoc(previous, mine, run, new Date());
+    if (sameStatus(previous, doc)) return false;
+    const reason = reasonOf(run);
     this.startPhase(Math.min(STATUS_BUDGET_MS, this.options.deadlineSeconds * 1000));
     const name = statusName(this.options.instance);
     try {
@@ -304,9 +202,9 @@ export class KubeTarget {
         path: this.path('ConfigMap', name),
         query: { fieldManager: MANAGER, force: 'true' },
         contentType: APPLY,
-        body: JSON.stringify(statusBody(this.options.instance, this.namespace, record)),
+        body: JSON.stringify(statusBody(this.options.instance, this.namespace, doc)),
       });
-      const event = eventBody({ name, namespace: this.namespace, uid: applied?.metadata?.uid, resourceVersion: applied?.metadata?.resourceVersion }, reason, message, new Date());
+      const event = eventBody({ name, namespace: this.namespace, uid: applied?.metadata?.uid, resourceVersion: applied?.metadata?.resourceVersion }, reason, run.message, new Date());
       await this.http.request({ method: 'POST', path: `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/events`, body: JSON.stringify(event) });
       return true;
     } catch (err) {
@@ -315,18 +213,38 @@ export class KubeTarget {
     }
   }
 
-  /** The reason for a pending entry (the entry names step and object); its hint is kept for the error. */
-  private note(hints: string[], err: unknown): string {
-    const { detail, hint } = this.describe(err);
-    if (hint) hints.push(hint);
-    return detail;
+  async tidy(): Promise<string[]> {
+    return [];
   }
 
-  private emptyReport(): KubePublishReport {
+  /** Secrets are never kept anywhere, so a rollback that needs other Secret data is refused. */
+  rollbackProblem(to: RollbackSource, observed: Observed<KubeLive>): string | undefined {
+    const then = (to.record.targets[ID] as KubeDetail | undefined)?.objects ?? [];
+    const now = (observed.record?.targets[ID] as KubeDetail | undefined)?.objects ?? [];
+    const kept = new Set(to.configMaps.map((c) => c.name));
+    const problems: string[] = [];
+    for (const o of then) {
+      if (o.kind === 'Secret' && now.find((n) => n.kind === 'Secret' && n.name === o.name)?.contentHash !== o.contentHash) problems.push(`Secret ${o.name} (Secret data is never stored)`);
+      if (o.kind === 'ConfigMap' && !kept.has(o.name)) problems.push(`ConfigMap ${o.name} (not kept with that payload)`);
+    }
+    return problems.length ? `cannot restore ${problems.join(', ')}` : undefined;
+  }
+
+  async rollback(to: RollbackSource, observed: Observed<KubeLive>): Promise<TargetApplied<KubePublishReport>> {
+    const then = (to.record.targets[ID] as KubeDetail | undefined)?.objects ?? [];
+    const configMaps = to.configMaps.filter((c) => then.some((o) => o.kind === 'ConfigMap' && o.name === c.name));
+    const plan = this.plan({ volumeFiles: [], configMaps, warnings: [] }, { ...observed, record: observed.record }, to.record);
+    // Secrets unchanged between the two payloads stay as they are; the rest was refused above.
+    plan.detail.plan.apply = plan.detail.plan.apply.filter((a) => a.object.kind === 'ConfigMap');
+    plan.detail.plan.prune = [];
+    return this.apply(plan, to.record, { dryRun: false });
+  }
+
+  emptyReport(): KubePublishReport {
     return { server: this.origin, namespace: this.namespace, applied: [], unchanged: [], pruned: [], restarted: [], pending: [], statusWritten: false, requests: 0 };
   }
 
-  private spec(name: string): TargetSpec {
+  spec(name: string): TargetSpec {
     const spec = this.options.targets.find((t) => t.name === name);
     if (!spec) throw new PublishError(`internal: no API target named ${name}`);
     return spec;
@@ -339,7 +257,7 @@ export class KubeTarget {
     return new PublishError(`${what}: ${detail}`, hint);
   }
 
-  private describe(err: unknown): { detail: string; hint?: string } {
+  describe(err: unknown): { detail: string; hint?: string } {
     if (err instanceof PublishError) return { detail: err.message, hint: err.hint };
     if (!(err instanceof ApiRequestError)) return { detail: errorMessage(err) };
     const where = `(${this.origin}, namespace ${this.namespace})`;
@@ -347,6 +265,7 @@ export class KubeTarget {
     if (err.status === 401) return { detail: `401 Unauthorized ${where}`, hint: 'the token or client certificate was refused' };
     if (err.status === 403) return { detail: err.apiStatus?.message ?? '403 Forbidden', hint: 'grant it in the Role (manifests/base/rbac.yaml)' };
     if (isFieldConflict(err)) return { detail: err.apiStatus?.message ?? 'conflict', hint: 'another field manager owns these fields; pass --force-conflicts to take them over' };
+    if (err.status === 404 && /namespaces? "[^"]*" not found/.test(err.apiStatus?.message ?? '')) return { detail: err.apiStatus!.message!, hint: `create namespace ${this.namespace} first, or pass --namespace` };
     return { detail: `${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}` };
   }
 
@@ -355,20 +274,17 @@ export class KubeTarget {
   }
 }
 
-type Obj = Record<string, any>;
-
-function liveOf(kind: ObjectKind, item: Obj): LiveObject {
-  const labels = item.metadata?.labels ?? {};
-  const ours = labels[MANAGED_BY_LABEL] === MANAGER;
-  return { kind, name: String(item.metadata?.name), contentHash: ours ? item.metadata?.annotations?.[ANNOTATION.contentHash] : undefined, resourceVersion: item.metadata?.resourceVersion };
+function reasonOf(run: RunStatus): EventReason {
+  if (run.outcome === 'failed') return (run.conditions.find((c) => c.status === 'False')?.reason as EventReason | undefined) ?? 'PublishFailed';
+  return run.outcome === 'drift-corrected' ? 'DriftCorrected' : run.outcome === 'rolled-back' ? 'RolledBack' : 'Provisioned';
 }
 
-function isFieldConflict(err: ApiRequestError): boolean {
+export function isFieldConflict(err: ApiRequestError): boolean {
   return err.status === 409 && (err.apiStatus?.details?.causes ?? []).some((c) => c.reason === 'FieldManagerConflict');
 }
 
-function ref(o: { kind: string; name: string }): KubeObjectRef {
+export function ref(o: { kind: string; name: string }): KubeObjectRef {
   return { kind: o.kind, name: o.name };
 }
 
-export { chooseKubeTarget, targetSpecs } from './open.js';
+export { chooseKubeTarget, kubeTargetFactory, targetSpecs } from './open.js';

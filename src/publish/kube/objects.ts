@@ -40,6 +40,8 @@ export interface DesiredObject {
   keys: string[];
   bytes: number;
   body: Record<string, unknown>;
+  /** What it was built from (to rebuild it with another payload's provenance). */
+  cm: ConfigMapObject;
 }
 
 const WORKLOADS: Record<string, Pick<WorkloadRef, 'kind' | 'resource'>> = {
@@ -97,7 +99,7 @@ export function buildDesiredObject(cm: ConfigMapObject, spec: TargetSpec, namesp
     if (Object.keys(cm.data).length > 0) body.data = sortKeys(cm.data);
     if (Object.keys(cm.binaryData).length > 0) body.binaryData = sortKeys(cm.binaryData);
   }
-  return { kind: spec.kind, name: spec.name, contentHash: cm.contentHash, keys: [...sizes.keys()].sort(), bytes: total, body };
+  return { kind: spec.kind, name: spec.name, contentHash: cm.contentHash, keys: [...sizes.keys()].sort(), bytes: total, body, cm };
 }
 
 /** Every value a Secret carries, in the forms that could leak (text and base64). */

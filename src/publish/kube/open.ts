@@ -3,7 +3,8 @@
  * contacted here; a missing configuration is found before any payload is fetched or written.
  */
 import type { Settings } from '../../config/index.js';
-import { ConfigError, UsageError } from '../../errors.js';
+import { ConfigError } from '../../errors.js';
+import type { Target, TargetFactory } from '../target.js';
 import type { Logger } from '../../log.js';
 import { KubeTarget } from './index.js';
 import { parseWorkloadRef, type TargetSpec } from './objects.js';
@@ -31,13 +32,8 @@ export function targetSpecs(settings: Settings): TargetSpec[] {
  */
 export async function chooseKubeTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<KubeTargetChoice> {
   const specs = targetSpecs(settings);
-  if (settings.kubeOut) {
-    const secret = specs.find((s) => s.kind === 'Secret');
-    if (secret) {
-      throw new UsageError(`ConfigMap target ${secret.name} holds sensitive files; --kube-out writes plain manifests and never writes a secret to disk`, 'publish it through the API (drop --kube-out) or unmark the files');
-    }
-    return { target: undefined };
-  }
+  // --kube-out wins: its own target (kube-out-target.ts) refuses sensitive files.
+  if (settings.kubeOut) return { target: undefined };
   if (specs.length === 0) return { target: undefined };
   try {
     const target = await KubeTarget.open({
@@ -62,3 +58,12 @@ export async function chooseKubeTarget(settings: Settings, log: Logger, env: Nod
     throw err;
   }
 }
+
+export const kubeTargetFactory: TargetFactory = {
+  id: 'kube',
+  async open(settings: Settings, log: Logger, warnings: string[]): Promise<Target | undefined> {
+    const choice = await chooseKubeTarget(settings, log);
+    if ('warning' in choice && choice.warning) warnings.push(choice.warning);
+    return choice.target as Target | undefined;
+  },
+};

@@ -17,7 +17,6 @@ import { fsyncPath } from './layout.js';
 import { pool } from '../../util/pool.js';
 import { MANIFEST_DIR, bucketCount, bucketFileName, changedBuckets, manifestBuckets, type ManifestEntry } from './manifest.js';
 import type { ReuseCandidates } from './state.js';
-import { checkpoint, crashPoint, injectedWriteError } from './test-hooks.js';
 
 /** The filesystem calls that tests replace to inject EXDEV or ENOSPC. */
 export interface VolumeFsOps {
@@ -61,7 +60,6 @@ export async function writeGeneration(
   const linked = (f: VolumeFile, entry: ManifestEntry): void => {
     entries.set(f.path, entry);
     result.linked++;
-    crashPoint('first-file-linked');
   };
   for (const f of files) {
     const old = current.files.get(f.path);
@@ -85,10 +83,8 @@ export async function writeGeneration(
 
   await pool(toCopy, opts.concurrency, async (f) => {
     const dest = path.join(genDir, f.path);
-    injectedWriteError(dest);
     // COPYFILE_EXCL: the generation is brand new, so an existing file here means someone raced us.
     await opts.fs.copyFile(f.source, dest, constants.COPYFILE_EXCL);
-    crashPoint('first-file-copied');
     const fh = await open(dest, 'r');
     try {
       if (opts.gid !== undefined) await fh.chown(-1, opts.gid);
@@ -99,18 +95,14 @@ export async function writeGeneration(
     } finally {
       await fh.close();
     }
-    crashPoint('first-file-synced');
     result.copied++;
     result.bytesWritten += f.size;
   });
-  await checkpoint('files-written');
 
   await writeManifest(genDir, entries, currentDir, current, opts);
-  crashPoint('manifest-written');
   // Every entry must be durable before ..data can point here; the order among directories does not
   // matter because nothing refers to this generation until the swap.
   await pool(dirs, opts.concurrency, fsyncPath);
-  crashPoint('dirs-synced');
   return result;
 }
 

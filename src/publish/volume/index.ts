@@ -7,9 +7,8 @@ export { DATA_LINK, LOCK_NAME, STATUS_NAME, GENERATION_PATTERN, currentGeneratio
 export { acquireVolumeLock, type LockInfo, type LockOptions, type VolumeLock } from './lock.js';
 export { publishVolume, type VolumePublishOptions, type VolumePublishResult } from './publish.js';
 export { rollbackVolume, volumeStatus, renderVolumeStatus, type RollbackResult, type VolumeStatus } from './rollback.js';
-export type { VolumeMeta } from './record.js';
+export { readVolumeRecord, currentApplied, type VolumeDetail, type VolumeRecord } from './record.js';
 export type { VolumeFsOps } from './generation.js';
-export { CRASH_POINTS, type CrashPoint } from './test-hooks.js';
 
 /** Files of the current generation (path → sha256), or an empty map for a new volume. */
 export async function readVolumeState(volumeDir: string): Promise<Map<string, string>> {

@@ -7,6 +7,7 @@
  *   VOLUME/NAME -> ..data/NAME               one link per top-level name, so whole trees switch at once
  *   VOLUME/..zeta-provision.json             status record (current, previous and kept generations)
  *   VOLUME/..zeta-provision.lock             held while a run writes (O_EXCL)
+ *   …/..zeta-outputs.json                    in a generation: that payload's non-secret ConfigMaps
  *
  * Everything whose name starts with `..` belongs to zeta-provision; payload paths never start with `..`.
  */
@@ -14,12 +15,13 @@ import { randomBytes } from 'node:crypto';
 import { lstat, open, readdir, readlink, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, errorMessage } from '../../errors.js';
-import { crashPoint, type CrashPoint } from './test-hooks.js';
 
 export const DATA_LINK = '..data';
 export const DATA_TMP_LINK = '..data_tmp';
 export const STATUS_NAME = '..zeta-provision.json';
 export const LOCK_NAME = '..zeta-provision.lock';
+/** Inside a generation: the non-secret API objects of that payload (rollback restores them). */
+export const OUTPUTS_NAME = '..zeta-outputs.json';
 export const GENERATION_PATTERN = /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.[0-9a-f]{8}$/;
 /** Temp files of our atomic writes (`.<name>.<hex>.tmp`); a crash can leave one behind. */
 export const TEMP_PATTERN = /^\.\.\.zeta-provision\.json\.[0-9a-f]{8}\.tmp$/;
@@ -108,9 +110,9 @@ export async function fsyncPath(p: string): Promise<void> {
 
 /**
  * Temp + fsync + rename + fsync(dir): the status record must survive a power cut in the same state as
- * the ..data link it describes. Crash points sit between the steps so tests can stop us there.
+ * the ..data link it describes.
  */
-export async function writeDurable(dest: string, content: string, mode: number, points?: { written: CrashPoint; renamed: CrashPoint }): Promise<void> {
+export async function writeDurable(dest: string, content: string, mode: number): Promise<void> {
   const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);
   try {
@@ -123,8 +125,6 @@ export async function writeDurable(dest: string, content: string, mode: number, 
     throw err;
   }
   await fh.close();
-  if (points) crashPoint(points.written);
   await rename(tmp, dest);
-  if (points) crashPoint(points.renamed);
   await fsyncPath(path.dirname(dest));
 }

@@ -7,7 +7,6 @@ import { lstat, readdir, readlink, rename, rm, symlink } from 'node:fs/promises'
 import path from 'node:path';
 import { PublishError } from '../../errors.js';
 import { DATA_LINK, DATA_TMP_LINK, fsyncPath } from './layout.js';
-import { checkpoint, crashPoint } from './test-hooks.js';
 
 function isOurLink(target: string, name: string): boolean {
   return target === `${DATA_LINK}/${name}`;
@@ -32,7 +31,6 @@ export async function addTopLevelLinks(volumeDir: string, names: Iterable<string
     if (await lstat(p).catch(() => undefined)) continue;
     await symlink(`${DATA_LINK}/${name}`, p);
     created++;
-    crashPoint('toplevel-link-created');
   }
   return created;
 }
@@ -47,7 +45,6 @@ export async function removeStaleLinks(volumeDir: string, names: Set<string>): P
     if (st.isSymbolicLink() && isOurLink(await readlink(p), name)) {
       await rm(p);
       removed++;
-      crashPoint('stale-link-removed');
     }
   }
   return removed;
@@ -58,11 +55,8 @@ export async function swapData(volumeDir: string, generation: string): Promise<v
   const tmpLink = path.join(volumeDir, DATA_TMP_LINK);
   await rm(tmpLink, { force: true });
   await symlink(generation, tmpLink);
-  await checkpoint('data-tmp-created');
   await rename(tmpLink, path.join(volumeDir, DATA_LINK));
-  crashPoint('data-swapped');
   await fsyncPath(volumeDir);
-  crashPoint('volume-synced');
 }
 
 export function topLevelNames(paths: Iterable<string>): Set<string> {

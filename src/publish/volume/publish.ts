@@ -8,7 +8,7 @@
  * things nobody refers to. So a kill at any point leaves readers the complete old or new set, and the
  * next run's recovery removes the leftovers.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, errorMessage } from '../../errors.js';
 import type { VolumeFile } from '../../process/types.js';
@@ -17,17 +17,19 @@ import {
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
   DEFAULT_KEEP_GENERATIONS,
+  OUTPUTS_NAME,
+  fsyncPath,
   listGenerations,
   newGenerationName,
   validateVolumePaths,
 } from './layout.js';
 import { addTopLevelLinks, refuseForeignTopLevel, removeStaleLinks, swapData, topLevelNames } from './links.js';
 import { acquireVolumeLock, type LockOptions } from './lock.js';
-import { NO_META, publishedRecord, readVolumeRecord, recordMatches, writeVolumeRecord, type VolumeMeta } from './record.js';
+import type { AppliedRecord } from '../record.js';
+import { publishedRecord, readVolumeRecord, recordMatches, writeVolumeRecord } from './record.js';
 import { recoverVolume } from './recover.js';
 import { removeTree } from './remove.js';
 import { currentGenerationState, readGeneration, readReuseCandidates, type FileState, type ReuseCandidates } from './state.js';
-import { checkpoint, crashPoint, testLockTimeoutMs } from './test-hooks.js';
 
 const SETGID = 0o2000;
 
@@ -41,8 +43,14 @@ export interface VolumePublishOptions {
   keepGenerations?: number;
   /** How long to wait for another run's lock (default 30 s) and when a lock counts as stale. */
   lock?: LockOptions;
-  /** Provenance for the status record. */
-  meta?: VolumeMeta;
+  /** The run's applied record (this volume adds its details); omitted by direct callers (tests, bench). */
+  record?: AppliedRecord;
+  /**
+   * Kept inside the generation as `..zeta-outputs.json`: the non-secret API objects this payload
+   * produced, so `rollback` can restore them with the generation. Part of what makes two
+   * generations identical.
+   */
+  outputs?: string;
   /** Files copied/linked in parallel (fsync latency overlaps). */
   concurrency?: number;
   /** Test seam: replace link/copyFile to inject EXDEV or ENOSPC. */
@@ -71,7 +79,6 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
   const fileMode = opts.fileMode ?? DEFAULT_FILE_MODE;
   let dirMode = opts.dirMode ?? DEFAULT_DIR_MODE;
   const keep = Math.max(1, opts.keepGenerations ?? DEFAULT_KEEP_GENERATIONS);
-  const meta = opts.meta ?? NO_META;
   const now = opts.now ?? (() => new Date());
   let genDir: string | undefined;
   let swapped = false;
@@ -81,34 +88,37 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
     // directory would clear that bit and the generation's subdirectories would fall back to the
     // process's own group, which consumers may not be in; so directories keep it.
     if ((await stat(volumeDir)).mode & SETGID) dirMode |= SETGID;
-    const lock = await acquireVolumeLock(volumeDir, { timeoutMs: testLockTimeoutMs, ...opts.lock });
+    const lock = await acquireVolumeLock(volumeDir, opts.lock);
     try {
-      await checkpoint('lock-acquired');
       const record = await readVolumeRecord(volumeDir);
       const recovery = await recoverVolume(volumeDir, record, keep);
-      crashPoint('recovery-done');
       const names = topLevelNames(files.map((f) => f.path));
       await refuseForeignTopLevel(volumeDir, names);
 
       const current = recovery.current;
       const currentDir = current ? path.join(volumeDir, current) : undefined;
       const candidates: ReuseCandidates = currentDir ? await readReuseCandidates(currentDir) : { files: new Map() };
-      crashPoint('state-read');
       const counts = { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0) };
 
       // The manifest says "same content"; the files themselves (lstat of each, no foreign extras) confirm it.
-      if (current && currentDir && sameHashes(candidates.files, files) && identical((await currentGenerationState(currentDir, candidates)).files, files, fileMode, opts.gid)) {
+      if (
+        current &&
+        currentDir &&
+        sameHashes(candidates.files, files) &&
+        (await sameOutputs(currentDir, opts.outputs)) &&
+        identical((await currentGenerationState(currentDir, candidates)).files, files, fileMode, opts.gid)
+      ) {
         // Same content: no generation, no writes — except repairing a missing link or a stale record.
         await addTopLevelLinks(volumeDir, names);
-        const recordWritten = !recordMatches(record, meta, current, recovery.kept);
-        if (recordWritten) await writeVolumeRecord(volumeDir, publishedRecord(record, meta, current, recovery.kept, counts, now()), fileMode);
+        const next = publishedRecord(record, opts.record, current, recovery.kept, counts);
+        const recordWritten = !recordMatches(record, next);
+        if (recordWritten) await writeVolumeRecord(volumeDir, next, fileMode);
         return { generation: current, changed: false, previous: recovery.kept[1], kept: recovery.kept, files: files.length, bytesWritten: 0, linked: 0, copied: 0, removedGenerations: recovery.removed, recordWritten };
       }
 
       const generation = newGenerationName(now());
       genDir = path.join(volumeDir, generation);
       await mkdir(genDir, { mode: dirMode });
-      crashPoint('generation-dir-created');
       const written = await writeGeneration(genDir, files, currentDir, candidates, {
         fileMode,
         dirMode,
@@ -117,30 +127,30 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
         fs: { ...realFsOps, ...opts.fs },
       });
 
+      if (opts.outputs !== undefined) {
+        await writeFile(path.join(genDir, OUTPUTS_NAME), opts.outputs, { flag: 'wx', mode: fileMode });
+        await fsyncPath(path.join(genDir, OUTPUTS_NAME));
+        await fsyncPath(genDir);
+      }
       await addTopLevelLinks(volumeDir, names);
-      await checkpoint('toplevel-links-ready');
       await swapData(volumeDir, generation);
       swapped = true;
 
       // Recorded before anything is removed, so recovery after a kill below knows what to keep.
       const kept = [generation, ...recovery.kept.filter((g) => g !== generation)].slice(0, keep);
-      await writeVolumeRecord(volumeDir, publishedRecord(record, meta, generation, kept, counts, now()), fileMode);
+      await writeVolumeRecord(volumeDir, publishedRecord(record, opts.record, generation, kept, counts), fileMode);
       await removeStaleLinks(volumeDir, names);
       const removedGenerations = [...recovery.removed];
       for (const g of await listGenerations(volumeDir)) {
         if (kept.includes(g)) continue;
         await removeTree(path.join(volumeDir, g));
         removedGenerations.push(g);
-        crashPoint('generation-removed');
       }
-      crashPoint('gc-done');
       // No fsync for the removals: one undone by a power cut leaves only what the next run's recovery
       // removes anyway (unrecorded generations, dangling links of ours).
-      crashPoint('done');
       return { generation, changed: true, previous: kept[1], kept, files: files.length, bytesWritten: written.bytesWritten, linked: written.linked, copied: written.copied, removedGenerations, recordWritten: true };
     } finally {
       await lock.release();
-      crashPoint('lock-released');
     }
   } catch (err) {
     // A generation nobody points to yet is only garbage; free its space now (a full disk is a likely
@@ -155,6 +165,11 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
     if (err instanceof PublishError) throw err;
     throw new PublishError(`publishing to volume ${volumeDir} failed: ${errorMessage(err)}`, hintFor(err), { cause: err });
   }
+}
+
+async function sameOutputs(genDir: string, outputs: string | undefined): Promise<boolean> {
+  const had = await readFile(path.join(genDir, OUTPUTS_NAME), 'utf8').catch(() => undefined);
+  return had === outputs;
 }
 
 function sameHashes(candidates: Map<string, { sha256: string }>, files: VolumeFile[]): boolean {

@@ -1,72 +1,99 @@
-/** The volume's status record `..zeta-provision.json`: read, update and write it durably. */
+/**
+ * The volume's record `..zeta-provision.json`: which generation ..data points to, which generations are
+ * kept (rollback targets, current first), and the applied record of each. Written durably under the
+ * lock, right after the swap. Format 1 (release 0.1.0) is read and converted; a newer format is refused.
+ */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readStatus, type GenerationRecord, type StatusRecord } from '../status.js';
+import { PublishError, errorMessage } from '../../errors.js';
+import { RECORD_VERSION, parseRecord, storedVersion, type AppliedRecord } from '../record.js';
+import { volumeFromV1 } from '../upgrade.js';
 import { STATUS_NAME, writeDurable } from './layout.js';
 
-/** Provenance of what a publish writes; omitted by direct callers (tests, bench). */
-export interface VolumeMeta {
-  source: string;
-  digest: string;
-  revision?: string;
-  configHash: string;
-  /** Downgrade protection: the time the payload's signatures prove, and what proves it. */
-  provenTime?: string;
-  provenBasis?: string;
-  /** Freshness of what was applied (src/report/freshness.ts), read back by `zeta-provision status`. */
-  earliestCertificateExpiry?: string;
-  tslNextUpdate?: string;
+/** What record.targets.volume holds. */
+export interface VolumeDetail {
+  generation: string;
+  files: number;
+  bytes: number;
 }
 
-export const NO_META: VolumeMeta = { source: '', digest: '', configHash: '' };
-
-export async function readVolumeRecord(volumeDir: string): Promise<StatusRecord | undefined> {
-  return readStatus('volume', volumeDir);
+export interface VolumeRecord {
+  version: typeof RECORD_VERSION;
+  /** The generation ..data pointed to when this was written. */
+  generation?: string;
+  kept: string[];
+  generations: Record<string, AppliedRecord>;
+  /** Set by `zeta-provision rollback`, cleared by the next publish. */
+  rollback?: { from: string; to: string; at: string };
+  /** Read from an older format (rewritten by the next run that writes). */
+  upgradedFrom?: number;
 }
 
-export async function writeVolumeRecord(volumeDir: string, record: StatusRecord, mode: number): Promise<void> {
-  await writeDurable(path.join(volumeDir, STATUS_NAME), JSON.stringify(record, null, 2) + '\n', mode, {
-    written: 'status-tmp-written',
-    renamed: 'status-written',
-  });
+/** Bounded: the record of even 100 kept generations is a few hundred KiB. */
+const MAX_RECORD_BYTES = 4 * 1024 * 1024;
+
+export async function readVolumeRecord(volumeDir: string): Promise<VolumeRecord | undefined> {
+  const file = path.join(volumeDir, STATUS_NAME);
+  let text: string;
+  try {
+    const buf = await readFile(file);
+    if (buf.length > MAX_RECORD_BYTES) throw new PublishError(`${file} is larger than ${MAX_RECORD_BYTES} bytes; not a record zeta-provision wrote`);
+    text = buf.toString('utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof PublishError) throw err;
+    throw new PublishError(`cannot read ${file}: ${errorMessage(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    // A record we cannot parse counts as absent: the worst outcome is one unnecessary republish.
+    return undefined;
+  }
+  const version = storedVersion(doc, file);
+  if (version === 1) return { version: RECORD_VERSION, ...volumeFromV1(doc as Record<string, unknown>), upgradedFrom: 1 };
+  if (version !== RECORD_VERSION) return undefined;
+  const d = doc as Partial<VolumeRecord>;
+  const kept = Array.isArray(d.kept) ? d.kept.filter((g): g is string => typeof g === 'string') : [];
+  const generations: Record<string, AppliedRecord> = {};
+  for (const [g, r] of Object.entries(d.generations && typeof d.generations === 'object' ? d.generations : {})) {
+    const a = parseRecord(r);
+    if (a) generations[g] = a;
+  }
+  return { version: RECORD_VERSION, ...(typeof d.generation === 'string' ? { generation: d.generation } : {}), kept, generations, ...(d.rollback ? { rollback: d.rollback } : {}) };
+}
+
+export async function writeVolumeRecord(volumeDir: string, record: VolumeRecord, mode: number): Promise<void> {
+  const { upgradedFrom: _u, ...stored } = record;
+  await writeDurable(path.join(volumeDir, STATUS_NAME), JSON.stringify(stored, null, 2) + '\n', mode);
+}
+
+/** The applied record of the run, with this volume's details. */
+export function withVolumeDetail(applied: AppliedRecord, detail: VolumeDetail): AppliedRecord {
+  return { ...applied, targets: { ...applied.targets, volume: detail } };
 }
 
 /** The record after a publish that left `generation` current with `kept` on disk. */
-export function publishedRecord(
-  previous: StatusRecord | undefined,
-  meta: VolumeMeta,
-  generation: string,
-  kept: string[],
-  counts: { files: number; bytes: number },
-  now: Date,
-): StatusRecord {
-  const generations: Record<string, GenerationRecord> = {};
+export function publishedRecord(previous: VolumeRecord | undefined, applied: AppliedRecord | undefined, generation: string, kept: string[], counts: { files: number; bytes: number }): VolumeRecord {
+  const generations: Record<string, AppliedRecord> = {};
   for (const g of kept) {
-    const known = previous?.generations?.[g];
+    const known = previous?.generations[g];
     if (known && g !== generation) generations[g] = known;
   }
-  generations[generation] = { ...meta, appliedAt: now.toISOString(), ...counts };
-  return {
-    version: 1,
-    ...meta,
-    appliedAt: now.toISOString(),
-    generation,
-    previous: kept[1],
-    kept,
-    generations,
-    ...counts,
-  };
+  const here = applied ?? previous?.generations[generation];
+  if (here) generations[generation] = withVolumeDetail(here, { generation, ...counts });
+  return { version: RECORD_VERSION, generation, kept, generations };
 }
 
-/** Does the record already say exactly this (so a no-op publish writes nothing)? */
-export function recordMatches(r: StatusRecord | undefined, meta: VolumeMeta, generation: string, kept: string[]): boolean {
-  return (
-    r !== undefined &&
-    r.digest === meta.digest &&
-    r.configHash === meta.configHash &&
-    r.source === meta.source &&
-    r.revision === meta.revision &&
-    r.provenTime === meta.provenTime &&
-    r.generation === generation &&
-    JSON.stringify(r.kept) === JSON.stringify(kept)
-  );
+/** Does the record already say exactly this (so a no-op publish writes nothing)? appliedAt aside. */
+export function recordMatches(r: VolumeRecord | undefined, next: VolumeRecord): boolean {
+  if (!r || r.upgradedFrom !== undefined || r.rollback || r.generation !== next.generation || JSON.stringify(r.kept) !== JSON.stringify(next.kept)) return false;
+  const strip = (a: AppliedRecord | undefined): string => JSON.stringify(a ? { ...a, appliedAt: undefined } : null);
+  return next.generation === undefined || strip(r.generations[next.generation]) === strip(next.generations[next.generation]);
+}
+
+/** The applied record of the generation ..data points to. */
+export function currentApplied(r: VolumeRecord | undefined, current: string | undefined): AppliedRecord | undefined {
+  return current ? r?.generations[current] : undefined;
 }

@@ -9,10 +9,9 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError } from '../../errors.js';
-import type { StatusRecord } from '../status.js';
+import type { VolumeRecord } from './record.js';
 import { DATA_TMP_LINK, TEMP_PATTERN, currentGeneration, fsyncPath, listGenerations } from './layout.js';
 import { removeTree } from './remove.js';
-import { crashPoint } from './test-hooks.js';
 
 export interface RecoveryResult {
   current?: string;
@@ -21,7 +20,7 @@ export interface RecoveryResult {
   removed: string[];
 }
 
-export async function recoverVolume(volumeDir: string, record: StatusRecord | undefined, keepGenerations: number): Promise<RecoveryResult> {
+export async function recoverVolume(volumeDir: string, record: VolumeRecord | undefined, keepGenerations: number): Promise<RecoveryResult> {
   let touched = false;
   const tmpLink = path.join(volumeDir, DATA_TMP_LINK);
   const tmpStat = await lstat(tmpLink).catch(() => undefined);
@@ -29,7 +28,6 @@ export async function recoverVolume(volumeDir: string, record: StatusRecord | un
     if (!tmpStat.isSymbolicLink()) throw new PublishError(`${tmpLink} exists and is not a symlink; refusing to touch a volume laid out by something else`);
     await rm(tmpLink);
     touched = true;
-    crashPoint('recovery-data-tmp-removed');
   }
   for (const name of await readdir(volumeDir)) {
     if (!TEMP_PATTERN.test(name)) continue;
@@ -37,7 +35,6 @@ export async function recoverVolume(volumeDir: string, record: StatusRecord | un
     if (!(await lstat(p)).isFile()) continue;
     await rm(p);
     touched = true;
-    crashPoint('recovery-temp-removed');
   }
 
   const current = await currentGeneration(volumeDir);
@@ -49,7 +46,6 @@ export async function recoverVolume(volumeDir: string, record: StatusRecord | un
     await removeTree(path.join(volumeDir, g));
     removed.push(g);
     touched = true;
-    crashPoint('recovery-generation-removed');
   }
   if (touched) await fsyncPath(volumeDir);
   return { current, kept, removed };
@@ -62,7 +58,7 @@ export async function recoverVolume(volumeDir: string, record: StatusRecord | un
  */
 function keptGenerations(
   current: string | undefined,
-  record: StatusRecord | undefined,
+  record: VolumeRecord | undefined,
   present: string[],
   keep: number,
 ): string[] {

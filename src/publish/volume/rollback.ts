@@ -8,11 +8,11 @@ import path from 'node:path';
 import { PublishError, UsageError, errorMessage } from '../../errors.js';
 import { freshnessWarnings, recordedFreshness } from '../../plan/freshness.js';
 import { describeAge, describeTime } from '../../util/time.js';
-import type { GenerationRecord, StatusRecord } from '../status.js';
+import type { AppliedRecord } from '../record.js';
 import { DEFAULT_FILE_MODE, DEFAULT_KEEP_GENERATIONS, GENERATION_PATTERN, currentGeneration, listGenerations } from './layout.js';
 import { addTopLevelLinks, refuseForeignTopLevel, removeStaleLinks, swapData, topLevelNames } from './links.js';
 import { acquireVolumeLock, lockFile, type LockOptions } from './lock.js';
-import { readVolumeRecord, writeVolumeRecord } from './record.js';
+import { readVolumeRecord, writeVolumeRecord, type VolumeDetail, type VolumeRecord } from './record.js';
 import { recoverVolume } from './recover.js';
 import { readGenerationState } from './state.js';
 
@@ -49,9 +49,12 @@ export async function rollbackVolume(volumeDir: string, opts: { to?: string; loc
     await swapData(volumeDir, to);
     const kept = [to, from, ...recovery.kept.filter((g) => g !== to && g !== from)];
     const at = (opts.now ?? (() => new Date()))().toISOString();
-    const base: StatusRecord = record ?? { version: 1, source: '', digest: '', configHash: '', appliedAt: at };
-    const gen = base.generations?.[to];
-    await writeVolumeRecord(volumeDir, { ...base, generation: to, previous: from, kept, files: gen?.files, bytes: gen?.bytes, rollback: { from, to, at } }, DEFAULT_FILE_MODE);
+    const generations = { ...(record?.generations ?? {}) };
+    // The restored generation's record says it got there by a rollback, so the next run neither calls
+    // a disagreeing state "up to date" nor silently undoes it (the record's digest is the restored one).
+    const restored = generations[to];
+    if (restored) generations[to] = { ...restored, rollback: { fromDigest: generations[from]?.digest ?? '', at } };
+    await writeVolumeRecord(volumeDir, { version: 2, generation: to, kept, generations, rollback: { from, to, at } }, DEFAULT_FILE_MODE);
     await removeStaleLinks(volumeDir, names);
     return { from, to, kept };
   } catch (err) {
@@ -66,11 +69,11 @@ export interface VolumeStatus {
   volume: string;
   current?: string;
   previous?: string;
-  generations: (Partial<GenerationRecord> & { name: string; current: boolean })[];
+  generations: { name: string; current: boolean; source?: string; digest?: string; revision?: string; appliedAt?: string; files?: number; bytes?: number }[];
   /** Generation directories on disk that the record does not keep (left by a killed run). */
   unreferenced: string[];
   lastApplied?: { source: string; digest: string; revision?: string; appliedAt: string };
-  rollback?: StatusRecord['rollback'];
+  rollback?: VolumeRecord['rollback'];
   lock?: { pid?: number; host?: string; time?: string };
   /** Of the payload the current generation holds: how long ago it was applied, and what expires when. */
   freshness?: {
@@ -96,14 +99,15 @@ export async function volumeStatus(volumeDir: string, now: Date = new Date()): P
     volume: volumeDir,
     current,
     previous: kept.find((g) => g !== current),
-    generations: kept.map((name) => ({ name, current: name === current, ...(record?.generations?.[name] ?? {}) })),
+    generations: kept.map((name) => ({ name, current: name === current, ...summaryOf(record?.generations[name]) })),
     unreferenced: present.filter((g) => !kept.includes(g)),
     rollback: record?.rollback,
   };
-  if (record && record.digest) status.lastApplied = { source: record.source, digest: record.digest, revision: record.revision, appliedAt: record.appliedAt };
-  // What consumers read now is the current generation (after a rollback not the last applied one).
-  const live = current ? (record?.generations?.[current] ?? (record?.generation === current ? record : undefined)) : undefined;
-  const fresh = live?.appliedAt ? recordedFreshness([{ ...live, appliedAt: live.appliedAt }], now) : undefined;
+  const last = record?.generation ? record.generations[record.generation] : undefined;
+  if (last?.digest) status.lastApplied = { source: last.source, digest: last.digest, revision: last.revision, appliedAt: last.appliedAt };
+  // What consumers read now is the current generation.
+  const live = current ? record?.generations[current] : undefined;
+  const fresh = live ? recordedFreshness([{ ...live.freshness, appliedAt: live.appliedAt }], now) : undefined;
   if (fresh) {
     const { payloadAgeSeconds: ageSeconds, ...rest } = fresh;
     status.freshness = { ...rest, ageSeconds, warnings: freshnessWarnings(rest, now) };
@@ -120,6 +124,12 @@ export async function volumeStatus(volumeDir: string, now: Date = new Date()): P
   return status;
 }
 
+function summaryOf(a: AppliedRecord | undefined): Omit<VolumeStatus['generations'][number], 'name' | 'current'> {
+  if (!a) return {};
+  const d = a.targets.volume as Partial<VolumeDetail> | undefined;
+  return { source: a.source, digest: a.digest, revision: a.revision, appliedAt: a.appliedAt, files: d?.files, bytes: d?.bytes };
+}
+
 export function renderVolumeStatus(s: VolumeStatus, now: Date = new Date()): string {
   const lines = [`volume ${s.volume}`];
   if (!s.current) lines.push('  no generation published yet');
@@ -129,7 +139,7 @@ export function renderVolumeStatus(s: VolumeStatus, now: Date = new Date()): str
     lines.push(`  ${tag} ${g.name}  ${what}`);
   }
   if (s.lastApplied) lines.push(`  last run  ${s.lastApplied.source} ${s.lastApplied.digest}${s.lastApplied.revision ? ` (revision ${s.lastApplied.revision})` : ''} at ${s.lastApplied.appliedAt}`);
-  if (s.rollback) lines.push(`  rolled back from ${s.rollback.from} to ${s.rollback.to} at ${s.rollback.at}; the next new payload or run --force publishes again`);
+  if (s.rollback) lines.push(`  rolled back from ${s.rollback.from} to ${s.rollback.to} at ${s.rollback.at}; the next run keeps it until a new payload or config arrives`);
   if (s.unreferenced.length) lines.push(`  unreferenced ${s.unreferenced.join(', ')} (removed by the next run)`);
   const f = s.freshness;
   if (f) {

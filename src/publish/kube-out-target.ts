@@ -1,0 +1,184 @@
+/**
+ * `--kube-out DIR` as a Target: ConfigMap manifests in a directory, with the applied record in
+ * `.zeta-provision.json`. Observing reads the (small) manifest files and hashes them; a file edited or
+ * deleted by hand is drift and rewritten by the same run.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'yaml';
+import type { Settings } from '../config/index.js';
+import { PublishError, UsageError, errorMessage } from '../errors.js';
+import type { ConfigMapObject, DesiredOutputs } from '../process/types.js';
+import { manifestFileName, writeFileAtomic, writeKubeOut } from './kube-out.js';
+import { ANNOTATION, MANAGED_BY_LABEL, MANAGER, configMapManifest, toYaml } from './manifest.js';
+import { RECORD_VERSION, parseRecord, storedVersion, type AppliedRecord } from './record.js';
+import type { DriftItem, Observed, RollbackSource, Target, TargetApplied, TargetFactory, TargetPlan } from './target.js';
+import { appliedFromV1 } from './upgrade.js';
+
+const ID = 'kube-out';
+export const KUBE_OUT_RECORD = '.zeta-provision.json';
+/** Manifests are ConfigMaps (≤ 1 MiB of data): a bigger file in the directory is not one of ours. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export interface KubeOutFile {
+  /** sha256 of the file's bytes. */
+  fileHash: string;
+  /** Our content-hash annotation; undefined when the file is not one of ours. */
+  contentHash?: string;
+}
+
+export interface KubeOutLive {
+  files: Map<string, KubeOutFile>;
+  /** The stored record as it was read (compared before rewriting). */
+  stored?: AppliedRecord;
+}
+
+/** What record.targets['kube-out'] holds: manifest name → sha256 of the file written. */
+export interface KubeOutDetail {
+  files: Record<string, string>;
+}
+
+interface KubeOutPlanDetail {
+  write: ConfigMapObject[];
+  keep: Record<string, string>;
+}
+
+const sha256 = (s: string | Buffer): string => 'sha256:' + createHash('sha256').update(s).digest('hex');
+
+export async function readKubeOutFiles(dir: string): Promise<Map<string, KubeOutFile>> {
+  const out = new Map<string, KubeOutFile>();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw new PublishError(`cannot read --kube-out directory ${dir}: ${errorMessage(err)}`);
+  }
+  for (const file of names) {
+    const m = /^configmap-(.+)\.yaml$/.exec(file);
+    if (!m) continue;
+    const buf = await readFile(path.join(dir, file)).catch(() => undefined);
+    if (!buf) continue;
+    let contentHash: string | undefined;
+    if (buf.length <= MAX_MANIFEST_BYTES) {
+      try {
+        const doc = parse(buf.toString('utf8')) as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+        if (doc?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGER) contentHash = doc.metadata?.annotations?.[ANNOTATION.contentHash];
+      } catch {
+        contentHash = undefined;
+      }
+    }
+    out.set(m[1]!, { fileHash: sha256(buf), contentHash });
+  }
+  return out;
+}
+
+export async function readKubeOutRecord(dir: string): Promise<AppliedRecord | undefined> {
+  const file = path.join(dir, KUBE_OUT_RECORD);
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const version = storedVersion(doc, file);
+  // Release 0.1.0 kept no per-file hashes: the record converts without them, which check() reports as drift once.
+  if (version === 1) return appliedFromV1(doc);
+  return version === RECORD_VERSION ? parseRecord((doc as { applied?: unknown }).applied) : undefined;
+}
+
+export class KubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail, { written: string[] }> {
+  readonly id = ID;
+  constructor(readonly dir: string) {}
+
+  get where(): string {
+    return this.dir;
+  }
+
+  async observe(): Promise<Observed<KubeOutLive>> {
+    const record = await readKubeOutRecord(this.dir);
+    return { record, live: { files: await readKubeOutFiles(this.dir), stored: record } };
+  }
+
+  check(record: AppliedRecord, live: KubeOutLive): DriftItem[] {
+    const detail = record.targets[ID] as Partial<KubeOutDetail> | undefined;
+    if (!detail?.files) return [{ target: ID, object: this.dir, what: 'record without file hashes (written by release 0.1.0)' }];
+    const drift: DriftItem[] = [];
+    for (const [name, hash] of Object.entries(detail.files)) {
+      const f = live.files.get(name);
+      if (!f) drift.push({ target: ID, object: manifestFileName(name), what: 'deleted' });
+      else if (f.fileHash !== hash) drift.push({ target: ID, object: manifestFileName(name), what: 'changed' });
+    }
+    return drift;
+  }
+
+  plan(desired: DesiredOutputs, observed: Observed<KubeOutLive>): TargetPlan<KubeOutPlanDetail> {
+    const recorded = (observed.record?.targets[ID] as Partial<KubeOutDetail> | undefined)?.files ?? {};
+    const drift = observed.record ? this.check(observed.record, observed.live) : [];
+    const detail: KubeOutPlanDetail = { write: [], keep: {} };
+    const actions: string[] = [];
+    for (const cm of desired.configMaps) {
+      const f = observed.live.files.get(cm.name);
+      const edited = f !== undefined && recorded[cm.name] !== undefined && recorded[cm.name] !== f.fileHash;
+      if (f && f.contentHash === cm.contentHash && !edited) {
+        detail.keep[cm.name] = f.fileHash;
+        continue;
+      }
+      detail.write.push(cm);
+      actions.push(`${f ? 'update' : 'create'} ${manifestFileName(cm.name)}`);
+    }
+    const objects = desired.configMaps.map((cm) => ({ name: cm.name, action: cm.name in detail.keep ? ('unchanged' as const) : observed.live.files.has(cm.name) ? ('update' as const) : ('create' as const) }));
+    return { target: ID, changes: detail.write.length > 0, drift, actions, detail, objects };
+  }
+
+  async apply(plan: TargetPlan<KubeOutPlanDetail>, record: AppliedRecord, opts: { dryRun: boolean }): Promise<TargetApplied<{ written: string[] }>> {
+    const files = { ...plan.detail.keep };
+    for (const cm of plan.detail.write) files[cm.name] = sha256(toYaml(configMapManifest(cm, record)));
+    if (opts.dryRun) return { wrote: false, details: { files }, report: { written: [] } };
+    const written = await writeKubeOut(this.dir, plan.detail.write, record);
+    return { wrote: written.length > 0, details: { files } satisfies KubeOutDetail, report: { written } };
+  }
+
+  async record(record: AppliedRecord | undefined, _run: unknown, observed: Observed<KubeOutLive> | undefined): Promise<boolean> {
+    // A failed run leaves the directory's record as it was: it still describes the files there.
+    if (!record) return false;
+    const strip = (a: AppliedRecord | undefined): string => JSON.stringify(a ? { ...a, appliedAt: undefined, targets: { [ID]: a.targets[ID] } } : null);
+    if (observed?.live.stored && strip(observed.live.stored) === strip(record)) return false;
+    const mine = { ...record, targets: { [ID]: record.targets[ID] } };
+    await writeFileAtomic(path.join(this.dir, KUBE_OUT_RECORD), JSON.stringify({ version: RECORD_VERSION, applied: mine }, null, 2) + '\n');
+    return true;
+  }
+
+  async tidy(): Promise<string[]> {
+    return [];
+  }
+
+  rollbackProblem(to: RollbackSource): string | undefined {
+    const want = new Set(to.configMaps.map((c) => c.name));
+    const missing = Object.keys((to.record.targets[ID] as Partial<KubeOutDetail> | undefined)?.files ?? {}).filter((n) => !want.has(n));
+    return missing.length ? `--kube-out: the manifests of ${missing.join(', ')} were not kept for that payload` : undefined;
+  }
+
+  async rollback(to: RollbackSource): Promise<TargetApplied<{ written: string[] }>> {
+    const written = await writeKubeOut(this.dir, to.configMaps, to.record);
+    const files = Object.fromEntries(to.configMaps.map((cm) => [cm.name, sha256(toYaml(configMapManifest(cm, to.record)))]));
+    return { wrote: true, details: { files }, report: { written } };
+  }
+
+  close(): void {}
+}
+
+export const kubeOutTargetFactory: TargetFactory = {
+  id: ID,
+  async open(settings: Settings): Promise<Target | undefined> {
+    if (!settings.kubeOut) return undefined;
+    const secret = settings.config.configMaps.find((cm) => cm.secret);
+    if (secret) {
+      throw new UsageError(`ConfigMap target ${secret.name} holds sensitive files; --kube-out writes plain manifests and never writes a secret to disk`, 'publish it through the API (drop --kube-out) or unmark the files');
+    }
+    return new KubeOutTarget(settings.kubeOut) as Target;
+  },
+};
