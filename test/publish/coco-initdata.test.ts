@@ -70,7 +70,7 @@ async function setup(opts: { peerPodsInitdataOwner?: string } = {}) {
   let now = new Date('2026-12-01T10:00:00Z');
   const lines: string[] = [];
   const target = (cfg = config(), force = false) =>
-    new CocoInitdataTarget(new KubeHttp(connection, { deadline: Date.now() + 20_000, policy: { baseMs: 1, capMs: 5, maxAttempts: 2 } }), { config: cfg, forceConflicts: force, log: createLogger({ format: 'json', level: 'info', write: (l) => lines.push(l) }), now: () => now });
+    new CocoInitdataTarget(new KubeHttp(connection, { deadline: Date.now() + 20_000, policy: { baseMs: 1, capMs: 5, maxAttempts: 2 } }), { config: cfg, recordObject: { namespace: APPS, name: 'zeta-provision-initdata' }, forceConflicts: force, log: createLogger({ format: 'json', level: 'info', write: (l) => lines.push(l) }), now: () => now });
   const run = async (d: DesiredOutputs, o: { dryRun?: boolean; cfg?: InitdataConfig; force?: boolean } = {}) => {
     const t = target(o.cfg, o.force);
     try {
@@ -85,6 +85,7 @@ async function setup(opts: { peerPodsInitdataOwner?: string } = {}) {
   const a = api;
   return {
     run,
+    target,
     lines,
     advance: (ms: number) => void (now = new Date(now.getTime() + ms)),
     rvps: () => a.store.get(cm, TRUSTEE, 'rvps-reference-values') as any,
@@ -147,7 +148,7 @@ describe('CoCo initdata target', () => {
     expect(roles.map((r) => `${r.metadata.namespace}: ${r.rules.map((x: PolicyRule) => `${x.resources}/${x.resourceNames}:${x.verbs}`).join(' ')}`).sort()).toEqual([
       'openshift-sandboxed-containers-operator: configmaps/peer-pods-cm:get,patch',
       'trustee-operator-system: configmaps/rvps-reference-values:get,patch',
-      'zeta-guard: deployments/pep:get,patch',
+      'zeta-guard: deployments/pep:get,patch configmaps/zeta-provision-initdata:get,patch configmaps/undefined:create',
     ]);
   });
 
@@ -159,7 +160,7 @@ describe('CoCo initdata target', () => {
     const before = api!.requests.length;
     const { plan } = await s.run(A);
     expect(plan.changes).toBe(false);
-    expect(api!.requests.slice(before).map((r) => r.verb)).toEqual(['get', 'get', 'get']);
+    expect(api!.requests.slice(before).map((r) => `${r.verb} ${r.name}`)).toEqual(['get rvps-reference-values', 'get peer-pods-cm', 'get pep', 'get zeta-provision-initdata']);
     expect(s.deployment().metadata.generation).toBe(generation);
   });
 
@@ -286,28 +287,34 @@ describe('CoCo initdata target', () => {
   });
 });
 
-describe('CoCo initdata: the up-to-date run', () => {
-  it('reads only, and names what is due: a consumer changed by someone, an expiration to refresh', async () => {
-    const { resolveSettings } = await import('../../src/config/index.js');
-    const { initdataDue } = await import('../../src/publish/coco/step.js');
+describe('CoCo initdata: record and check (the up-to-date run)', () => {
+  it('keeps its record in its own ConfigMap, unlabelled; check() names what is due on an unchanged payload; a converged record() writes nothing', async () => {
     const s = await setup();
-    const dir = await tempDir();
-    const kubeconfig = await writeKubeconfig(dir, api!.url, { token: 't0k3n' });
-    const cfg = parseConfigText(`initdata:\n  peerPodsConfigMap: true\n  deployments: [${APPS}/pep]\n  parts:\n    policy.rego: { file: p.rego }\n  referenceValues: { validDays: 40, refreshDays: 30 }\n`, 't.yaml', '/');
-    const settings = resolveSettings({ kubeconfig } as never, cfg, {});
-    const log = createLogger({ format: 'json', level: 'error', write: () => {} });
-    expect(await initdataDue(settings, log)).toBe('no reference values recorded yet');
-    // Published 20 days ago with validDays 40: 20 days left, under refreshDays 30.
-    s.advance(-20 * 24 * HOUR);
-    await s.run(A, { cfg: cfg.initdata! });
+    const cfg = parseConfigText(`initdata:\n  peerPodsConfigMap: true\n  deployments: [${APPS}/pep]\n  parts:\n    policy.rego: { file: p.rego }\n  referenceValues: { validDays: 40, refreshDays: 30 }\n`, 't.yaml', '/').initdata!;
+    const status = { outcome: 'applied' as const, conditions: [], message: '', drift: [] };
+    const record = newRecord({ source: 's', digest: 'sha256:1', configHash: 'c', freshness: {} });
+    const t = s.target(cfg);
+    const observed = await t.observe();
+    expect(observed.record).toBeUndefined();
+    const applied = await t.apply(t.plan(A, observed), record, { dryRun: false });
+    record.targets[t.id] = applied.details;
+    expect(await t.record(record, status, observed)).toBe(true);
+    const stored = api!.store.get(api!.type('configmaps'), APPS, 'zeta-provision-initdata') as any;
+    expect(stored.metadata.labels).toEqual({ 'app.kubernetes.io/part-of': 'zeta-provision' });
+    expect(JSON.parse(stored.data['record.json']).targets['coco-initdata']).toEqual({ id: A.initdata!.id, values: { pcr08: A.initdata!.values['azure-vtpm'] }, overlapping: [] });
     s.finishRollout();
+    const again = await t.observe();
+    expect(again.record?.digest).toBe('sha256:1');
+    expect(t.check(again.record!, again.live)).toEqual([]);
     const n = writes(api!).length;
-    expect(await initdataDue(settings, log)).toMatch(/expiration \S+ refreshed/);
-    s.advance(20 * 24 * HOUR);
-    await s.run(A, { cfg: cfg.initdata! });
-    expect(await initdataDue(settings, log)).toBeUndefined();
-    api!.store.mergePatch(api!.type('configmaps'), OSC, 'peer-pods-cm', { data: { INITDATA: B.initdata!.encoded } }, { dryRun: false, fieldManager: 'zeta-provision' });
-    expect(await initdataDue(settings, log)).toMatch(/set INITDATA of ConfigMap\/openshift-sandboxed-containers-operator\/peer-pods-cm/);
-    expect(writes(api!).length).toBe(n + 1); // the refresh run's RVPS write only: initdataDue wrote nothing
+    expect(await t.record(record, status, again)).toBe(false);
+    expect(writes(api!).length).toBe(n);
+    // 31 days later fewer than refreshDays remain: due, although nothing else changed.
+    s.advance(31 * 24 * HOUR);
+    expect(t.check(again.record!, (await t.observe()).live)).toEqual([{ target: 'coco-initdata', object: 'ConfigMap/trustee-operator-system/rvps-reference-values', what: expect.stringMatching(/^expiration \S+ refreshed$/) }]);
+    // Someone put another initdata into peer-pods-cm: drift, named.
+    api!.store.mergePatch(api!.type('configmaps'), OSC, 'peer-pods-cm', { data: { INITDATA: B.initdata!.encoded } }, { dryRun: false, fieldManager: 'kubectl-edit' });
+    expect(t.check(again.record!, (await t.observe()).live)).toContainEqual({ target: 'coco-initdata', object: `ConfigMap/${OSC}/peer-pods-cm`, what: 'initdata differs from the applied one' });
+    t.close();
   });
 });

@@ -24,7 +24,7 @@ import type { DesiredOutputs } from '../../process/types.js';
 import { loadConnection } from '../kube/connection.js';
 import { ApiRequestError, KubeHttp, type RequestSpec } from '../kube/http.js';
 import { MANAGER } from '../manifest.js';
-import type { AppliedRecord } from '../record.js';
+import { parseRecord, storedVersion, type AppliedRecord } from '../record.js';
 import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetFactory, TargetPlan } from '../target.js';
 import { cmPath, deploymentPath, INITDATA_ID_ANNOTATION, observeCoco, readRvps, ROTATION_ANNOTATION, type CocoLive, type ConsumerLive } from './observe.js';
 import { spliceReferenceValues } from './rvps-json.js';
@@ -52,8 +52,20 @@ export interface CocoReport {
   overlapping: { id: string; values: Record<string, string>; until: string; waitingFor: string[] }[];
 }
 
+/** What record.targets['coco-initdata'] holds. */
+export interface CocoDetails {
+  id: string;
+  /** Reference value name → value. */
+  values: Record<string, string>;
+  overlapping: string[];
+}
+
+const RECORD_KEY = 'record.json';
+
 export interface CocoOptions {
   config: InitdataConfig;
+  /** Where the applied record is kept: `<instance>-initdata` in zeta-provision's namespace. */
+  recordObject: { namespace: string; name: string };
   forceConflicts: boolean;
   log: Logger;
   now?: () => Date;
@@ -73,13 +85,58 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
   }
 
   async observe(): Promise<Observed<CocoLive>> {
-    return { live: await observeCoco(this.http, this.options.config, (err, what) => this.failure(err, what)) };
+    const live = await observeCoco(this.http, this.options.config, (err, what) => this.failure(err, what));
+    const stored = await this.readRecord();
+    return { live: { ...live, ...(stored ? { recordText: stored.text } : {}) }, ...(stored?.record ? { record: stored.record } : {}) };
   }
 
+  /**
+   * The applied record, in a ConfigMap of our own namespace (`<instance>-initdata`): the objects this
+   * target writes belong to other operators, and a record there would change them on every payload.
+   * Not labelled managed-by: the API target's label-selected LIST (and --prune) must not see it.
+   */
+  private async readRecord(): Promise<{ record?: AppliedRecord; text: string } | undefined> {
+    const { namespace, name } = this.options.recordObject;
+    let cm: Record<string, any>;
+    try {
+      cm = await this.http.request<Record<string, any>>({ method: 'GET', path: cmPath(namespace, name) });
+    } catch (err) {
+      if (err instanceof ApiRequestError && err.status === 404) return undefined;
+      throw this.failure(err, `get ConfigMap ${namespace}/${name}`);
+    }
+    const text = cm.data?.[RECORD_KEY];
+    if (typeof text !== 'string' || text.length > 256 * 1024) return undefined;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      return { text };
+    }
+    storedVersion(doc, `ConfigMap ${namespace}/${name}`);
+    return { record: parseRecord(doc), text };
+  }
+
+  /**
+   * Drift, and what falls due on an unchanged payload: the recorded initdata stands in for the
+   * payload's, and the target's own plan says whether anything must be written (a consumer changed,
+   * an entry edited or deleted, an expiration to refresh, an overlapping value to remove).
+   */
   check(record: AppliedRecord, live: CocoLive): DriftItem[] {
-    const applied = (record.targets[this.id] as { id?: string } | undefined)?.id;
-    if (!applied) return [];
-    return live.consumers.filter((c) => !c.ids.every((id) => id === applied)).map((c) => ({ target: this.id, object: refOf(c), what: c.ids.every((id) => id === undefined) ? 'initdata missing' : 'initdata changed by someone else' }));
+    const applied = record.targets[this.id] as CocoDetails | undefined;
+    if (!applied?.id || !applied.values) return [{ target: this.id, object: 'initdata', what: 'not in the record' }];
+    const c = this.options.config;
+    const byPlatform = Object.fromEntries(c.platforms.map((p) => [p, applied.values[c.referenceValues.names[p]]]));
+    if (c.platforms.some((p) => byPlatform[p] === undefined)) return [{ target: this.id, object: 'initdata', what: 'platforms changed' }];
+    const recorded: InitdataOutput = { id: applied.id, algorithm: c.algorithm, toml: Buffer.alloc(0), encoded: '', values: byPlatform, parts: [] };
+    let decision: RotationDecision;
+    try {
+      decision = this.decide(recorded, live);
+    } catch (err) {
+      return [{ target: this.id, object: `ConfigMap/${c.referenceValues.namespace}/${c.referenceValues.name}`, what: errorMessage(err) }];
+    }
+    const out: DriftItem[] = decision.update.map((ref) => ({ target: this.id, object: ref, what: 'initdata differs from the applied one' }));
+    if (decision.rvps) out.push({ target: this.id, object: `ConfigMap/${c.referenceValues.namespace}/${c.referenceValues.name}`, what: decision.rvps.why.join('; ') });
+    return out;
   }
 
   plan(desired: DesiredOutputs, observed: Observed<CocoLive>): TargetPlan<CocoPlanDetail> {
@@ -144,8 +201,28 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
   }
 
   /** The rotation state lives with the entries (written in apply): nothing else to record. */
-  async record(_record: AppliedRecord, _run: RunStatus, _observed: Observed<CocoLive> | undefined): Promise<boolean> {
-    return false;
+  /** Writes the record only when it differs from the stored one (a converged run writes nothing). */
+  async record(record: AppliedRecord | undefined, _run: RunStatus, observed: Observed<CocoLive> | undefined): Promise<boolean> {
+    if (!record || !record.targets[this.id]) return false;
+    const text = JSON.stringify(record);
+    if (observed?.live.recordText === text) return false;
+    const { namespace, name } = this.options.recordObject;
+    await this.send(
+      {
+        ref: `ConfigMap/${namespace}/${name}`,
+        what: `record the applied initdata in ConfigMap ${namespace}/${name}`,
+        spec: {
+          method: 'PATCH',
+          path: cmPath(namespace, name),
+          query: { fieldManager: MANAGER, force: 'true' },
+          contentType: 'application/apply-patch+yaml',
+          body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': MANAGER } }, data: { [RECORD_KEY]: text } }),
+        },
+      },
+      false,
+      'record the applied initdata',
+    );
+    return true;
   }
 
   async tidy(): Promise<string[]> {
@@ -301,7 +378,8 @@ export async function openCocoTarget(settings: Settings, log: Logger, env: NodeJ
     onSecret: (s) => log.redactor.add(s),
     onRetry: (r) => log.warn('API request failed, retrying', { method: r.method, path: r.path, attempt: r.attempt + 1, delayMs: r.delayMs, error: r.why }),
   });
-  return new CocoInitdataTarget(http, { config, forceConflicts: settings.kube.forceConflicts, log });
+  const recordObject = { namespace: settings.namespace ?? connection.namespace ?? 'default', name: `${settings.kube.instance}-initdata` };
+  return new CocoInitdataTarget(http, { config, recordObject, forceConflicts: settings.kube.forceConflicts, log });
 }
 
 /** Registration for src/publish/targets.ts (FACTORIES), after the API target. */

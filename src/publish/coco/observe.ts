@@ -38,6 +38,8 @@ export interface ConsumerLive {
 export interface CocoLive {
   rvps: RvpsLive;
   consumers: ConsumerLive[];
+  /** The stored applied record as text (compared before rewriting it). */
+  recordText?: string;
 }
 
 export const cmPath = (ns: string, name?: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps${name ? `/${encodeURIComponent(name)}` : ''}`;
