@@ -75,12 +75,17 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     if (converged && converged.why.length) log.info('not up to date', { why: converged.why });
 
     const verified = await verifyStep(run, ref, resolved, sourceOptions);
-    if (run.verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
+    if (run.verifyOnly) {
+      // CI sees the initdata and its reference values before the payload ships.
+      if (settings.config.initdata) report.initdata = await initdataStep(run, verified.root);
+      return finish(report, 'verified', ExitCode.ok, started, log);
+    }
     downgradeStep(run, verified.proven, converged?.record);
     const desired = await processStep(run, verified.root, verified.authenticode);
     const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
     const plan = planTargets(run.targets, desired, run.observed!, meta);
     report.plan = plan;
+    if (desired.initdata) report.initdata = await initdataReport(settings, desired, plan);
 
     if (settings.dryRun) return await dryRunStep(run, plan, meta, verified.proven, started);
     const record = newRecord({
@@ -90,6 +95,7 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       freshness: pickFreshness(report.freshness),
     });
     report.published = await applyTargets(run.targets, plan, record, { dryRun: false });
+    if (report.initdata && report.published.initdata) report.initdata.applied = report.published.initdata;
     const drifted = plan.changes && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
     const status = runStatus(drifted ? 'drift-corrected' : 'applied', plan, meta);
     if (plan.changes || anyRecordStale(run)) report.published.statusWritten = (await recordTargets(run.targets, record, status, run.observed)) || report.published.statusWritten;
@@ -101,6 +107,21 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     closeTargets(run.targets);
     await run.staging?.remove();
   }
+}
+
+/** `verify`: the initdata document and its reference values, rendered from the verified payload. */
+async function initdataStep(run: Run, root: string): Promise<RunReport['initdata']> {
+  const config = run.settings.config.initdata!;
+  const { deriveInitdata } = await import('./process/initdata/index.js');
+  const { summarizeInitdata } = await import('./publish/coco/step.js');
+  const { walkTree } = await import('./util/fs.js');
+  return { ...summarizeInitdata(await deriveInitdata(root, await walkTree(root), config), config), actions: [] };
+}
+
+/** The initdata part of the report: the document (decoded), its values, and what the plan does with it. */
+async function initdataReport(settings: Settings, desired: DesiredOutputs, plan: Plan): Promise<RunReport['initdata']> {
+  const { initdataPlanReport } = await import('./publish/coco/step.js');
+  return initdataPlanReport(settings.config.initdata!, desired.initdata!, plan.targets?.find((p) => p.target === 'coco-initdata'));
 }
 
 function sourceReference(settings: Settings): SourceReference {
@@ -219,7 +240,8 @@ async function dryRunStep(run: Run, plan: Plan, meta: { source: string; digest: 
   const { settings, report } = run;
   if (settings.dryRun === 'server') {
     const record = newRecord({ ...meta, configHash: settings.configHash, ...(proven ? { proven } : {}), freshness: pickFreshness(report.freshness) });
-    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube'), plan, record, { dryRun: true });
+    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube' || t.id === 'coco-initdata'), plan, record, { dryRun: true });
+    if (report.initdata && report.published.initdata) report.initdata.applied = report.published.initdata;
   }
   const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
   return finish(report, 'dry-run', code, started, run.log);

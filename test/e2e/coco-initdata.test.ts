@@ -51,7 +51,7 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     expect(text.stdout).toContain('    | [kbc]');
   });
 
-  it('dry run shows what would change (exit 10 with --detailed-exitcode), run publishes, the next run is up to date with no write', async () => {
+  it('dry run shows what would change (exit 10 with --detailed-exitcode), run publishes, the next run is up to date: four GETs, no write', async () => {
     const kubeconfig = await cluster();
     const args = ['run', ...base, '--kubeconfig', kubeconfig];
     const dry = await runCli([...args, '--dry-run', '--detailed-exitcode']);
@@ -66,7 +66,7 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     const report = JSON.parse(run.stdout);
     expect(report.outcome).toBe('applied');
     expect(report.initdata.applied.updated).toEqual(['ConfigMap/openshift-sandboxed-containers-operator/peer-pods-cm', 'Deployment/zeta-guard/pep']);
-    expect(writes(api!).map((w) => w.name)).toEqual(['rvps-reference-values', 'peer-pods-cm', 'pep']);
+    expect(writes(api!).map((w) => w.name)).toEqual(['rvps-reference-values', 'peer-pods-cm', 'pep', 'zeta-provision-initdata']);
     const pp = api!.store.get(api!.type('configmaps'), 'openshift-sandboxed-containers-operator', 'peer-pods-cm') as any;
     expect(decodeInitdata(pp.data.INITDATA)?.toString('utf8')).toBe(report.initdata.toml);
     const list = JSON.parse((api!.store.get(api!.type('configmaps'), 'trustee-operator-system', 'rvps-reference-values') as any).data['reference-values.json']);
@@ -77,10 +77,13 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     const dep = api!.store.get(api!.type('deployments'), 'zeta-guard', 'pep') as any;
     api!.store.mergePatch(api!.type('deployments'), 'zeta-guard', 'pep', { status: { observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1 } }, { dryRun: false, fieldManager: 'controller' });
     const n = writes(api!).length;
+    const before = api!.requests.length;
     const again = await runCli([...args, '--output', 'json']);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(JSON.parse(again.stdout).outcome).toBe('no-changes');
+    expect(JSON.parse(again.stdout).outcome).toBe('up-to-date');
     expect(writes(api!).length).toBe(n);
+    // The hourly check of this target: one GET per object, its record included.
+    expect(api!.requests.slice(before).map((r) => `${r.verb} ${r.name}`)).toEqual(['get rvps-reference-values', 'get peer-pods-cm', 'get pep', 'get zeta-provision-initdata']);
   });
 
   it('a changed agent policy: the text report names the current value and the old one overlapping, waiting for the rollout', async () => {
@@ -99,7 +102,7 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     expect(second.stdout).toContain('or until ConfigMap/openshift-sandboxed-containers-operator/peer-pods-cm, Deployment/zeta-guard/pep run the current initdata)');
   });
 
-  it('an initdata failure (INITDATA owned by another manager) writes nothing else either, so the next run is not "up to date"', async () => {
+  it('an initdata failure (INITDATA owned by another manager) writes no initdata object and no record claiming the payload applied: the next run retries', async () => {
     const kubeconfig = await cluster();
     api!.store.mergePatch(api!.type('configmaps'), 'openshift-sandboxed-containers-operator', 'peer-pods-cm', { data: { INITDATA: 'aGFuZA==' } }, { dryRun: false, fieldManager: 'kubectl-edit' });
     const dir = await tempDir();
@@ -112,11 +115,13 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     const failed = await runCli(args);
     expect(failed.exitCode, failed.stdout + failed.stderr).toBe(5);
     expect(failed.stdout).toMatch(/conflict with "kubectl-edit"/);
-    // Only the failure record (status ConfigMap and its Event): no payload object, no initdata object.
-    expect(writes(api!).filter((w) => w.resource !== 'events' && w.name !== 'zeta-provision-status')).toEqual([]);
+    // The API target ran before it (nginx-config); no initdata object was touched.
+    expect(writes(api!).filter((w) => w.resource !== 'events' && w.name !== 'zeta-provision-status').map((w) => w.name)).toEqual(['nginx-config']);
     const again = await runCli([...args, '--output', 'json']);
     expect(again.exitCode).toBe(5);
-    expect(JSON.parse(again.stdout).outcome).toBe('failed');
+    const report = JSON.parse(again.stdout);
+    expect(report.outcome).toBe('failed');
+    expect(report.error.message).toMatch(/conflict with "kubectl-edit"/);
     const forced = await runCli([...args, '--force-conflicts', '--output', 'json']);
     expect(forced.exitCode, forced.stdout + forced.stderr).toBe(0);
     expect(writes(api!).map((w) => w.name)).toEqual(expect.arrayContaining(['rvps-reference-values', 'peer-pods-cm', 'pep', 'nginx-config']));
@@ -127,7 +132,7 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     const r = await runCli(['run', ...base, '--kube-out', out, '--output', 'json']);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const files = (await readdir(path.join(out, 'coco-initdata'))).sort();
-    expect(files).toEqual(['1-reference-values.entries.json', '2-deployment-zeta-guard-pep.yaml', '2-peer-pods-cm.yaml', 'initdata.toml']);
+    expect(files).toEqual(['.record.json', '1-reference-values.entries.json', '2-deployment-zeta-guard-pep.yaml', '2-peer-pods-cm.yaml', 'initdata.toml']);
     const toml = await readFile(path.join(out, 'coco-initdata', 'initdata.toml'), 'utf8');
     const entries = JSON.parse(await readFile(path.join(out, 'coco-initdata', '1-reference-values.entries.json'), 'utf8'));
     expect(entries[0]).toMatchObject({ name: 'pcr08', 'hash-value': [{ alg: 'sha256', value: pcr8(toml) }] });

@@ -16,7 +16,7 @@
  */
 import type { Settings } from '../../config/index.js';
 import type { InitdataConfig, InitdataPlatform } from '../../config/initdata.js';
-import { InternalError, PublishError, errorMessage } from '../../errors.js';
+import { ConfigError, InternalError, PublishError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { decideRotation, type ConsumerObservation, type LiveEntry, type RotationDecision } from '../../plan/initdata.js';
 import type { InitdataOutput } from '../../process/initdata/index.js';
@@ -27,6 +27,7 @@ import { MANAGER } from '../manifest.js';
 import { parseRecord, storedVersion, type AppliedRecord } from '../record.js';
 import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetFactory, TargetPlan } from '../target.js';
 import { cmPath, deploymentPath, INITDATA_ID_ANNOTATION, observeCoco, readRvps, ROTATION_ANNOTATION, type CocoLive, type ConsumerLive } from './observe.js';
+import { CocoKubeOutTarget } from './kube-out.js';
 import { spliceReferenceValues } from './rvps-json.js';
 
 export const COCO_TARGET_ID = 'coco-initdata';
@@ -39,6 +40,7 @@ export interface CocoPlanDetail {
   decision: RotationDecision;
   /** The list the decision was made on: the splice must edit exactly that text. */
   rvps: CocoLive['rvps'];
+  where: string;
 }
 
 export interface CocoReport {
@@ -151,7 +153,7 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     }
     for (const ref of decision.update) actions.push(ref.startsWith('Deployment/') ? `annotate ${ref} with initdata ${initdata.id} (rollout)` : `set ${this.options.config.peerPodsConfigMap!.key} of ${ref} to initdata ${initdata.id}`);
     const drift = decision.drift.map((what) => ({ target: this.id, object: `ConfigMap/${rv.namespace}/${rv.name}`, what }));
-    return { target: this.id, changes: actions.length > 0, drift, actions, detail: { initdata, decision, rvps: observed.live.rvps } };
+    return { target: this.id, changes: actions.length > 0, drift, actions, detail: { initdata, decision, rvps: observed.live.rvps, where: this.where } };
   }
 
   async apply(plan: TargetPlan<CocoPlanDetail>, _record: AppliedRecord, opts: { dryRun: boolean }): Promise<TargetApplied<CocoReport>> {
@@ -369,9 +371,10 @@ function refOf(c: ConsumerLive): string {
   return `${c.kind}/${c.namespace}/${c.name}`;
 }
 
-export async function openCocoTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<CocoInitdataTarget | undefined> {
+export async function openCocoTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<CocoInitdataTarget | CocoKubeOutTarget | undefined> {
   const config = settings.config.initdata;
-  if (!config || settings.kubeOut) return undefined;
+  if (!config) return undefined;
+  if (settings.kubeOut) return new CocoKubeOutTarget(settings.kubeOut, config);
   const connection = await loadConnection({ kubeconfig: settings.kube.kubeconfig, context: settings.kube.context, env, serviceAccountDir });
   const http = new KubeHttp(connection, {
     deadline: Date.now() + settings.kube.deadlineSeconds * 1000,
@@ -385,5 +388,16 @@ export async function openCocoTarget(settings: Settings, log: Logger, env: NodeJ
 /** Registration for src/publish/targets.ts (FACTORIES), after the API target. */
 export const cocoTargetFactory: TargetFactory = {
   id: COCO_TARGET_ID,
-  open: (settings, log) => openCocoTarget(settings, log),
+  open: async (settings, log, warnings) => {
+    try {
+      return await openCocoTarget(settings, log);
+    } catch (err) {
+      // A client dry run without a cluster still shows the rendered initdata and its values.
+      if (err instanceof ConfigError && settings.dryRun === 'client') {
+        warnings.push(`${err.message}; the dry run shows the initdata without comparing it with the cluster`);
+        return undefined;
+      }
+      throw err;
+    }
+  },
 };

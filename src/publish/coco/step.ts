@@ -1,21 +1,15 @@
 /**
- * The CoCo initdata step for the current pipeline: one call per run after the API objects, until
- * the target list of src/publish/target.ts drives every target (then this file reduces to the
- * factory in ./index.ts plus the report summary). Also the --kube-out form and the cheap check
- * the hourly up-to-date run makes, so an expiration refresh or an overlap cleanup that falls due
- * on an unchanged payload is not skipped.
+ * The CoCo initdata outside the API: the report's summary of the document, and --kube-out, where
+ * the same objects are written as manifests by a target of their own (CocoKubeOutTarget).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import type { Settings } from '../../config/index.js';
 import type { InitdataConfig } from '../../config/initdata.js';
-import { ConfigError } from '../../errors.js';
-import type { Logger } from '../../log.js';
 import type { InitdataOutput } from '../../process/initdata/index.js';
-import type { DesiredOutputs } from '../../process/types.js';
-import { newRecord } from '../record.js';
-import { openCocoTarget, type CocoReport } from './index.js';
+import type { TargetPlan } from '../target.js';
+import type { CocoPlanDetail, CocoReport } from './index.js';
+import type { KubeOutPlanDetail } from './kube-out.js';
 import { INITDATA_ID_ANNOTATION } from './observe.js';
 
 export interface InitdataSummary {
@@ -54,72 +48,11 @@ export function summarizeInitdata(out: InitdataOutput, config: InitdataConfig): 
   };
 }
 
-/**
- * Runs the target: `client` plans against the live objects (reads only), `server` also sends every
- * write with dryRun=All, `apply` writes. Without a cluster a client dry run shows the document only.
- */
-export async function publishInitdata(settings: Settings, log: Logger, desired: DesiredOutputs, mode: 'apply' | 'client' | 'server'): Promise<InitdataRunReport | undefined> {
-  const config = settings.config.initdata;
-  if (!config || !desired.initdata) return undefined;
-  const summary = summarizeInitdata(desired.initdata, config);
-  if (settings.kubeOut) {
-    const files = mode === 'apply' ? await writeInitdataManifests(settings.kubeOut, config, desired.initdata) : [];
-    return { ...summary, actions: [], files, note: 'manifests only: merge the reference value entries into the RVPS ConfigMap before applying the INITDATA and annotation manifests' };
-  }
-  let target;
-  try {
-    target = await openCocoTarget(settings, log);
-  } catch (err) {
-    if (err instanceof ConfigError && mode === 'client') return { ...summary, actions: [], note: `no cluster: ${err.message}` };
-    throw err;
-  }
-  if (!target) return { ...summary, actions: [] };
-  try {
-    const observed = await target.observe();
-    const plan = target.plan(desired, observed);
-    const overlapping = plan.detail.decision.overlapping.map(({ id, values, until, waitingFor }) => ({ id, values, until, waitingFor }));
-    const report: InitdataRunReport = { ...summary, where: target.where, actions: plan.actions, overlapping };
-    if (plan.changes && mode !== 'client') {
-      const record = newRecord({ source: settings.source ?? '', digest: '', configHash: settings.configHash, freshness: {} });
-      report.applied = (await target.apply(plan, record, { dryRun: mode === 'server' })).report;
-    }
-    return report;
-  } finally {
-    target.close();
-  }
-}
-
-/**
- * For the up-to-date run: why the CoCo target must run although the payload is unchanged
- * (undefined: it need not). Reads only (one GET per object).
- */
-export async function initdataDue(settings: Settings, log: Logger): Promise<string | undefined> {
-  const config = settings.config.initdata;
-  if (!config || settings.kubeOut) return undefined;
-  let target;
-  try {
-    target = await openCocoTarget(settings, log);
-  } catch (err) {
-    // A client dry run without a cluster plans without live state; the full run says so.
-    if (err instanceof ConfigError && settings.dryRun === 'client') return undefined;
-    throw err;
-  }
-  if (!target) return undefined;
-  try {
-    const observed = await target.observe();
-    const state = observed.live.rvps.state;
-    if (!state?.current) return 'no reference values recorded yet';
-    // The recorded initdata stands in for the payload's (same payload): the target's own plan says
-    // whether anything is due, with the rules of src/plan/initdata.ts and no copy of them here.
-    const names = config.referenceValues.names;
-    const values = Object.fromEntries(config.platforms.map((p) => [p, state.current!.values[names[p]]]));
-    if (config.platforms.some((p) => values[p] === undefined)) return 'the configured platforms differ from the recorded reference values';
-    const recorded: InitdataOutput = { id: state.current.id, algorithm: config.algorithm, toml: Buffer.alloc(0), encoded: '', values, parts: [] };
-    const plan = target.plan({ volumeFiles: [], configMaps: [], warnings: [], initdata: recorded }, observed);
-    return plan.changes ? plan.actions.join('; ') : undefined;
-  } finally {
-    target.close();
-  }
+/** The report of a planned run: what the target's plan does with this initdata. */
+export function initdataPlanReport(config: InitdataConfig, out: InitdataOutput, part: TargetPlan | undefined): InitdataRunReport {
+  const detail = part?.detail as CocoPlanDetail | KubeOutPlanDetail | undefined;
+  const overlapping = detail && 'decision' in detail ? detail.decision.overlapping.map(({ id, values, until, waitingFor }) => ({ id, values, until, waitingFor })) : undefined;
+  return { ...summarizeInitdata(out, config), actions: part?.actions ?? [], ...(overlapping ? { overlapping } : {}), ...(detail && 'where' in detail ? { where: detail.where } : {}) };
 }
 
 /**
