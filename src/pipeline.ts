@@ -113,14 +113,14 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
 async function initdataStep(run: Run, root: string): Promise<RunReport['initdata']> {
   const config = run.settings.config.initdata!;
   const { deriveInitdata } = await import('./process/initdata/index.js');
-  const { summarizeInitdata } = await import('./publish/coco/step.js');
+  const { summarizeInitdata } = await import('./publish/coco/summary.js');
   const { walkTree } = await import('./util/fs.js');
   return { ...summarizeInitdata(await deriveInitdata(root, await walkTree(root), config), config), actions: [] };
 }
 
 /** The initdata part of the report: the document (decoded), its values, and what the plan does with it. */
 async function initdataReport(settings: Settings, desired: DesiredOutputs, plan: Plan): Promise<RunReport['initdata']> {
-  const { initdataPlanReport } = await import('./publish/coco/step.js');
+  const { initdataPlanReport } = await import('./publish/coco/summary.js');
   return initdataPlanReport(settings.config.initdata!, desired.initdata!, plan.targets?.find((p) => p.target === 'coco-initdata'));
 }
 

@@ -3,7 +3,7 @@
  * (DESIGN.md: a later failure leaves earlier steps whole). A new target is one file exporting a
  * TargetFactory plus one line here — see target.ts for the contract.
  */
-import { cocoTargetFactory } from './coco/index.js';
+import { cocoTargetFactory } from './coco/open.js';
 import { kubeOutTargetFactory } from './kube-out-target.js';
 import { kubeTargetFactory } from './kube/open.js';
 import type { TargetFactory } from './target.js';

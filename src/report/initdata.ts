@@ -1,5 +1,5 @@
 /** Text rendering of the CoCo initdata part of a run report (rendering only). */
-import type { InitdataRunReport } from '../publish/coco/step.js';
+import type { InitdataRunReport } from '../publish/coco/summary.js';
 
 export function renderInitdata(i: InitdataRunReport, showDocument: boolean): string[] {
   const lines = [`  initdata  ${i.id} (${i.algorithm}, ${i.encodedBytes} bytes encoded) from ${i.parts.map((p) => `${p.key} ← ${p.sources.join(' + ')}`).join(', ')}`];

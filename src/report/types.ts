@@ -1,7 +1,7 @@
 import type { Plan } from '../plan/index.js';
 import type { ProcessorSummary } from '../process/types.js';
 import type { PublishResult } from '../publish/index.js';
-import type { InitdataRunReport } from '../publish/coco/step.js';
+import type { InitdataRunReport } from '../publish/coco/summary.js';
 import type { Freshness } from '../plan/freshness.js';
 import type { ImageCheck, VerificationReport } from '../verify/types.js';
 

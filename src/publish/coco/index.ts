@@ -14,20 +14,17 @@
  * - Deployments: a merge patch of the template annotations, only when the decoded value differs,
  *   so an unchanged initdata never rolls anything out.
  */
-import type { Settings } from '../../config/index.js';
 import type { InitdataConfig, InitdataPlatform } from '../../config/initdata.js';
-import { ConfigError, InternalError, PublishError, errorMessage } from '../../errors.js';
+import { InternalError, PublishError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { decideRotation, type ConsumerObservation, type LiveEntry, type RotationDecision } from '../../plan/initdata.js';
 import type { InitdataOutput } from '../../process/initdata/index.js';
 import type { DesiredOutputs } from '../../process/types.js';
-import { loadConnection } from '../kube/connection.js';
-import { ApiRequestError, KubeHttp, type RequestSpec } from '../kube/http.js';
+import { ApiRequestError, type KubeHttp, type RequestSpec } from '../kube/http.js';
 import { MANAGER } from '../manifest.js';
 import { parseRecord, storedVersion, type AppliedRecord } from '../record.js';
-import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetFactory, TargetPlan } from '../target.js';
+import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetPlan } from '../target.js';
 import { cmPath, deploymentPath, INITDATA_ID_ANNOTATION, observeCoco, readRvps, ROTATION_ANNOTATION, type CocoLive, type ConsumerLive } from './observe.js';
-import { CocoKubeOutTarget } from './kube-out.js';
 import { spliceReferenceValues } from './rvps-json.js';
 
 export const COCO_TARGET_ID = 'coco-initdata';
@@ -370,34 +367,3 @@ class ConflictRetry extends Error {
 function refOf(c: ConsumerLive): string {
   return `${c.kind}/${c.namespace}/${c.name}`;
 }
-
-export async function openCocoTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<CocoInitdataTarget | CocoKubeOutTarget | undefined> {
-  const config = settings.config.initdata;
-  if (!config) return undefined;
-  if (settings.kubeOut) return new CocoKubeOutTarget(settings.kubeOut, config);
-  const connection = await loadConnection({ kubeconfig: settings.kube.kubeconfig, context: settings.kube.context, env, serviceAccountDir });
-  const http = new KubeHttp(connection, {
-    deadline: Date.now() + settings.kube.deadlineSeconds * 1000,
-    onSecret: (s) => log.redactor.add(s),
-    onRetry: (r) => log.warn('API request failed, retrying', { method: r.method, path: r.path, attempt: r.attempt + 1, delayMs: r.delayMs, error: r.why }),
-  });
-  const recordObject = { namespace: settings.namespace ?? connection.namespace ?? 'default', name: `${settings.kube.instance}-initdata` };
-  return new CocoInitdataTarget(http, { config, recordObject, forceConflicts: settings.kube.forceConflicts, log });
-}
-
-/** Registration for src/publish/targets.ts (FACTORIES), after the API target. */
-export const cocoTargetFactory: TargetFactory = {
-  id: COCO_TARGET_ID,
-  open: async (settings, log, warnings) => {
-    try {
-      return await openCocoTarget(settings, log);
-    } catch (err) {
-      // A client dry run without a cluster still shows the rendered initdata and its values.
-      if (err instanceof ConfigError && settings.dryRun === 'client') {
-        warnings.push(`${err.message}; the dry run shows the initdata without comparing it with the cluster`);
-        return undefined;
-      }
-      throw err;
-    }
-  },
-};

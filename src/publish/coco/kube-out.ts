@@ -13,7 +13,7 @@ import type { DesiredOutputs } from '../../process/types.js';
 import { writeFileAtomic } from '../kube-out.js';
 import { parseRecord, storedVersion, type AppliedRecord } from '../record.js';
 import type { DriftItem, Observed, RunStatus, Target, TargetApplied, TargetPlan } from '../target.js';
-import { writeInitdataManifests } from './step.js';
+import { writeInitdataManifests } from './summary.js';
 
 const RECORD = '.record.json';
 
