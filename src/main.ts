@@ -38,7 +38,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       process.stdout.write(cmd.json ? JSON.stringify(info) + '\n' : `zeta-provision ${info.version} (node ${info.node})\n`);
       return ExitCode.ok;
     }
-    if (cmd.name === 'status' || cmd.name === 'rollback') return await volumeCommand(cmd);
+    if (cmd.name === 'status') return await volumeCommand(cmd);
+    if (cmd.name === 'rollback') {
+      debug = cmd.flags.debug ?? debug;
+      const log = createLogger({ format: cmd.flags.logFormat ?? defaultLogFormat(), level: debug ? 'debug' : 'info', redactor });
+      const settings = resolveSettings(cmd.flags, await loadConfigFile(profileConfigFile(cmd.flags)), env);
+      const { rollbackPipeline } = await import('./pipeline.js');
+      const r = await rollbackPipeline(settings, log, cmd.to);
+      process.stdout.write(redactor.apply(cmd.json ? JSON.stringify(r) + '\n' : `rolled back ${path.resolve(cmd.volume)}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}${r.configMaps.length ? `; re-applied ${r.configMaps.join(', ')}` : ''}\n`));
+      return ExitCode.ok;
+    }
     if (cmd.name === 'watch') {
       debug = cmd.debug;
       const { runWatchUntilSignalled } = await import('./watch/index.js');
@@ -58,16 +67,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
 }
 
-/** `status` and `rollback`: no config, no payload — they only look at (or swap) the volume. */
-async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' | 'rollback' }>): Promise<number> {
-  const { renderVolumeStatus, rollbackVolume, volumeStatus } = await import('./publish/volume/index.js');
-  const volume = path.resolve(cmd.volume);
-  if (cmd.name === 'status') {
-    const status = await volumeStatus(volume);
-    process.stdout.write(cmd.json ? JSON.stringify(status, null, 2) + '\n' : renderVolumeStatus(status));
-    return ExitCode.ok;
-  }
-  const r = await rollbackVolume(volume, { to: cmd.to });
-  process.stdout.write(cmd.json ? JSON.stringify({ volume, ...r }) + '\n' : `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}\n`);
+/** `status`: no config, no payload — it only looks at the volume. */
+async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' }>): Promise<number> {
+  const { renderVolumeStatus, volumeStatus } = await import('./publish/volume/index.js');
+  const status = await volumeStatus(path.resolve(cmd.volume));
+  process.stdout.write(cmd.json ? JSON.stringify(status, null, 2) + '\n' : renderVolumeStatus(status));
   return ExitCode.ok;
 }

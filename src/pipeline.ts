@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import type { Settings } from './config/index.js';
-import { ConfigError, ExitCode, InternalError, SUCCESS_REASONS, UsageError, VerifyError, ZetaError, errorMessage, failureOf, type Stage } from './errors.js';
+import { ConfigError, ExitCode, PublishError, InternalError, SUCCESS_REASONS, UsageError, VerifyError, ZetaError, errorMessage, failureOf, type Stage } from './errors.js';
 import type { Logger } from './log.js';
 import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness } from './plan/freshness.js';
 import type { Plan } from './plan/index.js';
@@ -21,7 +21,9 @@ import {
   newRecord,
   observeTargets,
   openTargets,
+  planRollback,
   planTargets,
+  rollbackTargets,
   recordTargets,
   RECORD_VERSION,
   tidyTargets,
@@ -30,10 +32,12 @@ import {
   type Observations,
   type RunStatus,
   type Target,
+  type TargetsPlan,
 } from './publish/index.js';
 import type { RunReport } from './report/index.js';
 import { fetchImageSignature, layerReporter, parsePlatform, parseSourceReference, resolveSource, unpackSource, type SourceOptions } from './source/index.js';
 import type { ResolvedSource, SourceReference } from './source/types.js';
+import { GENERATION_PATTERN } from './publish/volume/layout.js';
 import { createStaging, tidyStaging, type Staging } from './util/staging.js';
 import { downgradeProblem, lastProvenTime } from './verify/downgrade.js';
 
@@ -83,24 +87,29 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     downgradeStep(run, verified.proven, converged?.record);
     const desired = await processStep(run, verified.root, verified.authenticode);
     const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
-    const plan = planTargets(run.targets, desired, run.observed!, meta);
+    const planned = planTargets(run.targets, desired, run.observed!, meta);
+    const plan = planned.plan;
     report.plan = plan;
-    if (desired.initdata) report.initdata = await initdataReport(settings, desired, plan);
+    if (desired.initdata) report.initdata = await initdataReport(settings, desired, planned);
 
-    if (settings.dryRun) return await dryRunStep(run, plan, meta, verified.proven, started);
+    if (settings.dryRun) return await dryRunStep(run, planned, meta, verified.proven, started);
     const record = newRecord({
       ...meta,
       configHash: settings.configHash,
       ...(verified.proven ? { proven: verified.proven } : {}),
       freshness: pickFreshness(report.freshness),
     });
-    report.published = await applyTargets(run.targets, plan, record, { dryRun: false });
+    report.published = await applyTargets(run.targets, planned, record, { dryRun: false });
     if (report.initdata && report.published.initdata) report.initdata.applied = report.published.initdata;
-    const drifted = plan.changes && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
+    // Same payload and config, and something differed live: this run repaired drift.
+    const changed = report.published.changed === true;
+    const drifted = changed && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
     const status = runStatus(drifted ? 'drift-corrected' : 'applied', plan, meta);
-    if (plan.changes || anyRecordStale(run)) report.published.statusWritten = (await recordTargets(run.targets, record, status, run.observed)) || report.published.statusWritten;
+    if (changed || plan.changes || anyRecordStale(run, resolved.digest, settings.configHash)) {
+      report.published.statusWritten = (await recordTargets(run.targets, record, status, run.observed)) || report.published.statusWritten;
+    }
     report.published.tidied = await tidyStep(run);
-    return finish(report, !plan.changes ? 'no-changes' : drifted ? 'drift-corrected' : 'applied', ExitCode.ok, started, log);
+    return finish(report, !changed ? 'no-changes' : drifted ? 'drift-corrected' : 'applied', ExitCode.ok, started, log);
   } catch (err) {
     return await failureStep(run, err, started);
   } finally {
@@ -119,9 +128,9 @@ async function initdataStep(run: Run, root: string): Promise<RunReport['initdata
 }
 
 /** The initdata part of the report: the document (decoded), its values, and what the plan does with it. */
-async function initdataReport(settings: Settings, desired: DesiredOutputs, plan: Plan): Promise<RunReport['initdata']> {
+async function initdataReport(settings: Settings, desired: DesiredOutputs, planned: TargetsPlan): Promise<RunReport['initdata']> {
   const { initdataPlanReport } = await import('./publish/coco/summary.js');
-  return initdataPlanReport(settings.config.initdata!, desired.initdata!, plan.targets?.find((p) => p.target === 'coco-initdata'));
+  return initdataPlanReport(settings.config.initdata!, desired.initdata!, planned.parts.find((p) => p.target === 'coco-initdata'));
 }
 
 function sourceReference(settings: Settings): SourceReference {
@@ -236,14 +245,14 @@ async function processStep(run: Run, root: string, authenticodeVerified: Set<str
 }
 
 /** Client dry run: the plan only. Server dry run: every target validates its writes (dryRun=All). */
-async function dryRunStep(run: Run, plan: Plan, meta: { source: string; digest: string; revision?: string }, proven: Verified['proven'], started: number): Promise<RunReport> {
+async function dryRunStep(run: Run, planned: TargetsPlan, meta: { source: string; digest: string; revision?: string }, proven: Verified['proven'], started: number): Promise<RunReport> {
   const { settings, report } = run;
   if (settings.dryRun === 'server') {
     const record = newRecord({ ...meta, configHash: settings.configHash, ...(proven ? { proven } : {}), freshness: pickFreshness(report.freshness) });
-    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube' || t.id === 'coco-initdata'), plan, record, { dryRun: true });
+    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube' || t.id === 'coco-initdata'), planned, record, { dryRun: true });
     if (report.initdata && report.published.initdata) report.initdata.applied = report.published.initdata;
   }
-  const code = settings.detailedExitcode && plan.changes ? ExitCode.changesPending : ExitCode.ok;
+  const code = settings.detailedExitcode && planned.plan.changes ? ExitCode.changesPending : ExitCode.ok;
   return finish(report, 'dry-run', code, started, run.log);
 }
 
@@ -298,13 +307,73 @@ function failedStatus(err: ZetaError, report: RunReport): RunStatus {
   return { outcome: 'failed', message: err.message, drift: [], conditions };
 }
 
-/** A record read from an older format is rewritten by the next run that applies. */
-function anyRecordStale(run: Run): boolean {
-  return [...(run.observed?.values() ?? [])].some((o) => !o.record || o.record.version !== RECORD_VERSION);
+/** A target without a record of this payload (lost, or read from an older format) gets it written. */
+function anyRecordStale(run: Run, digest: string, configHash: string): boolean {
+  return [...(run.observed?.values() ?? [])].some((o) => !o.record || o.record.version !== RECORD_VERSION || o.record.digest !== digest || o.record.configHash !== configHash || o.stale === true);
 }
 
 function pickFreshness(f: RunReport['freshness']): AppliedRecord['freshness'] {
   return { ...(f?.earliestCertificateExpiry ? { earliestCertificateExpiry: f.earliestCertificateExpiry } : {}), ...(f?.tslNextUpdate ? { tslNextUpdate: f.tslNextUpdate } : {}) };
+}
+
+export interface RollbackOutcome {
+  volume?: string;
+  from: string;
+  to: string;
+  kept: string[];
+  /** API objects or manifests re-applied from what the restored payload produced. */
+  configMaps: string[];
+  digest: string;
+}
+
+/**
+ * `zeta-provision rollback`: every target back to an earlier applied payload together. Each target is
+ * asked first whether it can restore it; if one cannot (a Secret whose data is not kept), nothing is
+ * changed and the message names what cannot be restored. The status records the rollback (a
+ * RolledBack Event), and the next run holds it until a new payload or config arrives.
+ */
+export async function rollbackPipeline(settings: Settings, log: Logger, to?: string): Promise<RollbackOutcome> {
+  if (to !== undefined && !GENERATION_PATTERN.test(to)) {
+    throw new UsageError(`--to ${JSON.stringify(to)} is not a generation name (like ..2026_01_31_12_00_00.1a2b3c4d)`, 'zeta-provision status --volume DIR lists the kept generations');
+  }
+  // The volume's record says which targets the current payload went to: exactly those move back.
+  const volume = await openTargets(settings, log, [], 'rollback', ['volume']);
+  const written = Object.keys((await observeTargets(volume)).get('volume')?.record?.targets ?? {});
+  closeTargets(volume);
+  if (volume.length === 0) throw new UsageError('rollback needs the volume: it keeps the earlier payloads', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
+  const targets = await openTargets(settings, log, [], 'rollback', ['volume', ...written]);
+  try {
+    const missing = written.filter((id) => !targets.some((t) => t.id === id));
+    if (missing.length) {
+      throw new UsageError(`the current payload was also published to ${missing.join(', ')}; refusing to roll back the volume alone (nothing was changed)`, 'pass the same --config and target options (--kube-out, --kubeconfig, --namespace) as the run');
+    }
+    const observed = await observeTargets(targets);
+    const plan = await planRollback(targets, observed, to);
+    if (!plan && to) throw new UsageError(`generation ${to} is not kept in ${settings.volumeDir}`, 'zeta-provision status --volume DIR lists the kept generations');
+    if (!plan) throw new PublishError(`${settings.volumeDir} keeps no previous payload to roll back to`, 'a rollback target exists after the second publish');
+    if (plan.problems.length) {
+      throw new PublishError(`refusing to roll back to ${plan.to.ref} (${plan.to.record.digest}); nothing was changed: ${plan.problems.join('; ')}`, 'publish the wanted payload with run instead (a Secret can only come from its payload)');
+    }
+    const { record, results } = await rollbackTargets(targets, observed, plan.to);
+    const message = `rolled back to ${record.source}@${record.digest}${record.revision ? ` revision ${record.revision}` : ''} (from ${record.rollback?.fromDigest ?? 'unknown'})`;
+    await recordTargets(targets, record, {
+      outcome: 'rolled-back',
+      message,
+      drift: [],
+      conditions: [
+        { type: 'Fetched', status: 'True', reason: 'Fetched', message: `kept payload ${record.digest}` },
+        { type: 'Verified', status: 'True', reason: 'Verified', message: 'verified when it was applied' },
+        { type: 'Published', status: 'True', reason: SUCCESS_REASONS['rolled-back'], message },
+      ],
+    }, observed);
+    log.info(message, {});
+    const v = results.volume as { from: string; to: string; kept: string[] } | undefined;
+    const kube = results.kube as { applied: { name: string }[] } | undefined;
+    const out = results['kube-out'] as { written: string[] } | undefined;
+    return { volume: settings.volumeDir, from: v?.from ?? '', to: v?.to ?? plan.to.ref, kept: v?.kept ?? [], configMaps: [...(kube?.applied.map((a) => a.name) ?? []), ...(out?.written ?? [])], digest: record.digest };
+  } finally {
+    closeTargets(targets);
+  }
 }
 
 /** Registry access from the settings; every token the client obtains is redacted from all output. */

@@ -11,7 +11,7 @@ export type ParsedCommand =
   | { name: 'run'; flags: RunFlags }
   | { name: 'verify'; flags: RunFlags }
   | { name: 'status'; volume: string; json: boolean }
-  | { name: 'rollback'; volume: string; to?: string; json: boolean }
+  | { name: 'rollback'; volume: string; to?: string; json: boolean; flags: RunFlags }
   | { name: 'version'; json: boolean }
   | { name: 'watch'; options: WatchOptions; logFormat?: 'text' | 'json'; debug: boolean }
   | { name: 'help'; text: string };
@@ -30,11 +30,16 @@ Examples:
   # swap ..data back to the previous generation (atomic; consumers see the old set at once)
   zeta-provision rollback --volume /provisioning
 
+  # the same with the ConfigMaps of that payload re-applied (the same config and cluster as run)
+  zeta-provision rollback --config /etc/zeta-provision/config.yaml --volume /provisioning
+
   # back to a specific kept generation (names from "zeta-provision status")
   zeta-provision rollback --volume /provisioning --to ..2026_01_31_12_00_00.1a2b3c4d
 
+The ConfigMaps come from the generation (each keeps its payload's non-secret objects); a rollback that
+would need other Secret data is refused before anything changes, naming what it cannot restore.
 The rollback holds until a new payload digest or config arrives, or until "run --force".
-Exit codes: 0 rolled back, 2 unknown generation or bad usage, 5 volume locked or not writable.
+Exit codes: 0 rolled back, 2 unknown generation or bad usage, 5 a target cannot be restored, locked or not writable.
 `;
 
 /** verify takes run's source, trust and output options (same table, same env twins), nothing about targets. */
@@ -166,11 +171,14 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       result = { name: 'status', ...volumeFlags(opts) };
     },
   );
-  volumeCommand('rollback', 'swap the volume back to the previous (or a kept) generation, atomically', ROLLBACK_EXAMPLES)
-    .option('--to <generation>', 'generation to restore (default: the previous one)')
-    .action((opts: Record<string, unknown>) => {
-      result = { name: 'rollback', ...volumeFlags(opts), to: typeof opts.to === 'string' ? opts.to : undefined };
-    });
+  // Rollback takes the run's target options (config, cluster, --kube-out) too: every target goes back together.
+  const rollback = subcommand('rollback', 'move every target (volume, ConfigMaps, manifests) back to the previous (or a kept) payload, or refuse before changing any', ROLLBACK_EXAMPLES);
+  for (const spec of RUN_OPTIONS) rollback.addOption(new Option(spec.flags, `${spec.description} [env: ${envHelp(spec)}]`));
+  rollback.option('--to <generation>', 'generation to restore (default: the previous one)').action((opts: Record<string, unknown>) => {
+    const flags = mergeFlags(flagsFromEnv(env), flagsFromCli(RUN_OPTIONS, opts));
+    if (!flags.volume) throw new UsageError('no volume directory given', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
+    result = { name: 'rollback', volume: flags.volume, json: flags.output === 'json', to: typeof opts.to === 'string' ? opts.to : undefined, flags };
+  });
 
   const watch = subcommand('watch', 'reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)', WATCH_EXAMPLES);
   const watchOption = (key: keyof RawWatchCommand, args: string, description: string): void => {

@@ -39,8 +39,8 @@ export interface Plan {
   configMaps: ConfigMapPlan[];
   /** True when publishing would write anything (including drift repairs and pending rollouts). */
   changes: boolean;
-  /** Each target's own plan, in apply order. */
-  targets?: TargetPlan[];
+  /** Each target's plan in apply order, as the report shows it (the targets' own details stay out: they hold Secret data). */
+  targets?: { target: string; changes: boolean; actions: string[] }[];
   /** Live state that differs from what was applied, repaired by this run. */
   drift?: DriftItem[];
   /** Consumers that would be rolled out. */
@@ -63,7 +63,8 @@ export function combinePlans(desired: DesiredOutputs, parts: TargetPlan[], volum
   }));
   const drift = parts.flatMap((p) => p.drift);
   const rollouts = parts.flatMap((p) => p.actions.filter((a) => a.startsWith('rollout ')).map((a) => a.slice('rollout '.length)));
-  return { volume, configMaps, changes: parts.some((p) => p.changes), targets: parts, drift, rollouts };
+  const targets = parts.map((p) => ({ target: p.target, changes: p.changes, actions: p.actions }));
+  return { volume, configMaps, changes: parts.some((p) => p.changes), targets, drift, rollouts };
 }
 
 /** Desired volume files vs the current generation's (path → sha256; undefined = present, hash unknown). */

@@ -19,11 +19,11 @@ export { KubePublishError } from './kube/index.js';
 
 export type Observations = Map<string, Observed>;
 
-export async function openTargets(settings: Settings, log: Logger, warnings: string[]): Promise<Target[]> {
+export async function openTargets(settings: Settings, log: Logger, warnings: string[], purpose: 'run' | 'rollback' = 'run', only?: string[]): Promise<Target[]> {
   const targets: Target[] = [];
   try {
-    for (const f of FACTORIES) {
-      const t = await f.open(settings, log, warnings);
+    for (const f of FACTORIES.filter((x) => !only || only.includes(x.id))) {
+      const t = await f.open(settings, log, warnings, purpose);
       if (t) targets.push(t);
     }
   } catch (err) {
@@ -72,10 +72,16 @@ export function convergence(targets: Target[], observed: Observations, digest: s
   return { upToDate: targets.length > 0 && why.length === 0, record, drift, why };
 }
 
-export function planTargets(targets: Target[], desired: DesiredOutputs, observed: Observations, meta: Pick<AppliedRecord, 'source' | 'digest' | 'revision'>): Plan {
+/** The run's plan for the report, and each target's own plan for apply (never reported: it holds the data). */
+export interface TargetsPlan {
+  plan: Plan;
+  parts: TargetPlan[];
+}
+
+export function planTargets(targets: Target[], desired: DesiredOutputs, observed: Observations, meta: Pick<AppliedRecord, 'source' | 'digest' | 'revision'>): TargetsPlan {
   const parts: TargetPlan[] = targets.map((t) => (t.plan as (d: DesiredOutputs, o: Observed, m: typeof meta) => TargetPlan)(desired, observed.get(t.id)!, meta));
   const volume = parts.find((p) => p.target === 'volume')?.detail as { volume?: VolumePlan } | undefined;
-  return combinePlans(desired, parts, volume?.volume);
+  return { plan: combinePlans(desired, parts, volume?.volume), parts };
 }
 
 export interface PublishResult {
@@ -87,16 +93,19 @@ export interface PublishResult {
   tidied?: string[];
   /** The CoCo initdata target's outcome (current and overlapping reference values, consumers written). */
   initdata?: CocoReport;
+  /** Whether any target wrote anything (a dry run: would have). */
+  changed?: boolean;
 }
 
 /** Each target applies its part in order, adding its details to the record. */
-export async function applyTargets(targets: Target[], plan: Plan, record: AppliedRecord, opts: { dryRun: boolean }): Promise<PublishResult> {
+export async function applyTargets(targets: Target[], plan: TargetsPlan, record: AppliedRecord, opts: { dryRun: boolean }): Promise<PublishResult> {
   const result: PublishResult = { configMapsWritten: [], statusWritten: false };
   for (const t of targets) {
-    const part = plan.targets?.find((p) => p.target === t.id);
+    const part = plan.parts.find((p) => p.target === t.id);
     if (!part) continue;
     const applied = await t.apply(part, record, opts);
     if (applied.details !== undefined) record.targets[t.id] = applied.details;
+    result.changed ||= applied.wrote;
     collect(result, t.id, applied.report);
   }
   return result;
@@ -150,7 +159,8 @@ export async function planRollback(targets: Target[], observed: Observations, to
 }
 
 export async function rollbackTargets(targets: Target[], observed: Observations, to: RollbackSource): Promise<{ record: AppliedRecord; results: Record<string, unknown> }> {
-  const record: AppliedRecord = { ...to.record, targets: { ...to.record.targets }, rollback: { fromDigest: [...observed.values()].find((o) => o.record)?.record?.digest ?? '', at: new Date().toISOString() } };
+  const from = [...observed.values()].find((o) => o.record)?.record;
+  const record: AppliedRecord = { ...to.record, targets: { ...to.record.targets }, rollback: { fromDigest: from?.digest ?? '', ...(from ? { fromConfigHash: from.configHash } : {}), at: new Date().toISOString() } };
   const results: Record<string, unknown> = {};
   for (const t of targets) {
     const r = await t.rollback(to, observed.get(t.id)!);

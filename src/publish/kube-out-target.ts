@@ -74,7 +74,7 @@ export async function readKubeOutFiles(dir: string): Promise<Map<string, KubeOut
   return out;
 }
 
-export async function readKubeOutRecord(dir: string): Promise<AppliedRecord | undefined> {
+export async function readKubeOutRecord(dir: string): Promise<(AppliedRecord & { fromVersion?: number }) | undefined> {
   const file = path.join(dir, KUBE_OUT_RECORD);
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
@@ -86,7 +86,10 @@ export async function readKubeOutRecord(dir: string): Promise<AppliedRecord | un
   }
   const version = storedVersion(doc, file);
   // Release 0.1.0 kept no per-file hashes: the record converts without them, which check() reports as drift once.
-  if (version === 1) return appliedFromV1(doc);
+  if (version === 1) {
+    const a = appliedFromV1(doc);
+    return a ? { ...a, fromVersion: 1 } : undefined;
+  }
   return version === RECORD_VERSION ? parseRecord((doc as { applied?: unknown }).applied) : undefined;
 }
 
@@ -99,8 +102,10 @@ export class KubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail, { w
   }
 
   async observe(): Promise<Observed<KubeOutLive>> {
-    const record = await readKubeOutRecord(this.dir);
-    return { record, live: { files: await readKubeOutFiles(this.dir), stored: record } };
+    const read = await readKubeOutRecord(this.dir);
+    const { fromVersion, ...record } = read ?? {};
+    const applied = read ? (record as AppliedRecord) : undefined;
+    return { record: applied, stale: fromVersion !== undefined, live: { files: await readKubeOutFiles(this.dir), stored: fromVersion ? undefined : applied } };
   }
 
   check(record: AppliedRecord, live: KubeOutLive): DriftItem[] {

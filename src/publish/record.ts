@@ -38,7 +38,7 @@ export interface AppliedRecord {
    */
   targets: Record<string, unknown>;
   /** Set when this state was reached by `zeta-provision rollback` (from the digest that was rolled back). */
-  rollback?: { fromDigest: string; at: string };
+  rollback?: { fromDigest: string; fromConfigHash?: string; at: string };
 }
 
 /** The record a run is about to apply, before any target has added its details. */
@@ -46,9 +46,15 @@ export function newRecord(fields: Omit<AppliedRecord, 'version' | 'targets' | 'a
   return { version: RECORD_VERSION, appliedAt: fields.appliedAt ?? new Date().toISOString(), ...fields, targets: {} };
 }
 
-/** Same payload and config (the per-target details are compared by each target against its live state). */
-export function samePayload(a: Pick<AppliedRecord, 'digest' | 'configHash'> | undefined, digest: string, configHash: string): boolean {
-  return a !== undefined && a.digest === digest && a.configHash === configHash;
+/**
+ * Same payload and config (the per-target details are compared by each target against its live
+ * state). A rollback holds: the payload and config it moved away from count as applied, so the next
+ * run neither undoes it silently nor re-publishes; a new digest or config ends it.
+ */
+export function samePayload(a: Pick<AppliedRecord, 'digest' | 'configHash' | 'rollback'> | undefined, digest: string, configHash: string): boolean {
+  if (a === undefined) return false;
+  if (a.digest === digest && a.configHash === configHash) return true;
+  return a.rollback !== undefined && a.rollback.fromDigest === digest && (a.rollback.fromConfigHash ?? configHash) === configHash;
 }
 
 /**

@@ -43,6 +43,8 @@ export interface DriftItem {
 export interface Observed<Live = unknown> {
   /** The record this target keeps, when there is one it can read (newer formats throw). */
   record?: AppliedRecord;
+  /** The stored record is in an older format: the next run that applies rewrites it. */
+  stale?: boolean;
   live: Live;
 }
 
@@ -122,5 +124,6 @@ export interface Target<Live = unknown, Detail = unknown, Report = unknown> {
 /** Opens a target when the settings ask for it. `warnings` are reported (e.g. a dry run without a cluster). */
 export interface TargetFactory {
   id: string;
-  open(settings: Settings, log: Logger, warnings: string[]): Promise<Target | undefined>;
+  /** `purpose` rollback: open whatever holds history even when the config publishes nothing to it. */
+  open(settings: Settings, log: Logger, warnings: string[], purpose?: 'run' | 'rollback'): Promise<Target | undefined>;
 }

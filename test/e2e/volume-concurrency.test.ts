@@ -124,6 +124,8 @@ async function example(): Promise<{ root: string; args: (config?: string) => str
   await cp(path.join(REPO_ROOT, 'fixtures', 'example'), path.join(root, 'example'), { recursive: true });
   const original = await readFile(path.join(root, 'example', 'zeta-provision.yaml'), 'utf8');
   await writeFile(path.join(root, 'example', 'zp2.yaml'), original.replace('files: ["keycloak-data/**"]', 'files: ["keycloak-data/**", "nginx/**"]'));
+  // The same, without waiting for another run's lock.
+  await writeFile(path.join(root, 'example', 'zp2-nowait.yaml'), original.replace('files: ["keycloak-data/**"]', 'files: ["keycloak-data/**", "nginx/**"]\n  lockTimeout: 0'));
   const volume = path.join(root, 'volume');
   return {
     root,
@@ -135,9 +137,10 @@ async function example(): Promise<{ root: string; args: (config?: string) => str
 describe('two CLI runs and the volume commands', () => {
   it('two runs at once: one publishes, the other exits 5 naming the holder; never both', async () => {
     const ex = await example();
-    const holder = runCliEnv(ex.args(), { ZP_TEST_PAUSE_AT: 'files-written:3000' });
+    // Held for 3 s once the files are written, before the manifest (fault injection from outside, test/support/faults).
+    const holder = runCliEnv(ex.args(), { ZP_FAULT_PAUSE: JSON.stringify({ op: 'writeFile', match: '/\\.\\.zeta-manifest/', ms: 3000 }) });
     await new Promise((r) => setTimeout(r, 1200));
-    const loser = await runCliEnv(ex.args('zp2.yaml'), { ZP_TEST_LOCK_TIMEOUT_MS: '300' });
+    const loser = await runCliEnv(ex.args('zp2-nowait.yaml'));
     expect(loser.exitCode).toBe(5);
     expect(loser.stdout).toMatch(/volume .* is locked by pid \d+ on host .* since/);
     const winner = await holder;
@@ -155,7 +158,7 @@ describe('two CLI runs and the volume commands', () => {
     expect((await runCliEnv(ex.args())).exitCode).toBe(0);
     const before = await readConsumerTree(ex.volume);
     const current = await readlink(path.join(ex.volume, '..data'));
-    const r = await runCliEnv(ex.args('zp2.yaml'), { ZP_TEST_WRITE_ERROR: 'ENOSPC' });
+    const r = await runCliEnv(ex.args('zp2.yaml'), { ZP_FAULT_ERROR: JSON.stringify({ op: 'copyFile', match: '/\\.\\.\\d{4}_', code: 'ENOSPC' }) });
     expect(r.exitCode).toBe(5);
     expect(r.stdout).toMatch(/ENOSPC/);
     expect(r.stdout + r.stderr).toMatch(/the volume is full/);
@@ -177,8 +180,13 @@ describe('two CLI runs and the volume commands', () => {
     expect(text.stdout).toContain(`current  ${second}`);
     expect(text.stdout).toContain(`previous ${first}`);
 
-    const rb = await runCliEnv(['rollback'], { ZETA_PROVISION_VOLUME: ex.volume });
-    expect(rb.exitCode, rb.stdout).toBe(0);
+    // The payload also went to --kube-out: the volume alone is not rolled back (targets would disagree).
+    const alone = await runCliEnv(['rollback'], { ZETA_PROVISION_VOLUME: ex.volume });
+    expect(alone.exitCode, alone.stdout + alone.stderr).toBe(2);
+    expect(alone.stderr).toContain('also published to kube-out');
+    expect(await readlink(path.join(ex.volume, '..data'))).toBe(second);
+    const rb = await runCliEnv(['rollback', ...ex.args('zp2.yaml').slice(1)], { ZETA_PROVISION_VOLUME: ex.volume });
+    expect(rb.exitCode, rb.stdout + rb.stderr).toBe(0);
     expect(await readlink(path.join(ex.volume, '..data'))).toBe(first);
     expect(Object.keys(await readConsumerTree(ex.volume))).not.toContain('nginx/nginx.conf');
     // The rollback holds: the next run of the same payload and config is up to date.
@@ -187,6 +195,8 @@ describe('two CLI runs and the volume commands', () => {
     expect(unknown.exitCode).toBe(2);
     expect((await runCliEnv(['rollback'])).exitCode).toBe(2);
     expect((await runCliEnv(['status', '--help'])).stdout).toContain('Examples:');
+    // The restored payload and config are what is applied now.
+    expect((await runCliEnv(ex.args())).stdout).toMatch(/up to date/);
   });
 });
 

@@ -67,18 +67,18 @@ describe('volume settings from the config file', () => {
   });
 
   it('volume.lockStale decides when another host\'s unrefreshed lock is taken over', async () => {
-    const ex = await example('');
+    const ex = await example('  lockTimeout: 0\n');
     await mkdir(ex.volume);
     const lockFile = path.join(ex.volume, '..zeta-provision.lock');
     await writeFile(lockFile, JSON.stringify({ pid: 1, host: 'other-node', time: '2026-01-01T00:00:00Z', token: 'x' }));
     const aMinuteAgo = new Date(Date.now() - 60_000);
     await utimes(lockFile, aMinuteAgo, aMinuteAgo);
     // Default stale age (10 minutes): a minute-old lock of another node is respected.
-    const blocked = await ex.run([], { ZP_TEST_LOCK_TIMEOUT_MS: '300' });
+    const blocked = await ex.run();
     expect(blocked.exitCode).toBe(5);
     expect(blocked.stdout).toMatch(/locked by pid 1 on host other-node/);
-    await ex.setVolume('  lockStale: 30\n');
-    const taken = await ex.run([], { ZP_TEST_LOCK_TIMEOUT_MS: '300' });
+    await ex.setVolume('  lockStale: 30\n  lockTimeout: 0\n');
+    const taken = await ex.run();
     expect(taken.exitCode, taken.stdout).toBe(0);
     await expect(readFile(lockFile)).rejects.toThrow(/ENOENT/);
   });

@@ -1,6 +1,6 @@
 /**
- * Crash injection through the real CLI: for every crash point the publisher SIGKILLs itself there
- * (ZP_TEST_CRASH_AT). Afterwards a consumer reading through the top-level links must see exactly the
+ * Crash injection through the real CLI: for every crash point (test/support/faults/points.ts) the run
+ * is SIGKILLed at that syscall by a preload — no test hook in src/. Afterwards a consumer reading through the top-level links must see exactly the
  * old or the new tree — old before the ..data rename, new from it on — and the next normal run must
  * recover and finish with exactly two generations: the old current (rollback target) and the new one.
  */
@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CRASH_POINTS, type CrashPoint } from '../../src/publish/volume/index.js';
+import { CRASH_POINTS, CRASH_POINT_NAMES, type CrashPoint } from '../support/faults/points.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { useTempDirs } from '../support/tmp.js';
 import { generationsIn, readConsumerTree, runCliEnv } from '../support/volume.js';
@@ -52,9 +52,10 @@ async function leftovers(volume: string): Promise<string[]> {
 const SETUP: Partial<Record<CrashPoint, CrashPoint>> = {
   'recovery-data-tmp-removed': 'data-tmp-created',
   'recovery-temp-removed': 'status-tmp-written',
-  'recovery-generation-removed': 'files-written',
+  'recovery-generation-removed': 'manifest-written',
 };
-const SWAP_INDEX = CRASH_POINTS.indexOf('data-swapped');
+const SWAP_INDEX = CRASH_POINT_NAMES.indexOf('data-swapped');
+const crashAt = (p: CrashPoint): Record<string, string> => ({ ZP_FAULT_CRASH: JSON.stringify(CRASH_POINTS[p]) });
 
 // The base outlives single tests, so it is not one of the per-test temp dirs.
 afterAll(async () => {
@@ -83,36 +84,40 @@ beforeAll(async () => {
 
 describe('volume publish killed at every crash point', () => {
   it('has at least 20 distinct crash points', () => {
-    expect(new Set(CRASH_POINTS).size).toBeGreaterThanOrEqual(20);
+    expect(CRASH_POINT_NAMES.length).toBeGreaterThanOrEqual(20);
   });
 
-  it.each(CRASH_POINTS.map((p) => [p]))('SIGKILL at %s: readers see old or new, next run recovers', async (point: CrashPoint) => {
+  it.each(CRASH_POINT_NAMES.map((p) => [p]))('SIGKILL at %s: readers see old or new, next run recovers', async (point: CrashPoint) => {
     const root = await copyOf(base);
+    // Each case its own TMPDIR, so a dead run's staging directory can be seen to be tidied.
+    const tmp = await tempDir();
+    const env = { TMPDIR: tmp };
     const volume = path.join(root, 'volume');
     const setup = SETUP[point];
     if (setup) {
-      const s = await runCliEnv(args(root, 'zp2.yaml'), { ZP_TEST_CRASH_AT: setup });
+      const s = await runCliEnv(args(root, 'zp2.yaml'), { ...env, ...crashAt(setup) });
       expect(s.signal).toBe('SIGKILL');
     }
-    const crashed = await runCliEnv(args(root, 'zp2.yaml'), { ZP_TEST_CRASH_AT: point });
+    const crashed = await runCliEnv(args(root, 'zp2.yaml'), { ...env, ...crashAt(point) });
     expect(crashed.signal, `${point} was never reached: ${crashed.stdout}`).toBe('SIGKILL');
 
     const seen = await readConsumerTree(volume);
     // A recovery point sees whatever the setup crash left; recovery itself never changes what is read.
-    const expectNew = CRASH_POINTS.indexOf(setup ?? point) >= SWAP_INDEX;
+    const expectNew = CRASH_POINT_NAMES.indexOf(setup ?? point) >= SWAP_INDEX;
     expect(seen).toEqual(expectNew ? newTree : oldTree);
 
-    await ok(root, 'zp2.yaml');
+    const rerun = await runCliEnv(args(root, 'zp2.yaml'), env);
+    expect(rerun.exitCode, rerun.stdout + rerun.stderr).toBe(0);
+    expect(await readdir(tmp)).toEqual([]);
     expect(await readConsumerTree(volume)).toEqual(newTree);
     const current = await readlink(path.join(volume, '..data'));
     expect(await generationsIn(volume)).toEqual([baseCurrent, current].sort());
     expect(await leftovers(volume)).toEqual([]);
     const status = JSON.parse(await readFile(path.join(volume, '..zeta-provision.json'), 'utf8'));
     expect(status.generation).toBe(current);
-    expect(status.previous).toBe(baseCurrent);
     expect(status.kept).toEqual([current, baseCurrent]);
     // And the run after that is a pure no-op.
-    const again = await runCliEnv(args(root, 'zp2.yaml'));
+    const again = await runCliEnv(args(root, 'zp2.yaml'), env);
     expect(again.stdout).toMatch(/up to date/);
   });
 });

@@ -99,34 +99,34 @@ describe('publishing through the Kubernetes API', () => {
     expect(generation('deployments', 'opa')).toBe(2);
     expect(generation('statefulsets', 'keycloak')).toBe(2);
     const status = JSON.parse(cmData('zeta-provision-status')!.data['status.json']);
-    expect(status).toMatchObject({ outcome: 'applied', digest: r.report.source.digest, counts: { applied: 3, restarted: 3, pending: 0 } });
-    expect(Object.keys(status.consumers).sort()).toEqual(['deployment/opa', 'deployment/pep', 'statefulset/keycloak']);
+    expect(status).toMatchObject({ version: 2, outcome: 'applied', applied: { version: 2, digest: r.report.source.digest } });
+    expect(status.conditions.map((c: any) => [c.type, c.status, c.reason])).toEqual([['Fetched', 'True', 'Fetched'], ['Verified', 'True', 'Verified'], ['Published', 'True', 'Provisioned']]);
+    expect(status.applied.targets.kube.objects.map((o: any) => o.name)).toEqual(['nginx-config', 'opa-policy', 'pep-roots']);
+    expect(Object.keys(status.applied.targets.kube.consumers).sort()).toEqual(['deployment/opa', 'deployment/pep', 'statefulset/keycloak']);
     const events = api!.store.list(api!.type('events'), NS, undefined).items;
     expect(events.map((e: any) => [e.reason, e.type, e.involvedObject.name])).toEqual([['Provisioned', 'Normal', 'zeta-provision-status']]);
     expect(r.report.published.kube.applied.map((a: any) => `${a.action} ${a.kind}/${a.name}`)).toEqual(['create ConfigMap/nginx-config', 'create ConfigMap/opa-policy', 'create ConfigMap/pep-roots']);
   });
 
-  it('no change: the re-run reads once and writes no object and rolls out nothing; with --force it still applies nothing', async () => {
+  it('no change: the re-run makes one LIST and nothing else — no write, no Event; with --force it still applies nothing', async () => {
     const s = await setup();
     expect((await s.run()).exitCode).toBe(0);
     api!.requests.length = 0;
     const again = await s.run();
     expect(again.exitCode).toBe(0);
     expect(again.report.outcome).toBe('up-to-date');
-    expect(api!.requests.filter((q) => q.verb === 'list' || q.verb === 'get').map((q) => `${q.verb} ${q.resource}`)).toEqual(['list configmaps']);
-    // Only the run record: the status ConfigMap and its UpToDate event.
-    expect(writes(api!)).toEqual([
-      { verb: 'patch', resource: 'configmaps', name: 'zeta-provision-status' },
-      { verb: 'create', resource: 'events', name: undefined },
-    ]);
+    // The whole cost of the hourly run: one label-selected LIST, zero writes.
+    expect(api!.requests.map((q) => `${q.verb} ${q.resource} ${q.labelSelector ?? ''}`)).toEqual(['list configmaps app.kubernetes.io/managed-by=zeta-provision,app.kubernetes.io/instance=zeta-provision']);
+    expect(writes(api!)).toEqual([]);
     api!.requests.length = 0;
     const forced = await s.run(['--force']);
     expect(forced.exitCode, forced.stdout).toBe(0);
     expect(forced.report.outcome).toBe('no-changes');
     expect(api!.requests.filter((q) => q.verb === 'list' || q.verb === 'get')).toHaveLength(1);
-    expect(writes(api!).filter((w) => w.name !== 'zeta-provision-status' && w.resource !== 'events')).toEqual([]);
+    expect(writes(api!)).toEqual([]);
     expect(generation('deployments', 'pep')).toBe(2);
-    expect(eventReasons()).toEqual(['Provisioned', 'UpToDate', 'UpToDate']);
+    // Events on change only.
+    expect(eventReasons()).toEqual(['Provisioned']);
   });
 
   it('one file changed: one write and one rollout of exactly the consumer that reads it', async () => {
@@ -157,7 +157,7 @@ describe('publishing through the Kubernetes API', () => {
     expect(r.report.outcome).toBe('no-changes');
     expect([generation('deployments', 'opa'), generation('deployments', 'pep'), generation('statefulsets', 'keycloak')]).toEqual([2, 2, 2]);
     expect(api!.requests.filter((q) => q.resource !== 'configmaps' && q.resource !== 'events').map((q) => `${q.verb} ${q.name}`)).toEqual(['get opa', 'get pep', 'get keycloak']);
-    expect(Object.keys(JSON.parse(cmData('zeta-provision-status')!.data['status.json']).consumers)).toHaveLength(3);
+    expect(Object.keys(JSON.parse(cmData('zeta-provision-status')!.data['status.json']).applied.targets.kube.consumers)).toHaveLength(3);
   });
 
   it('a payload that fails verification leaves the objects alone and records VerificationFailed', async () => {
@@ -167,7 +167,12 @@ describe('publishing through the Kubernetes API', () => {
     const r = await s.run();
     expect(r.exitCode, r.stdout).toBe(3);
     expect(api!.store.list(api!.type('configmaps'), NS, undefined).items.map((i: any) => i.metadata.name)).toEqual(['zeta-provision-status']);
-    expect(JSON.parse(cmData('zeta-provision-status')!.data['status.json'])).toMatchObject({ outcome: 'failed', error: expect.stringContaining('nginx/nginx.conf') });
+    const status = JSON.parse(cmData('zeta-provision-status')!.data['status.json']);
+    expect(status).toMatchObject({ outcome: 'failed', message: expect.stringContaining('nginx/nginx.conf') });
+    expect(status.conditions.map((c: any) => [c.type, c.status, c.reason])).toEqual([['Fetched', 'True', 'Fetched'], ['Verified', 'False', 'VerificationFailed'], ['Published', 'Unknown', 'NotReached']]);
+    expect(eventReasons()).toEqual(['VerificationFailed']);
+    // The same failure an hour later records nothing new.
+    expect((await s.run()).exitCode).toBe(3);
     expect(eventReasons()).toEqual(['VerificationFailed']);
     expect(generation('deployments', 'opa')).toBe(1);
   });
@@ -213,7 +218,8 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(api!.requests.filter((q) => q.verb === 'list').map((q) => q.status)).toEqual([429, 200]);
     for (const [name, first] of [['nginx-config', 503], ['opa-policy', 500], ['pep-roots', -1]] as const) {
-      expect(api!.requests.filter((q) => q.name === name).map((q) => q.status)).toEqual([first, 201]);
+      // A GET first (404): an object of that name that is not ours would be refused, never adopted.
+      expect(api!.requests.filter((q) => q.name === name).map((q) => q.status)).toEqual([404, first, 201]);
     }
     expect(r.stderr).toContain('API request failed, retrying');
     expect(Object.keys(cmData('pep-roots')!.data)).toEqual(['roots.json']);
@@ -245,18 +251,21 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     expect(k.restarted).toEqual([{ workload: 'deployment/opa', inputs: ['opa-policy'] }]);
     expect(generation('deployments', 'pep')).toBe(1);
     const status = JSON.parse(cmData('zeta-provision-status')!.data['status.json']);
-    expect(status).toMatchObject({ outcome: 'partial', counts: { applied: 2, pending: 3 } });
-    expect(status.lastApplied).toBeUndefined();
+    expect(status).toMatchObject({ outcome: 'failed', message: expect.stringContaining('pep-roots') });
+    expect(status.conditions.find((c: any) => c.type === 'Published')).toMatchObject({ status: 'False', reason: 'PublishFailed' });
+    // Nothing converged yet: no applied record, so the next run is not "up to date".
+    expect(status.applied).toBeUndefined();
     expect(r.stdout).not.toContain('"outcome": "applied"');
   });
 
-  it('a field owned by another manager is a conflict naming it; --force-conflicts takes it over', async () => {
+  it('an object of that name that is not ours is never adopted; the message says whose it is; --force-conflicts takes it over', async () => {
     const s = await setup();
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nginx-config' }, data: { 'nginx.conf': 'hand-made\n' } };
     api!.store.apply(api!.type('configmaps'), NS, 'nginx-config', cm, { dryRun: false, fieldManager: 'kubectl' });
     const r = await s.run();
     expect(r.exitCode).toBe(5);
-    expect(r.report.published.kube.pending[0]).toMatchObject({ name: 'nginx-config', step: 'apply', error: expect.stringContaining('conflict with "kubectl": .data.nginx.conf') });
+    expect(r.report.published.kube.pending[0]).toMatchObject({ name: 'nginx-config', step: 'apply', error: expect.stringContaining('exists and is not managed by zeta-provision') });
+    expect(r.report.published.kube.pending[0].error).toContain('managed by kubectl');
     expect(r.report.error.hint).toContain('--force-conflicts');
     expect(cmData('nginx-config')!.data['nginx.conf']).toBe('hand-made\n');
     const forced = await s.run(['--force-conflicts']);
@@ -330,7 +339,7 @@ describe('publishing through the Kubernetes API: failures and options', () => {
   });
 
   it('--dry-run=server surfaces what the server refuses (RBAC) as a publish failure', async () => {
-    const s = await setup({ api: { rbac: { [NS]: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'create', 'patch'] }] }, token: 'test-token' } });
+    const s = await setup({ api: { rbac: { [NS]: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'get', 'create', 'patch'] }] }, token: 'test-token' } });
     const r = await s.run(['--dry-run=server']);
     expect(r.exitCode).toBe(5);
     expect(r.report.published.kube.applied).toHaveLength(3);

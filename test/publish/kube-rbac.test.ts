@@ -170,7 +170,10 @@ describe.skipIf(!existsSync(REAL))('RBAC of manifests/overlays/gematik with the 
     // Both ConfigMaps hold other content than the payload gives (as after a payload change; written
     // under our own field manager, as an earlier run would have), and a concurrent writer changes each
     // between our LIST and our apply.
-    for (const name of names) api.store.mergePatch(api.type('configmaps'), NS, name, { metadata: { annotations: { [ANNOTATION.contentHash]: 'older-content' } } }, { dryRun: false, fieldManager: MANAGER });
+    for (const name of names) {
+      const data = Object.fromEntries(Object.keys(api.store.peek(api.type('configmaps'), NS, name)!.data ?? {}).map((k) => [k, 'older content\n']));
+      api.store.mergePatch(api.type('configmaps'), NS, name, { data, metadata: { annotations: { [ANNOTATION.contentHash]: 'older-content' } } }, { dryRun: false, fieldManager: MANAGER });
+    }
     const raced = new Set<string>();
     api.options.onRequest = (rec, store) => {
       if (rec.verb === 'patch' && names.includes(rec.name!) && !raced.has(rec.name!)) {

@@ -62,8 +62,12 @@ export interface CliRun {
   stderr: string;
 }
 
+/** Loaded before the CLI when a ZP_FAULT_* variable asks for fault injection (faults/preload.mjs). */
+export const FAULTS_PRELOAD = path.join(REPO_ROOT, 'test', 'support', 'faults', 'preload.mjs');
+
 export async function runCliEnv(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const r = await execa(process.execPath, [BIN, ...args], {
+  const preload = Object.keys(env).some((k) => k.startsWith('ZP_FAULT_')) ? ['--import', FAULTS_PRELOAD] : [];
+  const r = await execa(process.execPath, [...preload, BIN, ...args], {
     reject: false,
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },

@@ -129,7 +129,7 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
       const l = await this.getLive('Secret', t.name);
       if (l) objects.set(`Secret/${t.name}`, l);
     }
-    return { record: status?.doc?.applied, live: { objects, status } };
+    return { record: status?.doc?.applied, stale: status?.doc?.upgradedFrom !== undefined, live: { objects, status } };
   }
 
   check(record: AppliedRecord, live: KubeLive): DriftItem[] {
@@ -178,7 +178,7 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
     const { report, consumers } = await runPlan(this, kplan, opts.dryRun, this.emptyReport());
     const details: KubeDetail = {
       namespace: this.namespace,
-      objects: desired.map((d) => ({ kind: d.kind, name: d.name, contentHash: d.contentHash })).sort((a, b) => (`${a.kind}/${a.name}` < `${b.kind}/${b.name}` ? -1 : 1)),
+      objects: managedObjects(plan.detail.previous, desired, report),
       consumers: { ...Object.fromEntries(Object.entries(plan.detail.previous?.consumers ?? {}).filter(([ref]) => this.options.targets.some((t) => t.consumers.some((c) => c.ref === ref)))), ...consumers },
     };
     return { wrote: report.applied.length + report.pruned.length + report.restarted.length > 0, details, report };
@@ -272,6 +272,15 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
   close(): void {
     this.http.close();
   }
+}
+
+/** What this instance manages after the apply: earlier objects not pruned (a later --prune may delete them) plus this run's. */
+function managedObjects(previous: KubeDetail | undefined, desired: DesiredObject[], report: KubePublishReport): KubeDetail['objects'] {
+  const key = (o: { kind: string; name: string }): string => `${o.kind}/${o.name}`;
+  const pruned = new Set(report.pruned.map(key));
+  const objects = new Map((previous?.objects ?? []).filter((o) => !pruned.has(key(o))).map((o) => [key(o), o]));
+  for (const d of desired) objects.set(key(d), { kind: d.kind, name: d.name, contentHash: d.contentHash });
+  return [...objects.values()].sort((a, b) => (key(a) < key(b) ? -1 : 1));
 }
 
 function reasonOf(run: RunStatus): EventReason {

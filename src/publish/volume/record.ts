@@ -89,7 +89,8 @@ export function publishedRecord(previous: VolumeRecord | undefined, applied: App
 /** Does the record already say exactly this (so a no-op publish writes nothing)? appliedAt aside. */
 export function recordMatches(r: VolumeRecord | undefined, next: VolumeRecord): boolean {
   if (!r || r.upgradedFrom !== undefined || r.rollback || r.generation !== next.generation || JSON.stringify(r.kept) !== JSON.stringify(next.kept)) return false;
-  const strip = (a: AppliedRecord | undefined): string => JSON.stringify(a ? { ...a, appliedAt: undefined } : null);
+  // Other targets' details are completed after the apply (target.ts record()); only the volume's count here.
+  const strip = (a: AppliedRecord | undefined): string => JSON.stringify(a ? { ...a, appliedAt: undefined, targets: { volume: a.targets.volume } } : null);
   return next.generation === undefined || strip(r.generations[next.generation]) === strip(next.generations[next.generation]);
 }
 

@@ -53,7 +53,7 @@ export async function rollbackVolume(volumeDir: string, opts: { to?: string; loc
     // The restored generation's record says it got there by a rollback, so the next run neither calls
     // a disagreeing state "up to date" nor silently undoes it (the record's digest is the restored one).
     const restored = generations[to];
-    if (restored) generations[to] = { ...restored, rollback: { fromDigest: generations[from]?.digest ?? '', at } };
+    if (restored) generations[to] = { ...restored, rollback: { fromDigest: generations[from]?.digest ?? '', ...(generations[from] ? { fromConfigHash: generations[from].configHash } : {}), at } };
     await writeVolumeRecord(volumeDir, { version: 2, generation: to, kept, generations, rollback: { from, to, at } }, DEFAULT_FILE_MODE);
     await removeStaleLinks(volumeDir, names);
     return { from, to, kept };

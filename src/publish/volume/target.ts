@@ -74,7 +74,7 @@ export class VolumeTarget implements Target<VolumeLive, VolumePlanDetail, Volume
         if (target !== `${DATA_LINK}/${name}`) live.problems.push({ target: ID, object: name, what: 'top-level link missing' });
       }
     }
-    return { record: currentApplied(volumeRecord, current), live };
+    return { record: currentApplied(volumeRecord, current), stale: volumeRecord?.upgradedFrom !== undefined, live };
   }
 
   check(record: AppliedRecord, live: VolumeLive): DriftItem[] {
@@ -196,9 +196,10 @@ async function readOutputs(genDir: string): Promise<ConfigMapObject[]> {
 
 export const volumeTargetFactory: TargetFactory = {
   id: ID,
-  async open(settings: Settings): Promise<Target | undefined> {
+  async open(settings: Settings, _log, _warnings, purpose): Promise<Target | undefined> {
     // A volume directory with nothing configured for it stays untouched (as before: no empty generation).
-    if (!settings.volumeDir || (settings.config.volume.files.length === 0 && settings.config.volume.outputs.length === 0)) return undefined;
+    const publishes = settings.config.volume.files.length > 0 || settings.config.volume.outputs.length > 0;
+    if (!settings.volumeDir || (!publishes && purpose !== 'rollback')) return undefined;
     const { fileMode, dirMode, group, keep, lockStale, lockTimeout } = settings.config.volume;
     const lock: LockOptions = { ...(lockStale === undefined ? {} : { staleMs: lockStale * 1000 }), ...(lockTimeout === undefined ? {} : { timeoutMs: lockTimeout * 1000 }) };
     return new VolumeTarget(settings.volumeDir, { fileMode, dirMode, gid: group, keepGenerations: keep, lock }, settings.config.configMaps.length > 0) as Target;

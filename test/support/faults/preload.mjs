@@ -55,7 +55,11 @@ function wrapAsync(obj, op) {
     const ms = before(op, p);
     if (ms) await new Promise((r) => setTimeout(r, ms));
     const result = await real.apply(this, args);
-    if (op === 'open') paths.set(result, String(p));
+    if (op === 'open') {
+      paths.set(result, String(p));
+      // FileHandle#close is an own (arrow) property in Node 20, not on the prototype.
+      if (Object.hasOwn(result, 'close')) wrapHandleClose(result, String(p));
+    }
     after(op, p);
     return result;
   };
@@ -73,6 +77,17 @@ function wrapSync(obj, op) {
 }
 
 const paths = new WeakMap();
+
+function wrapHandleClose(fh, p) {
+  const real = fh.close;
+  fh.close = async (...args) => {
+    const ms = before('close', p);
+    if (ms) await new Promise((r) => setTimeout(r, ms));
+    const result = await real(...args);
+    after('close', p);
+    return result;
+  };
+}
 for (const op of ['open', 'rename', 'symlink', 'rm', 'unlink', 'rmdir', 'mkdir', 'copyFile', 'writeFile', 'link']) wrapAsync(fsp, op);
 for (const op of ['linkSync', 'unlinkSync', 'mkdirSync', 'rmdirSync', 'renameSync']) wrapSync(fs, op);
 

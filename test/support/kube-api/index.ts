@@ -15,6 +15,9 @@
  * needs `create` as well as `patch`, as in the API server's patch handler); `dryRun=All` validates
  * and answers but writes nothing; apply requires a fieldManager and the apply content type.
  *
+ * Namespaces: with `namespaces` set, writes elsewhere get 404 (namespace not found), LISTs an empty list.
+ * managedFields: one entry per field manager with its operation (Apply/Update) and FieldsV1.
+ *
  * Fault injection: `inject()` answers matching requests with 429 + Retry-After, 500, 503 or drops the
  * connection; `latencyMs` delays every request. `requests` records every request with the
  * authorization checks it needed, so tests can compare the code's behaviour with manifests/.
@@ -66,6 +69,11 @@ export interface KubeApiOptions {
   tls?: { key: string; cert: string };
   latencyMs?: number;
   user?: string;
+  /**
+   * Namespaces that exist. When set, a write into another namespace answers 404 `namespaces "x" not
+   * found` while a LIST there answers 200 with no items — as the real API server does.
+   */
+  namespaces?: string[];
   /** Called before each request is served: lets a test act as a concurrent writer. */
   onRequest?: (rec: RecordedRequest, store: Store) => void;
 }
@@ -151,6 +159,10 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     const dryRunValue = q.get('dryRun');
     if (dryRunValue !== null && dryRunValue !== 'All') throw status.badRequest(`Invalid value: "${dryRunValue}": supported values: "All"`);
     const dryRun = dryRunValue === 'All';
+    if (options.namespaces && !options.namespaces.includes(ns) && method !== 'GET') {
+      throw new ApiError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `namespaces "${ns}" not found`, reason: 'NotFound', details: { name: ns, kind: 'namespaces' }, code: 404 });
+    }
+    if (options.namespaces && !options.namespaces.includes(ns) && method === 'GET' && name) throw status.notFound({ group: rt.group, resource: rt.resource, name });
     const need = (verb: string, withName = name): void => {
       const a: AuthzRequest = { verb, group: rt.group, resource: rt.resource, namespace: ns, name: withName };
       rec.authz.push(a);

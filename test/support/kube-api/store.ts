@@ -37,6 +37,8 @@ interface Stored {
   obj: Obj;
   /** field manager → leaf field paths it owns (JSON-encoded path arrays). */
   owners: Map<string, Set<string>>;
+  /** field manager → how it last wrote (server-side apply or a plain update/patch). */
+  operations?: Map<string, 'Apply' | 'Update'>;
 }
 
 export interface WriteOptions {
@@ -91,7 +93,7 @@ export class Store {
     obj.metadata.namespace = ns;
     this.check(rt, ns, obj);
     const owners = new Map([[opts.fieldManager ?? 'unknown', new Set(leafPaths(obj))]]);
-    return this.store(rt, ns, { obj, owners }, undefined, opts.dryRun);
+    return this.store(rt, ns, { obj, owners, operations: new Map([[opts.fieldManager ?? 'unknown', 'Update' as const]]) }, undefined, opts.dryRun);
   }
 
   /** Server-side apply (PATCH application/apply-patch+yaml). Creates the object when absent. */
@@ -123,7 +125,8 @@ export class Store {
     for (const p of applied) setPath(live, p, getPath(body, p));
     owners.set(opts.fieldManager, new Set(applied));
     this.check(rt, ns, live);
-    return { obj: this.store(rt, ns, { obj: live, owners }, existing, opts.dryRun), created: !existing };
+    const operations = new Map(existing?.operations ?? []).set(opts.fieldManager, 'Apply');
+    return { obj: this.store(rt, ns, { obj: live, owners, operations }, existing, opts.dryRun), created: !existing };
   }
 
   /** JSON merge patch (RFC 7386), as `kubectl patch --type merge` and rollout restarts send. */
@@ -139,7 +142,8 @@ export class Store {
     for (const [, s] of owners) changed.forEach((p) => s.delete(p));
     owners.set(manager, new Set([...(owners.get(manager) ?? []), ...changed]));
     this.check(rt, ns, next);
-    return this.store(rt, ns, { obj: next, owners }, existing, opts.dryRun);
+    const operations = new Map(existing.operations ?? []).set(manager, 'Update');
+    return this.store(rt, ns, { obj: next, owners, operations }, existing, opts.dryRun);
   }
 
   delete(rt: ResourceType, ns: string, name: string, dryRun: boolean): void {
@@ -180,7 +184,10 @@ export class Store {
       const prevGen = previous?.obj.metadata.generation ?? 0;
       obj.metadata.generation = previous && isDeepStrictEqual(previous.obj.spec, obj.spec) ? prevGen : prevGen + 1;
     }
-    obj.metadata.managedFields = [...next.owners].filter(([, s]) => s.size > 0).map(([manager]) => ({ manager, apiVersion: obj.apiVersion }));
+    // As the API server shows them: one entry per manager with its operation and the fields it owns (FieldsV1).
+    obj.metadata.managedFields = [...next.owners]
+      .filter(([, s]) => s.size > 0)
+      .map(([manager, fields]) => ({ manager, operation: next.operations?.get(manager) ?? 'Update', apiVersion: obj.apiVersion, fieldsType: 'FieldsV1', fieldsV1: fieldsV1(fields) }));
     if (dryRun) {
       obj.metadata.resourceVersion = previous?.obj.metadata.resourceVersion ?? '';
       return clone(obj);
@@ -207,6 +214,16 @@ function stripServerFields(o: Obj): Obj {
   const c = clone(o);
   for (const f of ['resourceVersion', 'managedFields', 'generation', 'uid', 'creationTimestamp']) delete c.metadata?.[f];
   return c;
+}
+
+/** Owned leaf paths in the API's FieldsV1 shape: `{"f:data": {"f:nginx.conf": {}}}`. */
+function fieldsV1(paths: Set<string>): Obj {
+  const out: Obj = {};
+  for (const p of paths) {
+    let cur = out;
+    for (const k of JSON.parse(p) as string[]) cur = cur[`f:${k}`] ??= {};
+  }
+  return out;
 }
 
 /** Leaf field paths of an object (arrays are atomic leaves), without identity fields. */
