@@ -120,6 +120,13 @@ describe('CoCo initdata target', () => {
     expect(decodeInitdata(pp.data.INITDATA)?.equals(A.initdata!.toml)).toBe(true);
     expect(pp.metadata.labels).toBeUndefined();
     expect(pp.metadata.managedFields.map((m: any) => m.manager).sort()).toEqual(['sandboxed-containers-operator', 'zeta-provision']);
+    // Field ownership as the API server shows it: ours is an Apply of INITDATA and our annotation only.
+    const ours = pp.metadata.managedFields.find((m: any) => m.manager === 'zeta-provision');
+    expect(ours.operation).toBe('Apply');
+    expect(Object.keys(ours.fieldsV1['f:data'])).toEqual(['f:INITDATA']);
+    expect(Object.keys(ours.fieldsV1['f:metadata']['f:annotations'])).toEqual(['f:zeta-provision.io/initdata']);
+    const theirs = pp.metadata.managedFields.find((m: any) => m.manager === 'sandboxed-containers-operator');
+    expect(Object.keys(theirs.fieldsV1['f:data']).sort()).toEqual(['f:AZURE_INSTANCE_SIZE', 'f:CLOUD_PROVIDER']);
     const ann = s.deployment().spec.template.metadata.annotations;
     expect(ann['io.katacontainers.config.hypervisor.cc_init_data']).toBe(A.initdata!.encoded);
     expect(ann['io.katacontainers.config.runtime.cc_init_data']).toBe(A.initdata!.encoded);
