@@ -308,7 +308,7 @@ describe('CoCo initdata: record and check (the up-to-date run)', () => {
     expect(await t.record(record, status, observed)).toBe(true);
     const stored = api!.store.get(api!.type('configmaps'), APPS, 'zeta-provision-initdata') as any;
     expect(stored.metadata.labels).toEqual({ 'app.kubernetes.io/part-of': 'zeta-provision' });
-    expect(JSON.parse(stored.data['record.json']).targets['coco-initdata']).toEqual({ id: A.initdata!.id, values: { pcr08: A.initdata!.values['azure-vtpm'] }, overlapping: [] });
+    expect(JSON.parse(stored.data['record.json']).targets['coco-initdata']).toEqual({ id: A.initdata!.id, values: { pcr08: A.initdata!.values['azure-vtpm'] }, overlapping: [], encoded: A.initdata!.encoded });
     s.finishRollout();
     const again = await t.observe();
     expect(again.record?.digest).toBe('sha256:1');
@@ -322,6 +322,26 @@ describe('CoCo initdata: record and check (the up-to-date run)', () => {
     // Someone put another initdata into peer-pods-cm: drift, named.
     api!.store.mergePatch(api!.type('configmaps'), OSC, 'peer-pods-cm', { data: { INITDATA: B.initdata!.encoded } }, { dryRun: false, fieldManager: 'kubectl-edit' });
     expect(t.check(again.record!, (await t.observe()).live)).toContainEqual({ target: 'coco-initdata', object: `ConfigMap/${OSC}/peer-pods-cm`, what: 'initdata differs from the applied one' });
+    t.close();
+  });
+
+  it('rollback goes back to the earlier initdata through the same rotation; a record without the document is refused', async () => {
+    const s = await setup();
+    const t = s.target();
+    const recA = newRecord({ source: 's', digest: 'sha256:a', configHash: 'c', freshness: {} });
+    recA.targets[t.id] = (await t.apply(t.plan(A, await t.observe()), recA, { dryRun: false })).details;
+    s.finishRollout();
+    s.advance(HOUR);
+    await t.apply(t.plan(B, await t.observe()), recA, { dryRun: false });
+    s.advance(HOUR);
+    const source = { record: recA, configMaps: [], ref: 'gen-a' };
+    const observed = await t.observe();
+    expect(t.rollbackProblem(source)).toBeUndefined();
+    await t.rollback(source, observed);
+    expect(pcr08(s)).toEqual([A.initdata!.values['azure-vtpm'], B.initdata!.values['azure-vtpm']]);
+    expect(decodeInitdata(s.peerPods().data.INITDATA)?.equals(A.initdata!.toml)).toBe(true);
+    const old = { record: { ...recA, targets: { 'coco-initdata': { id: 'x', values: {}, overlapping: [] } } }, configMaps: [], ref: 'gen-0' };
+    expect(t.rollbackProblem(old)).toMatch(/holds no initdata document/);
     t.close();
   });
 });

@@ -18,7 +18,7 @@ import type { InitdataConfig, InitdataPlatform } from '../../config/initdata.js'
 import { InternalError, PublishError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { decideRotation, type ConsumerObservation, type LiveEntry, type RotationDecision } from '../../plan/initdata.js';
-import type { InitdataOutput } from '../../process/initdata/index.js';
+import { decodeInitdata, parseInitdata, platformValues, tomlId, type InitdataOutput } from '../../process/initdata/index.js';
 import type { DesiredOutputs } from '../../process/types.js';
 import { ApiRequestError, type KubeHttp, type RequestSpec } from '../kube/http.js';
 import { MANAGER } from '../manifest.js';
@@ -29,7 +29,7 @@ import { spliceReferenceValues } from './rvps-json.js';
 
 export const COCO_TARGET_ID = 'coco-initdata';
 const HOUR = 3600_000;
-const ROLLBACK_PROBLEM = 'the CoCo initdata target keeps no earlier initdata documents; apply the earlier payload instead (its initdata goes through the same overlap rotation)';
+const ROLLBACK_PROBLEM = 'the earlier record holds no initdata document (written before this target kept one); apply that payload again instead';
 const DAY = 24 * HOUR;
 
 export interface CocoPlanDetail {
@@ -57,6 +57,8 @@ export interface CocoDetails {
   /** Reference value name → value. */
   values: Record<string, string>;
   overlapping: string[];
+  /** The document as published (gzip + base64, ≤ 96 KiB): what a rollback restores. */
+  encoded?: string;
 }
 
 const RECORD_KEY = 'record.json';
@@ -196,7 +198,7 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
       overlapping: decision.overlapping.map(({ id, values, until, waitingFor }) => ({ id, values, until, waitingFor })),
     };
     for (const line of plan.actions) this.options.log.info(`${opts.dryRun ? 'would ' : ''}${line}`);
-    return { wrote: decision.rvps !== undefined || updated.length > 0, details: { id: initdata.id, values: report.values, overlapping: report.overlapping.map((o) => o.id) }, report };
+    return { wrote: decision.rvps !== undefined || updated.length > 0, details: { id: initdata.id, values: report.values, overlapping: report.overlapping.map((o) => o.id), encoded: initdata.encoded } satisfies CocoDetails, report };
   }
 
   /** The rotation state lives with the entries (written in apply): nothing else to record. */
@@ -228,12 +230,29 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     return [];
   }
 
-  rollbackProblem(_to: RollbackSource): string | undefined {
-    return ROLLBACK_PROBLEM;
+  rollbackProblem(to: RollbackSource): string | undefined {
+    return this.earlierInitdata(to) ? undefined : ROLLBACK_PROBLEM;
   }
 
-  rollback(): Promise<TargetApplied<CocoReport>> {
-    return Promise.reject(new PublishError(ROLLBACK_PROBLEM));
+  /**
+   * Back to the initdata an earlier payload had, through the same rotation: its reference value is
+   * listed again first, then INITDATA and the annotations change, and the newer value overlaps.
+   */
+  async rollback(to: RollbackSource, observed: Observed<CocoLive>): Promise<TargetApplied<CocoReport>> {
+    const initdata = this.earlierInitdata(to);
+    if (!initdata) throw new PublishError(ROLLBACK_PROBLEM);
+    const plan = this.plan({ volumeFiles: [], configMaps: [], warnings: [], initdata }, observed);
+    return this.apply(plan, to.record, { dryRun: false });
+  }
+
+  /** The document kept in an earlier record (encoded as it was published), checked like a live value. */
+  private earlierInitdata(to: RollbackSource): InitdataOutput | undefined {
+    const d = to.record.targets[this.id] as CocoDetails | undefined;
+    const toml = typeof d?.encoded === 'string' ? decodeInitdata(d.encoded) : undefined;
+    if (!d?.encoded || !toml) return undefined;
+    const doc = parseInitdata(toml, 'the initdata of the earlier record');
+    const c = this.options.config;
+    return { id: tomlId(toml), algorithm: doc.algorithm, toml, encoded: d.encoded, values: platformValues(c.platforms, doc.algorithm, toml), parts: [] };
   }
 
   close(): void {
