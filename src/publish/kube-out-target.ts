@@ -12,7 +12,7 @@ import { PublishError, UsageError, errorMessage } from '../errors.js';
 import type { ConfigMapObject, DesiredOutputs } from '../process/types.js';
 import { manifestFileName, writeFileAtomic, writeKubeOut } from './kube-out.js';
 import { ANNOTATION, MANAGED_BY_LABEL, MANAGER, configMapManifest, toYaml } from './manifest.js';
-import { RECORD_VERSION, parseRecord, storedVersion, type AppliedRecord } from './record.js';
+import { RECORD_VERSION, parseRecord, parseStored, type AppliedRecord } from './record.js';
 import type { DriftItem, Observed, RollbackSource, Target, TargetApplied, TargetFactory, TargetPlan } from './target.js';
 import { appliedFromV1 } from './upgrade.js';
 
@@ -74,17 +74,18 @@ export async function readKubeOutFiles(dir: string): Promise<Map<string, KubeOut
   return out;
 }
 
+/** ConfigMaps present in DIR: name → content hash (undefined when the file is not one of ours). */
+export async function readKubeOutState(dir: string): Promise<Map<string, string | undefined>> {
+  return new Map([...(await readKubeOutFiles(dir))].map(([name, f]) => [name, f.contentHash]));
+}
+
 export async function readKubeOutRecord(dir: string): Promise<(AppliedRecord & { fromVersion?: number }) | undefined> {
   const file = path.join(dir, KUBE_OUT_RECORD);
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const version = storedVersion(doc, file);
+  const stored = parseStored(text, file);
+  if (!stored) return undefined;
+  const { doc, version } = stored;
   // Release 0.1.0 kept no per-file hashes: the record converts without them, which check() reports as drift once.
   if (version === 1) {
     const a = appliedFromV1(doc);

@@ -74,6 +74,21 @@ export function storedVersion(doc: unknown, where: string): number | undefined {
   return v;
 }
 
+/**
+ * A stored document as text → its parsed JSON and format version. Unparseable counts as absent (the
+ * worst outcome is one unnecessary re-apply); a newer format throws (storedVersion).
+ */
+export function parseStored(text: string, where: string): { doc: unknown; version: number } | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const version = storedVersion(doc, where);
+  return version === undefined ? undefined : { doc, version };
+}
+
 /** A stored record in the current format, checked field by field (hostile input: the shape too). */
 export function parseRecord(doc: unknown): AppliedRecord | undefined {
   if (doc === null || typeof doc !== 'object') return undefined;

@@ -75,7 +75,11 @@ async function setup(): Promise<{ root: string; volume: string; run: (source: st
   return { root, volume, run };
 }
 
-const status = async (volume: string) => JSON.parse(await readFile(path.join(volume, '..zeta-provision.json'), 'utf8'));
+/** The applied record of the generation ..data points to. */
+const status = async (volume: string) => {
+  const r = JSON.parse(await readFile(path.join(volume, '..zeta-provision.json'), 'utf8'));
+  return r.generations[r.generation];
+};
 const version = async (volume: string) => readFile(path.join(volume, 'version.txt'), 'utf8');
 
 describe('downgrade protection', () => {
@@ -89,7 +93,7 @@ describe('downgrade protection', () => {
     // A timestamped check is never warned about: its chain was validated at the token's time.
     expect(JSON.parse(first.stdout).warnings.filter((w: string) => w.includes('expires on'))).toEqual([]);
     expect(JSON.parse(first.stdout).verification.proven).toEqual({ time: newer.toISOString(), basis: 'RFC 3161 timestamp of TrustedTpm.cab' });
-    expect(await status(volume)).toMatchObject({ provenTime: newer.toISOString(), provenBasis: 'RFC 3161 timestamp of TrustedTpm.cab' });
+    expect(await status(volume)).toMatchObject({ proven: { time: newer.toISOString(), basis: 'RFC 3161 timestamp of TrustedTpm.cab' } });
 
     const refused = await run(oldPayload);
     expect(refused.exitCode).toBe(3);
@@ -106,7 +110,7 @@ describe('downgrade protection', () => {
     expect(allowed.exitCode, allowed.stdout).toBe(0);
     expect(JSON.parse(allowed.stdout).warnings.join('\n')).toMatch(/^downgrade allowed by --allow-downgrade: payload was proven at /m);
     expect(await version(volume)).toBe('old\n');
-    expect(await status(volume)).toMatchObject({ provenTime: older.toISOString() });
+    expect(await status(volume)).toMatchObject({ proven: { time: older.toISOString() } });
 
     // Forward again: no flag needed.
     const forward = await run(newPayload);
@@ -131,6 +135,6 @@ describe('downgrade protection', () => {
       expect.stringMatching(/^TrustedTpm\.cab: the chain of "CN=Test Signer Downgrade, O=Example Org, C=DE" \(anchor "CN=Test Root Downgrade, O=Example Org, C=DE"\) expires on \d{4}-\d\d-\d\dT[\d:.]+Z \(in 364[89] days\)$/),
     ]);
     expect(await version(volume)).toBe('untimed\n');
-    expect(await status(volume)).not.toHaveProperty('provenTime');
+    expect(await status(volume)).not.toHaveProperty('proven');
   });
 });

@@ -121,3 +121,34 @@ describe('volume publish killed at every crash point', () => {
     expect(again.stdout).toMatch(/up to date/);
   });
 });
+
+describe('an up-to-date run tidies what killed runs left', () => {
+  it('an extra generation, a dead pid\'s lock, a record temp file and a dead run\'s staging dir go; nothing else is written', async () => {
+    const root = await copyOf(base);
+    const volume = path.join(root, 'volume');
+    const tmp = await tempDir();
+    // Killed right after the swap of a third publish: three generations and its lock left behind.
+    const crashed = await runCliEnv(args(root, 'zp2.yaml'), { TMPDIR: tmp, ...crashAt('status-written') });
+    expect(crashed.signal).toBe('SIGKILL');
+    const again = await runCliEnv(args(root, 'zp2.yaml'), { TMPDIR: tmp });
+    expect(again.exitCode, again.stdout).toBe(0);
+    const current = await readlink(path.join(volume, '..data'));
+    // Now up to date; plant what another killed run would leave.
+    const orphan = '..2020_01_01_00_00_00.0badc0de';
+    await execa('cp', ['-a', path.join(volume, current), path.join(volume, orphan)]);
+    await writeFile(path.join(volume, '..zeta-provision.lock'), JSON.stringify({ pid: 999_999, host: os.hostname(), time: '2026-01-01T00:00:00Z', token: 'dead' }));
+    await writeFile(path.join(volume, '...zeta-provision.json.0123abcd.tmp'), 'half');
+    await execa('mkdir', [path.join(tmp, 'zeta-provision-dead01')]);
+    await writeFile(path.join(tmp, 'zeta-provision-dead01', '.zeta-provision-owner'), JSON.stringify({ pid: 999_999, host: os.hostname(), token: 'dead' }));
+    const record = await readFile(path.join(volume, '..zeta-provision.json'), 'utf8');
+    const tidy = await runCliEnv([...args(root, 'zp2.yaml'), '--output', 'json'], { TMPDIR: tmp });
+    const report = JSON.parse(tidy.stdout);
+    expect(report.outcome).toBe('up-to-date');
+    expect(report.published.tidied).toEqual(expect.arrayContaining([`volume: ${orphan}`, 'staging: zeta-provision-dead01']));
+    expect(await generationsIn(volume)).toEqual([baseCurrent, current].sort());
+    expect(await leftovers(volume)).toEqual([]);
+    expect(await readdir(tmp)).toEqual([]);
+    // The record itself was not rewritten.
+    expect(await readFile(path.join(volume, '..zeta-provision.json'), 'utf8')).toBe(record);
+  });
+});

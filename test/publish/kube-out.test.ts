@@ -4,7 +4,8 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildConfigMap } from '../../src/process/index.js';
-import { readKubeOutState, writeKubeOut } from '../../src/publish/kube-out.js';
+import { writeKubeOut } from '../../src/publish/kube-out.js';
+import { readKubeOutState } from '../../src/publish/kube-out-target.js';
 import { useTempDirs } from '../support/tmp.js';
 import { requireProgram } from '../support/programs.js';
 

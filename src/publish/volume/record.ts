@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, errorMessage } from '../../errors.js';
-import { RECORD_VERSION, parseRecord, storedVersion, type AppliedRecord } from '../record.js';
+import { RECORD_VERSION, parseRecord, parseStored, type AppliedRecord } from '../record.js';
 import { volumeFromV1 } from '../upgrade.js';
 import { STATUS_NAME, writeDurable } from './layout.js';
 
@@ -44,14 +44,9 @@ export async function readVolumeRecord(volumeDir: string): Promise<VolumeRecord 
     if (err instanceof PublishError) throw err;
     throw new PublishError(`cannot read ${file}: ${errorMessage(err)}`);
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    // A record we cannot parse counts as absent: the worst outcome is one unnecessary republish.
-    return undefined;
-  }
-  const version = storedVersion(doc, file);
+  const stored = parseStored(text, file);
+  if (!stored) return undefined;
+  const { doc, version } = stored;
   if (version === 1) return { version: RECORD_VERSION, ...volumeFromV1(doc as Record<string, unknown>), upgradedFrom: 1 };
   if (version !== RECORD_VERSION) return undefined;
   const d = doc as Partial<VolumeRecord>;
