@@ -22,7 +22,7 @@ import { decodeInitdata, parseInitdata, platformValues, tomlId, type InitdataOut
 import type { DesiredOutputs } from '../../process/types.js';
 import { ApiRequestError, type KubeHttp, type RequestSpec } from '../kube/http.js';
 import { MANAGER } from '../manifest.js';
-import { parseRecord, storedVersion, type AppliedRecord } from '../record.js';
+import { parseRecord, parseStored, type AppliedRecord } from '../record.js';
 import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetPlan } from '../target.js';
 import { cmPath, deploymentPath, INITDATA_ID_ANNOTATION, observeCoco, readRvps, ROTATION_ANNOTATION, type CocoLive, type ConsumerLive } from './observe.js';
 import { spliceReferenceValues } from './rvps-json.js';
@@ -107,14 +107,8 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     }
     const text = cm.data?.[RECORD_KEY];
     if (typeof text !== 'string' || text.length > 256 * 1024) return undefined;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      return { text };
-    }
-    storedVersion(doc, `ConfigMap ${namespace}/${name}`);
-    return { record: parseRecord(doc), text };
+    const stored = parseStored(text, `ConfigMap ${namespace}/${name}`);
+    return { ...(stored ? { record: parseRecord(stored.doc) } : {}), text };
   }
 
   /**

@@ -11,7 +11,7 @@ import { InternalError, PublishError, errorMessage } from '../../errors.js';
 import type { InitdataOutput } from '../../process/initdata/index.js';
 import type { DesiredOutputs } from '../../process/types.js';
 import { writeFileAtomic } from '../kube-out.js';
-import { parseRecord, storedVersion, type AppliedRecord } from '../record.js';
+import { parseRecord, parseStored, type AppliedRecord } from '../record.js';
 import type { DriftItem, Observed, RunStatus, Target, TargetApplied, TargetPlan } from '../target.js';
 import { writeInitdataManifests } from './summary.js';
 
@@ -53,16 +53,8 @@ export class CocoKubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail,
     };
     const toml = await read('initdata.toml');
     const recordText = (await read(RECORD))?.toString('utf8');
-    let record: AppliedRecord | undefined;
-    if (recordText !== undefined) {
-      try {
-        const doc = JSON.parse(recordText) as unknown;
-        storedVersion(doc, path.join(this.sub, RECORD));
-        record = parseRecord(doc);
-      } catch (err) {
-        if (err instanceof PublishError) throw err;
-      }
-    }
+    const stored = recordText === undefined ? undefined : parseStored(recordText, path.join(this.sub, RECORD));
+    const record = stored ? parseRecord(stored.doc) : undefined;
     const live: KubeOutLive = { ...(toml ? { toml: 'sha256:' + createHash('sha256').update(toml).digest('hex') } : {}), ...(recordText !== undefined ? { recordText } : {}) };
     return { live, ...(record ? { record } : {}) };
   }
