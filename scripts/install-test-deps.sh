@@ -27,6 +27,9 @@ declare -A needs=(
   [kubectl]=kubectl
   [setpriv]=util-linux
   [podman]=podman
+  [xxd]=xxd
+  [python3]=python3
+  [base64]=coreutils
 )
 
 missing=()

@@ -84,11 +84,16 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     downgradeStep(run, verified.proven, run.verifyOnly ? await appliedHistory(run) : converged?.record);
     const desired = await processStep(run, verified.root, verified.authenticode);
     // verify ends here: every check has been made; plan and publish concern targets it does not have.
-    if (run.verifyOnly) return finish(report, 'verified', ExitCode.ok, started, log);
+    if (run.verifyOnly) {
+      // CI sees the initdata and its reference values before the payload ships.
+      if (desired.initdata) report.initdata = await initdataSummary(settings, desired);
+      return finish(report, 'verified', ExitCode.ok, started, log);
+    }
     const meta = { source: ref.original, digest: resolved.digest, revision: report.source.revision };
     const planned = planTargets(run.targets, desired, run.observed!, meta);
     const plan = planned.plan;
     report.plan = plan;
+    if (desired.initdata) report.initdata = await initdataReport(settings, desired, planned);
 
     if (settings.dryRun) return await dryRunStep(run, planned, meta, verified.proven, started);
     const record = newRecord({
@@ -98,6 +103,7 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
       freshness: pickFreshness(report.freshness),
     });
     report.published = await applyTargets(run.targets, planned, record, { dryRun: false });
+    if (report.initdata && report.published.initdata) report.initdata.applied = report.published.initdata;
     // Same payload and config, and something differed live: this run repaired drift.
     const changed = report.published.changed === true;
     const drifted = changed && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
@@ -113,6 +119,18 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     closeTargets(run.targets);
     await run.staging?.remove();
   }
+}
+
+/** `verify`: the initdata document and its reference values, rendered from the verified payload. */
+async function initdataSummary(settings: Settings, desired: DesiredOutputs): Promise<RunReport['initdata']> {
+  const { summarizeInitdata } = await import('./publish/coco/summary.js');
+  return { ...summarizeInitdata(desired.initdata!, settings.config.initdata!), actions: [] };
+}
+
+/** The initdata part of the report: the document (decoded), its values, and what the plan does with it. */
+async function initdataReport(settings: Settings, desired: DesiredOutputs, planned: TargetsPlan): Promise<RunReport['initdata']> {
+  const { initdataPlanReport } = await import('./publish/coco/summary.js');
+  return initdataPlanReport(settings.config.initdata!, desired.initdata!, planned.parts.find((p) => p.target === 'coco-initdata'));
 }
 
 function sourceReference(settings: Settings): SourceReference {
@@ -252,7 +270,8 @@ async function dryRunStep(run: Run, planned: TargetsPlan, meta: { source: string
   const { settings, report } = run;
   if (settings.dryRun === 'server') {
     const record = newRecord({ ...meta, configHash: settings.configHash, ...(proven ? { proven } : {}), freshness: pickFreshness(report.freshness) });
-    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube'), planned, record, { dryRun: true });
+    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube' || t.id === 'coco-initdata'), planned, record, { dryRun: true });
+    if (report.initdata && report.published.initdata) report.initdata.applied = report.published.initdata;
   }
   const code = settings.detailedExitcode && planned.plan.changes ? ExitCode.changesPending : ExitCode.ok;
   return finish(report, 'dry-run', code, started, run.log);

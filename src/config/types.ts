@@ -1,4 +1,5 @@
 /** The validated configuration every later stage reads. Paths in it are absolute. */
+import type { InitdataConfig } from './initdata.js';
 import type { OutputId, ProcessConfig } from './process.js';
 
 export type VerifyKind = 'cms' | 'authenticode';
@@ -84,6 +85,8 @@ export interface Config {
   expiryWarningDays: number;
   /** Processors deriving truststores, keys and validated files from the payload. */
   process?: ProcessConfig;
+  /** Confidential Containers initdata and its Trustee reference value (src/config/initdata.ts). */
+  initdata?: InitdataConfig;
 }
 
 /** Settings that come only from the environment of gematik's processor; carried for later stages. */

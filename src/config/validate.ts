@@ -5,12 +5,13 @@
  */
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { validateInitdataSection } from './initdata.js';
 import { OUTPUT_IDS, producedOutputs, validateProcessSection, type OutputId } from './process.js';
 import type { Config, ConfigMapTarget, VerifyRule } from './types.js';
 
 export type Locate = (keyPath: (string | number)[]) => number | undefined;
 
-const TOP_KEYS = ['source', 'namespace', 'instance', 'image', 'trust', 'verify', 'volume', 'configMaps', 'manifest', 'expiryWarningDays', 'process'];
+const TOP_KEYS = ['source', 'namespace', 'instance', 'image', 'trust', 'verify', 'volume', 'configMaps', 'manifest', 'expiryWarningDays', 'process', 'initdata'];
 /** extendedKeyUsage purposes a rule may name (RFC 5280 §4.2.1.12); dotted OIDs are accepted too. */
 export const EKU_PURPOSES: Record<string, string> = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
@@ -218,7 +219,9 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     expiryWarningDays = d as number;
   }
 
-  return { origin, baseDir, source, namespace, instance, trust, verify, volume, configMaps, image, manifest, expiryWarningDays, ...(processConfig ? { process: processConfig } : {}) };
+  const initdata = validateInitdataSection(obj.initdata, fail);
+
+  return { origin, baseDir, source, namespace, instance, trust, verify, volume, configMaps, image, manifest, expiryWarningDays, ...(processConfig ? { process: processConfig } : {}), ...(initdata ? { initdata } : {}) };
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */

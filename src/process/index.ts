@@ -81,7 +81,9 @@ export async function deriveOutputs(stagingRoot: string, config: Config, namespa
     if (clash) throw new ConfigError(`ConfigMap ${target.name}: key "${clash}" is used twice (a derived output and another file)`, 'give one of them an explicit key');
     configMaps.push(buildConfigMap(target.name, namespace, contents, target.secret ? 'Secret' : 'ConfigMap'));
   }
-  return { volumeFiles, configMaps, warnings, processed: derived?.summaries ?? [] };
+  // Loaded only when configured, like the processors: most runs have no initdata.
+  const initdata = config.initdata ? await (await import('./initdata/index.js')).deriveInitdata(stagingRoot, tree, config.initdata) : undefined;
+  return { volumeFiles, configMaps, warnings, processed: derived?.summaries ?? [], ...(initdata ? { initdata } : {}) };
 }
 
 export function buildConfigMap(

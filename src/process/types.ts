@@ -1,5 +1,6 @@
 /** What the run wants to exist after publishing, derived from the verified staging tree. */
 import type { OutputId } from '../config/process.js';
+import type { InitdataOutput } from './initdata/index.js';
 
 export interface VolumeFile {
   /** Payload-relative POSIX path (or a derived output's file name); also its path inside a volume generation. */
@@ -49,6 +50,8 @@ export interface DesiredOutputs {
   warnings: string[];
   /** What the processors derived (empty when none are configured). */
   processed?: ProcessorSummary[];
+  /** Confidential Containers initdata (config `initdata:`), for the CoCo target. */
+  initdata?: InitdataOutput;
 }
 
 export interface DerivedFile {

@@ -6,6 +6,7 @@ import type { Settings } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { combinePlans, type Plan, type VolumePlan } from '../plan/index.js';
 import type { DesiredOutputs } from '../process/types.js';
+import type { CocoReport } from './coco/index.js';
 import type { KubePublishReport } from './kube/index.js';
 import { samePayload, type AppliedRecord } from './record.js';
 import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetPlan } from './target.js';
@@ -91,6 +92,8 @@ export interface PublishResult {
   kube?: KubePublishReport;
   /** What killed runs had left and this run removed. */
   tidied?: string[];
+  /** The CoCo initdata target's outcome (current and overlapping reference values, consumers written). */
+  initdata?: CocoReport;
   /** Whether any target wrote anything (a dry run: would have). */
   changed?: boolean;
 }
@@ -113,6 +116,7 @@ function collect(result: PublishResult, id: string, report: unknown): void {
   if (id === 'volume' && (report as VolumePublishResult).changed) result.volume = report as VolumePublishResult;
   if (id === 'volume') result.statusWritten ||= (report as VolumePublishResult).recordWritten ?? false;
   if (id === 'kube-out') result.configMapsWritten.push(...(report as { written: string[] }).written);
+  if (id === 'coco-initdata') result.initdata = report as CocoReport;
   if (id === 'kube') {
     result.kube = report as KubePublishReport;
     result.configMapsWritten.push(...result.kube.applied.map((a) => a.name));

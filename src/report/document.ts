@@ -55,6 +55,8 @@ export function runDocument(r: RunReport): { [k: string]: Json } {
     verification,
     processed,
     freshness,
+    // Confidential Containers initdata (README "Confidential Containers initdata"): null without `initdata:`.
+    initdata: nul(r.initdata),
   };
   if (!verify) {
     // Lists are empty rather than null, so a consumer can iterate them in every outcome.

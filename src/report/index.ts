@@ -5,6 +5,7 @@
 import { stringify } from 'yaml';
 import { describeAge, describeTime } from '../util/time.js';
 import { runDocument } from './document.js';
+import { renderInitdata } from './initdata.js';
 import type { RunReport } from './types.js';
 import { wrapLines } from './wrap.js';
 
@@ -100,6 +101,7 @@ function renderText(r: RunReport): string {
   for (const w of r.plan?.rollouts ?? []) lines.push(`  rollout   ${w}${r.outcome === 'dry-run' ? ' (pending)' : ''}`);
   for (const t of r.published?.tidied ?? []) lines.push(`  tidied    ${t}`);
   lines.push(...renderKube(r));
+  if (r.initdata) lines.push(...renderInitdata(r.initdata, r.outcome === 'dry-run' || r.outcome === 'verified'));
   for (const w of r.warnings) lines.push(`  warning   ${w}`);
   if (r.error) {
     lines.push(`  error     ${r.error.message}`);

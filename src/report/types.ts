@@ -1,6 +1,7 @@
 import type { Plan } from '../plan/index.js';
 import type { ProcessorSummary } from '../process/types.js';
 import type { PublishResult } from '../publish/index.js';
+import type { InitdataRunReport } from '../publish/coco/summary.js';
 import type { Freshness } from '../plan/freshness.js';
 import type { ImageCheck, VerificationReport } from '../verify/types.js';
 
@@ -21,6 +22,8 @@ export interface RunReport {
   freshness?: Freshness;
   plan?: Plan;
   published?: PublishResult;
+  /** Confidential Containers initdata: the document (decoded), its reference values, what changed. */
+  initdata?: InitdataRunReport;
   warnings: string[];
   error?: { kind: string; message: string; hint?: string; file?: string };
   durationMs: number;

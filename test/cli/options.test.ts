@@ -95,7 +95,7 @@ describe('command line and env twins', () => {
   });
 
   it('rollback --to has its env twin; flags win', () => {
-    expect(parseCommandLine(['rollback', '--volume', '/v'], { ZETA_PROVISION_TO: '..g1' }, '0')).toEqual({ name: 'rollback', volume: '/v', output: 'text', to: '..g1' });
+    expect(parseCommandLine(['rollback', '--volume', '/v'], { ZETA_PROVISION_TO: '..g1' }, '0')).toMatchObject({ name: 'rollback', volume: '/v', output: 'text', to: '..g1', flags: { volume: '/v' } });
     expect(parseCommandLine(['rollback', '--volume', '/v', '--to', '..g2'], { ZETA_PROVISION_TO: '..g1' }, '0')).toMatchObject({ to: '..g2' });
     expect(parseCommandLine(['status'], { RESULT_DIR: '/r' }, '0')).toEqual({ name: 'status', volume: '/r', output: 'text' });
   });

@@ -22,8 +22,8 @@ const validators = {
   VolumeStatus: await schema('volume-status'),
   VolumeRollback: await schema('volume-rollback'),
 };
-const RUN_FIELDS = ['apiVersion', 'kind', 'command', 'outcome', 'exitCode', 'dryRun', 'source', 'targets', 'image', 'verification', 'processed', 'freshness', 'plan', 'published', 'warnings', 'error', 'durationMs'];
-const VERIFY_FIELDS = ['apiVersion', 'kind', 'command', 'outcome', 'exitCode', 'source', 'image', 'verification', 'processed', 'freshness', 'warnings', 'error', 'durationMs'];
+const RUN_FIELDS = ['apiVersion', 'kind', 'command', 'outcome', 'exitCode', 'dryRun', 'source', 'targets', 'image', 'verification', 'processed', 'freshness', 'initdata', 'plan', 'published', 'warnings', 'error', 'durationMs'];
+const VERIFY_FIELDS = ['apiVersion', 'kind', 'command', 'outcome', 'exitCode', 'source', 'image', 'verification', 'processed', 'freshness', 'initdata', 'warnings', 'error', 'durationMs'];
 
 function expectValid(doc: Record<string, unknown>): void {
   const validate = validators[doc.kind as keyof typeof validators];
@@ -103,8 +103,9 @@ describe('versioned report documents', () => {
     const base = ['run', '--config', ex.config, '--volume', ex.volume, '--kube-out', ex.kubeOut];
     expect((await runCli(base)).exitCode).toBe(0);
     // Nothing to roll back to yet: a usage error (exit 2), not a failed write.
-    const early = await runCli(['rollback', '--volume', ex.volume]);
+    const early = await runCli(['rollback', '--config', ex.config, '--volume', ex.volume, '--kube-out', ex.kubeOut]);
     expect(early.exitCode, early.stderr).toBe(2);
+    expect(early.stderr).toContain('keeps no previous payload');
     // A second config publishing fewer files makes a second generation.
     const narrower = path.join(path.dirname(ex.config), 'narrow.yaml');
     await writeFile(narrower, (await readFile(ex.config, 'utf8')).replace('files: ["keycloak-data/**"]', 'files: ["keycloak-data/realm-zeta.json"]'));
@@ -113,7 +114,8 @@ describe('versioned report documents', () => {
     const full = await json(['status', '--volume', ex.volume]);
     expectValid(full.doc);
     expect((full.doc.generations as unknown[]).length).toBe(2);
-    const rolled = await json(['rollback', '--volume', ex.volume]);
+    // Every target the payload went to moves back together, so rollback takes the run's target options.
+    const rolled = await json(['rollback', '--config', narrower, '--volume', ex.volume, '--kube-out', ex.kubeOut]);
     expect(rolled.exitCode, rolled.stderr).toBe(0);
     expect(rolled.doc).toMatchObject({ apiVersion: 'zeta-provision/v1', kind: 'VolumeRollback', to: full.doc.previous });
     expectValid(rolled.doc);

@@ -1,0 +1,43 @@
+/**
+ * Opens the CoCo initdata target from the run's settings: the API (one connection, the run's
+ * deadline) or, with --kube-out, the manifests directory. Registered in src/publish/targets.ts.
+ */
+import type { Settings } from '../../config/index.js';
+import { ConfigError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { loadConnection } from '../kube/connection.js';
+import { KubeHttp } from '../kube/http.js';
+import type { TargetFactory } from '../target.js';
+import { CocoInitdataTarget, COCO_TARGET_ID } from './index.js';
+import { CocoKubeOutTarget } from './kube-out.js';
+
+export async function openCocoTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<CocoInitdataTarget | CocoKubeOutTarget | undefined> {
+  const config = settings.config.initdata;
+  if (!config) return undefined;
+  if (settings.kubeOut) return new CocoKubeOutTarget(settings.kubeOut, config);
+  const connection = await loadConnection({ kubeconfig: settings.kube.kubeconfig, context: settings.kube.context, env, serviceAccountDir });
+  const http = new KubeHttp(connection, {
+    deadline: Date.now() + settings.kube.deadlineSeconds * 1000,
+    onSecret: (s) => log.redactor.add(s),
+    onRetry: (r) => log.warn('API request failed, retrying', { method: r.method, path: r.path, attempt: r.attempt + 1, delayMs: r.delayMs, error: r.why }),
+  });
+  const recordObject = { namespace: settings.namespace ?? connection.namespace ?? 'default', name: `${settings.kube.instance}-initdata` };
+  return new CocoInitdataTarget(http, { config, recordObject, forceConflicts: settings.kube.forceConflicts, log });
+}
+
+/** Registration for src/publish/targets.ts (FACTORIES), after the API target. */
+export const cocoTargetFactory: TargetFactory = {
+  id: COCO_TARGET_ID,
+  open: async (settings, log, warnings) => {
+    try {
+      return await openCocoTarget(settings, log);
+    } catch (err) {
+      // A client dry run without a cluster still shows the rendered initdata and its values.
+      if (err instanceof ConfigError && settings.dryRun === 'client') {
+        warnings.push(`${err.message}; the dry run shows the initdata without comparing it with the cluster`);
+        return undefined;
+      }
+      throw err;
+    }
+  },
+};
