@@ -11,7 +11,10 @@ import type { OutputFormat } from './config/index.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
 import { ExitCode, SourceError, ZetaError, errorMessage } from './errors.js';
 import { createLogger, defaultLogFormat, Redactor, type Logger } from './log.js';
-import { renderDocument, renderReport, rollbackDocument, textWidth, volumeStatusDocument, wrapLines } from './report/index.js';
+import { textWidth, wrapLines } from './report/wrap.js';
+
+/** The report renderers (and their YAML writer) load only for commands that print a document: not for version/help. */
+const reports = () => import('./report/index.js');
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -46,7 +49,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     if (cmd.name === 'version') {
       const info = { name: 'zeta-provision', version: packageVersion(), node: process.version };
-      process.stdout.write(cmd.output === 'text' ? `zeta-provision ${info.version} (node ${info.node})\n` : renderDocument(info, cmd.output));
+      process.stdout.write(cmd.output === 'text' ? `zeta-provision ${info.version} (node ${info.node})\n` : (await reports()).renderDocument(info, cmd.output));
       return ExitCode.ok;
     }
     if (cmd.name === 'status') return await volumeCommand(cmd, textWidth(env));
@@ -58,6 +61,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       const settings = resolveSettings(cmd.flags, await loadConfigFile(profileConfigFile(cmd.flags)), env);
       const { rollbackPipeline } = await import('./pipeline.js');
       const r = await rollbackPipeline(settings, log, cmd.to);
+      const { renderDocument, rollbackDocument } = await reports();
       const text = `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}${r.configMaps.length ? `; re-applied ${r.configMaps.join(', ')}` : ''}\n`;
       process.stdout.write(redactor.apply(cmd.output === 'text' ? wrapLines(text, textWidth(env)) : compactWhenPiped(renderDocument(rollbackDocument(volume, r), cmd.output), cmd.output)));
       return ExitCode.ok;
@@ -79,6 +83,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     // Warnings and the error are log lines too: in a pod the log is what is read, the report is data.
     for (const w of report.warnings) log.warn(w);
     if (report.error) log.error(report.error.message, { code: report.exitCode, kind: report.error.kind, hint: report.error.hint, file: report.error.file });
+    const { renderReport } = await reports();
     process.stdout.write(redactor.apply(compactWhenPiped(renderReport(report, settings.output, textWidth(env)), settings.output)));
     return report.exitCode;
   } catch (err) {
@@ -104,6 +109,7 @@ async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' }>, wi
   const { renderVolumeStatus, volumeStatus } = await import('./publish/volume/index.js');
   const volume = requireVolume(cmd.volume, 'status');
   const status = await volumeStatus(volume);
+  const { renderDocument, volumeStatusDocument } = await reports();
   process.stdout.write(cmd.output === 'text' ? wrapLines(renderVolumeStatus(status), width) : compactWhenPiped(renderDocument(volumeStatusDocument(status), cmd.output), cmd.output));
   return ExitCode.ok;
 }
