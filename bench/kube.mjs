@@ -17,7 +17,25 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 
 // The double is TypeScript under test/support; compile it next to node_modules so `yaml` resolves.
 const build = path.join(root, 'node_modules', '.cache', 'zeta-bench-kube-api');
-execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--outDir', build, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', path.join(root, 'test', 'support', 'kube-api', 'index.ts')], { stdio: 'inherit' });
+execFileSync(
+  process.execPath,
+  [
+    path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '--outDir',
+    build,
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--target',
+    'es2022',
+    '--skipLibCheck',
+    '--types',
+    'node',
+    path.join(root, 'test', 'support', 'kube-api', 'index.ts'),
+  ],
+  { stdio: 'inherit' },
+);
 const { startKubeApi } = await import(pathToFileURL(path.join(build, 'index.js')).href);
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'zp-bench-kube-'));
@@ -35,7 +53,10 @@ try {
   }
   writeFileSync(path.join(work, 'config.yaml'), lines.join('\n') + '\n');
   const kubeconfig = path.join(work, 'kubeconfig');
-  writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: double, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: bench-token}}]\ncontexts: [{name: d, context: {cluster: double, user: u, namespace: ${NS}}}]\ncurrent-context: d\n`);
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters: [{name: double, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: bench-token}}]\ncontexts: [{name: d, context: {cluster: double, user: u, namespace: ${NS}}}]\ncurrent-context: d\n`,
+  );
 
   // The double runs in this process, so the programs under test run as children without blocking it.
   const run = (cmd, args, env) =>
@@ -56,12 +77,29 @@ try {
     const entry = { label, wallMs, requests: reqs.length, writes, exit: r.status, ok: okStatus.includes(r.status) };
     if (!entry.ok) entry.error = r.stderr.slice(-600);
     results.runs.push(entry);
-    console.log(`${label.padEnd(52)} ${String(entry.requests).padStart(5)} requests (${String(writes).padStart(3)} writes) ${String(wallMs).padStart(7)} ms exit ${r.status}${entry.ok ? '' : '  FAILED: ' + entry.error}`);
+    console.log(
+      `${label.padEnd(52)} ${String(entry.requests).padStart(5)} requests (${String(writes).padStart(3)} writes) ${String(wallMs).padStart(7)} ms exit ${r.status}${entry.ok ? '' : '  FAILED: ' + entry.error}`,
+    );
     return entry;
   };
 
   const bin = path.join(root, 'bin', 'zeta-provision');
-  const zp = (ns, extra) => run(process.execPath, [bin, 'run', '--config', path.join(work, 'config.yaml'), '--source', `dir:${payload}`, '--kubeconfig', kubeconfig, '--namespace', ns, '--log-format', 'json', ...extra]);
+  const zp = (ns, extra) =>
+    run(process.execPath, [
+      bin,
+      'run',
+      '--config',
+      path.join(work, 'config.yaml'),
+      '--source',
+      `dir:${payload}`,
+      '--kubeconfig',
+      kubeconfig,
+      '--namespace',
+      ns,
+      '--log-format',
+      'json',
+      ...extra,
+    ]);
   // Each repetition in a namespace of its own, so every "first apply" starts from nothing.
   for (let i = 0; i < RUNS; i++) {
     const ns = `${NS}-${i}`;
@@ -72,7 +110,10 @@ try {
   const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
   if (kubectl.status === 0) {
     const script = path.join(work, 'kubectl-loop.sh');
-    writeFileSync(script, `set -e\nfor f in ${payload}/*.conf; do n=$(basename $f .conf)\n  kubectl create configmap $n --from-file=$f --dry-run=client -o yaml | kubectl --kubeconfig ${kubeconfig} -n ${NS}-kubectl apply --validate=false -f - >/dev/null\ndone\n`);
+    writeFileSync(
+      script,
+      `set -e\nfor f in ${payload}/*.conf; do n=$(basename $f .conf)\n  kubectl create configmap $n --from-file=$f --dry-run=client -o yaml | kubectl --kubeconfig ${kubeconfig} -n ${NS}-kubectl apply --validate=false -f - >/dev/null\ndone\n`,
+    );
     // The same work in its own namespace, so both start from nothing.
     await measure('kubectl create | kubectl apply loop: first apply', () => run('bash', [script]));
     await measure('kubectl create | kubectl apply loop: no change', () => run('bash', [script]));
@@ -80,7 +121,20 @@ try {
     // drift): the manifests come from zeta-provision --kube-out, so they are byte for byte the objects
     // the API target applies (labels, annotations included); kubectl diffs them by server-side dry run.
     const manifests = path.join(work, 'manifests');
-    await run(process.execPath, [bin, 'run', '--config', path.join(work, 'config.yaml'), '--source', `dir:${payload}`, '--kube-out', manifests, '--namespace', `${NS}-0`, '--log-format', 'json']);
+    await run(process.execPath, [
+      bin,
+      'run',
+      '--config',
+      path.join(work, 'config.yaml'),
+      '--source',
+      `dir:${payload}`,
+      '--kube-out',
+      manifests,
+      '--namespace',
+      `${NS}-0`,
+      '--log-format',
+      'json',
+    ]);
     rmSync(path.join(manifests, '.zeta-provision.json'), { force: true });
     for (const mode of [['--server-side', '--field-manager=zeta-provision'], []]) {
       const label = `kubectl diff ${mode.length ? '--server-side ' : ''}(${COUNT} objects, no change)`;
@@ -93,10 +147,20 @@ try {
   results.summary = labels.map((label) => {
     const rs = results.runs.filter((r) => r.label === label);
     const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    return { label, runs: rs.length, medianWallMs: med(rs.map((r) => r.wallMs)), requests: med(rs.map((r) => r.requests)), writes: med(rs.map((r) => r.writes)), ok: rs.every((r) => r.ok) };
+    return {
+      label,
+      runs: rs.length,
+      medianWallMs: med(rs.map((r) => r.wallMs)),
+      requests: med(rs.map((r) => r.requests)),
+      writes: med(rs.map((r) => r.writes)),
+      ok: rs.every((r) => r.ok),
+    };
   });
   console.log('\nmedians:');
-  for (const x of results.summary) console.log(`${x.label.padEnd(56)} ${String(x.requests).padStart(5)} requests (${String(x.writes).padStart(3)} writes) ${String(x.medianWallMs).padStart(7)} ms  (n=${x.runs})`);
+  for (const x of results.summary)
+    console.log(
+      `${x.label.padEnd(56)} ${String(x.requests).padStart(5)} requests (${String(x.writes).padStart(3)} writes) ${String(x.medianWallMs).padStart(7)} ms  (n=${x.runs})`,
+    );
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(root, 'bench', 'results', 'kube.json'), JSON.stringify(results, null, 2) + '\n');
 } finally {

@@ -125,10 +125,19 @@ function makeImage(dir, totalMiB) {
     writeFileSync(path.join(dir, 'blobs', 'sha256', hex), bytes);
     return { mediaType, digest: `sha256:${hex}`, size: bytes.length };
   };
-  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, config: {} })), 'application/vnd.oci.image.config.v1+json');
-  const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: descs })), 'application/vnd.oci.image.manifest.v1+json');
+  const config = blob(
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, config: {} })),
+    'application/vnd.oci.image.config.v1+json',
+  );
+  const manifest = blob(
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: descs })),
+    'application/vnd.oci.image.manifest.v1+json',
+  );
   writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }));
+  writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }),
+  );
   return { layers: descs, files, compressedMiB: descs.reduce((n, d) => n + d.size, 0) / MiB };
 }
 
@@ -163,7 +172,12 @@ function fresh(name) {
 function series(label, fn, runs = RUNS) {
   const samples = [];
   for (let i = 0; i < runs; i++) samples.push(fn());
-  return { name: label, wallMs: median(samples.map((s) => s.ms)), peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)), samplesMs: samples.map((s) => Math.round(s.ms)) };
+  return {
+    name: label,
+    wallMs: median(samples.map((s) => s.ms)),
+    peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)),
+    samplesMs: samples.map((s) => Math.round(s.ms)),
+  };
 }
 
 function measureSize(registry, sizeMiB) {
@@ -213,7 +227,12 @@ done`;
       ours,
       skopeo,
       floor,
-      ...compareDists.map((dist, i) => ({ name: `compare: ${path.basename(dist)}`, wallMs: median(compared[i].map((c) => c.ms)), peakRssMiB: Math.max(...compared[i].map((c) => c.peakRssMiB)), samplesMs: compared[i].map((c) => Math.round(c.ms)) })),
+      ...compareDists.map((dist, i) => ({
+        name: `compare: ${path.basename(dist)}`,
+        wallMs: median(compared[i].map((c) => c.ms)),
+        peakRssMiB: Math.max(...compared[i].map((c) => c.peakRssMiB)),
+        samplesMs: compared[i].map((c) => Math.round(c.ms)),
+      })),
     ],
     ratios: { oursVsFloor: ours.wallMs / floor.wallMs, oursVsSkopeo: ours.wallMs / skopeo.wallMs },
   };
@@ -224,16 +243,37 @@ function measureUpToDate(registry) {
   const example = path.join(work, 'example');
   cpSync(path.join(root, 'fixtures', 'example'), example, { recursive: true });
   run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${example}/oci:latest`, `docker://${registry.host}/zeta/provisioning:1.0`]);
-  const sig = JSON.parse(readFileSync(path.join(example, 'oci', 'index.json'), 'utf8')).manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']).find((t) => t?.endsWith('.sig'));
+  const sig = JSON.parse(readFileSync(path.join(example, 'oci', 'index.json'), 'utf8'))
+    .manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])
+    .find((t) => t?.endsWith('.sig'));
   if (sig) run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${example}/oci:${sig}`, `docker://${registry.host}/zeta/provisioning:${sig}`]);
-  const args = [path.join(root, 'bin', 'zeta-provision'), 'run', '--config', path.join(example, 'zeta-provision.yaml'), '--volume', path.join(work, 'vol'), '--kube-out', path.join(work, 'kube'), '--insecure-registry', registry.host, '--source', `${registry.host}/zeta/provisioning:1.0`, '--log-format', 'json'];
+  const args = [
+    path.join(root, 'bin', 'zeta-provision'),
+    'run',
+    '--config',
+    path.join(example, 'zeta-provision.yaml'),
+    '--volume',
+    path.join(work, 'vol'),
+    '--kube-out',
+    path.join(work, 'kube'),
+    '--insecure-registry',
+    registry.host,
+    '--source',
+    `${registry.host}/zeta/provisioning:1.0`,
+    '--log-format',
+    'json',
+  ];
   const first = timed(process.execPath, args);
   if (!/"outcome":\s*"applied"|applied/.test(first.stdout)) throw new Error(`first run did not apply: ${first.stdout}`);
-  const s = series('zeta-provision run, already up to date (whole process)', () => {
-    const r = timed(process.execPath, args);
-    if (!/up to date/.test(r.stdout)) throw new Error(`expected "up to date": ${r.stdout}`);
-    return r;
-  }, Math.max(RUNS, 9));
+  const s = series(
+    'zeta-provision run, already up to date (whole process)',
+    () => {
+      const r = timed(process.execPath, args);
+      if (!/up to date/.test(r.stdout)) throw new Error(`expected "up to date": ${r.stdout}`);
+      return r;
+    },
+    Math.max(RUNS, 9),
+  );
   return s;
 }
 
@@ -243,8 +283,11 @@ try {
   for (const size of SIZES) {
     const s = measureSize(registry, size);
     sizes.push(s);
-    console.log(`\n${s.sizeMiB} MiB uncompressed, ${s.files} files, 3 gzip layers of ${s.layersMiB.join(' + ')} MiB (median of ${RUNS}; wall ms, peak RSS MiB):`);
-    for (const x of s.series) console.log(`  ${x.name.padEnd(50)} ${x.wallMs.toFixed(0).padStart(7)} ms ${x.peakRssMiB.toFixed(1).padStart(7)} MiB   [${x.samplesMs.join(', ')}]`);
+    console.log(
+      `\n${s.sizeMiB} MiB uncompressed, ${s.files} files, 3 gzip layers of ${s.layersMiB.join(' + ')} MiB (median of ${RUNS}; wall ms, peak RSS MiB):`,
+    );
+    for (const x of s.series)
+      console.log(`  ${x.name.padEnd(50)} ${x.wallMs.toFixed(0).padStart(7)} ms ${x.peakRssMiB.toFixed(1).padStart(7)} MiB   [${x.samplesMs.join(', ')}]`);
     console.log(`  ours/floor ${s.ratios.oursVsFloor.toFixed(2)}×, ours/skopeo ${s.ratios.oursVsSkopeo.toFixed(2)}×`);
   }
   const upToDate = measureUpToDate(registry);

@@ -36,7 +36,8 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'zp-bench-'));
 try {
   const bin = path.join(root, 'bin', 'zeta-provision');
   const config = path.join(example, 'zeta-provision.yaml');
-  const ours = (extra, vol, out) => measure(process.execPath, [bin, 'run', '--config', config, '--volume', vol, '--kube-out', out, '--log-format', 'json', ...extra]);
+  const ours = (extra, vol, out) =>
+    measure(process.execPath, [bin, 'run', '--config', config, '--volume', vol, '--kube-out', out, '--log-format', 'json', ...extra]);
 
   const fresh = series('zeta-provision run (fresh volume)', () => {
     const d = mkdtempSync(path.join(work, 'fresh-'));
@@ -50,7 +51,9 @@ try {
   const payload = path.join(example, 'payload');
   const ca = path.join(example, 'trust', 'example-root-ca.pem');
   const script = path.join(work, 'cronjob.sh');
-  writeFileSync(script, `set -e
+  writeFileSync(
+    script,
+    `set -e
 out=$(mktemp -d -p ${work}); mkdir -p $out/stage $out/vol
 layer=$(ls -S ${example}/oci/blobs/sha256/* | head -1); tar -xzf $layer -C $out/stage
 for f in nginx/nginx.conf keycloak-data/realm-zeta.json keycloak-data/themes/zeta/theme.properties; do
@@ -60,7 +63,8 @@ openssl cms -verify -binary -inform DER -in $out/stage/opa/policy.rego -CAfile $
 cp -r $out/stage/keycloak-data $out/vol/
 kubectl create configmap nginx-config --from-file=$out/stage/nginx/nginx.conf --dry-run=client -o yaml > $out/nginx.yaml
 kubectl create configmap opa-policy --from-file=policy.rego=$out/stage/opa/policy.txt --dry-run=client -o yaml > $out/opa.yaml
-`);
+`,
+  );
   const shell = series('shell CronJob (tar, openssl cms ×4, cp -r, kubectl ×2)', () => measure('bash', [script]));
   void payload;
 
@@ -81,7 +85,9 @@ kubectl create configmap opa-policy --from-file=policy.rego=$out/stage/opa/polic
   writeFileSync(path.join(root, 'bench', 'results', 'latest.json'), JSON.stringify(results, null, 2) + '\n');
   console.log(`example payload, median of ${runs} runs (wall ms, peak RSS MiB):`);
   for (const s of results.series) console.log(`  ${s.name.padEnd(58)} ${s.wallMs.toFixed(0).padStart(6)} ms  ${s.peakRssMiB.toFixed(1).padStart(6)} MiB`);
-  console.log(`  ratio fresh/shell ${results.ratios.freshVsShell.toFixed(2)}×, up-to-date/shell ${results.ratios.upToDateVsShell.toFixed(2)}×; version ${results.versionAboveNodeMs.toFixed(0)} ms above node -e 0`);
+  console.log(
+    `  ratio fresh/shell ${results.ratios.freshVsShell.toFixed(2)}×, up-to-date/shell ${results.ratios.upToDateVsShell.toFixed(2)}×; version ${results.versionAboveNodeMs.toFixed(0)} ms above node -e 0`,
+  );
   console.log(`  load average at start: ${results.loadavg}`);
   console.log(`results: bench/results/latest.json (${execFileSync('uname', ['-m']).toString().trim()}, ${os.cpus().length} cores)`);
 } finally {

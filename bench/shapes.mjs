@@ -60,7 +60,7 @@ function header(name, type, size = 0, mode = type === '5' ? 0o755 : 0o644) {
 function entry(name, type) {
   if (Buffer.byteLength(name) <= 99) return [header(name, type)];
   // PAX extended header carrying the long path, then the entry with a truncated name.
-  let rec = ` path=${name}\n`;
+  const rec = ` path=${name}\n`;
   let len = rec.length + 1;
   while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
   const data = Buffer.from(`${len}${rec}`);
@@ -113,10 +113,19 @@ function layoutOf(dir, tar) {
   const gz = gzipSync(tar, { level: 6 });
   const layer = blob(gz, 'application/vnd.oci.image.layer.v1.tar+gzip');
   const diffId = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
-  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} })), 'application/vnd.oci.image.config.v1+json');
-  const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] })), 'application/vnd.oci.image.manifest.v1+json');
+  const config = blob(
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} })),
+    'application/vnd.oci.image.config.v1+json',
+  );
+  const manifest = blob(
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] })),
+    'application/vnd.oci.image.manifest.v1+json',
+  );
   writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }));
+  writeFileSync(
+    path.join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }),
+  );
   return { blobFile: path.join(dir, 'blobs', 'sha256', layer.digest.slice(7)), layerBytes: gz.length, tarBytes: tar.length };
 }
 
@@ -130,7 +139,14 @@ function timed(cmd, args) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function summary(name, samples) {
-  return { name, wallMs: median(samples.map((s) => s.ms)), peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)), samplesMs: samples.map((s) => Math.round(s.ms)), status: samples.map((s) => s.status), last: samples.at(-1).stdout.slice(0, 300) };
+  return {
+    name,
+    wallMs: median(samples.map((s) => s.ms)),
+    peakRssMiB: Math.max(...samples.map((s) => s.peakRssMiB)),
+    samplesMs: samples.map((s) => Math.round(s.ms)),
+    status: samples.map((s) => s.status),
+    last: samples.at(-1).stdout.slice(0, 300),
+  };
 }
 
 /** `rm -rf`: Node's rmSync recurses once per level and overflows its stack on 2,000 levels. */
@@ -166,23 +182,49 @@ try {
       return r;
     };
     // Interleaved (ours, peer, ours, peer …) so every series sees the same machine load.
-    const ways = [['ours (oci-layout source: resolve + unpack)', ours()], ...(compare ? [[`compare: ${path.basename(compare)}`, ours(compare)]] : []), ['tar -xzf', tarRun]];
+    const ways = [
+      ['ours (oci-layout source: resolve + unpack)', ours()],
+      ...(compare ? [[`compare: ${path.basename(compare)}`, ours(compare)]] : []),
+      ['tar -xzf', tarRun],
+    ];
     const samples = ways.map(() => []);
     for (let i = 0; i < RUNS; i++) ways.forEach(([, fn], w) => samples[w].push(fn()));
     const [oursSeries, ...rest] = ways.map(([name], w) => summary(name, samples[w]));
     const tar = rest.at(-1);
     const s = [oursSeries, ...rest.slice(0, -1)];
     rmrf(layout);
-    const res = { shape, layerKiB: Math.round(layerBytes / 1024), tarKiB: Math.round(tarBytes / 1024), series: [...s, tar], oursVsTar: s[0].wallMs / tar.wallMs };
+    const res = {
+      shape,
+      layerKiB: Math.round(layerBytes / 1024),
+      tarKiB: Math.round(tarBytes / 1024),
+      series: [...s, tar],
+      oursVsTar: s[0].wallMs / tar.wallMs,
+    };
     results.push(res);
     console.log(`\n${shape}: ${res.layerKiB} KiB gzip layer, ${res.tarKiB} KiB tar (median of ${RUNS}; wall ms, peak RSS MiB, exit codes):`);
-    for (const x of res.series) console.log(`  ${x.name.padEnd(44)} ${x.wallMs.toFixed(0).padStart(7)} ms ${x.peakRssMiB.toFixed(1).padStart(7)} MiB  exit ${x.status.join(',')}  [${x.samplesMs.join(', ')}]  ${x.last}`);
+    for (const x of res.series)
+      console.log(
+        `  ${x.name.padEnd(44)} ${x.wallMs.toFixed(0).padStart(7)} ms ${x.peakRssMiB.toFixed(1).padStart(7)} MiB  exit ${x.status.join(',')}  [${x.samplesMs.join(', ')}]  ${x.last}`,
+      );
     console.log(`  ours/tar ${res.oursVsTar.toFixed(2)}×`);
   }
-  const out = { date: new Date().toISOString(), node: process.version, cores: os.cpus().length, loadAverageAtStart: loadAtStart, loadAverage: os.loadavg(), runs: RUNS, results };
+  const out = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cores: os.cpus().length,
+    loadAverageAtStart: loadAtStart,
+    loadAverage: os.loadavg(),
+    runs: RUNS,
+    results,
+  };
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(root, 'bench', 'results', 'shapes.json'), JSON.stringify(out, null, 2) + '\n');
-  console.log(`\nload average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; results: bench/results/shapes.json`);
+  console.log(
+    `\nload average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}; results: bench/results/shapes.json`,
+  );
 } finally {
   rmrf(work);
 }

@@ -32,10 +32,17 @@ try {
   mkdirSync(payload);
   writeFileSync(path.join(payload, 'TrustedTpm.cab'), readFileSync(cab));
   const config = path.join(work, 'verify.yaml');
-  writeFileSync(config, `source: dir:${payload}\nimage:\n  signature: off\nverify:\n  - files: [TrustedTpm.cab]\n    kind: authenticode\n    trust: [microsoft]\n`);
+  writeFileSync(
+    config,
+    `source: dir:${payload}\nimage:\n  signature: off\nverify:\n  - files: [TrustedTpm.cab]\n    kind: authenticode\n    trust: [microsoft]\n`,
+  );
   const rootsPem = path.join(work, 'roots.pem');
-  writeFileSync(rootsPem, ['MicRooCerAut_2010-06-23.crt', 'MicrosoftRootCertificateAuthority2011.cer'].map((f) =>
-    execFileSync('openssl', ['x509', '-inform', 'DER', '-in', path.join(root, 'config', 'trust', 'microsoft', f)]).toString()).join(''));
+  writeFileSync(
+    rootsPem,
+    ['MicRooCerAut_2010-06-23.crt', 'MicrosoftRootCertificateAuthority2011.cer']
+      .map((f) => execFileSync('openssl', ['x509', '-inform', 'DER', '-in', path.join(root, 'config', 'trust', 'microsoft', f)]).toString())
+      .join(''),
+  );
 
   const sides = [['this build', root], ...(base ? [['base build', base]] : [])];
   const cases = {

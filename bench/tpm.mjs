@@ -40,7 +40,9 @@ try {
   // One child per measurement so peak RSS is that of the work alone. Modes: "baseline" loads the modules
   // and reads the cabinet; "cab" also streams every member out of it; "tpm" builds and writes the store.
   const child = path.join(work, 'child.mjs');
-  writeFileSync(child, `
+  writeFileSync(
+    child,
+    `
 import { readFileSync, writeFileSync } from 'node:fs';
 const { readCabinet } = await import(${JSON.stringify(path.join(root, 'dist', 'cab', 'index.js'))});
 const { buildTpmTrustSet, tpmTrustStoreFiles } = await import(${JSON.stringify(path.join(root, 'dist', 'process', 'tpm.js'))});
@@ -66,7 +68,8 @@ if (mode === 'tpm') {
   console.log(JSON.stringify({ ...counts, rejected: rejected.length, ignored: ignored.length, ms: performance.now() - t0 }));
 }
 if (mode === 'baseline') console.log(JSON.stringify({ bytes: bytes.length }));
-`);
+`,
+  );
   const ours = series('zeta-provision TPM processor (node, one process)', runs, () => {
     const out = mkdtempSync(path.join(work, 'ours-'));
     return measure(process.execPath, [child, 'tpm', cab, out]);
@@ -78,7 +81,9 @@ if (mode === 'baseline') console.log(JSON.stringify({ bytes: bytes.length }));
   // (PEM files are appended as they are, as gematik does), one pkcs12 -export. Its extension filter is
   // case-sensitive (so .CER files are skipped), which we keep: that is the work it actually does.
   const script = path.join(work, 'gematik.sh');
-  writeFileSync(script, `set -u
+  writeFileSync(
+    script,
+    `set -u
 out=$(mktemp -d -p ${work}); cabdir=$out/cab; mkdir -p $cabdir
 cabextract -q -d $cabdir ${JSON.stringify(cab)} 2>/dev/null
 pem=$out/all.pem; : > $pem
@@ -86,7 +91,8 @@ while IFS= read -r f; do cat "$f" >> $pem; done < <(grep -RIl "BEGIN CERTIFICATE
 while IFS= read -r f; do openssl x509 -inform DER -in "$f" >> $pem 2>/dev/null; done < <(grep -RL "BEGIN CERTIFICATE" $cabdir | grep -E '\\.(der|cer|crt)$')
 openssl pkcs12 -export -nokeys -in $pem -passout pass:no_secret_for_trust_only -out $out/tpm-trust-roots.p12
 openssl pkcs12 -in $out/tpm-trust-roots.p12 -nokeys -passin pass:no_secret_for_trust_only 2>/dev/null | grep -c "BEGIN CERTIFICATE"
-`);
+`,
+  );
   const shell = series('gematik approach (cabextract, openssl x509 per file, pkcs12 -export)', shellRuns, () => measure('bash', [script]));
 
   const results = {
@@ -108,11 +114,15 @@ openssl pkcs12 -in $out/tpm-trust-roots.p12 -nokeys -passin pass:no_secret_for_t
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(root, 'bench', 'results', 'tpm.json'), JSON.stringify(results, null, 2) + '\n');
   const line = (s) => `  ${s.name.padEnd(72)} ${s.wallMs.toFixed(0).padStart(7)} ms  ${s.peakRssMiB.toFixed(1).padStart(6)} MiB  (median of ${s.runs})`;
-  console.log(`TPM truststore from ${results.cabinet.file} (${results.cabinet.bytes} bytes), ${results.cores} cores, load ${results.loadAverage.map((l) => l.toFixed(1)).join(' ')}:`);
+  console.log(
+    `TPM truststore from ${results.cabinet.file} (${results.cabinet.bytes} bytes), ${results.cores} cores, load ${results.loadAverage.map((l) => l.toFixed(1)).join(' ')}:`,
+  );
   for (const s of [ours, shell, baseline, reader]) console.log(line(s));
   console.log(`  ours: ${JSON.stringify(results.ours.inProcess)}`);
   console.log(`  gematik's store holds ${results.gematik.certificatesInStore} certificates; speed-up ${results.speedup.toFixed(1)}×`);
-  console.log(`  cabinet reader needs ${results.cabReader.beyondBaselineMiB.toFixed(1)} MiB beyond loading the cabinet (${results.cabReader.members.files} members, ${results.cabReader.members.bytes} bytes)`);
+  console.log(
+    `  cabinet reader needs ${results.cabReader.beyondBaselineMiB.toFixed(1)} MiB beyond loading the cabinet (${results.cabReader.members.files} members, ${results.cabReader.members.bytes} bytes)`,
+  );
   console.log('results: bench/results/tpm.json');
 } finally {
   rmSync(work, { recursive: true, force: true });

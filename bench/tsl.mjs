@@ -31,10 +31,15 @@ if (process.argv[2] === '--child') {
 
 const runs = Number(process.env.BENCH_RUNS ?? 9);
 const realworld = process.env.ZETA_REALWORLD_DIR ?? path.resolve(root, '..', 'shared', 'realworld');
-const files = ['gematik-test/ECC-RSA_TSL-test.xml', 'gematik-popp/ECC-RSA_TSL-test.xml', 'gematik-popp/TSL-valid-ECC-rise-cvc.xml'].map((f) => path.join(realworld, f)).filter(existsSync);
+const files = ['gematik-test/ECC-RSA_TSL-test.xml', 'gematik-popp/ECC-RSA_TSL-test.xml', 'gematik-popp/TSL-valid-ECC-rise-cvc.xml']
+  .map((f) => path.join(realworld, f))
+  .filter(existsSync);
 if (files.length === 0) throw new Error(`no real TSL under ${realworld} (set ZETA_REALWORLD_DIR)`);
 if (!existsSync(path.join(dist, 'process', 'tsl', 'xmldsig.js'))) throw new Error('dist/ is missing: npm run build first');
-for (const [p, pkg] of [['xmlsec1', 'xmlsec1'], ['/usr/bin/time', 'time']]) {
+for (const [p, pkg] of [
+  ['xmlsec1', 'xmlsec1'],
+  ['/usr/bin/time', 'time'],
+]) {
   if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) throw new Error(`${p} is needed: apt-get install ${pkg}`);
 }
 
@@ -48,7 +53,14 @@ function measure(cmd, args) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const r1 = (x) => +x.toFixed(1);
 
-const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: readFileSync('/proc/loadavg', 'utf8').trim(), runs, files: [] };
+const results = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpus: os.cpus().length,
+  loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
+  runs,
+  files: [],
+};
 for (const file of files) {
   const ours = [];
   const peer = [];
@@ -65,17 +77,31 @@ for (const file of files) {
     file: path.relative(realworld, file),
     bytes: readFileSync(file).length,
     verdict: { ours: okOurs ? 'valid' : 'invalid', xmlsec1: okPeer ? 'valid' : 'invalid' },
-    ours: { processMs: r1(median(ours.map((s) => s.ms))), parseMs: r1(median(ours.map((s) => s.parseMs))), verifyMs: r1(median(ours.map((s) => s.verifyMs))), parsePlusVerifyMs: r1(inProcess), parsePlusVerifyCpuMs: r1(median(ours.map((s) => s.cpuMs))), processCpuMs: r1(median(ours.map((s) => s.processCpuMs))), peakRssMiB: r1(Math.max(...ours.map((s) => s.rssKiB)) / 1024) },
-    xmlsec1: { processMs: r1(median(peer.map((s) => s.ms))), processCpuMs: r1(median(peer.map((s) => s.cpuMs))), peakRssMiB: r1(Math.max(...peer.map((s) => s.rssKiB)) / 1024) },
+    ours: {
+      processMs: r1(median(ours.map((s) => s.ms))),
+      parseMs: r1(median(ours.map((s) => s.parseMs))),
+      verifyMs: r1(median(ours.map((s) => s.verifyMs))),
+      parsePlusVerifyMs: r1(inProcess),
+      parsePlusVerifyCpuMs: r1(median(ours.map((s) => s.cpuMs))),
+      processCpuMs: r1(median(ours.map((s) => s.processCpuMs))),
+      peakRssMiB: r1(Math.max(...ours.map((s) => s.rssKiB)) / 1024),
+    },
+    xmlsec1: {
+      processMs: r1(median(peer.map((s) => s.ms))),
+      processCpuMs: r1(median(peer.map((s) => s.cpuMs))),
+      peakRssMiB: r1(Math.max(...peer.map((s) => s.rssKiB)) / 1024),
+    },
   };
   entry.ratioInProcess = +(entry.ours.parsePlusVerifyMs / entry.xmlsec1.processMs).toFixed(2);
   entry.ratioWholeProcess = +(entry.ours.processMs / entry.xmlsec1.processMs).toFixed(2);
   // CPU time is steadier than wall time on a loaded machine (GNU time's %U+%S has 10 ms resolution).
   entry.cpuRatioInProcess = +(entry.ours.parsePlusVerifyCpuMs / Math.max(entry.xmlsec1.processCpuMs, 10)).toFixed(2);
   results.files.push(entry);
-  console.log(`${entry.file} (${(entry.bytes / 1024).toFixed(0)} KiB, ${entry.verdict.ours}/${entry.verdict.xmlsec1}): ours parse ${entry.ours.parseMs} + verify ${entry.ours.verifyMs} ms ` +
-    `(process ${entry.ours.processMs} ms, ${entry.ours.peakRssMiB} MiB), xmlsec1 ${entry.xmlsec1.processMs} ms (${entry.xmlsec1.peakRssMiB} MiB); ` +
-    `ratio in-process ${entry.ratioInProcess}×, whole process ${entry.ratioWholeProcess}×; CPU ours ${entry.ours.parsePlusVerifyCpuMs} ms in-process / xmlsec1 ${entry.xmlsec1.processCpuMs} ms`);
+  console.log(
+    `${entry.file} (${(entry.bytes / 1024).toFixed(0)} KiB, ${entry.verdict.ours}/${entry.verdict.xmlsec1}): ours parse ${entry.ours.parseMs} + verify ${entry.ours.verifyMs} ms ` +
+      `(process ${entry.ours.processMs} ms, ${entry.ours.peakRssMiB} MiB), xmlsec1 ${entry.xmlsec1.processMs} ms (${entry.xmlsec1.peakRssMiB} MiB); ` +
+      `ratio in-process ${entry.ratioInProcess}×, whole process ${entry.ratioWholeProcess}×; CPU ours ${entry.ours.parsePlusVerifyCpuMs} ms in-process / xmlsec1 ${entry.xmlsec1.processCpuMs} ms`,
+  );
   if (okOurs !== okPeer) throw new Error(`verdicts differ on ${file}`);
 }
 console.log(`load average at start: ${results.loadavg}`);

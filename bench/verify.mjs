@@ -69,18 +69,31 @@ function compare(name, ours, peer) {
   const result = { name, runs, ours: summary(a), peer: summary(b) };
   result.ratio = +(result.ours.wallMs / result.peer.wallMs).toFixed(2);
   if (result.ours.verifyCallMs !== undefined) result.callRatio = +(result.ours.verifyCallMs / result.peer.wallMs).toFixed(2);
-  console.log(`${name}: ours ${result.ours.wallMs} ms process (${result.ours.verifyCallMs} ms in the verify call) / ${result.ours.peakRssMiB} MiB, ` +
-    `peer ${result.peer.wallMs} ms / ${result.peer.peakRssMiB} MiB, ratio ${result.ratio} (call ${result.callRatio})`);
+  console.log(
+    `${name}: ours ${result.ours.wallMs} ms process (${result.ours.verifyCallMs} ms in the verify call) / ${result.ours.peakRssMiB} MiB, ` +
+      `peer ${result.peer.wallMs} ms / ${result.peer.peakRssMiB} MiB, ratio ${result.ratio} (call ${result.callRatio})`,
+  );
   return result;
 }
 
-for (const [p, pkg] of [['openssl', 'openssl'], ['osslsigncode', 'osslsigncode'], ['/usr/bin/time', 'time']]) {
+for (const [p, pkg] of [
+  ['openssl', 'openssl'],
+  ['osslsigncode', 'osslsigncode'],
+  ['/usr/bin/time', 'time'],
+]) {
   if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) throw new Error(`${p} is needed: apt-get install ${pkg}`);
 }
 if (!existsSync(path.join(dist, 'verify', 'cms.js'))) throw new Error('dist/ is missing: npm run build first');
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'zp-bench-verify-'));
-const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: readFileSync('/proc/loadavg', 'utf8').trim(), openssl: execFileSync('openssl', ['version']).toString().trim(), benchmarks: [] };
+const results = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpus: os.cpus().length,
+  loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
+  openssl: execFileSync('openssl', ['version']).toString().trim(),
+  benchmarks: [],
+};
 try {
   // --- 1. detached CMS over a large file ------------------------------------------------------
   const makeFile = (file, mib) => {
@@ -94,23 +107,66 @@ try {
   makeFile(big, sizeMiB);
   makeFile(small, 16);
   const ossl = (args) => execFileSync('openssl', args, { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
-  ossl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=Bench Root',
-    '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign', '-keyout', 'root.key', '-out', 'root.pem']);
+  ossl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=Bench Root',
+    '-addext',
+    'basicConstraints=critical,CA:true',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+    '-keyout',
+    'root.key',
+    '-out',
+    'root.pem',
+  ]);
   ossl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=Bench Signer', '-keyout', 'signer.key', '-out', 'signer.csr']);
   writeFileSync(path.join(work, 'ext.cnf'), 'basicConstraints=CA:false\nkeyUsage=critical,digitalSignature\n');
-  ossl(['x509', '-req', '-in', 'signer.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-set_serial', '2', '-days', '30', '-extfile', 'ext.cnf', '-out', 'signer.pem']);
+  ossl([
+    'x509',
+    '-req',
+    '-in',
+    'signer.csr',
+    '-CA',
+    'root.pem',
+    '-CAkey',
+    'root.key',
+    '-set_serial',
+    '2',
+    '-days',
+    '30',
+    '-extfile',
+    'ext.cnf',
+    '-out',
+    'signer.pem',
+  ]);
   ossl(['cms', '-sign', '-binary', '-md', 'sha256', '-in', big, '-signer', 'signer.pem', '-inkey', 'signer.key', '-outform', 'DER', '-out', 'big.p7s']);
   ossl(['cms', '-sign', '-binary', '-md', 'sha256', '-in', small, '-signer', 'signer.pem', '-inkey', 'signer.key', '-outform', 'DER', '-out', 'small.p7s']);
   const sig = path.join(work, 'big.p7s');
   const ca = path.join(work, 'root.pem');
   // Flat memory: the same verification over 16 MiB, to compare peak RSS with the large file's.
-  const smallRss = Math.max(...Array.from({ length: runs }, () => measure(process.execPath, [fileURLToPath(import.meta.url), '--child', 'cms', small, path.join(work, 'small.p7s'), ca]).rssKiB)) / 1024;
+  const smallRss =
+    Math.max(
+      ...Array.from(
+        { length: runs },
+        () => measure(process.execPath, [fileURLToPath(import.meta.url), '--child', 'cms', small, path.join(work, 'small.p7s'), ca]).rssKiB,
+      ),
+    ) / 1024;
   // Warm the page cache once so neither side pays the first read.
   execFileSync('cat', [big], { stdio: ['ignore', 'ignore', 'ignore'] });
   const cms = compare(
     `detached CMS over ${sizeMiB} MiB (RSA-2048, SHA-256)`,
     () => measure(process.execPath, [fileURLToPath(import.meta.url), '--child', 'cms', big, sig, ca]),
-    () => measure('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', sig, '-content', big, '-CAfile', ca, '-purpose', 'any', '-out', '/dev/null']),
+    () =>
+      measure('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', sig, '-content', big, '-CAfile', ca, '-purpose', 'any', '-out', '/dev/null']),
   );
   cms.fileMiB = sizeMiB;
   cms.targetRatio = 1.2;
@@ -127,12 +183,18 @@ try {
     const rootsDir = path.join(root, 'config', 'trust', 'microsoft');
     const rootsPem = path.join(work, 'microsoft-roots.pem');
     const pems = ['MicRooCerAut_2010-06-23.crt', 'MicrosoftRootCertificateAuthority2011.cer'].map((f) =>
-      execFileSync('openssl', ['x509', '-inform', 'DER', '-in', path.join(rootsDir, f)]).toString());
+      execFileSync('openssl', ['x509', '-inform', 'DER', '-in', path.join(rootsDir, f)]).toString(),
+    );
     writeFileSync(rootsPem, pems.join(''));
     const r = compare(
       'Authenticode TrustedTpm.cab (gematik-popp, 2.4 MiB, RFC 3161 timestamp)',
       () => measure(process.execPath, [fileURLToPath(import.meta.url), '--child', 'cab', cab, rootsDir]),
-      () => measure('osslsigncode', ['verify', '-in', cab, '-CAfile', rootsPem, '-TSA-CAfile', rootsPem, '-ignore-crl'], (x) => x.status === 0 && /^Succeeded$/m.test(x.stdout)),
+      () =>
+        measure(
+          'osslsigncode',
+          ['verify', '-in', cab, '-CAfile', rootsPem, '-TSA-CAfile', rootsPem, '-ignore-crl'],
+          (x) => x.status === 0 && /^Succeeded$/m.test(x.stdout),
+        ),
     );
     results.benchmarks.push(r);
 
@@ -142,11 +204,19 @@ try {
     mkdirSync(payload);
     writeFileSync(path.join(payload, 'TrustedTpm.cab'), readFileSync(cab));
     const config = path.join(work, 'verify.yaml');
-    writeFileSync(config, `source: dir:${payload}\nimage:\n  signature: off\nverify:\n  - files: [TrustedTpm.cab]\n    kind: authenticode\n    trust: [microsoft]\n`);
+    writeFileSync(
+      config,
+      `source: dir:${payload}\nimage:\n  signature: off\nverify:\n  - files: [TrustedTpm.cab]\n    kind: authenticode\n    trust: [microsoft]\n`,
+    );
     const cli = compare(
       'zeta-provision verify (bin/, whole process) of a payload holding TrustedTpm.cab',
       () => measure(process.execPath, [path.join(root, 'bin', 'zeta-provision'), 'verify', '--config', config, '--log-format', 'json']),
-      () => measure('osslsigncode', ['verify', '-in', cab, '-CAfile', rootsPem, '-TSA-CAfile', rootsPem, '-ignore-crl'], (x) => x.status === 0 && /^Succeeded$/m.test(x.stdout)),
+      () =>
+        measure(
+          'osslsigncode',
+          ['verify', '-in', cab, '-CAfile', rootsPem, '-TSA-CAfile', rootsPem, '-ignore-crl'],
+          (x) => x.status === 0 && /^Succeeded$/m.test(x.stdout),
+        ),
     );
     cli.targetRatio = 5;
     const node0 = Array.from({ length: runs }, () => measure(process.execPath, ['-e', '0']).ms);

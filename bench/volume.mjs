@@ -33,7 +33,15 @@ if (process.argv[2] === 'child-publish') {
   const t0 = process.hrtime.bigint();
   const r = await publishVolume(process.argv[3], files);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  const out = { ms, writeBytes: ioWriteBytes() - io0, fileBytesWritten: r.bytesWritten, linked: r.linked, copied: r.copied, removedGenerations: r.removedGenerations.length, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const out = {
+    ms,
+    writeBytes: ioWriteBytes() - io0,
+    fileBytesWritten: r.bytesWritten,
+    linked: r.linked,
+    copied: r.copied,
+    removedGenerations: r.removedGenerations.length,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+  };
   process.stdout.write(JSON.stringify(out));
   process.exit(0);
 }
@@ -50,13 +58,22 @@ function timed(cmd, args) {
   const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const t0 = process.hrtime.bigint();
   const timeOut = path.join(work, 'time.out');
-  const r = spawnSync('bash', ['-c', `/usr/bin/time -f '%M %U %S' -o '${timeOut}' ${quoted} && echo && grep '^write_bytes' /proc/$$/io`], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync('bash', ['-c', `/usr/bin/time -f '%M %U %S' -o '${timeOut}' ${quoted} && echo && grep '^write_bytes' /proc/$$/io`], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
   const [rss, user, sys] = readFileSync(timeOut, 'utf8').trim().split('\n').pop().split(' ').map(Number);
   const wb = /write_bytes: (\d+)/.exec(r.stdout);
   // CPU seconds (user + system) beside wall time: on a loaded machine they show what is work and what is waiting.
-  return { ms, cpuMs: (user + sys) * 1000, peakRssMiB: rss / 1024, writeBytes: wb ? Number(wb[1]) : NaN, stdout: r.stdout.replace(/^write_bytes.*$/m, '').trim() };
+  return {
+    ms,
+    cpuMs: (user + sys) * 1000,
+    peakRssMiB: rss / 1024,
+    writeBytes: wb ? Number(wb[1]) : NaN,
+    stdout: r.stdout.replace(/^write_bytes.*$/m, '').trim(),
+  };
 }
 
 function publish(vol, list) {
@@ -86,7 +103,7 @@ try {
     const abs = path.join(src, rel);
     mkdirSync(path.dirname(abs), { recursive: true });
     // Distinct content per file without generating 500 MiB of randomness.
-    const bytes = i === 0 ? randomBytes(ONE_MIB) : Buffer.concat([Buffer.from(String(i).padStart(16, '0')), seed.subarray(i % 4096, i % 4096 + each - 16)]);
+    const bytes = i === 0 ? randomBytes(ONE_MIB) : Buffer.concat([Buffer.from(String(i).padStart(16, '0')), seed.subarray(i % 4096, (i % 4096) + each - 16)]);
     writeFileSync(abs, bytes);
     list.push({ path: rel, source: abs, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') });
   }
@@ -107,9 +124,11 @@ try {
     for (const n of ['vol', 'cp', 'rsync', 'cpal']) rmSync(out(n), { recursive: true, force: true });
     const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
     const mib = (b) => `${(b / ONE_MIB).toFixed(2)} MiB`;
-    console.log(`round ${round + 1}: first ${s(first.ms)} cpu ${s(first.cpuMs)} (write_bytes ${mib(first.writeBytes)}), cp -r ${s(cp.ms)}, rsync -a ${s(rsync.ms)}, cp -al ${s(cpal.ms)} (${mib(cpal.writeBytes)}); ` +
-      `republish ${s(republish.ms)} = ${((100 * republish.ms) / first.ms).toFixed(1)}% cpu ${s(republish.cpuMs)} (${mib(republish.writeBytes)}, linked ${republish.linked}, copied ${republish.copied}); ` +
-      `republish+GC ${s(republishGc.ms)} = ${((100 * republishGc.ms) / first.ms).toFixed(1)}% (${mib(republishGc.writeBytes)}, removed ${republishGc.removedGenerations} generation)`);
+    console.log(
+      `round ${round + 1}: first ${s(first.ms)} cpu ${s(first.cpuMs)} (write_bytes ${mib(first.writeBytes)}), cp -r ${s(cp.ms)}, rsync -a ${s(rsync.ms)}, cp -al ${s(cpal.ms)} (${mib(cpal.writeBytes)}); ` +
+        `republish ${s(republish.ms)} = ${((100 * republish.ms) / first.ms).toFixed(1)}% cpu ${s(republish.cpuMs)} (${mib(republish.writeBytes)}, linked ${republish.linked}, copied ${republish.copied}); ` +
+        `republish+GC ${s(republishGc.ms)} = ${((100 * republishGc.ms) / first.ms).toFixed(1)}% (${mib(republishGc.writeBytes)}, removed ${republishGc.removedGenerations} generation)`,
+    );
   }
 
   const pick = (f) => summary(rounds.map(f));
@@ -135,13 +154,23 @@ try {
       republishGcWriteMiB: pick((r) => r.republishGc.writeBytes / ONE_MIB),
       cpAlWriteMiB: pick((r) => r.cpal.writeBytes / ONE_MIB),
       cpAlS: pick((r) => r.cpal.ms / 1000),
-      cpuS: { first: pick((r) => r.first.cpuMs / 1000), republish: pick((r) => r.republish.cpuMs / 1000), republishGc: pick((r) => r.republishGc.cpuMs / 1000), cpAl: pick((r) => r.cpal.cpuMs / 1000) },
+      cpuS: {
+        first: pick((r) => r.first.cpuMs / 1000),
+        republish: pick((r) => r.republish.cpuMs / 1000),
+        republishGc: pick((r) => r.republishGc.cpuMs / 1000),
+        cpAl: pick((r) => r.cpal.cpuMs / 1000),
+      },
       peakRssMiB: { first: pick((r) => r.first.peakRssMiB), republish: pick((r) => r.republish.peakRssMiB) },
     },
   };
   mkdirSync(path.join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(path.join(root, 'bench', 'results', 'volume.json'), JSON.stringify(result, null, 2) + '\n');
-  console.log(`${FILES} files, ${result.totalMiB} MiB, ${ROUNDS} rounds, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `${FILES} files, ${result.totalMiB} MiB, ${ROUNDS} rounds, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   console.log(JSON.stringify(result.summary, null, 1));
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -8,10 +8,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = [
   path.join(root, 'bin', 'zeta-provision'),
   'run',
-  '--config', path.join(root, 'fixtures', 'example', 'zeta-provision.yaml'),
-  '--volume', path.join(root, 'demo-out', 'volume'),
-  '--kube-out', path.join(root, 'demo-out', 'manifests'),
-  '--log-format', 'text',
+  '--config',
+  path.join(root, 'fixtures', 'example', 'zeta-provision.yaml'),
+  '--volume',
+  path.join(root, 'demo-out', 'volume'),
+  '--kube-out',
+  path.join(root, 'demo-out', 'manifests'),
+  '--log-format',
+  'text',
   ...process.argv.slice(2),
 ];
 const result = spawnSync(process.execPath, args, { stdio: 'inherit' });

@@ -18,7 +18,10 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const realworld = process.argv[2] ?? process.env.ZETA_REALWORLD_DIR ?? path.resolve(repo, '..', 'shared', 'realworld');
 const SOURCE = 'github.com/gematik/zeta zeta-guard-provisioning/test/%s, commit 93054eea55c13fb3ec5877980dd267a61c672413';
 
-for (const [set, file] of [['gematik-rca', 'ti-roots/roots.json'], ['gematik-rca-test', 'roots.json']]) {
+for (const [set, file] of [
+  ['gematik-rca', 'ti-roots/roots.json'],
+  ['gematik-rca-test', 'roots.json'],
+]) {
   const roots = JSON.parse(await readFile(path.join(realworld, 'gematik-test', file), 'utf8'));
   const dir = path.join(repo, 'config', 'trust', set);
   await rm(dir, { recursive: true, force: true });

@@ -88,7 +88,8 @@ function extract(release) {
     execFileSync('tar', ['-xzf', path.join(tmp, path.basename(filename)), '-C', tmp]);
     const models = readModels(modelsDir(path.join(tmp, 'package')));
     const probe = models.get('V1Container');
-    if (!probe || !release.marker.test(probe.header)) throw new Error(`@kubernetes/client-node@${release.client} is not generated from Kubernetes ${release.kubernetes}`);
+    if (!probe || !release.marker.test(probe.header))
+      throw new Error(`@kubernetes/client-node@${release.client} is not generated from Kubernetes ${release.kubernetes}`);
 
     const types = {};
     const todo = Object.values(ROOTS).filter((t) => models.has(t));

@@ -47,10 +47,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const emit = (level: LogLevel, msg: string, fields: LogFields = {}): void => {
     if (LEVEL_ORDER[level] < LEVEL_ORDER[opts.level]) return;
-    const line =
-      opts.format === 'json'
-        ? JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })
-        : formatText(level, msg, fields);
+    const line = opts.format === 'json' ? JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) : formatText(level, msg, fields);
     write(redactor.apply(line));
   };
   return {

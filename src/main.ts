@@ -38,7 +38,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const fail = (err: unknown): number => {
     const code = err instanceof ZetaError ? err.exitCode : ExitCode.internal;
     const hint = err instanceof ZetaError ? err.hint : undefined;
-    log.error(errorMessage(err), { code, kind: err instanceof ZetaError ? err.kind : 'internal', hint, ...(debug && err instanceof Error && err.stack ? { stack: err.stack } : {}) });
+    log.error(errorMessage(err), {
+      code,
+      kind: err instanceof ZetaError ? err.kind : 'internal',
+      hint,
+      ...(debug && err instanceof Error && err.stack ? { stack: err.stack } : {}),
+    });
     return code;
   };
   try {
@@ -63,7 +68,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       const r = await rollbackPipeline(settings, log, cmd.to);
       const { renderDocument, rollbackDocument } = await reports();
       const text = `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}${r.configMaps.length ? `; re-applied ${r.configMaps.join(', ')}` : ''}\n`;
-      process.stdout.write(redactor.apply(cmd.output === 'text' ? wrapLines(text, textWidth(env)) : compactWhenPiped(renderDocument(rollbackDocument(volume, r), cmd.output), cmd.output)));
+      process.stdout.write(
+        redactor.apply(
+          cmd.output === 'text' ? wrapLines(text, textWidth(env)) : compactWhenPiped(renderDocument(rollbackDocument(volume, r), cmd.output), cmd.output),
+        ),
+      );
       return ExitCode.ok;
     }
     if (cmd.name === 'watch') {
@@ -100,7 +109,11 @@ function compactWhenPiped(text: string, format: OutputFormat): string {
 /** A volume that is not there is a missing source of state (exit 4), not a failed write. */
 function requireVolume(dir: string, command: string): string {
   const volume = path.resolve(dir);
-  if (!existsSync(volume)) throw new SourceError(`volume directory ${volume} does not exist`, `check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision ${command} --help`);
+  if (!existsSync(volume))
+    throw new SourceError(
+      `volume directory ${volume} does not exist`,
+      `check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision ${command} --help`,
+    );
   return volume;
 }
 
@@ -110,7 +123,10 @@ async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' }>, wi
   const volume = requireVolume(cmd.volume, 'status');
   const status = await volumeStatus(volume);
   const { renderDocument, volumeStatusDocument } = await reports();
-  process.stdout.write(cmd.output === 'text' ? wrapLines(renderVolumeStatus(status), width) : compactWhenPiped(renderDocument(volumeStatusDocument(status), cmd.output), cmd.output));
+  process.stdout.write(
+    cmd.output === 'text'
+      ? wrapLines(renderVolumeStatus(status), width)
+      : compactWhenPiped(renderDocument(volumeStatusDocument(status), cmd.output), cmd.output),
+  );
   return ExitCode.ok;
 }
-

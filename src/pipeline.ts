@@ -35,7 +35,16 @@ import {
   type TargetsPlan,
 } from './publish/index.js';
 import type { RunReport } from './report/index.js';
-import { fetchImageSignature, layerReporter, missingSignatureReason, openSource, parsePlatform, parseSourceReference, unpackSource, type SourceOptions } from './source/index.js';
+import {
+  fetchImageSignature,
+  layerReporter,
+  missingSignatureReason,
+  openSource,
+  parsePlatform,
+  parseSourceReference,
+  unpackSource,
+  type SourceOptions,
+} from './source/index.js';
 import type { ResolvedSource, SourceReference } from './source/types.js';
 import { createStaging, tidyStaging, type Staging } from './util/staging.js';
 import { downgradeProblem, lastProvenTime } from './verify/downgrade.js';
@@ -106,7 +115,8 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     if (report.initdata && report.published.initdata) report.initdata.applied = report.published.initdata;
     // Same payload and config, and something differed live: this run repaired drift.
     const changed = report.published.changed === true;
-    const drifted = changed && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
+    const drifted =
+      changed && converged?.record?.digest === resolved.digest && converged.record.configHash === settings.configHash && (plan.drift?.length ?? 0) > 0;
     const status = runStatus(drifted ? 'drift-corrected' : 'applied', plan, meta);
     if (changed || plan.changes || anyRecordStale(run, resolved.digest, settings.configHash)) {
       report.published.statusWritten = (await recordTargets(run.targets, record, status, run.observed)) || report.published.statusWritten;
@@ -130,7 +140,11 @@ async function initdataSummary(settings: Settings, desired: DesiredOutputs): Pro
 /** The initdata part of the report: the document (decoded), its values, and what the plan does with it. */
 async function initdataReport(settings: Settings, desired: DesiredOutputs, planned: TargetsPlan): Promise<RunReport['initdata']> {
   const { initdataPlanReport } = await import('./publish/coco/summary.js');
-  return initdataPlanReport(settings.config.initdata!, desired.initdata!, planned.parts.find((p) => p.target === 'coco-initdata'));
+  return initdataPlanReport(
+    settings.config.initdata!,
+    desired.initdata!,
+    planned.parts.find((p) => p.target === 'coco-initdata'),
+  );
 }
 
 function sourceReference(settings: Settings): SourceReference {
@@ -175,12 +189,20 @@ async function upToDateStep(run: Run, c: Convergence, started: number): Promise<
   report.source.revision = c.record?.revision;
   const now = new Date();
   report.freshness = c.record ? recordedFreshness([{ ...c.record.freshness, appliedAt: c.record.appliedAt }], now) : undefined;
-  if (report.freshness) report.warnings.push(...freshnessWarnings(report.freshness, now, { ...DEFAULT_LIMITS, expiryWarningDays: settings.config.expiryWarningDays, tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays }));
+  if (report.freshness)
+    report.warnings.push(
+      ...freshnessWarnings(report.freshness, now, {
+        ...DEFAULT_LIMITS,
+        expiryWarningDays: settings.config.expiryWarningDays,
+        tslWarningDays: settings.config.process?.tsl?.warnDays ?? DEFAULT_LIMITS.tslWarningDays,
+      }),
+    );
   // Said on every run, the hourly up-to-date ones included: an unchecked TSL is a standing risk.
   if (settings.config.process?.tsl && (settings.process.tslSignature ?? settings.config.process.tsl.signature) === 'off') {
     report.warnings.push('the TSL signature check is turned off (--tsl-signature off or process.tsl.signature): the applied TSL was not verified');
   }
-  if (c.record?.rollback) report.warnings.push(`rolled back from ${c.record.rollback.fromDigest} at ${c.record.rollback.at}; kept until a new payload or config arrives`);
+  if (c.record?.rollback)
+    report.warnings.push(`rolled back from ${c.record.rollback.fromDigest} at ${c.record.rollback.at}; kept until a new payload or config arrives`);
   if (!settings.dryRun) {
     const tidied = await tidyStep(run);
     if (tidied.length) report.published = { configMapsWritten: [], statusWritten: false, tidied };
@@ -236,7 +258,11 @@ async function verifyStep(run: Run, resolved: ResolvedSource, sourceOptions: Sou
 function downgradeStep(run: Run, proven: Verified['proven'], last: AppliedRecord | undefined): void {
   const problem = downgradeProblem(proven, lastProvenTime([last?.proven ? { provenTime: last.proven.time, provenBasis: last.proven.basis } : undefined]));
   if (problem && !run.settings.allowDowngrade) {
-    throw new VerifyError(`downgrade refused: ${problem}`, undefined, 'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)');
+    throw new VerifyError(
+      `downgrade refused: ${problem}`,
+      undefined,
+      'if going back to this payload is intended, rerun once with --allow-downgrade (ZETA_PROVISION_ALLOW_DOWNGRADE=true)',
+    );
   }
   if (problem) run.report.warnings.push(`downgrade allowed by --allow-downgrade: ${problem}`);
 }
@@ -266,11 +292,22 @@ async function processStep(run: Run, root: string, authenticodeVerified: Set<str
 }
 
 /** Client dry run: the plan only. Server dry run: every target validates its writes (dryRun=All). */
-async function dryRunStep(run: Run, planned: TargetsPlan, meta: { source: string; digest: string; revision?: string }, proven: Verified['proven'], started: number): Promise<RunReport> {
+async function dryRunStep(
+  run: Run,
+  planned: TargetsPlan,
+  meta: { source: string; digest: string; revision?: string },
+  proven: Verified['proven'],
+  started: number,
+): Promise<RunReport> {
   const { settings, report } = run;
   if (settings.dryRun === 'server') {
     const record = newRecord({ ...meta, configHash: settings.configHash, ...(proven ? { proven } : {}), freshness: pickFreshness(report.freshness) });
-    report.published = await applyTargets(run.targets.filter((t) => t.id === 'kube' || t.id === 'coco-initdata'), planned, record, { dryRun: true });
+    report.published = await applyTargets(
+      run.targets.filter((t) => t.id === 'kube' || t.id === 'coco-initdata'),
+      planned,
+      record,
+      { dryRun: true },
+    );
     if (report.initdata && report.published.initdata) report.initdata.applied = report.published.initdata;
   }
   const code = settings.detailedExitcode && planned.plan.changes ? ExitCode.changesPending : ExitCode.ok;
@@ -287,7 +324,8 @@ async function failureStep(run: Run, err: unknown, started: number): Promise<Run
   const { report, settings, log } = run;
   const zerr = err instanceof ZetaError ? err : new InternalError(`internal error: ${errorMessage(err)}`, 'rerun with --debug and report this', { cause: err });
   report.error = { kind: zerr.kind, message: zerr.message, hint: zerr.hint, file: (zerr as { file?: string }).file };
-  if (err instanceof KubePublishError) report.published = { ...report.published, configMapsWritten: err.report.applied.map((a) => a.name), statusWritten: false, kube: err.report };
+  if (err instanceof KubePublishError)
+    report.published = { ...report.published, configMapsWritten: err.report.applied.map((a) => a.name), statusWritten: false, kube: err.report };
   if (run.targets.length && run.observed && !settings.dryRun) {
     // Best effort, after the fact: the status says which stage failed (the same failure again writes nothing).
     await recordTargets(run.targets, undefined, failedStatus(zerr, report.source.digest), run.observed).catch(() => false);
@@ -298,11 +336,16 @@ async function failureStep(run: Run, err: unknown, started: number): Promise<Run
 
 /** A target without a record of this payload (lost, or read from an older format) gets it written. */
 function anyRecordStale(run: Run, digest: string, configHash: string): boolean {
-  return [...(run.observed?.values() ?? [])].some((o) => !o.record || o.record.version !== RECORD_VERSION || o.record.digest !== digest || o.record.configHash !== configHash || o.stale === true);
+  return [...(run.observed?.values() ?? [])].some(
+    (o) => !o.record || o.record.version !== RECORD_VERSION || o.record.digest !== digest || o.record.configHash !== configHash || o.stale === true,
+  );
 }
 
 function pickFreshness(f: RunReport['freshness']): AppliedRecord['freshness'] {
-  return { ...(f?.earliestCertificateExpiry ? { earliestCertificateExpiry: f.earliestCertificateExpiry } : {}), ...(f?.tslNextUpdate ? { tslNextUpdate: f.tslNextUpdate } : {}) };
+  return {
+    ...(f?.earliestCertificateExpiry ? { earliestCertificateExpiry: f.earliestCertificateExpiry } : {}),
+    ...(f?.tslNextUpdate ? { tslNextUpdate: f.tslNextUpdate } : {}),
+  };
 }
 
 export interface RollbackOutcome {
@@ -323,43 +366,70 @@ export interface RollbackOutcome {
  */
 export async function rollbackPipeline(settings: Settings, log: Logger, to?: string): Promise<RollbackOutcome> {
   if (to !== undefined && !GENERATION_PATTERN.test(to)) {
-    throw new UsageError(`--to ${JSON.stringify(to)} is not a generation name (like ..2026_01_31_12_00_00.1a2b3c4d)`, 'zeta-provision status --volume DIR lists the kept generations');
+    throw new UsageError(
+      `--to ${JSON.stringify(to)} is not a generation name (like ..2026_01_31_12_00_00.1a2b3c4d)`,
+      'zeta-provision status --volume DIR lists the kept generations',
+    );
   }
   // The volume's record says which targets the current payload went to: exactly those move back.
   const volume = await openTargets(settings, log, [], 'rollback', ['volume']);
   const written = Object.keys((await observeTargets(volume)).get('volume')?.record?.targets ?? {});
   closeTargets(volume);
-  if (volume.length === 0) throw new UsageError('rollback needs the volume: it keeps the earlier payloads', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
+  if (volume.length === 0)
+    throw new UsageError('rollback needs the volume: it keeps the earlier payloads', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
   const targets = await openTargets(settings, log, [], 'rollback', ['volume', ...written]);
   try {
     const missing = written.filter((id) => !targets.some((t) => t.id === id));
     if (missing.length) {
-      throw new UsageError(`the current payload was also published to ${missing.join(', ')}; refusing to roll back the volume alone (nothing was changed)`, 'pass the same --config and target options (--kube-out, --kubeconfig, --namespace) as the run');
+      throw new UsageError(
+        `the current payload was also published to ${missing.join(', ')}; refusing to roll back the volume alone (nothing was changed)`,
+        'pass the same --config and target options (--kube-out, --kubeconfig, --namespace) as the run',
+      );
     }
     const observed = await observeTargets(targets);
     const plan = await planRollback(targets, observed, to);
-    if (!plan && to) throw new UsageError(`generation ${to} is not kept in ${settings.volumeDir}`, 'zeta-provision status --volume DIR lists the kept generations');
-    if (!plan) throw new UsageError(`${settings.volumeDir} keeps no previous payload to roll back to`, 'a rollback target exists after the second publish; zeta-provision status --volume DIR lists the kept generations');
+    if (!plan && to)
+      throw new UsageError(`generation ${to} is not kept in ${settings.volumeDir}`, 'zeta-provision status --volume DIR lists the kept generations');
+    if (!plan)
+      throw new UsageError(
+        `${settings.volumeDir} keeps no previous payload to roll back to`,
+        'a rollback target exists after the second publish; zeta-provision status --volume DIR lists the kept generations',
+      );
     if (plan.problems.length) {
-      throw new PublishError(`refusing to roll back to ${plan.to.ref} (${plan.to.record.digest}); nothing was changed: ${plan.problems.join('; ')}`, 'publish the wanted payload with run instead (a Secret can only come from its payload)');
+      throw new PublishError(
+        `refusing to roll back to ${plan.to.ref} (${plan.to.record.digest}); nothing was changed: ${plan.problems.join('; ')}`,
+        'publish the wanted payload with run instead (a Secret can only come from its payload)',
+      );
     }
     const { record, results } = await rollbackTargets(targets, observed, plan.to);
     const message = `rolled back to ${record.source}@${record.digest}${record.revision ? ` revision ${record.revision}` : ''} (from ${record.rollback?.fromDigest ?? 'unknown'})`;
-    await recordTargets(targets, record, {
-      outcome: 'rolled-back',
-      message,
-      drift: [],
-      conditions: [
-        { type: 'Fetched', status: 'True', reason: 'Fetched', message: `kept payload ${record.digest}` },
-        { type: 'Verified', status: 'True', reason: 'Verified', message: 'verified when it was applied' },
-        { type: 'Published', status: 'True', reason: SUCCESS_REASONS['rolled-back'], message },
-      ],
-    }, observed);
+    await recordTargets(
+      targets,
+      record,
+      {
+        outcome: 'rolled-back',
+        message,
+        drift: [],
+        conditions: [
+          { type: 'Fetched', status: 'True', reason: 'Fetched', message: `kept payload ${record.digest}` },
+          { type: 'Verified', status: 'True', reason: 'Verified', message: 'verified when it was applied' },
+          { type: 'Published', status: 'True', reason: SUCCESS_REASONS['rolled-back'], message },
+        ],
+      },
+      observed,
+    );
     log.info(message, {});
     const v = results.volume as { from: string; to: string; kept: string[] } | undefined;
     const kube = results.kube as { applied: { name: string }[] } | undefined;
     const out = results['kube-out'] as { written: string[] } | undefined;
-    return { volume: settings.volumeDir, from: v?.from ?? '', to: v?.to ?? plan.to.ref, kept: v?.kept ?? [], configMaps: [...(kube?.applied.map((a) => a.name) ?? []), ...(out?.written ?? [])], digest: record.digest };
+    return {
+      volume: settings.volumeDir,
+      from: v?.from ?? '',
+      to: v?.to ?? plan.to.ref,
+      kept: v?.kept ?? [],
+      configMaps: [...(kube?.applied.map((a) => a.name) ?? []), ...(out?.written ?? [])],
+      digest: record.digest,
+    };
   } finally {
     closeTargets(targets);
   }
@@ -402,7 +472,6 @@ function requireTargets(settings: Settings, targets: Target[]): void {
 function publishesToVolume(settings: Settings): boolean {
   return settings.config.volume.files.length > 0 || settings.config.volume.outputs.length > 0;
 }
-
 
 function finish(report: RunReport, outcome: RunReport['outcome'], exitCode: number, started: number, log: Logger): RunReport {
   report.outcome = outcome;

@@ -91,7 +91,8 @@ export function readCabDirectory(cab: Uint8Array, file: string): CabDirectory {
   for (let i = 0; i < header.cFiles; i++) {
     need(pos, CFFILE_SIZE + 1, `file record ${i}`);
     const nameEnd = b.indexOf(0, pos + CFFILE_SIZE);
-    if (nameEnd < 0 || nameEnd >= end || nameEnd - (pos + CFFILE_SIZE) >= MAX_CAB_NAME_BYTES) throw cabError(file, `file record ${i}: name is unterminated or longer than ${MAX_CAB_NAME_BYTES - 1} bytes`);
+    if (nameEnd < 0 || nameEnd >= end || nameEnd - (pos + CFFILE_SIZE) >= MAX_CAB_NAME_BYTES)
+      throw cabError(file, `file record ${i}: name is unterminated or longer than ${MAX_CAB_NAME_BYTES - 1} bytes`);
     const attribs = b.readUInt16LE(pos + 14);
     const folder = b.readUInt16LE(pos + 8);
     let rawName = '';
@@ -109,7 +110,16 @@ export function readCabDirectory(cab: Uint8Array, file: string): CabDirectory {
     // lands on disk could differ.
     if (names.has(name)) throw cabError(file, `${name}: appears twice`);
     names.add(name);
-    files.push({ name, rawName, size: b.readUInt32LE(pos), offset: b.readUInt32LE(pos + 4), folder, attribs, date: b.readUInt16LE(pos + 10), time: b.readUInt16LE(pos + 12) });
+    files.push({
+      name,
+      rawName,
+      size: b.readUInt32LE(pos),
+      offset: b.readUInt32LE(pos + 4),
+      folder,
+      attribs,
+      date: b.readUInt16LE(pos + 10),
+      time: b.readUInt16LE(pos + 12),
+    });
     pos = nameEnd + 1;
   }
   // A name that is also another name's directory cannot be extracted faithfully.

@@ -45,7 +45,8 @@ export function* decodeFolder(cab: Buffer, folder: CabFolder, end: number, dataR
     const compressedSize = cab.readUInt16LE(pos + 4);
     const size = cab.readUInt16LE(pos + 6);
     const dataStart = pos + CFDATA_HEADER + dataReserve;
-    if (dataStart + compressedSize > end) throw cabError(file, `${block}: ${compressedSize} bytes of data at offset ${dataStart} are truncated (cabinet ends at ${end})`);
+    if (dataStart + compressedSize > end)
+      throw cabError(file, `${block}: ${compressedSize} bytes of data at offset ${dataStart} are truncated (cabinet ends at ${end})`);
     // cbUncomp 0 marks a block continued in the next cabinet of a set.
     if (size === 0 || size > MAX_BLOCK_UNCOMPRESSED) throw cabError(file, `${block}: uncompressed size ${size} is out of range`);
     if (compressedSize > MAX_BLOCK_COMPRESSED) throw cabError(file, `${block}: compressed size ${compressedSize} is out of range`);
@@ -83,7 +84,11 @@ function mszipBlock(payload: Buffer, size: number, dictionary: Buffer | undefine
   if (payload.byteLength < 2 || payload[0] !== 0x43 || payload[1] !== 0x4b) throw cabError(file, `${block}: MSZIP block does not start with "CK"`);
   let out: Buffer;
   try {
-    out = zlib.inflateRawSync(payload.subarray(2), { ...(dictionary ? { dictionary } : {}), maxOutputLength: MAX_BLOCK_UNCOMPRESSED, chunkSize: INFLATE_CHUNK });
+    out = zlib.inflateRawSync(payload.subarray(2), {
+      ...(dictionary ? { dictionary } : {}),
+      maxOutputLength: MAX_BLOCK_UNCOMPRESSED,
+      chunkSize: INFLATE_CHUNK,
+    });
   } catch (err) {
     const reason = err instanceof RangeError ? `inflates to more than ${MAX_BLOCK_UNCOMPRESSED} bytes` : `does not inflate (${(err as Error).message})`;
     throw cabError(file, `${block}: MSZIP data ${reason}`);

@@ -91,7 +91,8 @@ export function checkSignedLayout(h: CabHeader, prefix: Uint8Array, file: string
   // The digest skips bytes 34–55, so it is computed as if the header ended at 60. Any other reserve size,
   // or a per-folder / per-data reserve, would make an extractor parse the signed bytes differently from
   // the way they were hashed (cbCFFolder and cbCFData are not covered by the digest): refuse them.
-  if (h.cbCFHeader !== AUTHENTICODE_RESERVE || !h.signature) throw cabError(file, `header reserve is ${h.cbCFHeader} bytes; a signed cabinet has ${AUTHENTICODE_RESERVE}`);
+  if (h.cbCFHeader !== AUTHENTICODE_RESERVE || !h.signature)
+    throw cabError(file, `header reserve is ${h.cbCFHeader} bytes; a signed cabinet has ${AUTHENTICODE_RESERVE}`);
   if (h.cbCFFolder !== 0 || h.cbCFData !== 0) throw cabError(file, 'signed cabinet has folder or data reserves, which the signature does not cover');
   const { offset, size } = h.signature;
   if (offset > h.fileSize || size > h.fileSize - offset) {
@@ -133,7 +134,11 @@ export function checkSignedLayout(h: CabHeader, prefix: Uint8Array, file: string
  * the reserve sizes and the signature location, which cannot be signed by the signature itself).
  */
 export function authenticodeRanges(signatureOffset: number): [number, number][] {
-  return [[0, 4], [8, 34], [56, signatureOffset]];
+  return [
+    [0, 4],
+    [8, 34],
+    [56, signatureOffset],
+  ];
 }
 
 /** Upper bound of coffFiles in a well-formed cabinet: header, four names, 65535 folders. */

@@ -84,6 +84,7 @@ export function* readCabinet(cab: Buffer, options: CabReadOptions = {}): Generat
     // Empty files at the very end (or in a folder without any block) need no data.
     while (!current && files[index]?.size === 0 && files[index]!.offset <= folderSize) yield { file: files[index++]!, data: Buffer.alloc(0) };
     const missing = current?.file ?? files[index];
-    if (missing) throw cabError(name, `${missing.name}: extends past the end of folder ${folder.index}'s data (${folderSize} bytes): the cabinet is truncated or corrupt`);
+    if (missing)
+      throw cabError(name, `${missing.name}: extends past the end of folder ${folder.index}'s data (${folderSize} bytes): the cabinet is truncated or corrupt`);
   }
 }

@@ -7,7 +7,18 @@ import { UsageError } from '../errors.js';
 import { parseWatchOptions, WATCH_DEFAULTS, WATCH_FLAGS, watchCommandFromEnv, type RawWatchCommand, type WatchOptions } from '../watch/options.js';
 import { envNameOfFlag } from '../config/env.js';
 import type { OutputFormat, RunFlags } from '../config/flags.js';
-import { RUN_OPTIONS, SOURCE_FORMS, VERIFY_OPTIONS, envHelp, envNames, flagsFromEnv, longFlag, mergeFlags, parseOptionValue, type OptionSpec } from './options.js';
+import {
+  RUN_OPTIONS,
+  SOURCE_FORMS,
+  VERIFY_OPTIONS,
+  envHelp,
+  envNames,
+  flagsFromEnv,
+  longFlag,
+  mergeFlags,
+  parseOptionValue,
+  type OptionSpec,
+} from './options.js';
 
 export type ParsedCommand =
   | { name: 'run'; flags: RunFlags }
@@ -57,7 +68,8 @@ Exit codes:
   4 the volume directory does not exist   5 a target cannot be restored, or the swap failed (locked, not writable)
 `;
 
-export const PIPELINE = 'resolve → [up to date? stop] → verify image signature → unpack → verify files (.manifest, CMS, Authenticode) → downgrade check → derive (TSL, TPM store, policy signer, roots.json) → plan → publish';
+export const PIPELINE =
+  'resolve → [up to date? stop] → verify image signature → unpack → verify files (.manifest, CMS, Authenticode) → downgrade check → derive (TSL, TPM store, policy signer, roots.json) → plan → publish';
 
 const VERIFY_EXAMPLES = `
 The same checks as "run --dry-run", in the same order, minus the targets:
@@ -133,7 +145,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
   const commandName = argv.find((a) => COMMANDS.includes(a));
   const helpHint = `see zeta-provision ${commandName ? `${commandName} ` : ''}--help`;
   const program = new Command('zeta-provision')
-    .description('Provision ZETA Guard with gematik\'s signed trust data and configuration: pull, verify, publish atomically.')
+    .description("Provision ZETA Guard with gematik's signed trust data and configuration: pull, verify, publish atomically.")
     .version(version, '-v, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => (helpText += s), writeErr: (s) => (helpText += s) })
@@ -168,7 +180,11 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
     result = { name: 'run', flags: mergeFlags(flagsFromEnv(env), flagsFromCli(RUN_OPTIONS, opts)) };
   });
 
-  const verify = subcommand('verify', 'run every check a run would (run --dry-run minus the targets) and print the report; writes nothing (for CI)', VERIFY_EXAMPLES);
+  const verify = subcommand(
+    'verify',
+    'run every check a run would (run --dry-run minus the targets) and print the report; writes nothing (for CI)',
+    VERIFY_EXAMPLES,
+  );
   addOptions(verify, VERIFY_OPTIONS);
   verify.action((opts: Record<string, unknown>) => {
     // Only the options verify has are read from env: a ZETA_PROVISION_DRY_RUN in a CI job means nothing here.
@@ -182,29 +198,45 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
   };
   const volumeFlags = (opts: Record<string, unknown>, command: string): { volume: string; output: OutputFormat } => {
     const flags = mergeFlags(flagsFromEnv(env, [envNameOfFlag(longFlag(TO_SPEC))], VOLUME_SPECS, command), flagsFromCli(VOLUME_SPECS, opts));
-    if (!flags.volume) throw new UsageError('no volume directory given', `pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision ${command} --help`);
+    if (!flags.volume)
+      throw new UsageError('no volume directory given', `pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision ${command} --help`);
     return { volume: flags.volume, output: flags.output ?? 'text' };
   };
-  volumeCommand('status', 'show the current and kept generations of a volume and what they hold (read-only)', STATUS_EXAMPLES).action((opts: Record<string, unknown>) => {
-    result = { name: 'status', ...volumeFlags(opts, 'status') };
-  });
+  volumeCommand('status', 'show the current and kept generations of a volume and what they hold (read-only)', STATUS_EXAMPLES).action(
+    (opts: Record<string, unknown>) => {
+      result = { name: 'status', ...volumeFlags(opts, 'status') };
+    },
+  );
   // Rollback takes the run's target options (config, cluster, --kube-out) too: every target goes back together.
-  const rollback = subcommand('rollback', 'move every target (volume, ConfigMaps, manifests) back to the previous (or a kept) payload, or refuse before changing any', ROLLBACK_EXAMPLES);
+  const rollback = subcommand(
+    'rollback',
+    'move every target (volume, ConfigMaps, manifests) back to the previous (or a kept) payload, or refuse before changing any',
+    ROLLBACK_EXAMPLES,
+  );
   addOptions(rollback, [...RUN_OPTIONS, TO_SPEC]);
   rollback.action((opts: Record<string, unknown>) => {
     const toName = envNameOfFlag(longFlag(TO_SPEC));
     const flags = mergeFlags(flagsFromEnv(env, [toName], RUN_OPTIONS, 'rollback'), flagsFromCli(RUN_OPTIONS, opts));
-    if (!flags.volume) throw new UsageError('no volume directory given', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision rollback --help');
+    if (!flags.volume)
+      throw new UsageError('no volume directory given', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR); see zeta-provision rollback --help');
     const toEnv = env[toName];
     const to = typeof opts.to === 'string' ? opts.to : toEnv !== undefined && toEnv !== '' ? toEnv : undefined;
     result = { name: 'rollback', volume: flags.volume, output: flags.output ?? 'text', to, flags };
   });
 
-  const watch = subcommand('watch', 'reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)', WATCH_EXAMPLES + ENV_RULES);
+  const watch = subcommand(
+    'watch',
+    'reload sidecar: on each change of a mounted directory, validate and reload the consumer (signal, command or HTTP)',
+    WATCH_EXAMPLES + ENV_RULES,
+  );
   const watchOption = (key: keyof RawWatchCommand, args: string, description: string): void => {
     watch.addOption(new Option(`${WATCH_FLAGS[key]}${args ? ` ${args}` : ''}`, `${description} ${envHelp([envNameOfFlag(WATCH_FLAGS[key])])}`));
   };
-  watchOption('dir', '<dir>', 'directory to watch: the root of a mounted ConfigMap or of the provisioning volume (where ..data is; mounted whole, never a subPath)');
+  watchOption(
+    'dir',
+    '<dir>',
+    'directory to watch: the root of a mounted ConfigMap or of the provisioning volume (where ..data is; mounted whole, never a subPath)',
+  );
   watchOption('validate', '<command>', 'shell command that must exit 0 before reloading (e.g. "nginx -t"); on failure nothing is reloaded');
   watchOption('signal', '<name>', 'action: send this signal (HUP, USR1 …) to --pid, --pid-file or --process-name');
   watchOption('pid', '<pid>', 'signal target: a process ID');
@@ -213,7 +245,11 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
   watchOption('exec', '<command>', 'action: run this shell command');
   watchOption('http', '<method-url...>', 'action: send an HTTP request, METHOD URL (e.g. PUT http://127.0.0.1:8181/v1/policies/zeta)');
   watchOption('bodyFile', '<file>', 'with --http: request body, read at each reload (e.g. the policy in the watched directory)');
-  watchOption('onStart', '[when]', 'validate and act at start: auto (default: unless the consumer started after the current content), always (bare --on-start), never');
+  watchOption(
+    'onStart',
+    '[when]',
+    'validate and act at start: auto (default: unless the consumer started after the current content), always (bare --on-start), never',
+  );
   watchOption('debounceMs', '<ms>', `quiet time after the last change before reloading (default: ${WATCH_DEFAULTS.debounceMs})`);
   watchOption('pollSeconds', '<seconds>', `content-hash poll, for filesystems without change events (default: ${WATCH_DEFAULTS.pollSeconds})`);
   watchOption('logFormat', '<format>', 'log format on stderr: text | json (default: text on a terminal, else json)');
@@ -221,7 +257,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
   watch.action((cli: RawWatchCommand) => {
     const opts: RawWatchCommand = { ...watchCommandFromEnv(env) };
     for (const [k, v] of Object.entries(cli)) if (v !== undefined) (opts as Record<string, unknown>)[k] = v;
-    if (opts.logFormat !== undefined && opts.logFormat !== 'text' && opts.logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${JSON.stringify(opts.logFormat)}`, helpHint);
+    if (opts.logFormat !== undefined && opts.logFormat !== 'text' && opts.logFormat !== 'json')
+      throw new UsageError(`--log-format must be text or json, got ${JSON.stringify(opts.logFormat)}`, helpHint);
     result = { name: 'watch', options: parseWatchOptions(opts), logFormat: opts.logFormat, debug: opts.debug === true };
   });
 

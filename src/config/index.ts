@@ -76,7 +76,11 @@ export const PROFILES = ['gematik'];
 
 export function profileConfigFile(flags: Pick<RunFlags, 'profile' | 'config'>): string | undefined {
   if (flags.profile === undefined) return flags.config;
-  if (flags.config !== undefined) throw new UsageError('--profile and --config exclude each other', 'a profile is a shipped config file; copy config/<profile>.yaml and pass it with --config to change it');
+  if (flags.config !== undefined)
+    throw new UsageError(
+      '--profile and --config exclude each other',
+      'a profile is a shipped config file; copy config/<profile>.yaml and pass it with --config to change it',
+    );
   if (!PROFILES.includes(flags.profile)) throw new UsageError(`unknown profile "${flags.profile}" (known: ${PROFILES.join(', ')})`);
   return path.join(PACKAGE_ROOT, 'config', `${flags.profile}.yaml`);
 }
@@ -166,11 +170,15 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
     },
   };
   for (const t of flags.tslTrust ?? []) {
-    if (!(t in config.trust) && !BUILTIN_TRUST_SETS.includes(t)) throw new UsageError(`--tsl-trust: unknown trust set "${t}"`, `built in: ${BUILTIN_TRUST_SETS.join(', ')}; or define it under trust: in the config`);
+    if (!(t in config.trust) && !BUILTIN_TRUST_SETS.includes(t))
+      throw new UsageError(`--tsl-trust: unknown trust set "${t}"`, `built in: ${BUILTIN_TRUST_SETS.join(', ')}; or define it under trust: in the config`);
   }
   if (flags.registryAuthFile !== undefined && !existsSync(settings.registryAuthFile!)) {
     // Said now, by name: later it would be an ENOENT from deep inside the registry client.
-    throw new UsageError(`--registry-auth-file ${flags.registryAuthFile}: no such file or directory`, 'pass an existing docker config.json or a mounted pull Secret directory (--registry-auth-file, ZETA_PROVISION_REGISTRY_AUTH_FILE, REGISTRY_AUTH_FILE)');
+    throw new UsageError(
+      `--registry-auth-file ${flags.registryAuthFile}: no such file or directory`,
+      'pass an existing docker config.json or a mounted pull Secret directory (--registry-auth-file, ZETA_PROVISION_REGISTRY_AUTH_FILE, REGISTRY_AUTH_FILE)',
+    );
   }
   if (settings.detailedExitcode && !settings.dryRun) {
     throw new UsageError('--detailed-exitcode only has a meaning together with --dry-run');
@@ -178,7 +186,6 @@ export function resolveSettings(flags: RunFlags, config: Config, env: NodeJS.Pro
   settings.configHash = hashConfig(settings);
   return settings;
 }
-
 
 /** gematik signs its provisioning image with this identity (leaf SAN e-mail). */
 export const GEMATIK_IMAGE_IDENTITY = 'software-development@gematik.de';
@@ -191,7 +198,10 @@ function imagePolicy(flags: RunFlags, config: Config, cwd: string): Settings['im
   const trustChain = flags.imageTrustChain !== undefined ? path.resolve(cwd, flags.imageTrustChain) : config.image.trustChain;
   const mode = flags.imageSignature ?? config.image.signature ?? (trustChain ? 'required' : 'off');
   if (mode !== 'off' && !trustChain) {
-    throw new ConfigError(`image signature is "${mode}" but no trust chain is set`, 'pass --image-trust-chain FILE or set TRUST_CERTCHAIN_FILE (or image.trustChain in the config)');
+    throw new ConfigError(
+      `image signature is "${mode}" but no trust chain is set`,
+      'pass --image-trust-chain FILE or set TRUST_CERTCHAIN_FILE (or image.trustChain in the config)',
+    );
   }
   const identity = flags.imageIdentity ?? config.image.identity ?? GEMATIK_IMAGE_IDENTITY;
   return { mode, trustChain, identity: identity === 'any' ? undefined : identity };
@@ -224,7 +234,6 @@ export function gematikFromEnv(env: NodeJS.ProcessEnv): GematikSettings {
   };
 }
 
-
 function nonEmpty(v: string | undefined): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
@@ -233,6 +242,14 @@ function hashConfig(s: Settings): string {
   const { origin: _origin, baseDir: _baseDir, ...shape } = s.config;
   // The truststore password is left out on purpose: this hash is stored in the volume record, and a
   // hash of a low-entropy password is a guessing oracle. A password change needs `run --force`.
-  const material = JSON.stringify({ shape, namespace: s.namespace, image: s.image, resultFilenames: s.gematik.resultFilenames, inputFilenames: s.gematik.inputFilenames, process: s.process, platform: s.platform });
+  const material = JSON.stringify({
+    shape,
+    namespace: s.namespace,
+    image: s.image,
+    resultFilenames: s.gematik.resultFilenames,
+    inputFilenames: s.gematik.inputFilenames,
+    process: s.process,
+    platform: s.platform,
+  });
   return 'sha256:' + createHash('sha256').update(material).digest('hex');
 }

@@ -76,10 +76,14 @@ export function validateInitdataSection(raw: unknown, fail: Fail): InitdataConfi
     return re.test(s) && s.length <= 253 ? s : fail(k, `"${s}" is not a valid ${what}`);
   };
 
-  const platforms = raw.platforms === undefined ? (['azure-vtpm'] as InitdataPlatform[]) : listOf(raw.platforms, at('platforms'), fail).map((p, i) => {
-    if (!(INITDATA_PLATFORMS as readonly unknown[]).includes(p)) fail(at('platforms', i), `unknown platform ${JSON.stringify(p)} (expected ${INITDATA_PLATFORMS.join(', ')})`);
-    return p as InitdataPlatform;
-  });
+  const platforms =
+    raw.platforms === undefined
+      ? (['azure-vtpm'] as InitdataPlatform[])
+      : listOf(raw.platforms, at('platforms'), fail).map((p, i) => {
+          if (!(INITDATA_PLATFORMS as readonly unknown[]).includes(p))
+            fail(at('platforms', i), `unknown platform ${JSON.stringify(p)} (expected ${INITDATA_PLATFORMS.join(', ')})`);
+          return p as InitdataPlatform;
+        });
   if (platforms.length === 0) fail(at('platforms'), 'name at least one platform');
   if (new Set(platforms).size !== platforms.length) fail(at('platforms'), 'a platform is listed twice');
   const algorithm = (raw.algorithm ?? (platforms.includes('azure-vtpm') ? 'sha256' : 'sha384')) as InitdataAlgorithm;
@@ -87,9 +91,11 @@ export function validateInitdataSection(raw: unknown, fail: Fail): InitdataConfi
   // Two published PCR8 rules exist: the OSC guides' `sha256sum initdata.toml` one-liner and
   // cloud-api-adaptor's (the `algorithm` digest cut to 32 bytes). They agree only for sha256, so
   // anything else would publish a reference value that one of them would not match.
-  if (platforms.includes('azure-vtpm') && algorithm !== 'sha256') fail(at('algorithm'), `azure-vtpm needs algorithm sha256 (got ${algorithm}): the documented PCR 8 rules agree only then`);
+  if (platforms.includes('azure-vtpm') && algorithm !== 'sha256')
+    fail(at('algorithm'), `azure-vtpm needs algorithm sha256 (got ${algorithm}): the documented PCR 8 rules agree only then`);
 
-  if (!isObj(raw.parts) || Object.keys(raw.parts).length === 0) fail(at('parts'), 'expected a mapping of data key (aa.toml, cdh.toml, policy.rego) to {file: PATH} or {template: PATH}');
+  if (!isObj(raw.parts) || Object.keys(raw.parts).length === 0)
+    fail(at('parts'), 'expected a mapping of data key (aa.toml, cdh.toml, policy.rego) to {file: PATH} or {template: PATH}');
   const partsRaw = raw.parts as Record<string, unknown>;
   if (Object.keys(partsRaw).length > MAX_PARTS) fail(at('parts'), `at most ${MAX_PARTS} parts`);
   const parts: InitdataPart[] = Object.entries(partsRaw).map(([key, v]) => {
@@ -110,7 +116,8 @@ export function validateInitdataSection(raw: unknown, fail: Fail): InitdataConfi
     const v = raw.peerPodsConfigMap === true ? {} : raw.peerPodsConfigMap;
     if (!isObj(v)) fail(at('peerPodsConfigMap'), 'expected true or a mapping with namespace, name, key');
     const m = v as Record<string, unknown>;
-    for (const k of Object.keys(m)) if (!['namespace', 'name', 'key'].includes(k)) fail(at('peerPodsConfigMap', k), 'unknown key (expected namespace, name, key)');
+    for (const k of Object.keys(m))
+      if (!['namespace', 'name', 'key'].includes(k)) fail(at('peerPodsConfigMap', k), 'unknown key (expected namespace, name, key)');
     peerPodsConfigMap = {
       namespace: m.namespace === undefined ? PEER_PODS_DEFAULT.namespace : name(at('peerPodsConfigMap', 'namespace'), m.namespace, DNS_LABEL, 'namespace name'),
       name: m.name === undefined ? PEER_PODS_DEFAULT.name : name(at('peerPodsConfigMap', 'name'), m.name, DNS_SUBDOMAIN, 'ConfigMap name'),
@@ -122,7 +129,8 @@ export function validateInitdataSection(raw: unknown, fail: Fail): InitdataConfi
     // `namespace/name`: the consumers live in the workload namespaces, not in ours.
     const s = str(at('deployments', i), d);
     const m = /^([^/]+)\/([^/]+)$/.exec(s);
-    if (!m || !DNS_LABEL.test(m[1]!) || m[1]!.length > 63 || !DNS_SUBDOMAIN.test(m[2]!)) return fail(at('deployments', i), `"${s}" is not NAMESPACE/DEPLOYMENT`);
+    if (!m || !DNS_LABEL.test(m[1]!) || m[1]!.length > 63 || !DNS_SUBDOMAIN.test(m[2]!))
+      return fail(at('deployments', i), `"${s}" is not NAMESPACE/DEPLOYMENT`);
     return { namespace: m[1]!, name: m[2]! };
   });
   if (deployments.length > MAX_DEPLOYMENTS) fail(at('deployments'), `at most ${MAX_DEPLOYMENTS} deployments`);
@@ -130,17 +138,22 @@ export function validateInitdataSection(raw: unknown, fail: Fail): InitdataConfi
   if (seen.size !== deployments.length) fail(at('deployments'), 'a deployment is listed twice');
   if (!peerPodsConfigMap && deployments.length === 0) fail(at(), 'name a target: peerPodsConfigMap and/or deployments');
 
-  const annotations = raw.annotations === undefined ? [INITDATA_ANNOTATION, INITDATA_ANNOTATION_LEGACY] : listOf(raw.annotations, at('annotations'), fail).map((a, i) => name(at('annotations', i), a, ANNOTATION_KEY, 'annotation key'));
+  const annotations =
+    raw.annotations === undefined
+      ? [INITDATA_ANNOTATION, INITDATA_ANNOTATION_LEGACY]
+      : listOf(raw.annotations, at('annotations'), fail).map((a, i) => name(at('annotations', i), a, ANNOTATION_KEY, 'annotation key'));
   if (annotations.length === 0) fail(at('annotations'), 'name at least one annotation key');
 
   const rv = raw.referenceValues === undefined ? {} : raw.referenceValues;
   if (!isObj(rv)) return fail(at('referenceValues'), 'expected a mapping with namespace, name, key, names, format, validDays, refreshDays');
-  for (const k of Object.keys(rv)) if (!['namespace', 'name', 'key', 'names', 'format', 'validDays', 'refreshDays'].includes(k)) fail(at('referenceValues', k), 'unknown key');
+  for (const k of Object.keys(rv))
+    if (!['namespace', 'name', 'key', 'names', 'format', 'validDays', 'refreshDays'].includes(k)) fail(at('referenceValues', k), 'unknown key');
   const names = { ...RVPS_DEFAULT_NAMES };
   if (rv.names !== undefined) {
     if (!isObj(rv.names)) fail(at('referenceValues', 'names'), 'expected a mapping of platform to reference value name');
     for (const [p, n] of Object.entries(rv.names as Record<string, unknown>)) {
-      if (!(INITDATA_PLATFORMS as readonly string[]).includes(p)) fail(at('referenceValues', 'names', p), `unknown platform (expected ${INITDATA_PLATFORMS.join(', ')})`);
+      if (!(INITDATA_PLATFORMS as readonly string[]).includes(p))
+        fail(at('referenceValues', 'names', p), `unknown platform (expected ${INITDATA_PLATFORMS.join(', ')})`);
       names[p as InitdataPlatform] = name(at('referenceValues', 'names', p), n, /^[A-Za-z0-9_][-._A-Za-z0-9]{0,127}$/, 'reference value name');
     }
   }

@@ -6,7 +6,16 @@
  */
 import path from 'node:path';
 
-export const OUTPUT_IDS = ['smcbTruststore', 'smcbMeta', 'ocspTruststore', 'ocspMeta', 'tpmTruststore', 'tpmPemBundle', 'policySignerKey', 'rootsJson'] as const;
+export const OUTPUT_IDS = [
+  'smcbTruststore',
+  'smcbMeta',
+  'ocspTruststore',
+  'ocspMeta',
+  'tpmTruststore',
+  'tpmPemBundle',
+  'policySignerKey',
+  'rootsJson',
+] as const;
 export type OutputId = (typeof OUTPUT_IDS)[number];
 
 /** Warn this many days before a TSL's NextUpdate (process.tsl.warnDays; also the status command's default). */
@@ -103,11 +112,13 @@ export function validateProcessSection(raw: unknown, baseDir: string, h: Helpers
       files: files(['process', 'tsl', 'files'], tsl.files),
       warnDays: days(['process', 'tsl', 'warnDays'], tsl.warnDays, DEFAULT_TSL_WARN_DAYS),
       graceDays: days(['process', 'tsl', 'graceDays'], tsl.graceDays, 0),
-      signerAnchors: tsl.signerAnchors === undefined ? [] : strList(['process', 'tsl', 'signerAnchors'], tsl.signerAnchors).map((f) => path.resolve(baseDir, f)),
+      signerAnchors:
+        tsl.signerAnchors === undefined ? [] : strList(['process', 'tsl', 'signerAnchors'], tsl.signerAnchors).map((f) => path.resolve(baseDir, f)),
       trust: tsl.trust === undefined || (Array.isArray(tsl.trust) && tsl.trust.length === 0) ? [] : strList(['process', 'tsl', 'trust'], tsl.trust),
     };
     if (tsl.signature !== undefined) {
-      if (tsl.signature !== 'required' && tsl.signature !== 'off') fail(['process', 'tsl', 'signature'], `expected "required" or "off", got "${String(tsl.signature)}"`);
+      if (tsl.signature !== 'required' && tsl.signature !== 'off')
+        fail(['process', 'tsl', 'signature'], `expected "required" or "off", got "${String(tsl.signature)}"`);
       out.tsl.signature = tsl.signature as 'required' | 'off';
     }
   }
@@ -117,10 +128,15 @@ export function validateProcessSection(raw: unknown, baseDir: string, h: Helpers
     out.tpm = { files: files(['process', 'tpm', 'files'], tpm.files), pemBundle: tpm.pemBundle === true };
   }
   const ps = section('policySigner', ['dirs', 'signer']);
-  if (ps) out.policySigner = { dirs: files(['process', 'policySigner', 'dirs'], ps.dirs), signer: ps.signer === undefined ? undefined : str(['process', 'policySigner', 'signer'], ps.signer) };
+  if (ps)
+    out.policySigner = {
+      dirs: files(['process', 'policySigner', 'dirs'], ps.dirs),
+      signer: ps.signer === undefined ? undefined : str(['process', 'policySigner', 'signer'], ps.signer),
+    };
   const roots = section('roots', ['files']);
   if (roots) out.roots = { files: files(['process', 'roots', 'files'], roots.files) };
-  if (raw.truststorePasswordFile !== undefined) out.truststorePasswordFile = path.resolve(baseDir, str(['process', 'truststorePasswordFile'], raw.truststorePasswordFile));
+  if (raw.truststorePasswordFile !== undefined)
+    out.truststorePasswordFile = path.resolve(baseDir, str(['process', 'truststorePasswordFile'], raw.truststorePasswordFile));
   if (raw.names !== undefined) {
     if (!isObj(raw.names)) fail(['process', 'names'], 'expected a mapping of output id to file name');
     for (const [id, name] of Object.entries(raw.names as Record<string, unknown>)) {
@@ -136,6 +152,8 @@ export function validateProcessSection(raw: unknown, baseDir: string, h: Helpers
 /** Output ids the configured processors produce. */
 export function producedOutputs(p: ProcessConfig | undefined): OutputId[] {
   if (!p) return [];
-  const ids: OutputId[] = (Object.keys(PROCESSOR_OUTPUTS) as (keyof typeof PROCESSOR_OUTPUTS)[]).filter((k) => p[k] !== undefined).flatMap((k) => [...PROCESSOR_OUTPUTS[k]]);
+  const ids: OutputId[] = (Object.keys(PROCESSOR_OUTPUTS) as (keyof typeof PROCESSOR_OUTPUTS)[])
+    .filter((k) => p[k] !== undefined)
+    .flatMap((k) => [...PROCESSOR_OUTPUTS[k]]);
   return p.tpm?.pemBundle ? [...ids, 'tpmPemBundle'] : ids;
 }

@@ -11,7 +11,20 @@ import type { Config, ConfigMapTarget, VerifyRule } from './types.js';
 
 export type Locate = (keyPath: (string | number)[]) => number | undefined;
 
-const TOP_KEYS = ['source', 'namespace', 'instance', 'image', 'trust', 'verify', 'volume', 'configMaps', 'manifest', 'expiryWarningDays', 'process', 'initdata'];
+const TOP_KEYS = [
+  'source',
+  'namespace',
+  'instance',
+  'image',
+  'trust',
+  'verify',
+  'volume',
+  'configMaps',
+  'manifest',
+  'expiryWarningDays',
+  'process',
+  'initdata',
+];
 /** extendedKeyUsage purposes a rule may name (RFC 5280 §4.2.1.12); dotted OIDs are accepted too. */
 export const EKU_PURPOSES: Record<string, string> = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
@@ -101,7 +114,8 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
 
   const processConfig = validateProcessSection(obj.process, baseDir, { fail, str, strList, payloadPath });
   processConfig?.tsl?.trust.forEach((t, j) => {
-    if (!(t in trust) && !BUILTIN_TRUST_SETS.includes(t)) fail(['process', 'tsl', 'trust', j], `unknown trust set "${t}" (built in: ${BUILTIN_TRUST_SETS.join(', ')}; or define it under trust:)`);
+    if (!(t in trust) && !BUILTIN_TRUST_SETS.includes(t))
+      fail(['process', 'tsl', 'trust', j], `unknown trust set "${t}" (built in: ${BUILTIN_TRUST_SETS.join(', ')}; or define it under trust:)`);
   });
   const produced = producedOutputs(processConfig);
   const outputId = (keyPath: (string | number)[], v: unknown): OutputId => {
@@ -115,7 +129,8 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
   if (obj.volume !== undefined) {
     if (!isPlainObject(obj.volume)) fail(['volume'], 'expected a mapping with dir and files');
     const v = obj.volume as Record<string, unknown>;
-    for (const k of Object.keys(v)) if (!['dir', 'files', 'outputs', 'fileMode', 'dirMode', 'group', 'keep', 'lockStale', 'lockTimeout'].includes(k)) fail(['volume', k], 'unknown key');
+    for (const k of Object.keys(v))
+      if (!['dir', 'files', 'outputs', 'fileMode', 'dirMode', 'group', 'keep', 'lockStale', 'lockTimeout'].includes(k)) fail(['volume', k], 'unknown key');
     // Modes as quoted octal strings only: YAML reads an unquoted 0640 as the decimal number 640.
     const mode = (k: string, needed: number, what: string): number | undefined => {
       if (v[k] === undefined) return undefined;
@@ -126,7 +141,9 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     };
     const int = (k: string, min: number, max: number): number | undefined => {
       if (v[k] === undefined) return undefined;
-      return Number.isInteger(v[k]) && (v[k] as number) >= min && (v[k] as number) <= max ? (v[k] as number) : fail(['volume', k], `expected an integer from ${min} to ${max}`);
+      return Number.isInteger(v[k]) && (v[k] as number) >= min && (v[k] as number) <= max
+        ? (v[k] as number)
+        : fail(['volume', k], `expected an integer from ${min} to ${max}`);
     };
     volume = {
       dir: v.dir === undefined ? undefined : path.resolve(baseDir, str(['volume', 'dir'], v.dir)),
@@ -178,10 +195,16 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     if (files.length === 0) fail([...at, 'files'], 'a ConfigMap needs at least one file');
     const consumers = cm.consumers === undefined ? [] : strList([...at, 'consumers'], cm.consumers);
     consumers.forEach((c, j) => {
-      if (!/^(deployment|statefulset|daemonset)\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(c)) fail([...at, 'consumers', j], `"${c}" is not deployment/NAME, statefulset/NAME or daemonset/NAME`);
+      if (!/^(deployment|statefulset|daemonset)\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(c))
+        fail([...at, 'consumers', j], `"${c}" is not deployment/NAME, statefulset/NAME or daemonset/NAME`);
     });
     // One sensitive file makes the whole target a Secret: a secret never lands in a ConfigMap.
-    return { name, files: files.map((f) => ('output' in f ? f : { path: f.path, key: f.key })), secret: files.some((f) => 'sensitive' in f && f.sensitive), consumers };
+    return {
+      name,
+      files: files.map((f) => ('output' in f ? f : { path: f.path, key: f.key })),
+      secret: files.some((f) => 'sensitive' in f && f.sensitive),
+      consumers,
+    };
   });
 
   const image: Config['image'] = {};
@@ -190,7 +213,8 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     const im = obj.image as Record<string, unknown>;
     for (const k of Object.keys(im)) if (!['signature', 'trustChain', 'identity'].includes(k)) fail(['image', k], 'unknown key');
     if (im.signature !== undefined) {
-      if (im.signature !== 'required' && im.signature !== 'optional' && im.signature !== 'off') fail(['image', 'signature'], `expected "required", "optional" or "off", got "${String(im.signature)}"`);
+      if (im.signature !== 'required' && im.signature !== 'optional' && im.signature !== 'off')
+        fail(['image', 'signature'], `expected "required", "optional" or "off", got "${String(im.signature)}"`);
       image.signature = im.signature as 'required' | 'optional' | 'off';
     }
     if (im.trustChain !== undefined) image.trustChain = path.resolve(baseDir, str(['image', 'trustChain'], im.trustChain));
@@ -203,7 +227,8 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
     const m = obj.manifest as Record<string, unknown>;
     for (const k of Object.keys(m)) if (!['check', 'unlisted'].includes(k)) fail(['manifest', k], 'unknown key (expected check, unlisted)');
     if (m.check !== undefined) {
-      if (m.check !== 'required' && m.check !== 'optional' && m.check !== 'off') fail(['manifest', 'check'], `expected "required", "optional" or "off", got "${String(m.check)}"`);
+      if (m.check !== 'required' && m.check !== 'optional' && m.check !== 'off')
+        fail(['manifest', 'check'], `expected "required", "optional" or "off", got "${String(m.check)}"`);
       manifest.check = m.check as Config['manifest']['check'];
     }
     if (m.unlisted !== undefined) {
@@ -221,7 +246,22 @@ export function validateConfig(raw: unknown, origin: string, baseDir: string, lo
 
   const initdata = validateInitdataSection(obj.initdata, fail);
 
-  return { origin, baseDir, source, namespace, instance, trust, verify, volume, configMaps, image, manifest, expiryWarningDays, ...(processConfig ? { process: processConfig } : {}), ...(initdata ? { initdata } : {}) };
+  return {
+    origin,
+    baseDir,
+    source,
+    namespace,
+    instance,
+    trust,
+    verify,
+    volume,
+    configMaps,
+    image,
+    manifest,
+    expiryWarningDays,
+    ...(processConfig ? { process: processConfig } : {}),
+    ...(initdata ? { initdata } : {}),
+  };
 }
 
 /** Trust sets that ship with the tool (certificates under config/trust/). */

@@ -243,7 +243,5 @@ export function subjectAltEmails(cert: pkijs.Certificate): string[] {
   const ext = findExtension(cert, OID_SUBJECT_ALT_NAME);
   const san = ext?.parsedValue;
   if (!(san instanceof pkijs.AltName)) return [];
-  return san.altNames
-    .filter((n) => n.type === GENERAL_NAME_RFC822 && typeof n.value === 'string')
-    .map((n) => n.value as string);
+  return san.altNames.filter((n) => n.type === GENERAL_NAME_RFC822 && typeof n.value === 'string').map((n) => n.value as string);
 }

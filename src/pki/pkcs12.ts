@@ -136,7 +136,8 @@ const TRUSTED_KEY_USAGE_ATTRIBUTE = tlv(0x30, oidDer(OID_ORACLE_TRUSTED_KEY_USAG
  */
 function certBag({ certificate, friendlyName }: TrustStoreEntry): Chunks {
   const parsed = derFrame(certificate);
-  if (!parsed || parsed.total !== certificate.byteLength || certificate[0] !== 0x30) throw new VerifyError(`certificate "${friendlyName}" is not one DER element`);
+  if (!parsed || parsed.total !== certificate.byteLength || certificate[0] !== 0x30)
+    throw new VerifyError(`certificate "${friendlyName}" is not one DER element`);
   const bmp = Buffer.alloc(friendlyName.length * 2);
   for (let i = 0; i < friendlyName.length; i++) bmp.writeUInt16BE(friendlyName.charCodeAt(i), i * 2);
   const friendlyNameAttribute = tlv(0x30, FRIENDLY_NAME_OID, tlv(0x31, tlv(0x1e, bmp)));

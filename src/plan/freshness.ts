@@ -54,7 +54,11 @@ export interface FreshnessLimits {
   payloadAgeWarningDays: number;
 }
 
-export const DEFAULT_LIMITS: FreshnessLimits = { expiryWarningDays: DEFAULT_EXPIRY_WARNING_DAYS, tslWarningDays: DEFAULT_TSL_WARN_DAYS, payloadAgeWarningDays: PAYLOAD_AGE_WARNING_DAYS };
+export const DEFAULT_LIMITS: FreshnessLimits = {
+  expiryWarningDays: DEFAULT_EXPIRY_WARNING_DAYS,
+  tslWarningDays: DEFAULT_TSL_WARN_DAYS,
+  payloadAgeWarningDays: PAYLOAD_AGE_WARNING_DAYS,
+};
 
 /** Warnings for a recorded state (near or over a limit); `appliedAt` gives the payload's age. */
 export function freshnessWarnings(f: Freshness & { appliedAt?: string }, now: Date, limits: FreshnessLimits = DEFAULT_LIMITS): string[] {
@@ -62,7 +66,8 @@ export function freshnessWarnings(f: Freshness & { appliedAt?: string }, now: Da
   if (f.earliestCertificateExpiry) {
     const d = Date.parse(f.earliestCertificateExpiry) - now.getTime();
     if (d <= 0) out.push(`a certificate the applied payload relies on expired on ${f.earliestCertificateExpiry}`);
-    else if (d < limits.expiryWarningDays * DAY_MS) out.push(`a certificate the applied payload relies on expires ${describeTime(f.earliestCertificateExpiry, now)}`);
+    else if (d < limits.expiryWarningDays * DAY_MS)
+      out.push(`a certificate the applied payload relies on expires ${describeTime(f.earliestCertificateExpiry, now)}`);
   }
   if (f.tslNextUpdate) {
     const d = Date.parse(f.tslNextUpdate) - now.getTime();
@@ -71,7 +76,8 @@ export function freshnessWarnings(f: Freshness & { appliedAt?: string }, now: Da
   }
   if (f.appliedAt) {
     const age = now.getTime() - Date.parse(f.appliedAt);
-    if (age > limits.payloadAgeWarningDays * DAY_MS) out.push(`the applied payload is ${Math.floor(age / DAY_MS)} days old (applied ${f.appliedAt}); check that new payloads still arrive`);
+    if (age > limits.payloadAgeWarningDays * DAY_MS)
+      out.push(`the applied payload is ${Math.floor(age / DAY_MS)} days old (applied ${f.appliedAt}); check that new payloads still arrive`);
   }
   return out;
 }
@@ -102,4 +108,3 @@ export function recordedFreshness(
     payloadAgeSeconds: Math.max(0, Math.floor((now.getTime() - Date.parse(r.appliedAt)) / 1000)),
   };
 }
-

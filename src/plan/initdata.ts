@@ -172,7 +172,13 @@ export function decideRotation(input: RotationInput): RotationDecision {
   if (why.length === 0 && entryDiffers) why.push('entries differ from the state stored with them');
   if (why.length === 0 && JSON.stringify(next.current) !== JSON.stringify(state?.current)) why.push('current values changed');
 
-  const overlapping = next.previous.map((p) => ({ id: p.id, values: p.values, retiredAt: p.retiredAt, until: rvpsTime(new Date(Date.parse(p.retiredAt) + input.overlapMs)), waitingFor }));
+  const overlapping = next.previous.map((p) => ({
+    id: p.id,
+    values: p.values,
+    retiredAt: p.retiredAt,
+    until: rvpsTime(new Date(Date.parse(p.retiredAt) + input.overlapMs)),
+    waitingFor,
+  }));
   if (why.length === 0) return { update, overlapping, drift, conflicts };
   // Every write sets the expiration afresh from the config, so it never lapses between runs.
   next.expiration = rvpsTime(new Date(now.getTime() + input.validMs));
@@ -196,7 +202,10 @@ export function entryText(name: string, state: RotationState, input: Pick<Rotati
 export function entryValues(raw: unknown): string[] {
   if (raw === null || typeof raw !== 'object') return [];
   const r = raw as Record<string, unknown>;
-  if (Array.isArray(r['hash-value'])) return r['hash-value'].map((h) => (h && typeof h === 'object' ? (h as { value?: unknown }).value : undefined)).filter((v): v is string => typeof v === 'string');
+  if (Array.isArray(r['hash-value']))
+    return r['hash-value']
+      .map((h) => (h && typeof h === 'object' ? (h as { value?: unknown }).value : undefined))
+      .filter((v): v is string => typeof v === 'string');
   if (Array.isArray(r.value)) return r.value.filter((v): v is string => typeof v === 'string');
   return typeof r.value === 'string' ? [r.value] : [];
 }
@@ -209,6 +218,10 @@ export function rvpsTime(d: Date): string {
 /** JSON with sorted keys, to compare an entry by meaning (a foreign edit may reorder keys). */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  if (v !== null && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   return JSON.stringify(v);
 }

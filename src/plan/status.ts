@@ -11,7 +11,10 @@ export function runStatus(outcome: RunStatus['outcome'], plan: Plan, meta: { sou
   const at = `${meta.source}@${meta.digest}${meta.revision ? ` revision ${meta.revision}` : ''}`;
   const drift = plan.drift ?? [];
   const changes = (plan.targets ?? []).flatMap((p) => p.actions.map((a) => `${p.target}: ${a}`));
-  const message = outcome === 'drift-corrected' ? `drift corrected: ${drift.map((d) => `${d.target} ${d.object} (${d.what})`).join(', ')} (${at})` : `applied ${at}${changes.length ? `: ${changes.join(', ')}` : ''}`;
+  const message =
+    outcome === 'drift-corrected'
+      ? `drift corrected: ${drift.map((d) => `${d.target} ${d.object} (${d.what})`).join(', ')} (${at})`
+      : `applied ${at}${changes.length ? `: ${changes.join(', ')}` : ''}`;
   return {
     outcome,
     message,

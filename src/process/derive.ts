@@ -62,13 +62,18 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     });
     warnings.push(...tsl.warnings);
     const pw = await truststorePassword();
-    for (const [sel, store, meta] of [[tsl.smcb, 'smcbTruststore', 'smcbMeta'], [tsl.ocsp, 'ocspTruststore', 'ocspMeta']] as const) {
+    for (const [sel, store, meta] of [
+      [tsl.smcb, 'smcbTruststore', 'smcbMeta'],
+      [tsl.ocsp, 'ocspTruststore', 'ocspMeta'],
+    ] as const) {
       const named = encodeTrustStore(sel.entries, pw);
       warnings.push(...named.warnings.map((w) => `${rel}: ${w}`));
       await emit(store, named.p12);
       await emit(meta, trustMetaJson(named.entries));
     }
-    const sig = tsl.signature.checked ? `signature verified (signer ${tsl.signature.signer} → ${tsl.signature.anchor})` : `signature NOT checked (${tsl.signature.reason})`;
+    const sig = tsl.signature.checked
+      ? `signature verified (signer ${tsl.signature.signer} → ${tsl.signature.anchor})`
+      : `signature NOT checked (${tsl.signature.reason})`;
     summaries.push({
       processor: 'tsl',
       input: rel,
@@ -82,7 +87,11 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
   if (config.tpm) {
     const rel = input(config.tpm.files, 'file', 'TPM roots', 'TPM_CAB_FILENAME');
     if (!options.authenticodeVerified?.has(rel)) {
-      throw new VerifyError(`${rel}: the TPM processor needs a cabinet whose Authenticode signature was verified, and no verify rule covered this one`, rel, 'add it to a verify rule with kind: authenticode, trust: [microsoft]');
+      throw new VerifyError(
+        `${rel}: the TPM processor needs a cabinet whose Authenticode signature was verified, and no verify rule covered this one`,
+        rel,
+        'add it to a verify rule with kind: authenticode, trust: [microsoft]',
+      );
     }
     // Loaded only when configured: the cabinet reader is not needed by other profiles.
     const { deriveTpmTrustStore } = await import('./tpm-store.js');
@@ -90,12 +99,20 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     warnings.push(...tpm.warnings);
     await emit('tpmTruststore', tpm.p12);
     if (tpm.pem) await emit('tpmPemBundle', tpm.pem);
-    summaries.push({ processor: 'tpm', input: rel, outputs: config.tpm.pemBundle ? [names.tpmTruststore, names.tpmPemBundle] : [names.tpmTruststore], detail: tpm.detail });
+    summaries.push({
+      processor: 'tpm',
+      input: rel,
+      outputs: config.tpm.pemBundle ? [names.tpmTruststore, names.tpmPemBundle] : [names.tpmTruststore],
+      detail: tpm.detail,
+    });
   }
 
   if (config.policySigner) {
     const rel = input(config.policySigner.dirs, 'dir', 'policy signer');
-    const signer = await derivePolicySigner(path.join(stagingRoot, rel), rel, { signer: fromEnv.POLICY_SIGNER_CERT_FILENAME ?? config.policySigner.signer, now });
+    const signer = await derivePolicySigner(path.join(stagingRoot, rel), rel, {
+      signer: fromEnv.POLICY_SIGNER_CERT_FILENAME ?? config.policySigner.signer,
+      now,
+    });
     await emit('policySignerKey', Buffer.from(signer.publicKeyPem));
     summaries.push({
       processor: 'policySigner',
@@ -112,7 +129,12 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     const summary = validateRootsJson(bytes, rel);
     // Published byte for byte: the PEP parses it; we only vouch that it is consistent.
     await emit('rootsJson', bytes);
-    summaries.push({ processor: 'roots', input: rel, outputs: [names.rootsJson], detail: `${summary.roots} roots, ${summary.first} … ${summary.last}, cross-certificates linked` });
+    summaries.push({
+      processor: 'roots',
+      input: rel,
+      outputs: [names.rootsJson],
+      detail: `${summary.roots} roots, ${summary.first} … ${summary.last}, cross-certificates linked`,
+    });
   }
   return { files, summaries, warnings };
 }
@@ -123,7 +145,12 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
  * `required` whenever an anchor is configured unless turned off explicitly; with none it is not
  * checked (warned).
  */
-async function tslTrust(tree: TreeEntry[], stagingRoot: string, config: ProcessConfig, options: ProcessOptions): Promise<Pick<TslOptions, 'signerAnchors' | 'crossCertificates' | 'anchorOrigin' | 'signature'>> {
+async function tslTrust(
+  tree: TreeEntry[],
+  stagingRoot: string,
+  config: ProcessConfig,
+  options: ProcessOptions,
+): Promise<Pick<TslOptions, 'signerAnchors' | 'crossCertificates' | 'anchorOrigin' | 'signature'>> {
   const tsl = config.tsl!;
   const mode = options.tslSignature ?? tsl.signature;
   if (mode === 'off') return { signerAnchors: [], signature: 'off' };
@@ -138,7 +165,10 @@ async function tslTrust(tree: TreeEntry[], stagingRoot: string, config: ProcessC
     throw new ConfigError(`TSL signer anchors: ${errorMessage(err)}`, 'check --tsl-signer-anchor, --tsl-trust and process.tsl in the config');
   }
   if (anchors.length === 0 && mode === 'required') {
-    throw new ConfigError('the TSL signature is required but no TSL signer anchor is configured', 'name a trust set with --tsl-trust (e.g. gematik-rca) or a file with --tsl-signer-anchor');
+    throw new ConfigError(
+      'the TSL signature is required but no TSL signer anchor is configured',
+      'name a trust set with --tsl-trust (e.g. gematik-rca) or a file with --tsl-signer-anchor',
+    );
   }
   // The payload's roots.json carries the cross-certificates between GEM.RCA generations.
   const cross: pkijs.Certificate[] = [];
@@ -159,7 +189,10 @@ export function outputNames(config: ProcessConfig, resultFilenames: Record<strin
   for (const id of Object.keys(names) as OutputId[]) {
     const fromEnv = resultFilenames[OUTPUT_NAME_ENV[id]];
     if (fromEnv !== undefined && !OUTPUT_NAME.test(fromEnv)) {
-      throw new ConfigError(`${OUTPUT_NAME_ENV[id]}=${JSON.stringify(fromEnv)} is not a plain file name`, 'use letters, digits, ., - and _ (no /, no leading dot)');
+      throw new ConfigError(
+        `${OUTPUT_NAME_ENV[id]}=${JSON.stringify(fromEnv)} is not a plain file name`,
+        'use letters, digits, ., - and _ (no /, no leading dot)',
+      );
     }
     names[id] = fromEnv ?? config.names[id] ?? names[id];
   }
@@ -194,4 +227,3 @@ async function resolvePassword(config: ProcessConfig, options: ProcessOptions): 
   }
   return DEFAULT_TRUSTSTORE_PASSWORD;
 }
-

@@ -56,7 +56,10 @@ export async function deriveOutputs(stagingRoot: string, config: Config, namespa
     if (!out) throw new InternalError(`output ${id} was configured for the volume but not produced`);
     // A derived file and a payload file under one name would make the volume's content depend on order.
     if (volumeFiles.some((f) => f.path === out.name)) {
-      throw new ConfigError(`volume: ${out.name} is both a payload file (volume.files) and the derived output ${id}`, 'rename the output (process.names) or narrow volume.files');
+      throw new ConfigError(
+        `volume: ${out.name} is both a payload file (volume.files) and the derived output ${id}`,
+        'rename the output (process.names) or narrow volume.files',
+      );
     }
     volumeFiles.push({ path: out.name, source: out.file, size: out.bytes.length, sha256: createHash('sha256').update(out.bytes).digest('hex') });
   }
@@ -78,7 +81,8 @@ export async function deriveOutputs(stagingRoot: string, config: Config, namespa
     }
     const keys = contents.map((c) => c.key);
     const clash = keys.find((k, i) => keys.indexOf(k) !== i);
-    if (clash) throw new ConfigError(`ConfigMap ${target.name}: key "${clash}" is used twice (a derived output and another file)`, 'give one of them an explicit key');
+    if (clash)
+      throw new ConfigError(`ConfigMap ${target.name}: key "${clash}" is used twice (a derived output and another file)`, 'give one of them an explicit key');
     configMaps.push(buildConfigMap(target.name, namespace, contents, target.secret ? 'Secret' : 'ConfigMap'));
   }
   // Loaded only when configured, like the processors: most runs have no initdata.

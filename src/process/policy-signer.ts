@@ -4,7 +4,7 @@
  * OPA takes as `keys.<id>.key`. OPA reads the key only at start-up, so a wrong key locks policies out
  * until the next rollout: every check happens here, before anything is published.
  */
-import crypto from 'node:crypto';
+import type crypto from 'node:crypto';
 import { readFile, readdir, lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type * as pkijs from 'pkijs';
@@ -45,7 +45,8 @@ export async function derivePolicySigner(dir: string, relDir: string, options: P
   const signer = signerCerts[0]!;
 
   const caCerts: pkijs.Certificate[] = [];
-  for (const name of await regularFiles(path.join(dir, 'ca'), `${relDir}/ca`)) caCerts.push(...(await readCertificates(path.join(dir, 'ca', name), `${relDir}/ca/${name}`)));
+  for (const name of await regularFiles(path.join(dir, 'ca'), `${relDir}/ca`))
+    caCerts.push(...(await readCertificates(path.join(dir, 'ca', name), `${relDir}/ca/${name}`)));
   // Self-signed certificates in ca/ are the anchors; the rest may serve as intermediates.
   const roots = caCerts.filter((c) => c.subject.isEqual(c.issuer));
   const anchors = roots.length > 0 ? roots : caCerts;
@@ -73,13 +74,18 @@ export async function derivePolicySigner(dir: string, relDir: string, options: P
 /** The configured name, or the only file; never "the first of several" (that would depend on luck). */
 export function chooseSigner(names: string[], configured: string | undefined, where: string): string {
   if (configured !== undefined) {
-    if (configured.includes('/') || configured === '..' || configured === '.') throw new ConfigError(`policy signer name ${JSON.stringify(configured)} must be a plain file name in ${where}`);
-    if (!names.includes(configured)) throw new VerifyError(`${where}: no signer file ${JSON.stringify(configured)} (present: ${names.join(', ') || 'none'})`, where);
+    if (configured.includes('/') || configured === '..' || configured === '.')
+      throw new ConfigError(`policy signer name ${JSON.stringify(configured)} must be a plain file name in ${where}`);
+    if (!names.includes(configured))
+      throw new VerifyError(`${where}: no signer file ${JSON.stringify(configured)} (present: ${names.join(', ') || 'none'})`, where);
     return configured;
   }
   if (names.length === 1) return names[0]!;
   if (names.length === 0) throw new VerifyError(`${where}: no signer certificate`, where);
-  throw new ConfigError(`${where} holds ${names.length} signer certificates (${names.join(', ')}); choose one`, 'set process.policySigner.signer in the config');
+  throw new ConfigError(
+    `${where} holds ${names.length} signer certificates (${names.join(', ')}); choose one`,
+    'set process.policySigner.signer in the config',
+  );
 }
 
 function checkKeyType(key: crypto.KeyObject, file: string): string {

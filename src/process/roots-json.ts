@@ -11,7 +11,7 @@
  * prev = cross-certificate for the preceding root, issued by this one ("" for the first).
  */
 import crypto from 'node:crypto';
-import * as pkijs from 'pkijs';
+import type * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../errors.js';
 import { parseCertificate, subjectKeyId, subjectString } from '../pki/certs.js';
 import { signedBy } from '../pki/chain.js';
@@ -55,10 +55,12 @@ export function validateRootsJson(bytes: Uint8Array, file: string): RootsSummary
     if (!cert.subject.isEqual(cert.issuer) || !signedBy(cert, cert)) fail(`${where}: cert is not a self-signed root`);
     const cn = commonName(cert);
     if (e.cn !== cn) fail(`${where}: cn does not match the certificate's CN ${JSON.stringify(cn)}`);
-    if (e.name !== cn.replace(/^GEM\./, '')) fail(`${where}: name ${JSON.stringify(e.name)} does not match the CN without "GEM." (${JSON.stringify(cn.replace(/^GEM\./, ''))})`);
+    if (e.name !== cn.replace(/^GEM\./, ''))
+      fail(`${where}: name ${JSON.stringify(e.name)} does not match the CN without "GEM." (${JSON.stringify(cn.replace(/^GEM\./, ''))})`);
     const ski = subjectKeyId(cert);
     if (!ski) fail(`${where}: certificate has no subjectKeyIdentifier`);
-    if (e.ski!.toLowerCase() !== Buffer.from(ski!).toString('hex')) fail(`${where}: ski ${e.ski} is not the certificate's ${Buffer.from(ski!).toString('hex')}`);
+    if (e.ski!.toLowerCase() !== Buffer.from(ski!).toString('hex'))
+      fail(`${where}: ski ${e.ski} is not the certificate's ${Buffer.from(ski!).toString('hex')}`);
     if (e.nvb !== isoSeconds(cert.notBefore.value)) fail(`${where}: nvb ${e.nvb} is not the certificate's notBefore ${isoSeconds(cert.notBefore.value)}`);
     if (e.nva !== isoSeconds(cert.notAfter.value)) fail(`${where}: nva ${e.nva} is not the certificate's notAfter ${isoSeconds(cert.notAfter.value)}`);
     return { cert, cn, next: decodeCert(e.next!, `${at}.next`, fail), prev: decodeCert(e.prev!, `${at}.prev`, fail) };

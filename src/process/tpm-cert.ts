@@ -94,7 +94,8 @@ function checkElement(der: Uint8Array, el: Tlv, depth: number): void {
       return;
     case 0x02: // INTEGER, minimal
     case 0x0a: // ENUMERATED, the same rules
-      if (len === 0 || (len > 1 && ((der[el.start] === 0 && der[el.start + 1]! < 0x80) || (der[el.start] === 0xff && der[el.start + 1]! >= 0x80)))) throw new NotSure();
+      if (len === 0 || (len > 1 && ((der[el.start] === 0 && der[el.start + 1]! < 0x80) || (der[el.start] === 0xff && der[el.start + 1]! >= 0x80))))
+        throw new NotSure();
       return;
     case 0x03: // BIT STRING
       if (len === 0 || der[el.start]! > 7 || (len === 1 && der[el.start] !== 0)) throw new NotSure();
@@ -229,7 +230,8 @@ export function quickSubject(der: Uint8Array): string | undefined {
       i = 1;
     }
     const [serial, alg, issuer, validity, subject, spki] = f.slice(i, i + 6);
-    if (serial?.tag !== 0x02 || alg?.tag !== 0x30 || issuer?.tag !== 0x30 || validity?.tag !== 0x30 || subject?.tag !== 0x30 || spki?.tag !== 0x30) return undefined;
+    if (serial?.tag !== 0x02 || alg?.tag !== 0x30 || issuer?.tag !== 0x30 || validity?.tag !== 0x30 || subject?.tag !== 0x30 || spki?.tag !== 0x30)
+      return undefined;
     for (const a of [sigAlg, alg]) algorithm(der, a);
     const times = children(der, validity, 2);
     if (times.length !== 2 || times.some((t) => t.tag !== 0x17 && t.tag !== 0x18)) return undefined;

@@ -20,7 +20,7 @@
  * twin is reported as lost trust, so an operator sees the gap instead of a silently smaller store.
  */
 import crypto from 'node:crypto';
-import * as pkijs from 'pkijs';
+import type * as pkijs from 'pkijs';
 import { readCabinet } from '../cab/index.js';
 import { VerifyError, errorMessage } from '../errors.js';
 import { parseCertificate } from '../pki/certs.js';
@@ -98,10 +98,19 @@ function sniff(data: Buffer): Sniffed {
 /** A short, stable, printable label: the subject CN (else O, else the whole subject). */
 function subjectLabel(subject: string): string {
   const lines = subject.split('\n');
-  const pick = (key: string): string | undefined => lines.filter((l) => l.startsWith(`${key}=`)).pop()?.slice(key.length + 1);
+  const pick = (key: string): string | undefined =>
+    lines
+      .filter((l) => l.startsWith(`${key}=`))
+      .pop()
+      ?.slice(key.length + 1);
   const raw = pick('CN') ?? pick('O') ?? lines.join(', ');
   // Control characters would make a listing lie; very long names help nobody.
-  const clean = raw.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 64).trim();
+  const clean = raw
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 64)
+    .trim();
   return clean || 'certificate';
 }
 
@@ -235,13 +244,20 @@ function judgeRejected(c: BerCandidate, index: AcceptedIndex, entries: TpmTrustE
     } catch {
       ok = false;
     }
-    signature = ok ? `signature by ${JSON.stringify(subjectLabel(a.subject))} verifies` : `signature by ${JSON.stringify(subjectLabel(a.subject))} does NOT verify`;
+    signature = ok
+      ? `signature by ${JSON.stringify(subjectLabel(a.subject))} verifies`
+      : `signature by ${JSON.stringify(subjectLabel(a.subject))} does NOT verify`;
     if (ok) break;
   }
   const base = `BER, not DER (OpenSSL: ${c.reason}); not stored, since OpenSSL-based consumers could not read the store; ${signature}`;
   if (!twin) return { file: c.file, sha256: fingerprint, reason: `${base}; no DER certificate with the same key is in the cabinet: its trust is lost` };
   const entry = entries.find((e) => e.sha256 === twin.sha256)!;
-  return { file: c.file, sha256: fingerprint, reason: `${base}; superseded by the DER certificate with the same key`, supersededBy: { file: entry.files[0]!, friendlyName: entry.friendlyName } };
+  return {
+    file: c.file,
+    sha256: fingerprint,
+    reason: `${base}; superseded by the DER certificate with the same key`,
+    supersededBy: { file: entry.files[0]!, friendlyName: entry.friendlyName },
+  };
 }
 
 export interface TpmOutputOptions {

@@ -32,7 +32,10 @@ export function uniqueNames(entries: TrustEntry[]): { entries: TrustEntry[]; war
 
 export function encodeTrustStore(entries: TrustEntry[], password: string): NamedStore {
   const named = uniqueNames(entries);
-  const p12 = encodePkcs12TrustStore(named.entries.map((e) => ({ certificate: e.certificate, friendlyName: e.friendlyName })), password);
+  const p12 = encodePkcs12TrustStore(
+    named.entries.map((e) => ({ certificate: e.certificate, friendlyName: e.friendlyName })),
+    password,
+  );
   return { p12, entries: named.entries, warnings: named.warnings };
 }
 

@@ -20,7 +20,13 @@ export { GENERATION_PATTERN } from './volume/layout.js';
 
 export type Observations = Map<string, Observed>;
 
-export async function openTargets(settings: Settings, log: Logger, warnings: string[], purpose: 'run' | 'rollback' = 'run', only?: string[]): Promise<Target[]> {
+export async function openTargets(
+  settings: Settings,
+  log: Logger,
+  warnings: string[],
+  purpose: 'run' | 'rollback' = 'run',
+  only?: string[],
+): Promise<Target[]> {
   const targets: Target[] = [];
   try {
     for (const f of FACTORIES.filter((x) => !only || only.includes(x.id))) {
@@ -79,8 +85,15 @@ export interface TargetsPlan {
   parts: TargetPlan[];
 }
 
-export function planTargets(targets: Target[], desired: DesiredOutputs, observed: Observations, meta: Pick<AppliedRecord, 'source' | 'digest' | 'revision'>): TargetsPlan {
-  const parts: TargetPlan[] = targets.map((t) => (t.plan as (d: DesiredOutputs, o: Observed, m: typeof meta) => TargetPlan)(desired, observed.get(t.id)!, meta));
+export function planTargets(
+  targets: Target[],
+  desired: DesiredOutputs,
+  observed: Observations,
+  meta: Pick<AppliedRecord, 'source' | 'digest' | 'revision'>,
+): TargetsPlan {
+  const parts: TargetPlan[] = targets.map((t) =>
+    (t.plan as (d: DesiredOutputs, o: Observed, m: typeof meta) => TargetPlan)(desired, observed.get(t.id)!, meta),
+  );
   const volume = parts.find((p) => p.target === 'volume')?.detail as { volume?: VolumePlan } | undefined;
   return { plan: combinePlans(desired, parts, volume?.volume), parts };
 }
@@ -124,7 +137,12 @@ function collect(result: PublishResult, id: string, report: unknown): void {
 }
 
 /** Store the record beside every target; a target that already holds exactly it writes nothing. */
-export async function recordTargets(targets: Target[], record: AppliedRecord | undefined, run: RunStatus, observed: Observations | undefined): Promise<boolean> {
+export async function recordTargets(
+  targets: Target[],
+  record: AppliedRecord | undefined,
+  run: RunStatus,
+  observed: Observations | undefined,
+): Promise<boolean> {
   let wrote = false;
   for (const t of targets) {
     try {
@@ -155,13 +173,24 @@ export async function planRollback(targets: Target[], observed: Observations, to
   for (const t of targets) if (t.rollbackSources) sources = sources.concat(await t.rollbackSources());
   const source = to ? sources.find((s) => s.ref === to) : sources[0];
   if (!source) return undefined;
-  const problems = targets.map((t) => ({ t, p: t.rollbackProblem(source, observed.get(t.id)!) })).filter((x) => x.p).map((x) => `${x.t.id}: ${x.p}`);
+  const problems = targets
+    .map((t) => ({ t, p: t.rollbackProblem(source, observed.get(t.id)!) }))
+    .filter((x) => x.p)
+    .map((x) => `${x.t.id}: ${x.p}`);
   return { to: source, problems };
 }
 
-export async function rollbackTargets(targets: Target[], observed: Observations, to: RollbackSource): Promise<{ record: AppliedRecord; results: Record<string, unknown> }> {
+export async function rollbackTargets(
+  targets: Target[],
+  observed: Observations,
+  to: RollbackSource,
+): Promise<{ record: AppliedRecord; results: Record<string, unknown> }> {
   const from = [...observed.values()].find((o) => o.record)?.record;
-  const record: AppliedRecord = { ...to.record, targets: { ...to.record.targets }, rollback: { fromDigest: from?.digest ?? '', ...(from ? { fromConfigHash: from.configHash } : {}), at: new Date().toISOString() } };
+  const record: AppliedRecord = {
+    ...to.record,
+    targets: { ...to.record.targets },
+    rollback: { fromDigest: from?.digest ?? '', ...(from ? { fromConfigHash: from.configHash } : {}), at: new Date().toISOString() },
+  };
   const results: Record<string, unknown> = {};
   for (const t of targets) {
     const r = await t.rollback(to, observed.get(t.id)!);

@@ -136,7 +136,10 @@ export class KubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail, { w
       detail.write.push(cm);
       actions.push(`${f ? 'update' : 'create'} ${manifestFileName(cm.name)}`);
     }
-    const objects = desired.configMaps.map((cm) => ({ name: cm.name, action: cm.name in detail.keep ? ('unchanged' as const) : observed.live.files.has(cm.name) ? ('update' as const) : ('create' as const) }));
+    const objects = desired.configMaps.map((cm) => ({
+      name: cm.name,
+      action: cm.name in detail.keep ? ('unchanged' as const) : observed.live.files.has(cm.name) ? ('update' as const) : ('create' as const),
+    }));
     return { target: ID, changes: detail.write.length > 0, drift, actions, detail, objects };
   }
 
@@ -183,7 +186,10 @@ export const kubeOutTargetFactory: TargetFactory = {
     if (!settings.kubeOut) return undefined;
     const secret = settings.config.configMaps.find((cm) => cm.secret);
     if (secret) {
-      throw new UsageError(`ConfigMap target ${secret.name} holds sensitive files; --kube-out writes plain manifests and never writes a secret to disk`, 'publish it through the API (drop --kube-out) or unmark the files');
+      throw new UsageError(
+        `ConfigMap target ${secret.name} holds sensitive files; --kube-out writes plain manifests and never writes a secret to disk`,
+        'publish it through the API (drop --kube-out) or unmark the files',
+      );
     }
     return new KubeOutTarget(settings.kubeOut) as Target;
   },

@@ -46,7 +46,12 @@ export function appliedFromV1(r: unknown, targets: Record<string, unknown> = {})
 }
 
 /** Volume `..zeta-provision.json` format 1 → the kept generations as applied records. */
-export function volumeFromV1(doc: V1): { generation?: string; kept: string[]; generations: Record<string, AppliedRecord>; rollback?: { from: string; to: string; at: string } } {
+export function volumeFromV1(doc: V1): {
+  generation?: string;
+  kept: string[];
+  generations: Record<string, AppliedRecord>;
+  rollback?: { from: string; to: string; at: string };
+} {
   const generation = str(doc.generation);
   const kept = Array.isArray(doc.kept) ? doc.kept.filter((g): g is string => typeof g === 'string') : generation ? [generation] : [];
   const generations: Record<string, AppliedRecord> = {};
@@ -68,10 +73,16 @@ export function volumeFromV1(doc: V1): { generation?: string; kept: string[]; ge
 /** Status ConfigMap `status.json` format 1 → the last converged run, with what this instance manages. */
 export function kubeFromV1(doc: V1, namespace: string): AppliedRecord | undefined {
   const objects = Array.isArray(doc.objects)
-    ? doc.objects.filter((o): o is { kind: string; name: string; contentHash: string } => !!o && typeof o === 'object' && typeof o.kind === 'string' && typeof o.name === 'string' && typeof o.contentHash === 'string')
+    ? doc.objects.filter(
+        (o): o is { kind: string; name: string; contentHash: string } =>
+          !!o && typeof o === 'object' && typeof o.kind === 'string' && typeof o.name === 'string' && typeof o.contentHash === 'string',
+      )
     : [];
-  const consumers = doc.consumers && typeof doc.consumers === 'object' ? Object.fromEntries(Object.entries(doc.consumers as V1).filter(([, v]) => typeof v === 'string')) : {};
-  return appliedFromV1(doc.lastApplied, { kube: { namespace, objects: objects.map(({ kind, name, contentHash }) => ({ kind, name, contentHash })), consumers } });
+  const consumers =
+    doc.consumers && typeof doc.consumers === 'object' ? Object.fromEntries(Object.entries(doc.consumers as V1).filter(([, v]) => typeof v === 'string')) : {};
+  return appliedFromV1(doc.lastApplied, {
+    kube: { namespace, objects: objects.map(({ kind, name, contentHash }) => ({ kind, name, contentHash })), consumers },
+  });
 }
 
 function pick(o: V1, keys: string[]): V1 {

@@ -40,7 +40,9 @@ export function runDocument(r: RunReport): { [k: string]: Json } {
         proven: r.verification.proven ? filled(r.verification.proven, ['time', 'basis']) : null,
       }
     : null;
-  const processed = r.processed ? r.processed.map((p) => filled(p, ['processor', 'input', 'outputs', 'detail', 'signatureChecked', 'nextUpdate', 'notAfter'])) : null;
+  const processed = r.processed
+    ? r.processed.map((p) => filled(p, ['processor', 'input', 'outputs', 'detail', 'signatureChecked', 'nextUpdate', 'notAfter']))
+    : null;
   const freshness = filled(r.freshness, ['earliestCertificateExpiry', 'tslNextUpdate', 'appliedAt', 'payloadAgeSeconds']);
   const doc: { [k: string]: Json } = {
     apiVersion: API_VERSION,
@@ -61,7 +63,9 @@ export function runDocument(r: RunReport): { [k: string]: Json } {
   if (!verify) {
     // Lists are empty rather than null, so a consumer can iterate them in every outcome.
     doc.plan = r.plan ? (filled({ targets: [], drift: [], rollouts: [], ...r.plan }, ['volume', 'configMaps', 'changes']) as Json) : null;
-    doc.published = r.published ? (filled({ tidied: [], changed: false, ...r.published }, ['volume', 'configMapsWritten', 'statusWritten', 'kube']) as Json) : null;
+    doc.published = r.published
+      ? (filled({ tidied: [], changed: false, ...r.published }, ['volume', 'configMapsWritten', 'statusWritten', 'kube']) as Json)
+      : null;
   }
   doc.warnings = r.warnings;
   doc.error = r.error ? filled(r.error, ['kind', 'message', 'hint', 'file']) : null;
@@ -76,11 +80,26 @@ export function volumeStatusDocument(s: object): { [k: string]: Json } {
     apiVersion: API_VERSION,
     kind: 'VolumeStatus',
     ...filled(s, ['volume', 'current', 'previous', 'generations', 'unreferenced', 'lastApplied', 'rollback', 'lock']),
-    freshness: src.freshness === undefined ? null : filled(src.freshness as object, ['appliedAt', 'ageSeconds', 'earliestCertificateExpiry', 'tslNextUpdate', 'warnings']),
+    freshness:
+      src.freshness === undefined
+        ? null
+        : filled(src.freshness as object, ['appliedAt', 'ageSeconds', 'earliestCertificateExpiry', 'tslNextUpdate', 'warnings']),
   };
 }
 
 /** `rollback`: what was swapped. */
-export function rollbackDocument(volume: string, r: { from?: string; to: string; kept: string[]; digest?: string; configMaps?: string[] }): { [k: string]: Json } {
-  return { apiVersion: API_VERSION, kind: 'VolumeRollback', volume, from: nul(r.from), to: r.to, kept: r.kept, digest: nul(r.digest), reapplied: r.configMaps ?? [] };
+export function rollbackDocument(
+  volume: string,
+  r: { from?: string; to: string; kept: string[]; digest?: string; configMaps?: string[] },
+): { [k: string]: Json } {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'VolumeRollback',
+    volume,
+    from: nul(r.from),
+    to: r.to,
+    kept: r.kept,
+    digest: nul(r.digest),
+    reapplied: r.configMaps ?? [],
+  };
 }

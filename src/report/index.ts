@@ -41,10 +41,15 @@ const HEADLINE: Record<RunReport['outcome'], string> = {
 function renderText(r: RunReport): string {
   if (r.outcome === 'failed') return renderFailure(r);
   const lines: string[] = [];
-  const pending = r.outcome === 'dry-run' && r.plan?.changes ? `; changes pending${r.plan.drift?.length ? ` (${r.plan.drift.length} drift)` : ''}${r.plan.rollouts?.length ? `, ${r.plan.rollouts.length} rollout(s)` : ''}` : '';
+  const pending =
+    r.outcome === 'dry-run' && r.plan?.changes
+      ? `; changes pending${r.plan.drift?.length ? ` (${r.plan.drift.length} drift)` : ''}${r.plan.rollouts?.length ? `, ${r.plan.rollouts.length} rollout(s)` : ''}`
+      : '';
   lines.push(`zeta-provision ${r.command}: ${HEADLINE[r.outcome]}${pending}`);
   if (r.source.reference) {
-    lines.push(`  source    ${r.source.reference}${r.source.digest ? ` (${short(r.source.digest)})` : ''}${r.source.revision ? ` revision ${r.source.revision}` : ''}`);
+    lines.push(
+      `  source    ${r.source.reference}${r.source.digest ? ` (${short(r.source.digest)})` : ''}${r.source.revision ? ` revision ${r.source.revision}` : ''}`,
+    );
   }
   if (r.image?.checked) {
     const expires = r.image.signer ? `, chain expires ${r.image.signer.earliestExpiry.slice(0, 10)}` : '';
@@ -90,12 +95,16 @@ function renderText(r: RunReport): string {
   }
   const v = r.plan?.volume;
   if (v && r.targets.volume) {
-    const what = v.changed ? `${v.added.length} added, ${v.modified.length} changed, ${v.removed.length} removed, ${v.unchanged} unchanged` : `unchanged (${v.files} files)`;
+    const what = v.changed
+      ? `${v.added.length} added, ${v.modified.length} changed, ${v.removed.length} removed, ${v.unchanged} unchanged`
+      : `unchanged (${v.files} files)`;
     const gen = r.published?.volume ? ` → generation ${r.published.volume.generation}` : '';
     lines.push(`  volume    ${r.targets.volume}: ${what}${gen}`);
   }
   for (const cm of r.plan?.configMaps ?? []) {
-    lines.push(`  ${cm.kind === 'Secret' ? 'secret   ' : 'configmap'} ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`);
+    lines.push(
+      `  ${cm.kind === 'Secret' ? 'secret   ' : 'configmap'} ${cm.name}: ${cm.action} (${cm.keys.join(', ')}; ${cm.bytes} bytes)${r.targets.kubeOut || r.targets.kube ? '' : ' [no target]'}`,
+    );
   }
   for (const d of r.plan?.drift ?? []) lines.push(`  drift     ${d.target} ${d.object}: ${d.what}`);
   for (const w of r.plan?.rollouts ?? []) lines.push(`  rollout   ${w}${r.outcome === 'dry-run' ? ' (pending)' : ''}`);
@@ -127,7 +136,9 @@ function renderKube(r: RunReport): string[] {
   const k = r.published?.kube;
   if (!k) return [];
   const verb = k.dryRun ? 'would be ' : '';
-  const lines = [`  api       namespace ${k.namespace}: ${k.applied.length} ${verb}applied, ${k.unchanged.length} unchanged, ${k.pruned.length} ${verb}pruned, ${k.restarted.length} ${verb}rolled out, ${k.pending.length} pending (${k.requests} requests)`];
+  const lines = [
+    `  api       namespace ${k.namespace}: ${k.applied.length} ${verb}applied, ${k.unchanged.length} unchanged, ${k.pruned.length} ${verb}pruned, ${k.restarted.length} ${verb}rolled out, ${k.pending.length} pending (${k.requests} requests)`,
+  ];
   for (const a of k.applied) lines.push(`    ${a.action.padEnd(7)} ${a.kind}/${a.name}`);
   for (const p of k.pruned) lines.push(`    pruned  ${p.kind}/${p.name}`);
   for (const w of k.restarted) lines.push(`    rollout ${w.workload} (inputs ${w.inputs.join(', ')})`);

@@ -2,7 +2,9 @@
 import type { InitdataRunReport } from '../publish/coco/summary.js';
 
 export function renderInitdata(i: InitdataRunReport, showDocument: boolean): string[] {
-  const lines = [`  initdata  ${i.id} (${i.algorithm}, ${i.encodedBytes} bytes encoded) from ${i.parts.map((p) => `${p.key} ← ${p.sources.join(' + ')}`).join(', ')}`];
+  const lines = [
+    `  initdata  ${i.id} (${i.algorithm}, ${i.encodedBytes} bytes encoded) from ${i.parts.map((p) => `${p.key} ← ${p.sources.join(' + ')}`).join(', ')}`,
+  ];
   for (const [name, value] of Object.entries(i.values)) lines.push(`    current     ${name} ${value}`);
   for (const o of i.applied?.overlapping ?? i.overlapping ?? []) {
     const until = o.waitingFor.length ? `until ${o.until} or until ${o.waitingFor.join(', ')} run the current initdata` : `until ${o.until}`;

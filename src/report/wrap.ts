@@ -28,7 +28,10 @@ function wrapLine(line: string, width: number): string[] {
   const lines: string[] = [];
   let cur = line.slice(0, hang).padEnd(hang);
   let fresh = true;
-  const words = line.slice(hang).split(/ +/).filter((w) => w !== '');
+  const words = line
+    .slice(hang)
+    .split(/ +/)
+    .filter((w) => w !== '');
   for (let word of words) {
     while (word.length > width - hang) {
       // A single token longer than a whole line: fill the current line, continue on the next.

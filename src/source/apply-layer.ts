@@ -25,10 +25,7 @@ export interface LayerInput {
   onBytes?: (bytes: number) => void;
 }
 
-const GZIP_TYPES = new Set([
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-]);
+const GZIP_TYPES = new Set(['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.docker.image.rootfs.diff.tar.gzip']);
 const ZSTD_TYPES = new Set(['application/vnd.oci.image.layer.v1.tar+zstd']);
 
 export async function applyLayer(state: UnpackState, layer: LayerInput, index: number): Promise<void> {
@@ -112,9 +109,7 @@ export async function applyLayer(state: UnpackState, layer: LayerInput, index: n
     throw fail(`uncompressed digest ${diffId} does not match the config's diff_id ${layer.diffId}`);
   }
   if (applier.strippedModes > 0) {
-    state.warnings.push(
-      `layer ${descriptor.digest}: stripped setuid/setgid/sticky bits from ${applier.strippedModes} entries`,
-    );
+    state.warnings.push(`layer ${descriptor.digest}: stripped setuid/setgid/sticky bits from ${applier.strippedModes} entries`);
   }
 }
 
@@ -133,11 +128,7 @@ function unzstd(fail: (msg: string) => SourceError): (src: AsyncIterable<Buffer>
 }
 
 /** Picks the most useful error: our own checks first, then I/O (a missing blob), then the parser. */
-function describe(
-  reason: unknown,
-  pumped: PromiseSettledResult<void>,
-  fail: (msg: string) => SourceError,
-): SourceError {
+function describe(reason: unknown, pumped: PromiseSettledResult<void>, fail: (msg: string) => SourceError): SourceError {
   if (reason instanceof SourceError) return reason;
   if (pumped.status === 'rejected') {
     const p = pumped.reason as NodeJS.ErrnoException;
@@ -173,7 +164,13 @@ function headerTypeByte(extract: tar.Extract): () => number | undefined {
 function isHeaderBlock(b: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
-  const stored = parseInt(b.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, ''), 8);
+  const stored = parseInt(
+    b
+      .subarray(148, 156)
+      .toString('latin1')
+      .replace(/[\0 ]+$/, ''),
+    8,
+  );
   return stored === sum;
 }
 

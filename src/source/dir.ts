@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import { SourceError } from '../errors.js';
-import { checkPublishableName, checkSymlinkTarget, compareRel, joinRel, printableName, UnsafeNameError } from './paths.js';
+import { checkPublishableName, checkSymlinkTarget, compareRel, joinRel, printableName, type UnsafeNameError } from './paths.js';
 import { absIn, finishTree, staysInside } from './tree.js';
 import { SourceNotFoundError, type DirReference, type ResolvedSource, type SourceDriver, type UnpackLimits, type UnpackResult } from './types.js';
 
@@ -114,12 +114,7 @@ async function walkDir(ref: DirReference, limits: UnpackLimits, dest: string | u
 }
 
 /** Hashes (and optionally copies) one file, opened without following a link swapped in meanwhile. */
-async function copyFile(
-  srcAbs: string,
-  destAbs: string | undefined,
-  maxBytes: number,
-  mode: number,
-): Promise<{ sha256: string; size: number }> {
+async function copyFile(srcAbs: string, destAbs: string | undefined, maxBytes: number, mode: number): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   const input = await fs.open(srcAbs, constants.O_RDONLY | constants.O_NOFOLLOW);
   let output: fs.FileHandle | undefined;

@@ -12,7 +12,16 @@ import type { BlobStore, Image } from './image.js';
 import { archiveFiles, type LayoutFiles } from './layout-files.js';
 import { isSha256Digest } from './reference.js';
 import { indexTar } from './tar-index.js';
-import { SourceNotFoundError, type DockerArchiveReference, type LayerDescriptor, type ResolvedSource, type SourceDriver, type UnpackLimits, type UnpackResult, type LayerProgress } from './types.js';
+import {
+  SourceNotFoundError,
+  type DockerArchiveReference,
+  type LayerDescriptor,
+  type ResolvedSource,
+  type SourceDriver,
+  type UnpackLimits,
+  type UnpackResult,
+  type LayerProgress,
+} from './types.js';
 
 const TAR = 'application/vnd.oci.image.layer.v1.tar';
 
@@ -36,7 +45,13 @@ export function dockerArchiveDriver(ref: DockerArchiveReference): SourceDriver {
   return driver;
 }
 
-async function unpackDockerArchive(ref: DockerArchiveReference, resolved: ResolvedSource, root: string, limits: UnpackLimits, progress?: LayerProgress): Promise<UnpackResult> {
+async function unpackDockerArchive(
+  ref: DockerArchiveReference,
+  resolved: ResolvedSource,
+  root: string,
+  limits: UnpackLimits,
+  progress?: LayerProgress,
+): Promise<UnpackResult> {
   const files = archiveFiles(await indexTar(ref.path, ref.original));
   const { image, names } = await readArchive(ref, files);
   // Same guarantee as for layouts: what is unpacked is what was resolved (and possibly verified).

@@ -109,8 +109,6 @@ export async function loadImage(store: BlobStore, desc: Descriptor, platform?: P
 /** From a multi-platform index: the wanted platform's image (signatures and attestations left out). */
 export function pickPlatform(entries: Descriptor[], indexDigest: string, platform?: Platform): Descriptor {
   // Buildx attestation manifests ride along as `unknown/unknown` platform entries.
-  const images = entries.filter(
-    (d) => MANIFEST_TYPES.has(d.mediaType) && !isSignatureEntry(d) && d.platform?.os !== 'unknown',
-  );
+  const images = entries.filter((d) => MANIFEST_TYPES.has(d.mediaType) && !isSignatureEntry(d) && d.platform?.os !== 'unknown');
   return choosePlatform(images, platform, indexDigest);
 }

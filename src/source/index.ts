@@ -31,7 +31,17 @@ export interface SourceOptions {
   /** Caps for the resolve walk of `dir:` sources (and the default for unpacking). */
   limits?: Partial<UnpackLimits>;
 }
-export type { LayerDescriptor, LayerEvent, LayerProgress, ResolvedSource, SourceDriver, SourceKind, SourceReference, UnpackLimits, UnpackResult } from './types.js';
+export type {
+  LayerDescriptor,
+  LayerEvent,
+  LayerProgress,
+  ResolvedSource,
+  SourceDriver,
+  SourceKind,
+  SourceReference,
+  UnpackLimits,
+  UnpackResult,
+} from './types.js';
 
 const MiB = 1024 * 1024;
 

@@ -64,10 +64,7 @@ export class EntryApplier {
     // do not tolerate a missing end marker, which fails closed.
     const offset = (h as { byteOffset?: number }).byteOffset;
     const size = h.size ?? 0;
-    this.last =
-      typeof offset === 'number'
-        ? { end: offset + size, paddedEnd: offset + Math.ceil(size / 512) * 512, complete: false }
-        : null;
+    this.last = typeof offset === 'number' ? { end: offset + size, paddedEnd: offset + Math.ceil(size / 512) * 512, complete: false } : null;
     try {
       await this.applyChecked(entry);
     } catch (err) {
@@ -77,11 +74,7 @@ export class EntryApplier {
       if (err instanceof SourceError) throw err;
       // A directory, link or inode that no longer fits: the staging area is full, not the image bad.
       if (isNoSpace(err)) throw this.state.space.full(err);
-      throw new SourceError(
-        `layer ${this.layerDigest}: cannot apply entry '${printableName(h.name)}': ${describeIoError(err)}`,
-        undefined,
-        { cause: err },
-      );
+      throw new SourceError(`layer ${this.layerDigest}: cannot apply entry '${printableName(h.name)}': ${describeIoError(err)}`, undefined, { cause: err });
     }
     if (this.last) this.last.complete = true;
   }
@@ -100,7 +93,8 @@ export class EntryApplier {
     const rel = normalizeEntryName(h.name, this.state.limits.maxPathLength);
     checkPublishableName(rel);
     // The kernel refuses longer paths (ENAMETOOLONG); say so before creating anything.
-    if (this.state.root.length + 1 + rel.length >= PATH_MAX) throw new UnsafeNameError(`path longer than the system limit of ${PATH_MAX} bytes in the staging directory`);
+    if (this.state.root.length + 1 + rel.length >= PATH_MAX)
+      throw new UnsafeNameError(`path longer than the system limit of ${PATH_MAX} bytes in the staging directory`);
     const wh = classifyWhiteout(rel);
     if (wh !== null) {
       await drain(entry);
@@ -174,7 +168,10 @@ export class EntryApplier {
     const { limits } = this.state;
     // Header sizes are a cheap early check, before a single byte lands on disk.
     if (size > limits.maxFileBytes) {
-      throw new SourceError(`layer ${this.layerDigest}: refusing entry '${printableName(entry.header.name)}': file of ${size} bytes exceeds the ${limits.maxFileBytes} byte limit`, CAP_HINT);
+      throw new SourceError(
+        `layer ${this.layerDigest}: refusing entry '${printableName(entry.header.name)}': file of ${size} bytes exceeds the ${limits.maxFileBytes} byte limit`,
+        CAP_HINT,
+      );
     }
     if (this.state.bytes + size > limits.maxTotalBytes) {
       throw new SourceError(`layer ${this.layerDigest}: image content exceeds the ${limits.maxTotalBytes} byte limit (total size cap)`, CAP_HINT);
@@ -340,7 +337,8 @@ export class EntryApplier {
   }
 }
 
-const CAP_HINT = 'a payload this large needs --max-payload-mib (ZETA_PROVISION_MAX_PAYLOAD_MIB), and a staging /tmp that holds it (the emptyDir sizeLimit in the CronJob)';
+const CAP_HINT =
+  'a payload this large needs --max-payload-mib (ZETA_PROVISION_MAX_PAYLOAD_MIB), and a staging /tmp that holds it (the emptyDir sizeLimit in the CronJob)';
 
 /** Linux's PATH_MAX, including the terminating NUL. */
 const PATH_MAX = 4096;

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { SourceError } from '../errors.js';
 import { readCapped } from './blobs.js';
 import { readEntry, type TarIndex } from './tar-index.js';

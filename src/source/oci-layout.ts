@@ -12,7 +12,16 @@ import { indexTar } from './tar-index.js';
 import { collectSignatureBlobs, cosignSignatureTag, readBlobBytes, type SignatureBlobs } from './signature.js';
 import type { Platform } from './platform.js';
 import { INDEX_TYPES, isSignatureEntry, loadImage, manifestsOf, MANIFEST_TYPES, tagOf, type BlobStore, type Image } from './image.js';
-import { SourceNotFoundError, type LayerDescriptor, type LayoutReference, type ResolvedSource, type SourceDriver, type UnpackLimits, type UnpackResult, type LayerProgress } from './types.js';
+import {
+  SourceNotFoundError,
+  type LayerDescriptor,
+  type LayoutReference,
+  type ResolvedSource,
+  type SourceDriver,
+  type UnpackLimits,
+  type UnpackResult,
+  type LayerProgress,
+} from './types.js';
 
 /** Blobs of an OCI image layout (directory or archive): blobs/sha256/<hex>, read with digest checks. */
 function layoutStore(files: LayoutFiles): BlobStore {
@@ -27,7 +36,6 @@ function layoutStore(files: LayoutFiles): BlobStore {
 async function filesOf(ref: LayoutReference): Promise<LayoutFiles> {
   return ref.kind === 'oci-archive' ? archiveFiles(await indexTar(ref.path, ref.original)) : directoryFiles(ref.path);
 }
-
 
 /** `oci-layout:` and `oci-archive:` (the same layout, in a directory or a tar). */
 export function layoutDriver(ref: LayoutReference, platform?: Platform): SourceDriver {
@@ -76,7 +84,10 @@ async function readIndex(files: LayoutFiles, ref: LayoutReference): Promise<Desc
   const layout = ref.path;
   const marker = await files.read('oci-layout', MAX_JSON_BLOB_BYTES, 'oci-layout file');
   if (marker === null) {
-    const exists = await fs.stat(layout).then(() => true, () => false);
+    const exists = await fs.stat(layout).then(
+      () => true,
+      () => false,
+    );
     if (!exists) throw new SourceNotFoundError(`source not found: ${ref.original}`);
     throw new SourceError(`not an OCI image layout: ${layout} has no oci-layout file`);
   }

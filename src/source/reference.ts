@@ -9,11 +9,7 @@ import type { DockerArchiveReference, LayoutReference, SourceReference } from '.
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 /** Schemes skopeo/containers-image know that this version cannot read yet. */
-const UNSUPPORTED_SCHEMES = new Set([
-  'oci',
-  'docker-daemon',
-  'containers-storage',
-]);
+const UNSUPPORTED_SCHEMES = new Set(['oci', 'docker-daemon', 'containers-storage']);
 
 export function isSha256Digest(value: string): boolean {
   return DIGEST_RE.test(value);
@@ -52,17 +48,20 @@ function registryReference(ref: string): SourceReference {
   return { kind: 'registry', image: parseImageReference(ref), original: ref };
 }
 
-const USAGE_HINT = 'use host[:port]/repository[:tag][@sha256:<digest>], dir:PATH, oci-layout:PATH[:TAG|@sha256:<digest>], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]';
+const USAGE_HINT =
+  'use host[:port]/repository[:tag][@sha256:<digest>], dir:PATH, oci-layout:PATH[:TAG|@sha256:<digest>], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]';
 
 function unsupported(ref: string, what: string, hint?: string): UsageError {
-  return new UsageError(
-    `${what} are not supported in this version ('${ref}')`,
-    hint ?? USAGE_HINT,
-  );
+  return new UsageError(`${what} are not supported in this version ('${ref}')`, hint ?? USAGE_HINT);
 }
 
 /** `PATH[:TAG][@sha256:…]` for layouts and archives (a docker-archive tag may be `name:tag`). */
-function parseLayoutLike(kind: 'oci-layout' | 'oci-archive' | 'docker-archive', rest: string, ref: string, cwd: string): LayoutReference | DockerArchiveReference {
+function parseLayoutLike(
+  kind: 'oci-layout' | 'oci-archive' | 'docker-archive',
+  rest: string,
+  ref: string,
+  cwd: string,
+): LayoutReference | DockerArchiveReference {
   let pathPart = rest;
   let tag: string | undefined;
   let digest: string | undefined;
@@ -73,9 +72,7 @@ function parseLayoutLike(kind: 'oci-layout' | 'oci-archive' | 'docker-archive', 
     digest = pathPart.slice(at + 1);
     pathPart = pathPart.slice(0, at);
     if (!isSha256Digest(digest)) {
-      throw new UsageError(
-        `bad digest '${digest}' in '${ref}': expected sha256: followed by 64 lowercase hex digits`,
-      );
+      throw new UsageError(`bad digest '${digest}' in '${ref}': expected sha256: followed by 64 lowercase hex digits`);
     }
   }
   // Like skopeo's oci: transport, the first colon separates path and tag (paths cannot hold one).

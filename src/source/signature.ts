@@ -35,7 +35,8 @@ export async function collectSignatureBlobs(
   if (actual !== manifestDigest) throw new SourceError(`signature manifest ${manifestDigest} does not match its digest`);
   const doc = parseJson(manifest, `signature manifest ${manifestDigest}`);
   if (!isRecord(doc) || !Array.isArray(doc.layers)) throw new SourceError(`signature manifest ${manifestDigest} has no layers`);
-  if (doc.layers.length > MAX_SIGNATURE_LAYERS) throw new SourceError(`signature manifest ${manifestDigest} has ${doc.layers.length} layers (at most ${MAX_SIGNATURE_LAYERS})`);
+  if (doc.layers.length > MAX_SIGNATURE_LAYERS)
+    throw new SourceError(`signature manifest ${manifestDigest} has ${doc.layers.length} layers (at most ${MAX_SIGNATURE_LAYERS})`);
   const blobs = new Map<string, Buffer>();
   for (const [i, layer] of doc.layers.entries()) {
     const desc = toDescriptor(layer, `signature manifest ${manifestDigest} layers[${i}]`);

@@ -21,7 +21,7 @@ export function isNoSpace(err: unknown): boolean {
 }
 
 export const STAGING_HINT =
-  'the payload is staged under TMPDIR; give it more room: raise sizeLimit of the CronJob\'s /tmp emptyDir (manifests/base/cronjob.yaml, with the memory limit beside it), or point TMPDIR at a larger file system';
+  "the payload is staged under TMPDIR; give it more room: raise sizeLimit of the CronJob's /tmp emptyDir (manifests/base/cronjob.yaml, with the memory limit beside it), or point TMPDIR at a larger file system";
 
 interface Measure {
   /** Bytes available to us (f_bavail × f_bsize). */

@@ -58,7 +58,8 @@ export async function indexTar(file: string, label: string): Promise<TarIndex> {
       } else {
         const name = normalize(pending.path ?? h.name);
         if (h.type === '0' || h.type === '\0' || h.type === '7') entries.set(name, { offset: dataStart, size });
-        else if (h.type === '2' || h.type === '1') links.set(name, h.type === '2' ? path.posix.join(path.posix.dirname(name), h.linkname) : normalize(h.linkname));
+        else if (h.type === '2' || h.type === '1')
+          links.set(name, h.type === '2' ? path.posix.join(path.posix.dirname(name), h.linkname) : normalize(h.linkname));
         pending = {};
         if (entries.size + links.size > MAX_ENTRIES) throw new SourceError(`${label}: more than ${MAX_ENTRIES} entries`);
       }
@@ -96,7 +97,11 @@ export function parseHeader(b: Buffer, label: string, pos: number): Header {
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
   const stored = parseOctal(b.subarray(148, 156));
   if (stored !== sum) throw new SourceError(`${label}: not a tar archive (bad header checksum at byte ${pos})`);
-  const cstr = (s: number, n: number): string => b.subarray(s, s + n).toString('utf8').replace(/\0.*$/s, '');
+  const cstr = (s: number, n: number): string =>
+    b
+      .subarray(s, s + n)
+      .toString('utf8')
+      .replace(/\0.*$/s, '');
   const magic = cstr(257, 6);
   const prefix = magic.startsWith('ustar') ? cstr(345, 155) : '';
   const name = prefix ? `${prefix}/${cstr(0, 100)}` : cstr(0, 100);
@@ -106,7 +111,10 @@ export function parseHeader(b: Buffer, label: string, pos: number): Header {
 }
 
 function parseOctal(field: Buffer): number {
-  const text = field.toString('ascii').replace(/[\0 ]+$/, '').trim();
+  const text = field
+    .toString('ascii')
+    .replace(/[\0 ]+$/, '')
+    .trim();
   if (text === '') return 0;
   if (!/^[0-7]+$/.test(text)) return NaN;
   return parseInt(text, 8);

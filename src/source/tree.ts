@@ -69,10 +69,7 @@ export interface TreeStats {
  * were applied, so a read-only directory in a lower layer cannot block a later whiteout) and
  * counts regular files.
  */
-export async function finishTree(
-  root: string,
-  dirModes: Map<string, number>,
-): Promise<TreeStats & { escapingLink?: string }> {
+export async function finishTree(root: string, dirModes: Map<string, number>): Promise<TreeStats & { escapingLink?: string }> {
   const stats: TreeStats = { files: 0, bytes: 0 };
   const dirs: string[] = [];
   let escapingLink: string | undefined;

@@ -163,7 +163,13 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
   }
 }
 
-async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, now: Date, extraEkus: SignerCheckOptions['requiredEkus']): Promise<AuthenticodeResult> {
+async function verifyOpenCab(
+  fh: FileHandle,
+  trust: TrustAnchors,
+  file: string,
+  now: Date,
+  extraEkus: SignerCheckOptions['requiredEkus'],
+): Promise<AuthenticodeResult> {
   const cab = await readSignedCab(fh, file);
   const sd = decodeCms(pkcs7Bytes(cab.signatureBytes, file), file);
   const spc = parseIndirectData(sd, file);
@@ -193,7 +199,13 @@ async function verifyOpenCab(fh: FileHandle, trust: TrustAnchors, file: string, 
 }
 
 /** Verify the Authenticode signature of the cabinet at `path`; `file` names it in messages. */
-export async function verifyAuthenticodeCab(path: string, trust: TrustAnchors, file: string, now: Date = new Date(), options: SignerCheckOptions = {}): Promise<AuthenticodeResult> {
+export async function verifyAuthenticodeCab(
+  path: string,
+  trust: TrustAnchors,
+  file: string,
+  now: Date = new Date(),
+  options: SignerCheckOptions = {},
+): Promise<AuthenticodeResult> {
   ensureCryptoEngine();
   let fh: FileHandle;
   try {

@@ -130,15 +130,16 @@ export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: 
     }
     const candidates = pool.filter((c) => matchesSid(c, info.sid));
     if (candidates.length === 0) throw fail(file, `signer certificate not found (${describeSid(info.sid)})`);
-    const verifiers = withContent && !info.signedAttrs
-      ? candidates.map((c) => {
-          try {
-            return createSignatureVerifier(info.signatureAlgorithm, c.subjectPublicKeyInfo, { digestHint: hash, streaming: true });
-          } catch (err) {
-            return err instanceof Error ? err : new Error(String(err));
-          }
-        })
-      : [];
+    const verifiers =
+      withContent && !info.signedAttrs
+        ? candidates.map((c) => {
+            try {
+              return createSignatureVerifier(info.signatureAlgorithm, c.subjectPublicKeyInfo, { digestHint: hash, streaming: true });
+            } catch (err) {
+              return err instanceof Error ? err : new Error(String(err));
+            }
+          })
+        : [];
     return { info, hash, candidates, verifiers };
   });
 }
@@ -205,7 +206,15 @@ export interface SignerCheckOptions {
  * attributes, the signature, keyUsage/EKU and the chain at `at`. Shared with Authenticode, whose
  * "content" is the SpcIndirectDataContent and whose timestamp token is CMS too.
  */
-export async function verifySigners(sd: pkijs.SignedData, signers: Signer[], digests: Map<string, Buffer>, trust: TrustAnchors, file: string, at: Date, options: SignerCheckOptions = {}): Promise<SignerReport[]> {
+export async function verifySigners(
+  sd: pkijs.SignedData,
+  signers: Signer[],
+  digests: Map<string, Buffer>,
+  trust: TrustAnchors,
+  file: string,
+  at: Date,
+  options: SignerCheckOptions = {},
+): Promise<SignerReport[]> {
   const reports: SignerReport[] = [];
   const cmsCerts = (sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate);
   for (const signer of signers) {
@@ -283,7 +292,14 @@ export async function verifySigners(sd: pkijs.SignedData, signers: Signer[], dig
 }
 
 /** Verify a detached signature over the file at `contentPath`; the file is streamed, never read whole. */
-export async function verifyCmsDetached(contentPath: string, signature: Uint8Array, trust: TrustAnchors, file: string, at: Date = new Date(), options: SignerCheckOptions = {}): Promise<SignerReport[]> {
+export async function verifyCmsDetached(
+  contentPath: string,
+  signature: Uint8Array,
+  trust: TrustAnchors,
+  file: string,
+  at: Date = new Date(),
+  options: SignerCheckOptions = {},
+): Promise<SignerReport[]> {
   ensureCryptoEngine();
   const sd = decodeCms(signature, file);
   // A "detached" signature that carries its own content verifies that content, not our file: refuse.
@@ -299,7 +315,13 @@ export async function verifyCmsDetached(contentPath: string, signature: Uint8Arr
 }
 
 /** Verify an attached signature and return the content it carries. */
-export async function verifyCmsAttached(signature: Uint8Array, trust: TrustAnchors, file: string, at: Date = new Date(), options: SignerCheckOptions = {}): Promise<{ signers: SignerReport[]; content: Uint8Array }> {
+export async function verifyCmsAttached(
+  signature: Uint8Array,
+  trust: TrustAnchors,
+  file: string,
+  at: Date = new Date(),
+  options: SignerCheckOptions = {},
+): Promise<{ signers: SignerReport[]; content: Uint8Array }> {
   ensureCryptoEngine();
   const sd = decodeCms(signature, file);
   const eContent = sd.encapContentInfo.eContent;

@@ -25,7 +25,11 @@ export async function verifyImage(
   if (!signature) {
     const where = missingReason;
     if (policy.mode === 'required') {
-      throw new VerifyError(`image signature: ${where}`, 'image signature', 'sign the image (cosign sign), pull from a source that keeps the .sig tag, or set --image-signature optional');
+      throw new VerifyError(
+        `image signature: ${where}`,
+        'image signature',
+        'sign the image (cosign sign), pull from a source that keeps the .sig tag, or set --image-signature optional',
+      );
     }
     return { checked: false, reason: where };
   }

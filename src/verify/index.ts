@@ -47,7 +47,12 @@ export async function loadTrustSets(config: Config): Promise<Map<string, TrustAn
 }
 
 /** The report plus non-fatal findings (unlisted files under policy "warn", chains that expire soon …). */
-export async function verifyPayload(stagingRoot: string, config: Config, trustSets: Map<string, TrustAnchors>, now: Date = new Date()): Promise<VerificationReport & { warnings: string[] }> {
+export async function verifyPayload(
+  stagingRoot: string,
+  config: Config,
+  trustSets: Map<string, TrustAnchors>,
+  now: Date = new Date(),
+): Promise<VerificationReport & { warnings: string[] }> {
   const warnings: string[] = [];
   const checks: FileCheck[] = [];
   // Before the signature rules: an attached CMS file is replaced by its content below, and the
@@ -76,7 +81,13 @@ export async function verifyPayload(stagingRoot: string, config: Config, trustSe
 }
 
 /** The `.manifest` policy: its file checks join `checks`; a missing or malformed manifest is one failed check. */
-async function checkManifest(root: string, policy: Config['manifest'], checks: FileCheck[], warnings: string[], tree: TreeEntry[]): Promise<ManifestReport | undefined> {
+async function checkManifest(
+  root: string,
+  policy: Config['manifest'],
+  checks: FileCheck[],
+  warnings: string[],
+  tree: TreeEntry[],
+): Promise<ManifestReport | undefined> {
   if (policy.check === 'off') return undefined;
   if (policy.check === 'optional' && !(await pathExists(path.join(root, MANIFEST_FILE)))) {
     warnings.push(`payload has no ${MANIFEST_FILE}; file hashes not checked (manifest check is optional)`);

@@ -58,7 +58,6 @@ export function afterAttempt(state: ReloadState, hash: string, outcome: 'reloade
   return state;
 }
 
-
 /**
  * How much later than the swap a consumer must have started to count as having read the new content.
  * The start-time estimate is already a lower bound (boot time is truncated to whole seconds); the
@@ -81,7 +80,13 @@ export interface StartFacts {
 export interface StartDecision {
   reload: boolean;
   /** For the log: why. */
-  reason: 'on-start always' | 'on-start never' | 'content time unknown' | 'consumer start unknown' | 'consumer started before the content' | 'consumer started after the content';
+  reason:
+    | 'on-start always'
+    | 'on-start never'
+    | 'content time unknown'
+    | 'consumer start unknown'
+    | 'consumer started before the content'
+    | 'consumer started after the content';
 }
 
 /**

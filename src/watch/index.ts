@@ -22,14 +22,20 @@ export { parseWatchOptions, WATCH_DEFAULTS, type RawWatchOptions, type WatchOpti
 export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSignal): Promise<number> {
   const hint = 'mount the ConfigMap or provisioning volume there (the directory, never a subPath)';
   const st = await stat(opts.dir).catch((err: NodeJS.ErrnoException) => {
-    throw new UsageError(err.code === 'ENOENT' ? `--dir ${opts.dir} does not exist` : `cannot access --dir ${opts.dir}: ${err.code ?? errorMessage(err)}`, hint);
+    throw new UsageError(
+      err.code === 'ENOENT' ? `--dir ${opts.dir} does not exist` : `cannot access --dir ${opts.dir}: ${err.code ?? errorMessage(err)}`,
+      hint,
+    );
   });
   if (!st.isDirectory()) throw new UsageError(`--dir ${opts.dir} is not a directory`, hint);
 
   if (!(await stat(path.join(opts.dir, '..data')).catch(() => undefined)) && (await stat(path.join(opts.dir, '..', '..data')).catch(() => undefined))) {
     // A subdirectory of a swapped volume resolves to one generation when watched: its events stop at
     // the first swap, and only the poll would notice. The mount root is where the swap happens.
-    log.warn('--dir is inside a directory that swaps ..data; watch the mount root instead, or changes are seen only by the poll', { dir: opts.dir, root: path.dirname(path.resolve(opts.dir)) });
+    log.warn('--dir is inside a directory that swaps ..data; watch the mount root instead, or changes are seen only by the poll', {
+      dir: opts.dir,
+      root: path.dirname(path.resolve(opts.dir)),
+    });
   }
   const hasher = new DirectoryHasher(opts.dir);
   let reload: ReloadState = {};
@@ -72,7 +78,14 @@ export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSigna
     if (opts.validate) {
       const v = await runShell(opts.validate);
       if (!v.ok) {
-        log.error('validation failed; consumer not reloaded, it keeps its current config', { hash, trigger, reason, validate: opts.validate, status: v.status, output: v.output });
+        log.error('validation failed; consumer not reloaded, it keeps its current config', {
+          hash,
+          trigger,
+          reason,
+          validate: opts.validate,
+          status: v.status,
+          output: v.output,
+        });
         reload = afterAttempt(reload, hash, 'validation-failed');
         return;
       }
@@ -122,7 +135,15 @@ export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSigna
       throw new UsageError(`cannot read --dir ${opts.dir}: ${errorMessage(err)}`);
     });
     lastSeen = initial;
-    log.info('watching', { dir: opts.dir, hash: initial, action, validate: opts.validate, onStart: opts.onStart, debounceMs: opts.debounceMs, pollSeconds: opts.pollMs / 1000 });
+    log.info('watching', {
+      dir: opts.dir,
+      hash: initial,
+      action,
+      validate: opts.validate,
+      onStart: opts.onStart,
+      debounceMs: opts.debounceMs,
+      pollSeconds: opts.pollMs / 1000,
+    });
     if (opts.onStart === 'never') reload = { applied: initial };
     else await enqueue(() => check('start'));
     pollTimer = setInterval(() => {

@@ -135,7 +135,10 @@ export function parseStartMode(raw: boolean | string | undefined, origin: string
   try {
     return parseBoolean(raw, origin) ? 'always' : 'never';
   } catch {
-    throw new UsageError(`${origin}: expected auto, always or never, got ${JSON.stringify(String(raw))}`, 'auto (the default) reloads at start unless the consumer started after the current content');
+    throw new UsageError(
+      `${origin}: expected auto, always or never, got ${JSON.stringify(String(raw))}`,
+      'auto (the default) reloads at start unless the consumer started after the current content',
+    );
   }
 }
 
@@ -147,13 +150,18 @@ export function parseAction(raw: RawWatchOptions): WatchAction {
       'e.g. --signal HUP --process-name nginx, --exec "CMD", or --http PUT http://127.0.0.1:8181/v1/policies/zeta --body-file F',
     );
   }
-  const targets = [raw.pid !== undefined && '--pid', raw.pidFile !== undefined && '--pid-file', raw.processName !== undefined && '--process-name'].filter(Boolean);
+  const targets = [raw.pid !== undefined && '--pid', raw.pidFile !== undefined && '--pid-file', raw.processName !== undefined && '--process-name'].filter(
+    Boolean,
+  );
   if (raw.signal === undefined && targets.length > 0) throw new UsageError(`${targets.join(', ')} only go with --signal`);
   if (raw.http === undefined && raw.bodyFile !== undefined) throw new UsageError('--body-file only goes with --http');
 
   if (raw.signal !== undefined) {
     if (targets.length !== 1) {
-      throw new UsageError(targets.length === 0 ? '--signal needs a target' : `--signal takes one target, got ${targets.join(' and ')}`, 'add --pid N, --pid-file FILE or --process-name NAME');
+      throw new UsageError(
+        targets.length === 0 ? '--signal needs a target' : `--signal takes one target, got ${targets.join(' and ')}`,
+        'add --pid N, --pid-file FILE or --process-name NAME',
+      );
     }
     return { kind: 'signal', signal: parseSignal(raw.signal), target: parseTarget(raw) };
   }
@@ -203,7 +211,8 @@ function parseTarget(raw: RawWatchOptions): SignalTarget {
 
 function parseNumber(value: string, flag: string, min: number, max: number): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} ${JSON.stringify(value)} must be a number from ${min} to ${max}`);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`${flag} ${JSON.stringify(value)} must be a number from ${min} to ${max}`);
   return n;
 }
 

@@ -23,7 +23,10 @@ export interface ProcInfo {
 export function selectTargets(procs: ProcInfo[], name: string, selfPid: number): number[] {
   const matches = procs.filter((p) => p.pid !== selfPid && (p.comm === name || p.argv0 === name || (name.length > 15 && p.comm === name.slice(0, 15))));
   const matching = new Set(matches.map((p) => p.pid));
-  return matches.filter((p) => !matching.has(p.ppid)).map((p) => p.pid).sort((a, b) => a - b);
+  return matches
+    .filter((p) => !matching.has(p.ppid))
+    .map((p) => p.pid)
+    .sort((a, b) => a - b);
 }
 
 /** /proc/PID/stat: "pid (comm) state ppid …"; comm may contain spaces and parentheses, so split at the last ')'. */
@@ -69,12 +72,19 @@ export interface Targets {
 export function parsePidFile(file: string, text: string): number {
   const who = `${pidFileOwner(file)} (pid file ${file})`;
   if (text.trim() === '') {
-    throw new PublishError(`${who} is not running: the file is empty`, `start the consumer first; an empty file is what "nginx -t" leaves when no nginx runs. Is --pid-file the file the consumer writes (nginx: the pid directive)?`);
+    throw new PublishError(
+      `${who} is not running: the file is empty`,
+      `start the consumer first; an empty file is what "nginx -t" leaves when no nginx runs. Is --pid-file the file the consumer writes (nginx: the pid directive)?`,
+    );
   }
   // The file lives on a shared volume; anything but one number is refused rather than guessed at.
   // Its content is not quoted: --pid-file pointed at the wrong file must not copy that file into logs.
   const m = /^\s*([1-9]\d{0,9})\s*$/.exec(text);
-  if (!m) throw new PublishError(`${who} does not hold a process ID (${Buffer.byteLength(text)} bytes, not one number)`, 'point --pid-file at the file the consumer writes its PID to');
+  if (!m)
+    throw new PublishError(
+      `${who} does not hold a process ID (${Buffer.byteLength(text)} bytes, not one number)`,
+      'point --pid-file at the file the consumer writes its PID to',
+    );
   return Number(m[1]);
 }
 
@@ -91,7 +101,10 @@ export async function resolveTarget(target: SignalTarget): Promise<Targets> {
   // A PID from another PID namespace can name this very sidecar (nginx as PID 1 of its own container):
   // signalling ourselves would end the sidecar, and its start time would pass for the consumer's.
   if (targets.pids.includes(process.pid)) {
-    throw new PublishError(`process ${process.pid} from ${targets.origin} is this sidecar, not the consumer`, 'the PID comes from another PID namespace: set shareProcessNamespace: true on the pod');
+    throw new PublishError(
+      `process ${process.pid} from ${targets.origin} is this sidecar, not the consumer`,
+      'the PID comes from another PID namespace: set shareProcessNamespace: true on the pod',
+    );
   }
   return targets;
 }
@@ -102,35 +115,56 @@ async function findTargets(target: SignalTarget): Promise<Targets> {
     const origin = `pid file ${target.file}`;
     const text = await readFile(target.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') {
-        throw new PublishError(`${pidFileOwner(target.file)} (${origin}) is not running: the file does not exist`, 'start the consumer first, or point --pid-file at the file it writes (shared through a volume)');
+        throw new PublishError(
+          `${pidFileOwner(target.file)} (${origin}) is not running: the file does not exist`,
+          'start the consumer first, or point --pid-file at the file it writes (shared through a volume)',
+        );
       }
       throw new PublishError(`cannot read ${origin}: ${err.code ?? err.message}`, 'the sidecar needs read access to the volume holding --pid-file');
     });
     const pid = parsePidFile(target.file, text);
     // A PID file outlives a killed consumer, and its number may since belong to another program: a
     // process that started after the file was written did not write it, and must not get the signal.
-    const [written, started] = await Promise.all([stat(target.file).then((s) => s.mtimeMs, () => undefined), processStartMs(pid)]);
+    const [written, started] = await Promise.all([
+      stat(target.file).then(
+        (s) => s.mtimeMs,
+        () => undefined,
+      ),
+      processStartMs(pid),
+    ]);
     if (written !== undefined && started !== undefined && started >= written + PID_REUSE_MARGIN_MS) {
-      throw new PublishError(`process ${pid} from ${origin} is gone: PID ${pid} now belongs to a process started after the file was written`, 'the consumer exited without removing its PID file (killed, or crashed); check the consumer container, it rewrites the file when it starts');
+      throw new PublishError(
+        `process ${pid} from ${origin} is gone: PID ${pid} now belongs to a process started after the file was written`,
+        'the consumer exited without removing its PID file (killed, or crashed); check the consumer container, it rewrites the file when it starts',
+      );
     }
     return { pids: [pid], origin };
   }
   const pids = selectTargets(await listProcesses(), target.name, process.pid);
-  if (pids.length === 0) throw new PublishError(`no process named "${target.name}" is visible`, 'is shareProcessNamespace: true set on the pod, and is --process-name the program name?');
+  if (pids.length === 0)
+    throw new PublishError(
+      `no process named "${target.name}" is visible`,
+      'is shareProcessNamespace: true set on the pod, and is --process-name the program name?',
+    );
   return { pids, origin: `process name "${target.name}"` };
 }
 
 /** Why a PID cannot be signalled, as an error an operator can act on. */
 export function signalError(err: NodeJS.ErrnoException, pid: number, origin: string): PublishError {
   if (err.code === 'ESRCH') {
-    const hint = origin === '--pid'
-      ? 'the consumer exited or restarted under another PID; --pid-file or --process-name are read at each reload'
-      : origin.startsWith('pid file')
-        ? 'the consumer exited without removing its PID file (killed, or crashed); check the consumer container, it rewrites the file when it starts'
-        : 'it exited while being signalled; the next change or poll tries again';
+    const hint =
+      origin === '--pid'
+        ? 'the consumer exited or restarted under another PID; --pid-file or --process-name are read at each reload'
+        : origin.startsWith('pid file')
+          ? 'the consumer exited without removing its PID file (killed, or crashed); check the consumer container, it rewrites the file when it starts'
+          : 'it exited while being signalled; the next change or poll tries again';
     return new PublishError(`process ${pid} from ${origin} is gone`, hint);
   }
-  if (err.code === 'EPERM') return new PublishError(`not allowed to signal process ${pid} from ${origin}`, 'run the sidecar with the consumer\'s UID (runAsUser): the restricted profile grants no CAP_KILL');
+  if (err.code === 'EPERM')
+    return new PublishError(
+      `not allowed to signal process ${pid} from ${origin}`,
+      "run the sidecar with the consumer's UID (runAsUser): the restricted profile grants no CAP_KILL",
+    );
   return new PublishError(`cannot signal process ${pid} from ${origin}: ${err.code ?? err.message}`);
 }
 

@@ -1,8 +1,6 @@
 /** Pure cabinet-header logic: every offset from the file is checked before use. */
 import { describe, expect, it } from 'vitest';
-import {
-  FLAG_NEXT_CABINET, FLAG_PREV_CABINET, FLAG_RESERVE_PRESENT, authenticodeRanges, checkSignedLayout, parseCabHeader,
-} from '../../src/cab/index.js';
+import { FLAG_NEXT_CABINET, FLAG_PREV_CABINET, FLAG_RESERVE_PRESENT, authenticodeRanges, checkSignedLayout, parseCabHeader } from '../../src/cab/index.js';
 import { VerifyError } from '../../src/errors.js';
 import { derFrame } from '../../src/pki/der.js';
 
@@ -90,7 +88,11 @@ describe('parseCabHeader / checkSignedLayout', () => {
   });
 
   it('digest ranges skip reserved1 and bytes 34–55 only', () => {
-    expect(authenticodeRanges(1000)).toEqual([[0, 4], [8, 34], [56, 1000]]);
+    expect(authenticodeRanges(1000)).toEqual([
+      [0, 4],
+      [8, 34],
+      [56, 1000],
+    ]);
   });
 });
 

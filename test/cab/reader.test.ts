@@ -142,7 +142,9 @@ describe.skipIf(!existsSync(realworld))('readCabinet on real Microsoft cabinets 
     // (as a truncated download with a patched header would).
     const cut = Buffer.from(bytes.subarray(0, 1_000_000));
     cut.writeUInt32LE(cut.length, 8);
-    expect(failure(cut)).toMatch(/^x\.cab: folder 0 block \d+: (header at offset \d+ is truncated|\d+ bytes of data at offset \d+ are truncated \(cabinet ends at 1000000\))$/);
+    expect(failure(cut)).toMatch(
+      /^x\.cab: folder 0 block \d+: (header at offset \d+ is truncated|\d+ bytes of data at offset \d+ are truncated \(cabinet ends at 1000000\))$/,
+    );
   });
 });
 
@@ -177,7 +179,11 @@ describe('readCabinet with MSZIP dictionaries and hostile cabinets', () => {
     ['an absolute name', { name: '\\windows\\x.cer', data: Buffer.from('x') }, /refused: absolute name/],
     ['a drive letter', { name: 'C:x.cer', data: Buffer.from('x') }, /refused: name with a drive letter/],
     ['a control character', { name: 'a\nb.cer', data: Buffer.from('x') }, /refused: name contains a control character/],
-    ['invalid UTF-8 under the UTF-8 flag', { name: '', rawName: Buffer.from([0x61, 0xc3, 0x28]), utf8: true, data: Buffer.from('x') }, /refused: name flagged UTF-8 is not valid UTF-8/],
+    [
+      'invalid UTF-8 under the UTF-8 flag',
+      { name: '', rawName: Buffer.from([0x61, 0xc3, 0x28]), utf8: true, data: Buffer.from('x') },
+      /refused: name flagged UTF-8 is not valid UTF-8/,
+    ],
   ];
   for (const [what, file, message] of hostile) {
     it(`refuses ${what}`, () => {
@@ -191,9 +197,25 @@ describe('readCabinet with MSZIP dictionaries and hostile cabinets', () => {
   });
 
   it('refuses duplicate names, a name that is also a directory, LZX, a bad checksum and a truncated block', () => {
-    expect(failure(buildCab([{ name: 'a\\x', data: Buffer.from('1') }, { name: 'a/x', data: Buffer.from('2') }]))).toBe('x.cab: a/x: appears twice');
-    expect(failure(buildCab([{ name: 'a', data: Buffer.from('1') }, { name: 'a\\x', data: Buffer.from('2') }]))).toBe('x.cab: a/x: its directory a is also a file');
-    expect(failure(buildCab([{ name: 'a', data: Buffer.from('1') }], { compression: 3 }))).toBe('x.cab: folder 0 uses LZX compression; only stored and MSZIP cabinets are supported');
+    expect(
+      failure(
+        buildCab([
+          { name: 'a\\x', data: Buffer.from('1') },
+          { name: 'a/x', data: Buffer.from('2') },
+        ]),
+      ),
+    ).toBe('x.cab: a/x: appears twice');
+    expect(
+      failure(
+        buildCab([
+          { name: 'a', data: Buffer.from('1') },
+          { name: 'a\\x', data: Buffer.from('2') },
+        ]),
+      ),
+    ).toBe('x.cab: a/x: its directory a is also a file');
+    expect(failure(buildCab([{ name: 'a', data: Buffer.from('1') }], { compression: 3 }))).toBe(
+      'x.cab: folder 0 uses LZX compression; only stored and MSZIP cabinets are supported',
+    );
     expect(failure(buildCab([{ name: 'a', data: Buffer.from('1') }], { compression: 2 }))).toMatch(/uses Quantum compression/);
 
     const good = buildCab([{ name: 'a.txt', data: text(100) }], { compression: 1 });
@@ -207,7 +229,7 @@ describe('readCabinet with MSZIP dictionaries and hostile cabinets', () => {
     // A file claiming more bytes than its folder decodes to.
     const long = Buffer.from(buildCab([{ name: 'a.txt', data: text(100) }]));
     long.writeUInt32LE(text(100).length + 1, 44);
-    expect(failure(long)).toBe('x.cab: a.txt: extends past the end of folder 0\'s data (' + text(100).length + " bytes): the cabinet is truncated or corrupt");
+    expect(failure(long)).toBe("x.cab: a.txt: extends past the end of folder 0's data (" + text(100).length + ' bytes): the cabinet is truncated or corrupt');
   });
 
   it('refuses a header whose file table runs past the cabinet and a folder beyond the folder count', () => {

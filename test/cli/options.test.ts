@@ -14,8 +14,37 @@ const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
 
 describe('command line and env twins', () => {
   it('reads every documented option', () => {
-    const f = run(['--config', 'c.yaml', '--source', 'dir:/p', '--volume', 'v', '--kube-out', 'k', '--dry-run', '--detailed-exitcode', '--output', 'json', '--log-format', 'text', '--force', '--namespace', 'ns']);
-    expect(f).toEqual({ config: 'c.yaml', source: 'dir:/p', volume: 'v', kubeOut: 'k', dryRun: 'client', detailedExitcode: true, output: 'json', logFormat: 'text', force: true, namespace: 'ns' });
+    const f = run([
+      '--config',
+      'c.yaml',
+      '--source',
+      'dir:/p',
+      '--volume',
+      'v',
+      '--kube-out',
+      'k',
+      '--dry-run',
+      '--detailed-exitcode',
+      '--output',
+      'json',
+      '--log-format',
+      'text',
+      '--force',
+      '--namespace',
+      'ns',
+    ]);
+    expect(f).toEqual({
+      config: 'c.yaml',
+      source: 'dir:/p',
+      volume: 'v',
+      kubeOut: 'k',
+      dryRun: 'client',
+      detailedExitcode: true,
+      output: 'json',
+      logFormat: 'text',
+      force: true,
+      namespace: 'ns',
+    });
   });
 
   it('flags beat ZETA_PROVISION_* which beat gematik names', () => {
@@ -31,7 +60,15 @@ describe('command line and env twins', () => {
     expect(run([], { ZETA_PROVISION_FORCE: '1' }).force).toBe(true);
     expect(run([], { ZETA_PROVISION_DRY_RUN: 'true' }).dryRun).toBe('client');
     expect(run([], { ZETA_PROVISION_DRY_RUN: 'server' }).dryRun).toBe('server');
-    for (const [raw, value] of [['yes', true], ['YES', true], ['on', true], ['no', false], ['0', false], ['off', false], ['False', false]] as const) {
+    for (const [raw, value] of [
+      ['yes', true],
+      ['YES', true],
+      ['on', true],
+      ['no', false],
+      ['0', false],
+      ['off', false],
+      ['False', false],
+    ] as const) {
       expect(run([], { ZETA_PROVISION_FORCE: raw }).force, raw).toBe(value);
     }
     expect(run([], { ZETA_PROVISION_DRY_RUN: 'no' }).dryRun).toBe(false);
@@ -53,13 +90,25 @@ describe('command line and env twins', () => {
     const help = parseCommandLine(['run', '--help'], {}, '0');
     expect(help.name).toBe('help');
     const text = (help as { text: string }).text;
-    for (const needle of ['--source <ref>', 'ZETA_PROVISION_KUBE_OUT', 'PROVISIONING_CONTAINER_NAME', 'Examples:', '3 verification failed', '10 changes pending']) {
+    for (const needle of [
+      '--source <ref>',
+      'ZETA_PROVISION_KUBE_OUT',
+      'PROVISIONING_CONTAINER_NAME',
+      'Examples:',
+      '3 verification failed',
+      '10 changes pending',
+    ]) {
       expect(text).toContain(needle);
     }
   });
 
   it('speaks kubectl: -o, -n, --kubeconfig, --context, --version and -v', () => {
-    expect(run(['-o', 'yaml', '-n', 'zeta', '--kubeconfig', 'k.yaml', '--context', 'prod'])).toEqual({ output: 'yaml', namespace: 'zeta', kubeconfig: 'k.yaml', context: 'prod' });
+    expect(run(['-o', 'yaml', '-n', 'zeta', '--kubeconfig', 'k.yaml', '--context', 'prod'])).toEqual({
+      output: 'yaml',
+      namespace: 'zeta',
+      kubeconfig: 'k.yaml',
+      context: 'prod',
+    });
     for (const flag of ['--version', '-v']) {
       const v = parseCommandLine([flag], {}, '1.2.3');
       expect(v).toEqual({ name: 'help', text: '1.2.3\n' });
@@ -84,10 +133,32 @@ describe('command line and env twins', () => {
   });
 
   it('verify takes the same source, trust and processor options and env twins as run, none of its targets', () => {
-    const args = ['--profile', 'gematik', '--source', 'dir:/p', '--tsl-signer-anchor', 'a.pem,b.pem', '--tsl-trust', 'gematik-rca-test', '--tsl-signature', 'required', '--tsl-grace-days', '3', '--volume', '/v', '--allow-downgrade'];
+    const args = [
+      '--profile',
+      'gematik',
+      '--source',
+      'dir:/p',
+      '--tsl-signer-anchor',
+      'a.pem,b.pem',
+      '--tsl-trust',
+      'gematik-rca-test',
+      '--tsl-signature',
+      'required',
+      '--tsl-grace-days',
+      '3',
+      '--volume',
+      '/v',
+      '--allow-downgrade',
+    ];
     const v = parseCommandLine(['verify', ...args], {}, '0');
     expect(v).toEqual({ name: 'verify', flags: run(args) });
-    const env = { ZETA_PROVISION_PROFILE: 'gematik', ZETA_PROVISION_TSL_SIGNER_ANCHOR: 'x.pem', ZETA_PROVISION_TSL_SIGNATURE: 'off', ZETA_PROVISION_DRY_RUN: 'true', ZETA_PROVISION_KUBE_OUT: '/k' };
+    const env = {
+      ZETA_PROVISION_PROFILE: 'gematik',
+      ZETA_PROVISION_TSL_SIGNER_ANCHOR: 'x.pem',
+      ZETA_PROVISION_TSL_SIGNATURE: 'off',
+      ZETA_PROVISION_DRY_RUN: 'true',
+      ZETA_PROVISION_KUBE_OUT: '/k',
+    };
     const fromEnv = parseCommandLine(['verify'], env, '0');
     // The targets' twins are accepted (a CI job's environment is shared) but mean nothing to verify.
     expect(fromEnv).toEqual({ name: 'verify', flags: { profile: 'gematik', tslSignerAnchor: ['x.pem'], tslSignature: 'off' } });
@@ -95,7 +166,13 @@ describe('command line and env twins', () => {
   });
 
   it('rollback --to has its env twin; flags win', () => {
-    expect(parseCommandLine(['rollback', '--volume', '/v'], { ZETA_PROVISION_TO: '..g1' }, '0')).toMatchObject({ name: 'rollback', volume: '/v', output: 'text', to: '..g1', flags: { volume: '/v' } });
+    expect(parseCommandLine(['rollback', '--volume', '/v'], { ZETA_PROVISION_TO: '..g1' }, '0')).toMatchObject({
+      name: 'rollback',
+      volume: '/v',
+      output: 'text',
+      to: '..g1',
+      flags: { volume: '/v' },
+    });
     expect(parseCommandLine(['rollback', '--volume', '/v', '--to', '..g2'], { ZETA_PROVISION_TO: '..g1' }, '0')).toMatchObject({ to: '..g2' });
     expect(parseCommandLine(['status'], { RESULT_DIR: '/r' }, '0')).toEqual({ name: 'status', volume: '/r', output: 'text' });
   });
@@ -104,7 +181,10 @@ describe('command line and env twins', () => {
     const helpOf = (cmd: string) => (parseCommandLine([cmd, '--help'], {}, '0') as { text: string }).text;
     for (const cmd of ['run', 'verify', 'status', 'rollback', 'watch']) {
       // One entry per option: its first line starts with "  -", continuation lines are indented deeper.
-      const entries = helpOf(cmd).split(/\n(?= {2}-)/).filter((e) => /^ {2}-/.test(e)).map((e) => e.split(/\n\n/)[0]!.replace(/\s+/g, ' '));
+      const entries = helpOf(cmd)
+        .split(/\n(?= {2}-)/)
+        .filter((e) => /^ {2}-/.test(e))
+        .map((e) => e.split(/\n\n/)[0]!.replace(/\s+/g, ' '));
       const options = entries.map((e) => /--[a-z-]+/.exec(e)![0]).filter((f) => f !== '--help');
       expect(options.length, cmd).toBeGreaterThan(1);
       for (const [i, flag] of options.entries()) {
@@ -113,7 +193,8 @@ describe('command line and env twins', () => {
       }
     }
     for (const cmd of ['run', 'verify']) {
-      for (const form of ['REGISTRY/REPO[:TAG|@sha256:DIGEST]', 'oci-layout:PATH', 'oci-archive:PATH', 'docker-archive:PATH', 'dir:PATH']) expect(helpOf(cmd).replace(/\s+/g, ' '), `${cmd} ${form}`).toContain(form);
+      for (const form of ['REGISTRY/REPO[:TAG|@sha256:DIGEST]', 'oci-layout:PATH', 'oci-archive:PATH', 'docker-archive:PATH', 'dir:PATH'])
+        expect(helpOf(cmd).replace(/\s+/g, ' '), `${cmd} ${form}`).toContain(form);
     }
     // The order the help gives is the order of src/pipeline.ts: the image signature before unpacking.
     expect(helpOf('run').replace(/\s+/g, ' ')).toContain('resolve → [up to date? stop] → verify image signature → unpack → verify files');

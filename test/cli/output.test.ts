@@ -24,7 +24,11 @@ async function tamperedExample() {
   return { config: path.join(dir, 'example', 'zeta-provision.yaml'), payload };
 }
 
-const jsonLines = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const jsonLines = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('logs and report streams', () => {
   it('without a terminal: stderr is JSON lines (warnings, final error with code and hint), stdout only the report', async () => {
@@ -36,7 +40,13 @@ describe('logs and report streams', () => {
       expect(logs.every((l) => typeof l.time === 'string' && typeof l.level === 'string' && typeof l.msg === 'string')).toBe(true);
       expect(logs).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'image signature not verified: image signature check is off' }));
       const last = logs[logs.length - 1]!;
-      expect(last).toMatchObject({ level: 'error', code: 3, kind: 'verify', file: 'nginx/nginx.conf', msg: expect.stringMatching(/^nginx\/nginx\.conf: content digest does not match/) });
+      expect(last).toMatchObject({
+        level: 'error',
+        code: 3,
+        kind: 'verify',
+        file: 'nginx/nginx.conf',
+        msg: expect.stringMatching(/^nginx\/nginx\.conf: content digest does not match/),
+      });
       expect(r.stdout).not.toContain('"level"');
       if (format === 'json') {
         // One line: a pod's log stays parseable line by line even with the report in it.
@@ -50,7 +60,9 @@ describe('logs and report streams', () => {
     const r = await runCli(['run', '--bogus']);
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe('');
-    expect(jsonLines(r.stderr)).toEqual([expect.objectContaining({ level: 'error', code: 2, kind: 'usage', msg: "unknown option '--bogus'", hint: 'see zeta-provision run --help' })]);
+    expect(jsonLines(r.stderr)).toEqual([
+      expect.objectContaining({ level: 'error', code: 2, kind: 'usage', msg: "unknown option '--bogus'", hint: 'see zeta-provision run --help' }),
+    ]);
     const auth = await runCli(['verify', '--source', 'dir:/x', '--registry-auth-file', '/no/such/auth.json']);
     expect(auth.exitCode).toBe(2);
     expect(jsonLines(auth.stderr)[0]).toMatchObject({ code: 2, msg: '--registry-auth-file /no/such/auth.json: no such file or directory' });
@@ -59,7 +71,9 @@ describe('logs and report streams', () => {
   it('on a terminal, warnings and the error are readable log lines', async () => {
     await requireProgram('script', 'bsdutils');
     const ex = await tamperedExample();
-    const cmd = [process.execPath, BIN, 'verify', '--config', ex.config, '--source', `dir:${ex.payload}`, '--image-signature', 'off'].map((a) => `'${a}'`).join(' ');
+    const cmd = [process.execPath, BIN, 'verify', '--config', ex.config, '--source', `dir:${ex.payload}`, '--image-signature', 'off']
+      .map((a) => `'${a}'`)
+      .join(' ');
     const r = await execa('script', ['-qec', cmd, '/dev/null'], { reject: false, env: { PATH: process.env.PATH ?? '', COLUMNS: '10000' }, extendEnv: false });
     expect(r.exitCode).toBe(3);
     const out = String(r.stdout).replace(/\r/g, '');
@@ -73,7 +87,9 @@ describe('logs and report streams', () => {
     await cp(path.join(REPO_ROOT, 'fixtures', 'example'), path.join(dir, 'example'), { recursive: true });
     const payload = path.join(dir, 'example', 'payload');
     await writeFile(path.join(payload, `${'very-long-name-'.repeat(10)}.txt`), 'x');
-    const r = await runCli(['verify', '--config', path.join(dir, 'example', 'zeta-provision.yaml'), '--source', `dir:${payload}`, '--image-signature', 'off'], { env: { COLUMNS: '' } });
+    const r = await runCli(['verify', '--config', path.join(dir, 'example', 'zeta-provision.yaml'), '--source', `dir:${payload}`, '--image-signature', 'off'], {
+      env: { COLUMNS: '' },
+    });
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines.filter((l) => l.length > 100)).toEqual([]);
@@ -86,7 +102,9 @@ describe('logs and report streams', () => {
 describe('wrapLines', () => {
   it('hangs continuation lines under the value and cuts tokens longer than a line', () => {
     const long = `  warning   ${'word '.repeat(30).trim()}`;
-    const out = wrapLines(long + '\n', 40).split('\n').filter((l) => l !== '');
+    const out = wrapLines(long + '\n', 40)
+      .split('\n')
+      .filter((l) => l !== '');
     expect(out.every((l) => l.length <= 40)).toBe(true);
     expect(out[0]!.startsWith('  warning   word')).toBe(true);
     expect(out.slice(1).every((l) => l.startsWith('            word'))).toBe(true);
@@ -94,7 +112,12 @@ describe('wrapLines', () => {
     const token = `  source    ${'x'.repeat(90)}`;
     const cut = wrapLines(token, 40).split('\n');
     expect(cut.every((l) => l.length <= 40)).toBe(true);
-    expect(cut.map((l) => l.trim()).join('').replace(/^source\s+/, '')).toBe('x'.repeat(90));
+    expect(
+      cut
+        .map((l) => l.trim())
+        .join('')
+        .replace(/^source\s+/, ''),
+    ).toBe('x'.repeat(90));
     expect(wrapLines('short\n', 40)).toBe('short\n');
   });
 });

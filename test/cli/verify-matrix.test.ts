@@ -55,24 +55,61 @@ const CASES: Case[] = [
     exit: 3,
     error: /nginx\/nginx\.conf: content digest does not match/,
   },
-  { name: 'missing source', args: async (d) => ['--config', (await example(d)).config, '--source', `dir:${path.join(d, 'nope')}`], exit: 4, error: /source not found/ },
+  {
+    name: 'missing source',
+    args: async (d) => ['--config', (await example(d)).config, '--source', `dir:${path.join(d, 'nope')}`],
+    exit: 4,
+    error: /source not found/,
+  },
 ];
 
 const REAL_CASES: Case[] = [
-  { name: 'unknown trust set for the TSL', args: async (d) => ['--profile', 'gematik', '--source', await gematik(d), '--tsl-trust', 'acme'], exit: 2, error: /--tsl-trust: unknown trust set "acme"/ },
+  {
+    name: 'unknown trust set for the TSL',
+    args: async (d) => ['--profile', 'gematik', '--source', await gematik(d), '--tsl-trust', 'acme'],
+    exit: 2,
+    error: /--tsl-trust: unknown trust set "acme"/,
+  },
   // The shipped production roots do not anchor gematik's TEST-ONLY TSL signer.
-  { name: 'gematik test payload, default (production GEM.RCA)', args: async (d) => ['--profile', 'gematik', '--source', await gematik(d)], exit: 3, error: /no path from the TSL signer "CN=TSL Signing Unit 12 TEST-ONLY.*to a trusted GEM root \(trust set gematik-rca\)/ },
+  {
+    name: 'gematik test payload, default (production GEM.RCA)',
+    args: async (d) => ['--profile', 'gematik', '--source', await gematik(d)],
+    exit: 3,
+    error: /no path from the TSL signer "CN=TSL Signing Unit 12 TEST-ONLY.*to a trusted GEM root \(trust set gematik-rca\)/,
+  },
   // Anchored to the TEST-ONLY roots the chain holds (signer → GEM.TSL-CA28 from the list → GEM.RCA4), and the
   // signed document is found altered: the stored copy's digest differs (xmlsec1 agrees, see the README).
-  { name: 'gematik test payload, test roots', args: async (d) => ['--profile', 'gematik', '--source', await gematik(d), '--tsl-trust', 'gematik-rca-test', '--tsl-grace-days', '3650'], exit: 3, error: /the TSL was altered after signing: digest of the signed document differs/ },
+  {
+    name: 'gematik test payload, test roots',
+    args: async (d) => ['--profile', 'gematik', '--source', await gematik(d), '--tsl-trust', 'gematik-rca-test', '--tsl-grace-days', '3650'],
+    exit: 3,
+    error: /the TSL was altered after signing: digest of the signed document differs/,
+  },
   {
     name: 'gematik: forged NextUpdate, test roots',
-    args: async (d) => ['--profile', 'gematik', '--tsl-trust', 'gematik-rca-test', '--source', await gematik(d, (p) => replaceIn(path.join(p, TSL), '2026-07-13T23:00:13Z', '2099-07-13T23:00:13Z'))],
+    args: async (d) => [
+      '--profile',
+      'gematik',
+      '--tsl-trust',
+      'gematik-rca-test',
+      '--source',
+      await gematik(d, (p) => replaceIn(path.join(p, TSL), '2026-07-13T23:00:13Z', '2099-07-13T23:00:13Z')),
+    ],
     exit: 3,
     error: /the TSL was altered after signing/,
   },
-  { name: 'gematik: signature off, TSL 142 days past NextUpdate', args: async (d) => ['--profile', 'gematik', '--source', await gematik(d), '--tsl-signature', 'off'], exit: 3, error: /TSL expired: NextUpdate was 2026-07-13/ },
-  { name: 'gematik: signature off, grace 3650 days (env twins)', args: async (d) => ['--source', await gematik(d)], env: { ZETA_PROVISION_PROFILE: 'gematik', ZETA_PROVISION_TSL_SIGNATURE: 'off', ZETA_PROVISION_TSL_GRACE_DAYS: '3650' }, exit: 0 },
+  {
+    name: 'gematik: signature off, TSL 142 days past NextUpdate',
+    args: async (d) => ['--profile', 'gematik', '--source', await gematik(d), '--tsl-signature', 'off'],
+    exit: 3,
+    error: /TSL expired: NextUpdate was 2026-07-13/,
+  },
+  {
+    name: 'gematik: signature off, grace 3650 days (env twins)',
+    args: async (d) => ['--source', await gematik(d)],
+    env: { ZETA_PROVISION_PROFILE: 'gematik', ZETA_PROVISION_TSL_SIGNATURE: 'off', ZETA_PROVISION_TSL_GRACE_DAYS: '3650' },
+    exit: 0,
+  },
   {
     name: 'gematik: roots.json cross-certificate damaged',
     args: async (d) => {
@@ -140,7 +177,7 @@ describe.each(CASES)('verify and run --dry-run agree: $name', (c) => {
   it(`both exit ${c.exit}`, () => agree(c), 120_000);
 });
 
-describe.skipIf(!existsSync(REAL))('on gematik\'s real test payload (shared/realworld)', () => {
+describe.skipIf(!existsSync(REAL))("on gematik's real test payload (shared/realworld)", () => {
   describe.each(REAL_CASES)('verify and run --dry-run agree: $name', (c) => {
     it(`both exit ${c.exit}`, () => agree(c), 120_000);
   });

@@ -8,7 +8,16 @@ const parse = (text: string) => parseConfigText(text, 'test.yaml', '/cfg');
 describe('config file', () => {
   it('the built-in default reproduces the classic layout', async () => {
     const c = await loadConfigFile(undefined);
-    expect(c.verify).toEqual([{ files: ['TrustedTpm.cab'], kind: 'authenticode', signature: 'detached', trust: ['microsoft'], required: true, eku: [{ oid: '1.3.6.1.5.5.7.3.3', name: 'codeSigning' }] }]);
+    expect(c.verify).toEqual([
+      {
+        files: ['TrustedTpm.cab'],
+        kind: 'authenticode',
+        signature: 'detached',
+        trust: ['microsoft'],
+        required: true,
+        eku: [{ oid: '1.3.6.1.5.5.7.3.3', name: 'codeSigning' }],
+      },
+    ]);
     expect(c.volume.files).toEqual(['keycloak-data/**']);
     expect(c.configMaps).toEqual([
       { name: 'nginx-config', files: [{ path: 'nginx/nginx.conf', key: 'nginx.conf' }], secret: false, consumers: [] },
@@ -28,9 +37,17 @@ describe('config file', () => {
     ['absolute payload path', 'configMaps:\n  - name: a\n    files: [/etc/passwd]\n', /configMaps\.0\.files\.0\.path: "\/etc\/passwd": must be relative/],
     ['backslash', 'volume:\n  files: ["a\\\\b"]\n', /contains a backslash/],
     ['reserved .. prefix', 'volume:\n  files: ["..data/x"]\n', /reserved for the volume layout/],
-    ['bad kind', 'verify:\n  - files: a\n    kind: pgp\n    trust: [microsoft]\n', /test\.yaml:3: verify\.0\.kind: expected "cms" or "authenticode", got "pgp"/],
+    [
+      'bad kind',
+      'verify:\n  - files: a\n    kind: pgp\n    trust: [microsoft]\n',
+      /test\.yaml:3: verify\.0\.kind: expected "cms" or "authenticode", got "pgp"/,
+    ],
     ['unknown trust set', 'verify:\n  - files: a\n    trust: [nope]\n', /verify\.0\.trust\.0: unknown trust set "nope"/],
-    ['invalid ConfigMap name', 'configMaps:\n  - name: Nginx_Config\n    files: [a]\n', /test\.yaml:2: configMaps\.0\.name: "Nginx_Config" is not a valid ConfigMap name/],
+    [
+      'invalid ConfigMap name',
+      'configMaps:\n  - name: Nginx_Config\n    files: [a]\n',
+      /test\.yaml:2: configMaps\.0\.name: "Nginx_Config" is not a valid ConfigMap name/,
+    ],
     ['invalid ConfigMap key', 'configMaps:\n  - name: a\n    files: [{path: x, key: "a b"}]\n', /"a b" is not a valid ConfigMap key/],
     ['duplicate key', 'configMaps:\n  - name: a\n    files: [x/n.conf, y/n.conf]\n', /key "n\.conf" appears twice/],
     ['glob in ConfigMap', 'configMaps:\n  - name: a\n    files: ["x/*.conf"]\n', /exact paths, not globs/],
@@ -48,7 +65,12 @@ describe('config file', () => {
 
   it('caps YAML aliases (billion laughs)', () => {
     const laughs = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
-    for (let i = 1; i < 12; i++) laughs.push(`${'b'.repeat(i)}: &${'b'.repeat(i)} [${Array(10).fill(i === 1 ? '*a' : '*' + 'b'.repeat(i - 1)).join(',')}]`);
+    for (let i = 1; i < 12; i++)
+      laughs.push(
+        `${'b'.repeat(i)}: &${'b'.repeat(i)} [${Array(10)
+          .fill(i === 1 ? '*a' : '*' + 'b'.repeat(i - 1))
+          .join(',')}]`,
+      );
     expect(() => parse(laughs.join('\n') + '\n')).toThrowError(ConfigError);
   });
 });
@@ -72,7 +94,11 @@ describe('settings precedence', () => {
 
   it('gematik registry credentials come in pairs', () => {
     expect(() => resolveSettings({}, config, { PROVISIONING_CONTAINER_REGISTRY_USERNAME: 'u' })).toThrowError(UsageError);
-    const s = resolveSettings({}, config, { PROVISIONING_CONTAINER_REGISTRY_USERNAME: 'u', PROVISIONING_CONTAINER_REGISTRY_TOKEN: 'sekrit', SMCB_RESULT_FILENAME: 'x.p12' });
+    const s = resolveSettings({}, config, {
+      PROVISIONING_CONTAINER_REGISTRY_USERNAME: 'u',
+      PROVISIONING_CONTAINER_REGISTRY_TOKEN: 'sekrit',
+      SMCB_RESULT_FILENAME: 'x.p12',
+    });
     expect(s.gematik.registryToken).toBe('sekrit');
     expect(s.gematik.resultFilenames).toEqual({ SMCB_RESULT_FILENAME: 'x.p12' });
   });
@@ -94,8 +120,12 @@ describe('TSL trust settings', () => {
   it('process.tsl.trust names built-in or defined trust sets; signature is required or off', () => {
     const ok = parse('trust:\n  mine: [a.pem]\nprocess:\n  tsl:\n    files: [t.xml]\n    trust: [gematik-rca, mine]\n    signature: off\n');
     expect(ok.process?.tsl).toMatchObject({ trust: ['gematik-rca', 'mine'], signature: 'off', signerAnchors: [] });
-    expect(() => parse('process:\n  tsl:\n    files: [t.xml]\n    trust: [acme]\n')).toThrowError(/process\.tsl\.trust\.0: unknown trust set "acme" \(built in: microsoft, gematik-rca, gematik-rca-test/);
-    expect(() => parse('process:\n  tsl:\n    files: [t.xml]\n    signature: maybe\n')).toThrowError(/process\.tsl\.signature: expected "required" or "off", got "maybe"/);
+    expect(() => parse('process:\n  tsl:\n    files: [t.xml]\n    trust: [acme]\n')).toThrowError(
+      /process\.tsl\.trust\.0: unknown trust set "acme" \(built in: microsoft, gematik-rca, gematik-rca-test/,
+    );
+    expect(() => parse('process:\n  tsl:\n    files: [t.xml]\n    signature: maybe\n')).toThrowError(
+      /process\.tsl\.signature: expected "required" or "off", got "maybe"/,
+    );
   });
 
   it('the gematik profile anchors the TSL to the shipped production roots', async () => {
@@ -106,7 +136,9 @@ describe('TSL trust settings', () => {
 
   it('--tsl-trust must name a known set; --tsl-signer-anchor files resolve against the cwd', () => {
     const config = parse('process:\n  tsl:\n    files: [t.xml]\n');
-    expect(resolveSettings({ tslTrust: ['gematik-rca-test'], tslSignerAnchor: ['a.pem', '/abs/b.pem'], tslSignature: 'required' }, config, {}, '/cwd').process).toMatchObject({
+    expect(
+      resolveSettings({ tslTrust: ['gematik-rca-test'], tslSignerAnchor: ['a.pem', '/abs/b.pem'], tslSignature: 'required' }, config, {}, '/cwd').process,
+    ).toMatchObject({
       tslTrust: ['gematik-rca-test'],
       tslSignerAnchors: ['/cwd/a.pem', '/abs/b.pem'],
       tslSignature: 'required',
@@ -115,6 +147,8 @@ describe('TSL trust settings', () => {
   });
 
   it('a registry auth file that does not exist is a usage error naming the flag', () => {
-    expect(() => resolveSettings({ registryAuthFile: 'nope.json' }, parse(''), {}, '/nonexistent')).toThrowError(/^--registry-auth-file nope\.json: no such file or directory$/);
+    expect(() => resolveSettings({ registryAuthFile: 'nope.json' }, parse(''), {}, '/nonexistent')).toThrowError(
+      /^--registry-auth-file nope\.json: no such file or directory$/,
+    );
   });
 });

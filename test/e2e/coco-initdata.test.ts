@@ -26,9 +26,29 @@ const base = ['--config', path.join(EXAMPLE, 'zeta-provision.yaml'), '--source',
 async function cluster(): Promise<string> {
   api = await startKubeApi({ rbac: 'allow-all', token: 't' });
   const cm = api.type('configmaps');
-  api.store.create(cm, 'trustee-operator-system', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'rvps-reference-values' }, data: { 'reference-values.json': '[\n  {"name": "pcr03", "expiration": "2027-01-01T00:00:00Z", "hash-value": [{"alg": "sha256", "value": "03"}]}\n]\n' } }, { dryRun: false, fieldManager: 'kubectl' });
-  api.store.create(cm, 'openshift-sandboxed-containers-operator', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'peer-pods-cm' }, data: { CLOUD_PROVIDER: 'azure' } }, { dryRun: false, fieldManager: 'operator' });
-  api.store.create(api.type('deployments'), 'zeta-guard', { ...workload('Deployment', 'pep'), metadata: { name: 'pep', namespace: 'zeta-guard' } }, { dryRun: false, fieldManager: 'kubectl' });
+  api.store.create(
+    cm,
+    'trustee-operator-system',
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'rvps-reference-values' },
+      data: { 'reference-values.json': '[\n  {"name": "pcr03", "expiration": "2027-01-01T00:00:00Z", "hash-value": [{"alg": "sha256", "value": "03"}]}\n]\n' },
+    },
+    { dryRun: false, fieldManager: 'kubectl' },
+  );
+  api.store.create(
+    cm,
+    'openshift-sandboxed-containers-operator',
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'peer-pods-cm' }, data: { CLOUD_PROVIDER: 'azure' } },
+    { dryRun: false, fieldManager: 'operator' },
+  );
+  api.store.create(
+    api.type('deployments'),
+    'zeta-guard',
+    { ...workload('Deployment', 'pep'), metadata: { name: 'pep', namespace: 'zeta-guard' } },
+    { dryRun: false, fieldManager: 'kubectl' },
+  );
   return writeKubeconfig(await tempDir(), api.url, { token: 't' });
 }
 
@@ -75,7 +95,13 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
 
     // The Deployment controller finished the rollout: the next run changes nothing anywhere.
     const dep = api!.store.get(api!.type('deployments'), 'zeta-guard', 'pep') as any;
-    api!.store.mergePatch(api!.type('deployments'), 'zeta-guard', 'pep', { status: { observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1 } }, { dryRun: false, fieldManager: 'controller' });
+    api!.store.mergePatch(
+      api!.type('deployments'),
+      'zeta-guard',
+      'pep',
+      { status: { observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1 } },
+      { dryRun: false, fieldManager: 'controller' },
+    );
     const n = writes(api!).length;
     const before = api!.requests.length;
     const again = await runCli([...args, '--output', 'json']);
@@ -83,7 +109,12 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     expect(JSON.parse(again.stdout).outcome).toBe('up-to-date');
     expect(writes(api!).length).toBe(n);
     // The hourly check of this target: one GET per object, its record included.
-    expect(api!.requests.slice(before).map((r) => `${r.verb} ${r.name}`)).toEqual(['get rvps-reference-values', 'get peer-pods-cm', 'get pep', 'get zeta-provision-initdata']);
+    expect(api!.requests.slice(before).map((r) => `${r.verb} ${r.name}`)).toEqual([
+      'get rvps-reference-values',
+      'get peer-pods-cm',
+      'get pep',
+      'get zeta-provision-initdata',
+    ]);
   });
 
   it('a changed agent policy: the text report names the current value and the old one overlapping, waiting for the rollout', async () => {
@@ -97,26 +128,42 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     const second = await runCli(args);
     expect(second.exitCode, second.stdout + second.stderr).toBe(0);
     const old = first.initdata.values.pcr08;
-    expect(second.stdout).toMatch(/\n    current     pcr08 [0-9a-f]{64}\n/);
+    expect(second.stdout).toMatch(/\n {4}current {5}pcr08 [0-9a-f]{64}\n/);
     expect(second.stdout).toContain(`    overlapping pcr08 ${old} (${first.initdata.id}, until `);
-    expect(second.stdout).toContain('or until ConfigMap/openshift-sandboxed-containers-operator/peer-pods-cm, Deployment/zeta-guard/pep run the current initdata)');
+    expect(second.stdout).toContain(
+      'or until ConfigMap/openshift-sandboxed-containers-operator/peer-pods-cm, Deployment/zeta-guard/pep run the current initdata)',
+    );
   });
 
   it('an initdata failure (INITDATA owned by another manager) writes no initdata object and no record claiming the payload applied: the next run retries', async () => {
     const kubeconfig = await cluster();
-    api!.store.mergePatch(api!.type('configmaps'), 'openshift-sandboxed-containers-operator', 'peer-pods-cm', { data: { INITDATA: 'aGFuZA==' } }, { dryRun: false, fieldManager: 'kubectl-edit' });
+    api!.store.mergePatch(
+      api!.type('configmaps'),
+      'openshift-sandboxed-containers-operator',
+      'peer-pods-cm',
+      { data: { INITDATA: 'aGFuZA==' } },
+      { dryRun: false, fieldManager: 'kubectl-edit' },
+    );
     const dir = await tempDir();
     const payload = path.join(dir, 'payload');
     await cp(path.join(EXAMPLE, 'payload'), payload, { recursive: true });
     await writeFile(path.join(payload, 'nginx.conf'), 'events {}\n');
     const config = path.join(dir, 'zeta-provision.yaml');
-    await writeFile(config, (await readFile(path.join(EXAMPLE, 'zeta-provision.yaml'), 'utf8')) + 'namespace: zeta-guard\nconfigMaps:\n  - name: nginx-config\n    files: [nginx.conf]\n');
+    await writeFile(
+      config,
+      (await readFile(path.join(EXAMPLE, 'zeta-provision.yaml'), 'utf8')) +
+        'namespace: zeta-guard\nconfigMaps:\n  - name: nginx-config\n    files: [nginx.conf]\n',
+    );
     const args = ['run', '--config', config, '--source', `dir:${payload}`, '--kubeconfig', kubeconfig];
     const failed = await runCli(args);
     expect(failed.exitCode, failed.stdout + failed.stderr).toBe(5);
     expect(failed.stdout).toMatch(/conflict with "kubectl-edit"/);
     // The API target ran before it (nginx-config); no initdata object was touched.
-    expect(writes(api!).filter((w) => w.resource !== 'events' && w.name !== 'zeta-provision-status').map((w) => w.name)).toEqual(['nginx-config']);
+    expect(
+      writes(api!)
+        .filter((w) => w.resource !== 'events' && w.name !== 'zeta-provision-status')
+        .map((w) => w.name),
+    ).toEqual(['nginx-config']);
     const again = await runCli([...args, '--output', 'json']);
     expect(again.exitCode).toBe(5);
     const report = JSON.parse(again.stdout);
@@ -137,7 +184,7 @@ describe('CoCo initdata end to end (fixtures/coco)', () => {
     const entries = JSON.parse(await readFile(path.join(out, 'coco-initdata', '1-reference-values.entries.json'), 'utf8'));
     expect(entries[0]).toMatchObject({ name: 'pcr08', 'hash-value': [{ alg: 'sha256', value: pcr8(toml) }] });
     const cm = await readFile(path.join(out, 'coco-initdata', '2-peer-pods-cm.yaml'), 'utf8');
-    expect(cm).toMatch(/kind: ConfigMap\nmetadata:\n  name: peer-pods-cm\n  namespace: openshift-sandboxed-containers-operator/);
+    expect(cm).toMatch(/kind: ConfigMap\nmetadata:\n {2}name: peer-pods-cm\n {2}namespace: openshift-sandboxed-containers-operator/);
     expect(cm).not.toContain('CLOUD_PROVIDER');
   });
 });

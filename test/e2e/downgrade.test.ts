@@ -49,26 +49,37 @@ async function payload(root: string, name: string, time: Date | undefined): Prom
   const dir = path.join(root, name);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'version.txt'), `${name}\n`);
-  await signCab(unsignedCab, path.join(dir, 'TrustedTpm.cab'), { certs, key: pki.leafKey, ...(time ? { tsa: { certs: tsaCerts, key: pki.leafKey, time } } : {}) });
+  await signCab(unsignedCab, path.join(dir, 'TrustedTpm.cab'), {
+    certs,
+    key: pki.leafKey,
+    ...(time ? { tsa: { certs: tsaCerts, key: pki.leafKey, time } } : {}),
+  });
   return `dir:${dir}`;
 }
 
-async function setup(): Promise<{ root: string; volume: string; run: (source: string, extra?: string[], env?: Record<string, string>) => ReturnType<typeof runCli> }> {
+async function setup(): Promise<{
+  root: string;
+  volume: string;
+  run: (source: string, extra?: string[], env?: Record<string, string>) => ReturnType<typeof runCli>;
+}> {
   const root = await tempDir();
   const config = path.join(root, 'config.yaml');
-  await writeFile(config, [
-    'trust:',
-    `  test: [${JSON.stringify(pki.rootPem)}]`,
-    'verify:',
-    '  - files: TrustedTpm.cab',
-    '    kind: authenticode',
-    '    trust: [test]',
-    'volume:',
-    '  files: ["**"]',
-    // The test chain is valid for 3650 days: every untimestamped check is within the warning window.
-    'expiryWarningDays: 3650',
-    '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      'trust:',
+      `  test: [${JSON.stringify(pki.rootPem)}]`,
+      'verify:',
+      '  - files: TrustedTpm.cab',
+      '    kind: authenticode',
+      '    trust: [test]',
+      'volume:',
+      '  files: ["**"]',
+      // The test chain is valid for 3650 days: every untimestamped check is within the warning window.
+      'expiryWarningDays: 3650',
+      '',
+    ].join('\n'),
+  );
   const volume = path.join(root, 'volume');
   const run = (source: string, extra: string[] = [], env: Record<string, string> = {}) =>
     runCli(['run', '--config', config, '--volume', volume, '--source', source, '--output', 'json', ...extra], { env });
@@ -139,7 +150,9 @@ describe('downgrade protection', () => {
     expect(allowed.exitCode).toBe(0);
     // Without a timestamp the chain must stay valid: its expiry is warned about (window 3650 days).
     expect(JSON.parse(allowed.stdout).warnings.filter((w: string) => w.includes('expires on'))).toEqual([
-      expect.stringMatching(/^TrustedTpm\.cab: the chain of "CN=Test Signer Downgrade, O=Example Org, C=DE" \(anchor "CN=Test Root Downgrade, O=Example Org, C=DE"\) expires on \d{4}-\d\d-\d\dT[\d:.]+Z \(in 364[89] days\)$/),
+      expect.stringMatching(
+        /^TrustedTpm\.cab: the chain of "CN=Test Signer Downgrade, O=Example Org, C=DE" \(anchor "CN=Test Root Downgrade, O=Example Org, C=DE"\) expires on \d{4}-\d\d-\d\dT[\d:.]+Z \(in 364[89] days\)$/,
+      ),
     ]);
     expect(await version(volume)).toBe('untimed\n');
     expect(await status(volume)).not.toHaveProperty('proven');

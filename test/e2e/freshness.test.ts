@@ -52,8 +52,12 @@ configMaps:
 describe('freshness in report and status records', () => {
   it('unit: warnings near and past each limit, none well within', () => {
     const now = new Date('2027-01-10T12:00:00Z');
-    expect(freshnessWarnings({ earliestCertificateExpiry: '2027-06-01T00:00:00Z', tslNextUpdate: '2027-02-01T00:00:00Z', appliedAt: '2027-01-09T12:00:00Z' }, now)).toEqual([]);
-    expect(freshnessWarnings({ earliestCertificateExpiry: '2027-01-20T12:00:00Z', tslNextUpdate: '2027-01-13T12:00:00Z', appliedAt: '2026-12-01T12:00:00Z' }, now)).toEqual([
+    expect(
+      freshnessWarnings({ earliestCertificateExpiry: '2027-06-01T00:00:00Z', tslNextUpdate: '2027-02-01T00:00:00Z', appliedAt: '2027-01-09T12:00:00Z' }, now),
+    ).toEqual([]);
+    expect(
+      freshnessWarnings({ earliestCertificateExpiry: '2027-01-20T12:00:00Z', tslNextUpdate: '2027-01-13T12:00:00Z', appliedAt: '2026-12-01T12:00:00Z' }, now),
+    ).toEqual([
       'a certificate the applied payload relies on expires 2027-01-20 (in 10 day(s))',
       "the applied TSL's NextUpdate is 2027-01-13 (in 3 day(s))",
       'the applied payload is 40 days old (applied 2026-12-01T12:00:00Z); check that new payloads still arrive',
@@ -76,7 +80,10 @@ describe('freshness in report and status records', () => {
           check('2026-01-01T00:00:00Z', { ok: false }),
         ],
       },
-      processed: [{ processor: 'policySigner', notAfter: '2029-12-31T23:00:00Z' }, { processor: 'tsl', nextUpdate: '2027-02-01T00:00:00Z' }],
+      processed: [
+        { processor: 'policySigner', notAfter: '2029-12-31T23:00:00Z' },
+        { processor: 'tsl', nextUpdate: '2027-02-01T00:00:00Z' },
+      ],
     } as unknown as Parameters<typeof freshnessOf>[0];
     // 2030-01-01T00:30+02:00 is 2029-12-31T22:30Z: earlier than the signer, though it sorts later as text.
     expect(freshnessOf(report)).toEqual({ earliestCertificateExpiry: '2030-01-01T00:30:00+02:00', tslNextUpdate: '2027-02-01T00:00:00Z' });
@@ -86,9 +93,13 @@ describe('freshness in report and status records', () => {
   it('unit: the policy signer certificate warns within expiryWarningDays and once expired', () => {
     const now = new Date('2031-03-01T00:00:00Z');
     const signer = { input: 'policy-engine-bundle-keys/signers/s.pem', notAfter: SIGNER_NOT_AFTER };
-    expect(processedExpiryWarnings([signer, { input: 'roots.json' }], now, 30)).toEqual(['policy-engine-bundle-keys/signers/s.pem: certificate expires 2031-03-23 (in 22 day(s))']);
+    expect(processedExpiryWarnings([signer, { input: 'roots.json' }], now, 30)).toEqual([
+      'policy-engine-bundle-keys/signers/s.pem: certificate expires 2031-03-23 (in 22 day(s))',
+    ]);
     expect(processedExpiryWarnings([signer], now, 20)).toEqual([]);
-    expect(processedExpiryWarnings([signer], new Date('2031-04-01T00:00:00Z'), 30)).toEqual(['policy-engine-bundle-keys/signers/s.pem: certificate expired 2031-03-23 (8 day(s) ago)']);
+    expect(processedExpiryWarnings([signer], new Date('2031-04-01T00:00:00Z'), 30)).toEqual([
+      'policy-engine-bundle-keys/signers/s.pem: certificate expired 2031-03-23 (8 day(s) ago)',
+    ]);
   });
 
   it.skipIf(!existsSync(REAL_KEYS))('run report, volume record, API status and `status` carry earliest expiry, TSL next update and payload age', async () => {
@@ -100,9 +111,17 @@ describe('freshness in report and status records', () => {
     await writeFile(path.join(payload, 'ECC-RSA_TSL-test.xml'), tslXml([{ name: 'SMC-B CA', certs: [caDer], extensions: [SMCB_EXT] }], { nextUpdate }));
     const config = await writeConfig(dir, CONFIG);
     const volume = path.join(dir, 'volume');
-    api = await startKubeApi({ rbac: { [NS]: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'create', 'get', 'patch'] }, { apiGroups: [''], resources: ['events'], verbs: ['create'] }] } });
+    api = await startKubeApi({
+      rbac: {
+        [NS]: [
+          { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'create', 'get', 'patch'] },
+          { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+        ],
+      },
+    });
     const kubeconfig = await writeKubeconfig(dir, api.url, { namespace: NS });
-    const run = (extra: string[]) => runCli(['run', '--config', config, '--source', `dir:${payload}`, '--volume', volume, '--kubeconfig', kubeconfig, ...extra]);
+    const run = (extra: string[]) =>
+      runCli(['run', '--config', config, '--source', `dir:${payload}`, '--volume', volume, '--kubeconfig', kubeconfig, ...extra]);
     const expected = { earliestCertificateExpiry: SIGNER_NOT_AFTER, tslNextUpdate: new Date(nextUpdate).toISOString() };
 
     const first = await run(['--output', 'json']);
@@ -132,13 +151,21 @@ describe('freshness in report and status records', () => {
     // Nothing written on an up-to-date run: the API status still describes the applied payload.
     expect(kubeStatus()).toMatchObject({ outcome: 'applied', applied: { freshness: expected } });
     const upText = await run(['--output', 'text']);
-    expect(upText.stdout).toMatch(new RegExp(`\n  freshness payload applied \\d+ min ago; earliest certificate expiry 2031-03-23 \\(in \\d+ day\\(s\\)\\); TSL next update ${nextUpdate.slice(0, 10)} \\(in 3 day\\(s\\)\\)\n`));
+    expect(upText.stdout).toMatch(
+      new RegExp(
+        `\n  freshness payload applied \\d+ min ago; earliest certificate expiry 2031-03-23 \\(in \\d+ day\\(s\\)\\); TSL next update ${nextUpdate.slice(0, 10)} \\(in 3 day\\(s\\)\\)\n`,
+      ),
+    );
 
     // The text report of a run that derives shows both, with days to go.
     const forced = await run(['--output', 'text', '--force']);
     expect(forced.exitCode, forced.stderr).toBe(0);
     const signerDays = Math.floor((Date.parse(SIGNER_NOT_AFTER) - Date.now()) / DAY);
-    expect(forced.stdout).toMatch(new RegExp(`\\n  freshness earliest certificate expiry 2031-03-23 \\(in (${signerDays}|${signerDays - 1}) day\\(s\\)\\); TSL next update ${nextUpdate.slice(0, 10)} \\(in 3 day\\(s\\)\\)\\n`));
+    expect(forced.stdout).toMatch(
+      new RegExp(
+        `\\n  freshness earliest certificate expiry 2031-03-23 \\(in (${signerDays}|${signerDays - 1}) day\\(s\\)\\); TSL next update ${nextUpdate.slice(0, 10)} \\(in 3 day\\(s\\)\\)\\n`,
+      ),
+    );
 
     // `status`: payload age, both dates, and the TSL warning.
     const status = await runCli(['status', '--volume', volume, '--output', 'json']);

@@ -90,12 +90,14 @@ describe('image signature (cosign) in run', () => {
     expect(await written(ex.volume)).toBe(0);
   });
 
-  it('a chain that did not issue the signer exits 3 (gematik\'s pinned chain against a foreign leaf)', async () => {
+  it("a chain that did not issue the signer exits 3 (gematik's pinned chain against a foreign leaf)", async () => {
     const ex = await example();
     const realworld = process.env.ZETA_REALWORLD_DIR ?? path.resolve(REPO_ROOT, '..', 'shared', 'realworld');
     const chain = path.join(ex.dir, 'chain.pem');
     // Without the real-world data, the payload signing root stands in as "some other CA".
-    const source = await readFile(path.join(realworld, 'gematik-signing', 'test', 'ca-chain.pem')).catch(() => readFile(path.join(ex.dir, 'example', 'trust', 'example-root-ca.pem')));
+    const source = await readFile(path.join(realworld, 'gematik-signing', 'test', 'ca-chain.pem')).catch(() =>
+      readFile(path.join(ex.dir, 'example', 'trust', 'example-root-ca.pem')),
+    );
     await writeFile(chain, source);
     const r = await runCli([...ex.args, '--image-trust-chain', chain]);
     expect(r.exitCode).toBe(3);
@@ -118,7 +120,15 @@ describe('image signature (cosign) in run', () => {
       const digest = digestOf(sig.manifest);
       await writeFile(ex.blob(digest), sig.manifest);
       await ex.writeIndex({
-        manifests: [image, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: sig.manifest.length, annotations: { 'org.opencontainers.image.ref.name': `sha256-${image.digest.slice(7)}.sig` } }],
+        manifests: [
+          image,
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest,
+            size: sig.manifest.length,
+            annotations: { 'org.opencontainers.image.ref.name': `sha256-${image.digest.slice(7)}.sig` },
+          },
+        ],
       });
     };
     const args = [...ex.args, '--image-trust-chain', chain, '--image-identity', GEMATIK_IDENTITY, '--output', 'json', '--force'];

@@ -36,7 +36,11 @@ async function describeTree(root: string): Promise<Record<string, string>> {
       else if (st.isDirectory()) {
         out[r] = `d ${mode}`;
         await walk(r);
-      } else out[r] = `f ${mode} ${createHash('sha256').update(await fs.readFile(abs)).digest('hex').slice(0, 16)}`;
+      } else
+        out[r] = `f ${mode} ${createHash('sha256')
+          .update(await fs.readFile(abs))
+          .digest('hex')
+          .slice(0, 16)}`;
     }
   }
   await walk('');
@@ -65,7 +69,9 @@ async function push(from: string, to: string, ...args: string[]): Promise<void> 
 
 /** Uploads a layout image's manifest, config and layers byte for byte (no recompression). */
 async function pushVerbatim(tag: string, repo: string, destTag: string): Promise<void> {
-  const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as {
+    manifests: { digest: string; annotations?: Record<string, string> }[];
+  };
   const entry = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag)!;
   const blob = (digest: string) => fs.readFile(path.join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length)));
   const manifestBytes = await blob(entry.digest);
@@ -75,7 +81,10 @@ async function pushVerbatim(tag: string, repo: string, destTag: string): Promise
 }
 
 /** Layer media types of a pushed manifest, as the registry serves it. */
-async function layerTypes(repoTag: string, accept = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'): Promise<string[]> {
+async function layerTypes(
+  repoTag: string,
+  accept = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+): Promise<string[]> {
   const [repo, tag] = repoTag.split(':');
   const res = await fetch(`http://${registry.host}/v2/${repo}/manifests/${tag}`, { headers: { Accept: accept } });
   const m = (await res.json()) as { mediaType: string; layers: { mediaType: string }[] };
@@ -83,7 +92,13 @@ async function layerTypes(repoTag: string, accept = 'application/vnd.oci.image.m
 }
 
 beforeAll(async () => {
-  for (const [cmd, pkg] of [['umoci', 'umoci'], ['buildah', 'buildah'], ['skopeo', 'skopeo'], ['zstd', 'zstd']]) await requireProgram(cmd!, pkg!);
+  for (const [cmd, pkg] of [
+    ['umoci', 'umoci'],
+    ['buildah', 'buildah'],
+    ['skopeo', 'skopeo'],
+    ['zstd', 'zstd'],
+  ])
+    await requireProgram(cmd!, pkg!);
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'zp-images-'));
   await execa('bash', [SCRIPT, path.join(work, 'images')]);
   layout = path.join(work, 'images', 'layout');

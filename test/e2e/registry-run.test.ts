@@ -21,8 +21,22 @@ describe('zeta-provision run from a registry', () => {
     const dir = await tempDir();
     await cp(path.join(REPO_ROOT, 'fixtures', 'example'), path.join(dir, 'example'), { recursive: true });
     return {
-      args: ['run', '--config', path.join(dir, 'example', 'zeta-provision.yaml'), '--volume', path.join(dir, 'vol'), '--kube-out', path.join(dir, 'out'), '--insecure-registry', registry.host],
-      env: { PROVISIONING_CONTAINER_NAME: `${registry.host}/zeta/provisioning:1.0`, PROVISIONING_CONTAINER_REGISTRY_USERNAME: creds.username, PROVISIONING_CONTAINER_REGISTRY_TOKEN: password },
+      args: [
+        'run',
+        '--config',
+        path.join(dir, 'example', 'zeta-provision.yaml'),
+        '--volume',
+        path.join(dir, 'vol'),
+        '--kube-out',
+        path.join(dir, 'out'),
+        '--insecure-registry',
+        registry.host,
+      ],
+      env: {
+        PROVISIONING_CONTAINER_NAME: `${registry.host}/zeta/provisioning:1.0`,
+        PROVISIONING_CONTAINER_REGISTRY_USERNAME: creds.username,
+        PROVISIONING_CONTAINER_REGISTRY_TOKEN: password,
+      },
     };
   }
 

@@ -90,7 +90,23 @@ describe('zeta-provision run (example payload)', () => {
   it('a signature by another CA exits 3 and writes nothing', async () => {
     const ex = await example();
     const other = path.join(ex.dir, 'other-ca.pem');
-    await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=Some Other CA', '-keyout', path.join(ex.dir, 'other.key'), '-out', other]);
+    await execa('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=Some Other CA',
+      '-keyout',
+      path.join(ex.dir, 'other.key'),
+      '-out',
+      other,
+    ]);
     const config = (await readFile(ex.config, 'utf8')).replace('[trust/example-root-ca.pem]', `[${other}]`);
     await writeFile(ex.config, config);
     const r = await runCli(ex.args);

@@ -13,7 +13,10 @@ import { useTempDirs } from '../support/tmp.js';
 const tempDir = useTempDirs();
 const REALWORLD = process.env.ZETA_REALWORLD_DIR ?? path.resolve(REPO_ROOT, '..', 'shared', 'realworld');
 const POPP = path.join(REALWORLD, 'gematik-popp');
-const hasPopp = await readdir(POPP).then(() => true, () => false);
+const hasPopp = await readdir(POPP).then(
+  () => true,
+  () => false,
+);
 
 async function example(): Promise<{ dir: string; config: string; payload: string; oci: string }> {
   const dir = await tempDir();
@@ -61,7 +64,9 @@ describe('zeta-provision verify', () => {
     expect(text.exitCode).toBe(0);
     expect(text.stdout).toMatch(/^zeta-provision verify: verified: every required check passed/);
     expect(text.stdout).toMatch(/\n {2}image {5}signed by provisioning@example\.org → CN=Example Image Signing Root .*, chain expires \d{4}-\d\d-\d\d\)\n/);
-    expect(text.stdout).toMatch(/ok {3}nginx\/nginx\.conf \[cms-detached\] CN=Example Payload Signer .* → CN=Example Root CA .* \(chain expires \d{4}-\d\d-\d\d\)/);
+    expect(text.stdout).toMatch(
+      /ok {3}nginx\/nginx\.conf \[cms-detached\] CN=Example Payload Signer .* → CN=Example Root CA .* \(chain expires \d{4}-\d\d-\d\d\)/,
+    );
   });
 
   it('a tampered copy of the payload exits 3 and names the file and the reason', async () => {
@@ -71,12 +76,14 @@ describe('zeta-provision verify', () => {
     const r = await runCli(['verify', '--config', ex.config, '--source', `dir:${ex.payload}`, '--image-signature', 'off']);
     expect(r.exitCode).toBe(3);
     expect(r.stdout).toMatch(/^zeta-provision: error: nginx\/nginx\.conf: content digest does not match the signature \(signer "CN=Example Payload Signer/);
-    const json = JSON.parse((await runCli(['verify', '--config', ex.config, '--source', `dir:${ex.payload}`, '--image-signature', 'off', '--output', 'json'])).stdout);
+    const json = JSON.parse(
+      (await runCli(['verify', '--config', ex.config, '--source', `dir:${ex.payload}`, '--image-signature', 'off', '--output', 'json'])).stdout,
+    );
     expect(json).toMatchObject({ command: 'verify', outcome: 'failed', exitCode: 3, error: { kind: 'verify', file: 'nginx/nginx.conf' } });
     expect(json.verification.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { file: string }) => c.file)).toEqual(['nginx/nginx.conf']);
   });
 
-  it('a layout whose signature was replaced by another image\'s exits 3; a missing layout exits 4; a bad config exits 2', async () => {
+  it("a layout whose signature was replaced by another image's exits 3; a missing layout exits 4; a bad config exits 2", async () => {
     const ex = await example();
     const index = JSON.parse(await readFile(path.join(ex.oci, 'index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
     // Rename the signature tag so it claims to sign another digest: the image is now unsigned.
@@ -115,11 +122,17 @@ describe('the payload .manifest in run and verify', () => {
     const report = JSON.parse(r.stdout);
     // .revision, 4 signed files, 3 .p7s signatures; the line for .manifest itself is skipped.
     expect(report.verification.manifest).toEqual({ checked: true, listed: 8, unlisted: [], revision: 'demo-1', revisionListed: true, reason: null });
-    expect(report.verification.checks.filter((c: { kind: string; ok: boolean }) => c.kind === 'manifest' && c.ok).map((c: { file: string }) => c.file)).toContain('opa/policy.rego');
+    expect(
+      report.verification.checks.filter((c: { kind: string; ok: boolean }) => c.kind === 'manifest' && c.ok).map((c: { file: string }) => c.file),
+    ).toContain('opa/policy.rego');
 
     const dry = await runCli(['run', ...args, '--dry-run']);
     expect(dry.exitCode, dry.stdout).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ outcome: 'dry-run', source: { revision: 'demo-1' }, verification: { manifest: { checked: true, listed: 8 } } });
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      outcome: 'dry-run',
+      source: { revision: 'demo-1' },
+      verification: { manifest: { checked: true, listed: 8 } },
+    });
 
     // An added file is unlisted: with unlisted: error that fails, naming it.
     await writeFile(path.join(ex.payload, 'nginx', 'extra.conf'), 'server {}\n');
@@ -132,7 +145,10 @@ describe('the payload .manifest in run and verify', () => {
 describe.skipIf(!hasPopp)(`gematik's popp payload and its .manifest (${POPP})`, () => {
   async function config(unlisted: 'warn' | 'error'): Promise<string> {
     const file = path.join(await tempDir(), 'popp.yaml');
-    await writeFile(file, `manifest:\n  check: required\n  unlisted: ${unlisted}\nverify:\n  - files: TrustedTpm.cab\n    kind: authenticode\n    trust: [microsoft]\n`);
+    await writeFile(
+      file,
+      `manifest:\n  check: required\n  unlisted: ${unlisted}\nverify:\n  - files: TrustedTpm.cab\n    kind: authenticode\n    trust: [microsoft]\n`,
+    );
     return file;
   }
 

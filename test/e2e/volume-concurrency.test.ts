@@ -18,7 +18,10 @@ const tempDir = useTempDirs();
 /** Generation m: `a` always, `odd` or `even` by parity; file k changes every k+1 generations (so most are reused). */
 function tree(m: number): Record<string, string> {
   const out: Record<string, string> = {};
-  const dirs: [string, number][] = [['a', 10], [m % 2 ? 'odd' : 'even', 3]];
+  const dirs: [string, number][] = [
+    ['a', 10],
+    [m % 2 ? 'odd' : 'even', 3],
+  ];
   for (const [name, n] of dirs) {
     out[`${name}/MARKER`] = String(m);
     for (let k = 0; k < n; k++) out[`${name}/sub/f${k}`] = `${name}/f${k}@${m - (m % (k + 1))}`;
@@ -125,12 +128,23 @@ async function example(): Promise<{ root: string; args: (config?: string) => str
   const original = await readFile(path.join(root, 'example', 'zeta-provision.yaml'), 'utf8');
   await writeFile(path.join(root, 'example', 'zp2.yaml'), original.replace('files: ["keycloak-data/**"]', 'files: ["keycloak-data/**", "nginx/**"]'));
   // The same, without waiting for another run's lock.
-  await writeFile(path.join(root, 'example', 'zp2-nowait.yaml'), original.replace('files: ["keycloak-data/**"]', 'files: ["keycloak-data/**", "nginx/**"]\n  lockTimeout: 0'));
+  await writeFile(
+    path.join(root, 'example', 'zp2-nowait.yaml'),
+    original.replace('files: ["keycloak-data/**"]', 'files: ["keycloak-data/**", "nginx/**"]\n  lockTimeout: 0'),
+  );
   const volume = path.join(root, 'volume');
   return {
     root,
     volume,
-    args: (config = 'zeta-provision.yaml') => ['run', '--config', path.join(root, 'example', config), '--volume', volume, '--kube-out', path.join(root, 'manifests')],
+    args: (config = 'zeta-provision.yaml') => [
+      'run',
+      '--config',
+      path.join(root, 'example', config),
+      '--volume',
+      volume,
+      '--kube-out',
+      path.join(root, 'manifests'),
+    ],
   };
 }
 
@@ -199,4 +213,3 @@ describe('two CLI runs and the volume commands', () => {
     expect((await runCliEnv(ex.args())).stdout).toMatch(/up to date/);
   });
 });
-

@@ -12,12 +12,19 @@ import { generationsIn, runCliEnv } from '../support/volume.js';
 
 const tempDir = useTempDirs();
 
-async function example(volumeYaml: string): Promise<{ run: (extra?: string[], env?: Record<string, string>) => ReturnType<typeof runCliEnv>; volume: string; setVolume: (yaml: string) => Promise<void> }> {
+async function example(
+  volumeYaml: string,
+): Promise<{
+  run: (extra?: string[], env?: Record<string, string>) => ReturnType<typeof runCliEnv>;
+  volume: string;
+  setVolume: (yaml: string) => Promise<void>;
+}> {
   const root = await tempDir();
   await cp(path.join(REPO_ROOT, 'fixtures', 'example'), path.join(root, 'example'), { recursive: true });
   const configFile = path.join(root, 'example', 'zeta-provision.yaml');
   const original = await readFile(configFile, 'utf8');
-  const setVolume = (yaml: string) => writeFile(configFile, original.replace('volume:\n  files: ["keycloak-data/**"]', `volume:\n  files: ["keycloak-data/**"]\n${yaml}`));
+  const setVolume = (yaml: string) =>
+    writeFile(configFile, original.replace('volume:\n  files: ["keycloak-data/**"]', `volume:\n  files: ["keycloak-data/**"]\n${yaml}`));
   await setVolume(volumeYaml);
   const volume = path.join(root, 'volume');
   return {
@@ -66,7 +73,7 @@ describe('volume settings from the config file', () => {
     expect(await generationsIn(ex.volume)).toHaveLength(3);
   });
 
-  it('volume.lockStale decides when another host\'s unrefreshed lock is taken over', async () => {
+  it("volume.lockStale decides when another host's unrefreshed lock is taken over", async () => {
     const ex = await example('  lockTimeout: 0\n');
     await mkdir(ex.volume);
     const lockFile = path.join(ex.volume, '..zeta-provision.lock');

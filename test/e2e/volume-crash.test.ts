@@ -123,7 +123,7 @@ describe('volume publish killed at every crash point', () => {
 });
 
 describe('an up-to-date run tidies what killed runs left', () => {
-  it('an extra generation, a dead pid\'s lock, a record temp file and a dead run\'s staging dir go; nothing else is written', async () => {
+  it("an extra generation, a dead pid's lock, a record temp file and a dead run's staging dir go; nothing else is written", async () => {
     const root = await copyOf(base);
     const volume = path.join(root, 'volume');
     const tmp = await tempDir();
@@ -136,7 +136,10 @@ describe('an up-to-date run tidies what killed runs left', () => {
     // Now up to date; plant what another killed run would leave.
     const orphan = '..2020_01_01_00_00_00.0badc0de';
     await execa('cp', ['-a', path.join(volume, current), path.join(volume, orphan)]);
-    await writeFile(path.join(volume, '..zeta-provision.lock'), JSON.stringify({ pid: 999_999, host: os.hostname(), time: '2026-01-01T00:00:00Z', token: 'dead' }));
+    await writeFile(
+      path.join(volume, '..zeta-provision.lock'),
+      JSON.stringify({ pid: 999_999, host: os.hostname(), time: '2026-01-01T00:00:00Z', token: 'dead' }),
+    );
     await writeFile(path.join(volume, '...zeta-provision.json.0123abcd.tmp'), 'half');
     await execa('mkdir', [path.join(tmp, 'zeta-provision-dead01')]);
     await writeFile(path.join(tmp, 'zeta-provision-dead01', '.zeta-provision-owner'), JSON.stringify({ pid: 999_999, host: os.hostname(), token: 'dead' }));

@@ -82,7 +82,13 @@ describe('non-root publisher on an fsGroup volume', () => {
       return JSON.stringify(await stageFiles(dir, files));
     };
     const publish = (files: string, opts: object) => asUser(WRITER, [FS_GROUP], publisher, [vol, files, JSON.stringify(opts)]);
-    const readAs = (id: number, groups: number[], rels: string[]) => asUser(id, groups, cat, rels.map((r) => path.join(vol, r)));
+    const readAs = (id: number, groups: number[], rels: string[]) =>
+      asUser(
+        id,
+        groups,
+        cat,
+        rels.map((r) => path.join(vol, r)),
+      );
     const tree = { 'keycloak-data/realm.json': '{"realm":"zeta"}', 'keycloak-data/themes/zeta/login.ftl': 'ftl', 'top.txt': 'T' };
 
     // 1. Defaults: 0644/0755, the group comes from the setgid volume alone.

@@ -21,7 +21,7 @@ const FAILED = 'reload failed; will retry on the next change or poll';
 async function pidFileCase(): Promise<{ volume: string; pidFile: string }> {
   const dir = await tempDir();
   const volume = path.join(dir, 'volume');
-  await publish(volume, { 'a': '1' });
+  await publish(volume, { a: '1' });
   return { volume, pidFile: path.join(dir, 'app.pid') };
 }
 
@@ -33,7 +33,16 @@ describe('watch actions', () => {
     const started = path.join(dir, 'started');
     await publish(volume, { 'app.conf': 'one\n' });
     // The command notes its start, pauses, then reads the file through the volume as a consumer would.
-    const watch = startWatch(['--dir', volume, '--on-start', 'never', '--exec', `echo x >> ${started}; sleep 0.5; cat ${volume}/app.conf >> ${marker}`, '--debounce-ms', '100']);
+    const watch = startWatch([
+      '--dir',
+      volume,
+      '--on-start',
+      'never',
+      '--exec',
+      `echo x >> ${started}; sleep 0.5; cat ${volume}/app.conf >> ${marker}`,
+      '--debounce-ms',
+      '100',
+    ]);
     cleanups.push(watch.terminate);
     await watch.line('watching');
     await publish(volume, { 'app.conf': 'two\n' });
@@ -74,7 +83,11 @@ describe('watch actions', () => {
     const watch = startWatch(['--dir', volume, '--signal', 'USR1', '--pid-file', pidFile, '--debounce-ms', '100', '--poll-seconds', '0.3']);
     cleanups.push(watch.terminate);
     const failed = await watch.line(FAILED);
-    expect(failed).toMatchObject({ trigger: 'start', error: `app (pid file ${pidFile}) is not running: the file does not exist`, hint: expect.stringMatching(/start the consumer first/) });
+    expect(failed).toMatchObject({
+      trigger: 'start',
+      error: `app (pid file ${pidFile}) is not running: the file does not exist`,
+      hint: expect.stringMatching(/start the consumer first/),
+    });
     await publish(volume, { 'app.conf': 'two\n' });
     const twoHash = await new DirectoryHasher(volume).hash();
     await watch.line(FAILED, (l) => l.hash === twoHash);
@@ -125,7 +138,9 @@ describe('watch actions', () => {
     const watch = startWatch(['--dir', volume, '--signal', 'HUP', '--pid-file', pidFile, '--on-start']);
     cleanups.push(watch.terminate);
     const failed = await watch.line(FAILED);
-    expect(failed.error).toBe(`process ${other.pid} from pid file ${pidFile} is gone: PID ${other.pid} now belongs to a process started after the file was written`);
+    expect(failed.error).toBe(
+      `process ${other.pid} from pid file ${pidFile} is gone: PID ${other.pid} now belongs to a process started after the file was written`,
+    );
     expect(failed.hint).toMatch(/without removing its PID file/);
     expect(other.exitCode).toBeNull();
     expect(other.signalCode).toBeNull();

@@ -8,7 +8,18 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DirectoryHasher } from '../../src/watch/hash.js';
 import { useTempDirs } from '../support/tmp.js';
-import { freePort, hupsReceived, nginxConfig, publish, servesEventually, startNginx, startWatch, waitFor, type Nginx, type WatchProcess } from '../watch/helpers.js';
+import {
+  freePort,
+  hupsReceived,
+  nginxConfig,
+  publish,
+  servesEventually,
+  startNginx,
+  startWatch,
+  waitFor,
+  type Nginx,
+  type WatchProcess,
+} from '../watch/helpers.js';
 
 const tempDir = useTempDirs();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -68,7 +79,13 @@ describe('watch at start', () => {
 
     const second = sidecarFor(s, nginx, ['--debounce-ms', '200']);
     const reloaded = await second.line('reloaded');
-    expect(reloaded).toMatchObject({ trigger: 'start', reason: 'consumer started before the content', hash: await new DirectoryHasher(s.volume).hash(), validated: true, result: `SIGHUP sent to pid ${await nginx.pid()}` });
+    expect(reloaded).toMatchObject({
+      trigger: 'start',
+      reason: 'consumer started before the content',
+      hash: await new DirectoryHasher(s.volume).hash(),
+      validated: true,
+      result: `SIGHUP sent to pid ${await nginx.pid()}`,
+    });
     await servesEventually(s.port, 'v2\n');
     expect(await hupsReceived(nginx)).toBe(1);
 

@@ -39,7 +39,20 @@ describe('watch with a real nginx', () => {
 
     // never: nginx started just after the publish, within the margin where auto would HUP it once at
     // start; this test is about changes (watch-consumer.test.ts is about the start).
-    const watch: WatchProcess = startWatch(['--dir', volume, '--on-start', 'never', '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile, '--debounce-ms', '200']);
+    const watch: WatchProcess = startWatch([
+      '--dir',
+      volume,
+      '--on-start',
+      'never',
+      '--validate',
+      nginx.testCommand,
+      '--signal',
+      'HUP',
+      '--pid-file',
+      nginx.pidFile,
+      '--debounce-ms',
+      '200',
+    ]);
     cleanups.push(watch.terminate);
     const started = await watch.line('watching');
     expect(started.hash).toBe(await new DirectoryHasher(volume).hash());
@@ -47,7 +60,14 @@ describe('watch with a real nginx', () => {
     await publish(volume, { 'nginx/nginx.conf': nginxConfig(prefix, port, 'v2\n') });
     const v2Hash = await new DirectoryHasher(volume).hash();
     const reloaded = await watch.line('reloaded');
-    expect(reloaded).toMatchObject({ level: 'info', hash: v2Hash, previous: started.hash, trigger: 'fs-event', validated: true, result: `SIGHUP sent to pid ${masterPid}` });
+    expect(reloaded).toMatchObject({
+      level: 'info',
+      hash: v2Hash,
+      previous: started.hash,
+      trigger: 'fs-event',
+      validated: true,
+      result: `SIGHUP sent to pid ${masterPid}`,
+    });
     await servesEventually(port, 'v2\n');
 
     const mark = watch.lines.length;
@@ -96,7 +116,7 @@ async function startFakeOpa(): Promise<{ url: string; received: Received[]; serv
 }
 
 describe('watch with an OPA endpoint', () => {
-  it('PUTs the policy at start and after each change; a rejected PUT is logged with OPA\'s reason', async () => {
+  it("PUTs the policy at start and after each change; a rejected PUT is logged with OPA's reason", async () => {
     const volume = path.join(await tempDir(), 'volume');
     const opa = await startFakeOpa();
     cleanups.push(() => new Promise((r) => opa.server.close(r)));
@@ -106,7 +126,9 @@ describe('watch with an OPA endpoint', () => {
     cleanups.push(watch.terminate);
 
     await watch.line('reloaded', (l) => l.trigger === 'start');
-    expect(opa.received).toEqual([{ method: 'PUT', url: '/v1/policies/zeta', body: 'package zeta.authz\ndefault allow := false\n', contentType: 'text/plain' }]);
+    expect(opa.received).toEqual([
+      { method: 'PUT', url: '/v1/policies/zeta', body: 'package zeta.authz\ndefault allow := false\n', contentType: 'text/plain' },
+    ]);
 
     await publish(volume, { 'opa/policy.rego': 'package zeta.authz\ndefault allow := true\n' });
     await watch.line('reloaded', (l) => l.trigger === 'fs-event');
@@ -126,7 +148,21 @@ describe('watch with an OPA endpoint', () => {
     // Watching a subdirectory pins the file events to one generation (the previous one is kept, so
     // not even its removal is an event): only the poll can see the swap, as on NFS.
     const dir = path.join(volume, 'opa');
-    const watch = startWatch(['--dir', dir, '--on-start', 'never', '--http', 'PUT', `${opa.url}/v1/policies/zeta`, '--body-file', path.join(dir, 'policy.rego'), '--debounce-ms', '100', '--poll-seconds', '0.2']);
+    const watch = startWatch([
+      '--dir',
+      dir,
+      '--on-start',
+      'never',
+      '--http',
+      'PUT',
+      `${opa.url}/v1/policies/zeta`,
+      '--body-file',
+      path.join(dir, 'policy.rego'),
+      '--debounce-ms',
+      '100',
+      '--poll-seconds',
+      '0.2',
+    ]);
     cleanups.push(watch.terminate);
     await watch.line('watching');
     expect(opa.received).toEqual([]);

@@ -77,7 +77,10 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
   let watch: WatchProcess | undefined;
   beforeAll(async () => {
     registry = await startRegistry();
-    api = await startKubeApi({ rbac: { [NS]: await rulesFromManifest(path.join(REPO_ROOT, 'manifests', 'base', 'rbac.yaml'), 'zeta-provision') }, token: TOKEN });
+    api = await startKubeApi({
+      rbac: { [NS]: await rulesFromManifest(path.join(REPO_ROOT, 'manifests', 'base', 'rbac.yaml'), 'zeta-provision') },
+      token: TOKEN,
+    });
   });
   afterAll(async () => {
     await watch?.terminate();
@@ -112,14 +115,41 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
     // The consumer as the operator's own manifests created it: never rolled out by us (generation 1).
     seedWorkloads(api, ['deployment/opa']);
     const run = () =>
-      runCli(['run', '--config', config, '--source', `${repo}:1.0`, '--insecure-registry', registry.host, '--volume', volume, '--kubeconfig', kubeconfig, '--output', 'json']);
+      runCli([
+        'run',
+        '--config',
+        config,
+        '--source',
+        `${repo}:1.0`,
+        '--insecure-registry',
+        registry.host,
+        '--volume',
+        volume,
+        '--kubeconfig',
+        kubeconfig,
+        '--output',
+        'json',
+      ]);
 
     // The pod before the first run: nginx with a bootstrap config in the volume, the sidecar watching.
     await publish(volume, { 'nginx/nginx.conf': nginxConfig(prefix, port, 'bootstrap\n') });
     nginx = await startNginx(prefix, path.join(volume, 'nginx', 'nginx.conf'));
     await servesEventually(port, 'bootstrap\n');
     // never: nginx started just after the bootstrap publish, where auto would HUP it once at start.
-    watch = startWatch(['--dir', volume, '--on-start', 'never', '--validate', nginx.testCommand, '--signal', 'HUP', '--pid-file', nginx.pidFile, '--debounce-ms', '200']);
+    watch = startWatch([
+      '--dir',
+      volume,
+      '--on-start',
+      'never',
+      '--validate',
+      nginx.testCommand,
+      '--signal',
+      'HUP',
+      '--pid-file',
+      nginx.pidFile,
+      '--debounce-ms',
+      '200',
+    ]);
     await watch.line('watching');
 
     // --- the good image --------------------------------------------------------------------------
@@ -131,14 +161,22 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
 
     // The ConfigMaps in the cluster: the verified content, our labels, the content hash of exactly that content.
-    expect(configMaps().map((c) => c.metadata.name).sort()).toEqual(['nginx-config', 'opa-policy', 'zeta-provision-status']);
+    expect(
+      configMaps()
+        .map((c) => c.metadata.name)
+        .sort(),
+    ).toEqual(['nginx-config', 'opa-policy', 'zeta-provision-status']);
     const expected = { 'nginx-config': { 'nginx.conf': goodConf }, 'opa-policy': { 'policy.rego': policy } };
     for (const [name, data] of Object.entries(expected)) {
       const cm = configMap(name);
       expect(cm.data, name).toEqual(data);
       expect(cm.binaryData, name).toBeUndefined();
       expect(cm.metadata.labels, name).toEqual(LABELS);
-      expect(cm.metadata.annotations, name).toMatchObject({ 'zeta-provision/content-hash': contentHash(data), 'zeta-provision/source': `${repo}:1.0`, 'zeta-provision/source-digest': digest });
+      expect(cm.metadata.annotations, name).toMatchObject({
+        'zeta-provision/content-hash': contentHash(data),
+        'zeta-provision/source': `${repo}:1.0`,
+        'zeta-provision/source-digest': digest,
+      });
     }
     // One LIST, both ConfigMaps created by server-side apply (each name looked up first: one that is
     // not ours would be refused), exactly one rollout of the one consumer, then the run's record.
@@ -156,7 +194,11 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
     const applies = api.requests.filter((q) => q.verb === 'patch' && q.resource === 'configmaps');
     expect(applies.every((q) => q.contentType === 'application/apply-patch+yaml' && q.fieldManager === 'zeta-provision')).toBe(true);
     // The rollout is stamped with the hash of what the consumer reads.
-    const inputsHash = 'sha256:' + createHash('sha256').update(`ConfigMap/opa-policy=${contentHash(expected['opa-policy'])}`).digest('hex');
+    const inputsHash =
+      'sha256:' +
+      createHash('sha256')
+        .update(`ConfigMap/opa-policy=${contentHash(expected['opa-policy'])}`)
+        .digest('hex');
     expect(opaDeployment().metadata.generation).toBe(2);
     expect(opaDeployment().spec.template.metadata.annotations).toEqual({ 'zeta-provision/inputs-hash': inputsHash });
     // The run's record: applied, this digest, the consumer's inputs; the Event says Provisioned.
@@ -198,10 +240,17 @@ describe('registry → run → volume + Kubernetes API → watch → nginx', () 
       // The API saw the LIST and at most the failure record (written when it says something new), nothing else.
       const seen = requestsSince(before);
       expect(seen[0], tampered).toBe('list configmaps 200');
-      expect(seen.slice(1).every((q) => q === 'patch configmaps/zeta-provision-status 200' || q === 'create events 201'), seen.join(', ')).toBe(true);
+      expect(
+        seen.slice(1).every((q) => q === 'patch configmaps/zeta-provision-status 200' || q === 'create events 201'),
+        seen.join(', '),
+      ).toBe(true);
       expect(JSON.stringify([configMap('nginx-config'), configMap('opa-policy'), opaDeployment()])).toBe(goodObjects);
       // The record says this run failed verification and still names the good payload as applied.
-      expect(statusRecord()).toMatchObject({ outcome: 'failed', message: expect.stringMatching(/image signature/), applied: { digest, targets: { kube: { consumers: { 'deployment/opa': inputsHash } } } } });
+      expect(statusRecord()).toMatchObject({
+        outcome: 'failed',
+        message: expect.stringMatching(/image signature/),
+        applied: { digest, targets: { kube: { consumers: { 'deployment/opa': inputsHash } } } },
+      });
       expect(statusRecord().conditions.find((c: { type: string }) => c.type === 'Verified')).toMatchObject({ status: 'False', reason: 'VerificationFailed' });
 
       // The volume is untouched and nginx serves the last good config.

@@ -93,7 +93,14 @@ describe.each([
     const good = await workspace();
     const ok = await runScript([...shellArgs], text, good);
     expect(ok.exitCode, ok.stdout).toBe(0);
-    expect(ok.report).toMatchObject({ apiVersion: 'zeta-provision/v1', kind: 'VerifyReport', outcome: 'verified', exitCode: 0, image: { checked: true }, error: null });
+    expect(ok.report).toMatchObject({
+      apiVersion: 'zeta-provision/v1',
+      kind: 'VerifyReport',
+      outcome: 'verified',
+      exitCode: 0,
+      image: { checked: true },
+      error: null,
+    });
     expect(ok.report.verification.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
     expect(ok.stdout).not.toContain(failureLine);
 

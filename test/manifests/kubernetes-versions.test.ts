@@ -25,11 +25,18 @@ const OLDEST = '1.27';
 const NATIVE_SIDECARS = '1.29';
 const NEWEST = '1.34';
 /** The base and every overlay, found, not listed: a new overlay is validated without being named here. */
-const KUSTOMIZATIONS = ['base', ...readdirSync(path.join(REPO_ROOT, 'manifests', 'overlays')).sort().map((d) => `overlays/${d}`)];
+const KUSTOMIZATIONS = [
+  'base',
+  ...readdirSync(path.join(REPO_ROOT, 'manifests', 'overlays'))
+    .sort()
+    .map((d) => `overlays/${d}`),
+];
 
 /** `Owner/container` of every native sidecar: an init container with restartPolicy Always. */
 function nativeSidecars(objects: K8sObject[]): string[] {
-  return podSpecs(objects).flatMap(({ owner, spec }) => (spec.initContainers ?? []).filter((c: any) => c.restartPolicy === 'Always').map((c: any) => `${owner}/${c.name}`));
+  return podSpecs(objects).flatMap(({ owner, spec }) =>
+    (spec.initContainers ?? []).filter((c: any) => c.restartPolicy === 'Always').map((c: any) => `${owner}/${c.name}`),
+  );
 }
 
 async function readme(): Promise<string> {
@@ -42,7 +49,10 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
     const native = nativeSidecars(objects);
     const oldest = native.length > 0 ? NATIVE_SIDECARS : OLDEST;
     for (const version of [oldest, NEWEST]) {
-      expect(objects.flatMap((o) => validateObject(loadSchema(version), o)), `Kubernetes ${version}`).toEqual([]);
+      expect(
+        objects.flatMap((o) => validateObject(loadSchema(version), o)),
+        `Kubernetes ${version}`,
+      ).toEqual([]);
     }
     if (native.length > 0) {
       // Before 1.29 a container has no restartPolicy: the sidecar would be an init container that never
@@ -59,7 +69,8 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
     const np = policies[0].spec;
     const selects = (labels: Record<string, string> = {}) => Object.entries(np.podSelector.matchLabels).every(([k, v]) => labels[k] === v);
     for (const o of objects) {
-      const template = o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind) ? o.spec.template : undefined;
+      const template =
+        o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind) ? o.spec.template : undefined;
       if (template) expect(selects(template.metadata.labels), `${o.kind}/${o.metadata.name}`).toBe(o.kind === 'CronJob');
     }
     expect([...np.policyTypes].sort()).toEqual(['Egress', 'Ingress']);
@@ -72,9 +83,15 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
     const [dns, api, registry] = np.egress;
     expect(dns).toEqual({
       to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-      ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+      ports: [
+        { protocol: 'UDP', port: 53 },
+        { protocol: 'TCP', port: 53 },
+      ],
     });
-    expect(api.ports).toEqual([{ protocol: 'TCP', port: 443 }, { protocol: 'TCP', port: 6443 }]);
+    expect(api.ports).toEqual([
+      { protocol: 'TCP', port: 443 },
+      { protocol: 'TCP', port: 6443 },
+    ]);
     expect(registry.ports).toEqual([{ protocol: 'TCP', port: 443 }]);
     // Unset, the addresses are documentation ranges (RFC 5737): nothing is reachable until the operator sets them.
     expect(api.to).toEqual([{ ipBlock: { cidr: '192.0.2.1/32' } }]);
@@ -84,7 +101,7 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
 });
 
 describe('Kubernetes versions', () => {
-  it('the README states the range the schemas check; the newest is the API client\'s own release', async () => {
+  it("the README states the range the schemas check; the newest is the API client's own release", async () => {
     const text = await readme();
     expect(text).toContain(`Kubernetes ${OLDEST} to ${NEWEST}`);
     expect(text).toContain(`native sidecars, Kubernetes ≥ ${NATIVE_SIDECARS}`);
@@ -104,7 +121,9 @@ describe('Kubernetes versions', () => {
       return validateObject(schema, copy);
     };
     expect(validateObject(schema, cronJob)).toEqual([]);
-    expect(mutate((o) => (o.spec.shedule = o.spec.schedule))).toEqual(['CronJob/zeta-provision.spec.shedule: unknown field in Kubernetes 1.34 (V1CronJobSpec)']);
+    expect(mutate((o) => (o.spec.shedule = o.spec.schedule))).toEqual([
+      'CronJob/zeta-provision.spec.shedule: unknown field in Kubernetes 1.34 (V1CronJobSpec)',
+    ]);
     expect(mutate((o) => (o.spec.successfulJobsHistoryLimit = '3'))).toEqual([expect.stringContaining('spec.successfulJobsHistoryLimit: expected a number')]);
     expect(mutate((o) => delete pod(o).containers[0].name)).toEqual([expect.stringContaining('.containers[0].name: required (V1Container)')]);
     expect(mutate((o) => (pod(o).containers[0].env = { TMPDIR: '/tmp' }))).toEqual([expect.stringContaining('.containers[0].env: expected a list')]);
@@ -129,17 +148,21 @@ async function kubectlOf(minor: string): Promise<string> {
   await requireProgram('kubectl', 'kubectl');
   const dir = path.dirname(realpathSync((await execa('sh', ['-c', 'command -v kubectl'])).stdout.trim()));
   const binary = path.join(dir, `kubectl.${minor}`);
-  if (!existsSync(binary)) throw new Error(`${binary} is missing: the Debian package "kubectl" from Google's apt repository ships one kubectl per minor release`);
+  if (!existsSync(binary))
+    throw new Error(`${binary} is missing: the Debian package "kubectl" from Google's apt repository ships one kubectl per minor release`);
   return binary;
 }
 
 async function droppedByKubectl(kubectl: string, object: K8sObject): Promise<string[]> {
-  const { stdout } = await execa(kubectl, ['set', 'env', '--local', '-f', '-', 'ZP_SCHEMA_PROBE=1', '-o', 'json'], { input: JSON.stringify(object), env: { HOME: '/nonexistent' } });
+  const { stdout } = await execa(kubectl, ['set', 'env', '--local', '-f', '-', 'ZP_SCHEMA_PROBE=1', '-o', 'json'], {
+    input: JSON.stringify(object),
+    env: { HOME: '/nonexistent' },
+  });
   const after = leaves(JSON.parse(stdout));
   return [...leaves(object)].filter(([k, v]) => after.get(k) !== v).map(([k]) => k);
 }
 
-describe('the schemas agree with kubectl\'s own API types', () => {
+describe("the schemas agree with kubectl's own API types", () => {
   it.each(KUSTOMIZATIONS)('manifests/%s: kubectl 1.27 drops exactly the fields the 1.27 schema calls unknown; kubectl 1.33 drops none', async (dir) => {
     const { objects } = await render(dir);
     const [old, recent] = [await kubectlOf(OLDEST), await kubectlOf('1.33')];
@@ -149,8 +172,14 @@ describe('the schemas agree with kubectl\'s own API types', () => {
         .filter((e) => e.includes(': unknown field'))
         .map((e) => e.slice(name.length, e.indexOf(': unknown field')));
       const dropped = await droppedByKubectl(old, object);
-      expect(dropped.every((leaf) => unknown.some((u) => leaf === u || leaf.startsWith(`${u}.`) || leaf.startsWith(`${u}[`))), `${name}: ${dropped}`).toBe(true);
-      expect(unknown.every((u) => dropped.some((leaf) => leaf === u || leaf.startsWith(`${u}.`) || leaf.startsWith(`${u}[`))), `${name}: ${unknown}`).toBe(true);
+      expect(
+        dropped.every((leaf) => unknown.some((u) => leaf === u || leaf.startsWith(`${u}.`) || leaf.startsWith(`${u}[`))),
+        `${name}: ${dropped}`,
+      ).toBe(true);
+      expect(
+        unknown.every((u) => dropped.some((leaf) => leaf === u || leaf.startsWith(`${u}.`) || leaf.startsWith(`${u}[`))),
+        `${name}: ${unknown}`,
+      ).toBe(true);
       expect(await droppedByKubectl(recent, object), name).toEqual([]);
     }
   });

@@ -28,7 +28,10 @@ const MEASURED_PEAK_MIB: Record<string, number> = { base: 120, 'overlays/classic
 const OPERATOR_PROVIDED = ['zeta-provision-image-signing', 'zeta-provision-registry-ca', 'zeta-provision-pull-secret'];
 
 /** The config the CronJob's `run` uses: the rendered config ConfigMap behind --config, or the shipped --profile file. */
-async function cronJobConfig(objects: K8sObject[], dir: string): Promise<{ config: Config; flags: Record<string, any>; env: { name: string; value: string }[] }> {
+async function cronJobConfig(
+  objects: K8sObject[],
+  dir: string,
+): Promise<{ config: Config; flags: Record<string, any>; env: { name: string; value: string }[] }> {
   const { spec, container } = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!;
   const cmd = parseCommandLine(container.args, {}, '0');
   expect(cmd.name).toBe('run');
@@ -45,7 +48,11 @@ async function cronJobConfig(objects: K8sObject[], dir: string): Promise<{ confi
   const configVolume = volumeOf(spec, configMount.name);
   const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === configVolume.configMap.name);
   expect(configMap.metadata.name).toMatch(/^zeta-provision-config-[a-z0-9]{10}$/);
-  return { config: parseConfigText(configMap.data[path.posix.relative(configMount.mountPath, flags.config!)], `${dir} config`, '/'), flags, env: container.env };
+  return {
+    config: parseConfigText(configMap.data[path.posix.relative(configMount.mountPath, flags.config!)], `${dir} config`, '/'),
+    flags,
+    env: container.env,
+  };
 }
 
 function memoryBytes(q: string): number {
@@ -70,7 +77,10 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
     expect(cj.jobTemplate.spec.activeDeadlineSeconds).toBeLessThan(3600);
     expect(cj.jobTemplate.spec.backoffLimit).toBeGreaterThanOrEqual(1);
     // Exit 3 (verification failed) is not retried: the same payload fails the same way.
-    expect(cj.jobTemplate.spec.podFailurePolicy.rules[0]).toMatchObject({ action: 'FailJob', onExitCodes: { operator: 'In', values: expect.arrayContaining([3]) } });
+    expect(cj.jobTemplate.spec.podFailurePolicy.rules[0]).toMatchObject({
+      action: 'FailJob',
+      onExitCodes: { operator: 'In', values: expect.arrayContaining([3]) },
+    });
   });
 
   it('runs every pod under the restricted Pod Security profile', async () => {
@@ -80,7 +90,10 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
       expect(spec.securityContext.runAsUser, owner).toBeGreaterThan(0);
       expect(spec.hostNetwork ?? false, owner).toBe(false);
       expect(spec.hostPID ?? false, owner).toBe(false);
-      expect(spec.volumes.filter((v: object) => 'hostPath' in v), owner).toEqual([]);
+      expect(
+        spec.volumes.filter((v: object) => 'hostPath' in v),
+        owner,
+      ).toEqual([]);
       for (const c of allContainers(spec)) {
         expect(c.securityContext, `${owner} ${c.name}`).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
         expect(c.securityContext.privileged ?? false).toBe(false);
@@ -147,7 +160,9 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
       expect(rendered.has(source) || OPERATOR_PROVIDED.includes(source), `${e.name}: ${source}`).toBe(true);
       expect(v.configMap?.optional ?? v.secret?.optional ?? false, `${source} must not be optional: a missing anchor stops the Job`).toBe(false);
     }
-    expect(env.map((e) => e.name)).toEqual(expect.arrayContaining(['ZETA_PROVISION_IMAGE_TRUST_CHAIN', 'ZETA_PROVISION_REGISTRY_CA', 'ZETA_PROVISION_REGISTRY_AUTH_FILE']));
+    expect(env.map((e) => e.name)).toEqual(
+      expect.arrayContaining(['ZETA_PROVISION_IMAGE_TRUST_CHAIN', 'ZETA_PROVISION_REGISTRY_CA', 'ZETA_PROVISION_REGISTRY_AUTH_FILE']),
+    );
 
     // The README tells operators which objects to create.
     const readme = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
@@ -158,7 +173,10 @@ describe.each(KUSTOMIZATIONS)('manifests/%s', (dir) => {
     const { objects } = await render(dir);
     const sa = zetaContainers(objects).find((z) => z.owner.startsWith('CronJob/'))!.spec.serviceAccountName;
     expect(objects.filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name)).toEqual([sa]);
-    const hasRbac = await access(path.join(REPO_ROOT, 'manifests', 'base', 'rbac.yaml')).then(() => true, () => false);
+    const hasRbac = await access(path.join(REPO_ROOT, 'manifests', 'base', 'rbac.yaml')).then(
+      () => true,
+      () => false,
+    );
     // RBAC itself is the Kubernetes publishing issue's; once it is in the base, it must bind this account.
     if (hasRbac) {
       const bindings = objects.filter((o) => o.kind === 'RoleBinding');
@@ -206,14 +224,21 @@ describe.each(['overlays/classic', 'overlays/gematik', 'overlays/classic-plain-s
     // the Role allows reading and patching it (and the ConfigMaps) by name.
     const role = objects.find((o) => o.kind === 'Role');
     const named = (group: string, resource: string) =>
-      new Set(role.rules.filter((r: any) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes('get') && r.verbs.includes('patch')).flatMap((r: any) => r.resourceNames ?? []));
+      new Set(
+        role.rules
+          .filter((r: any) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes('get') && r.verbs.includes('patch'))
+          .flatMap((r: any) => r.resourceNames ?? []),
+      );
     expect(named('', 'configmaps')).toEqual(new Set(config.configMaps.map((c) => c.name)));
     const rolledOut = config.configMaps.flatMap((c) => c.consumers.map((ref) => ({ ref, target: c.name })));
     for (const { ref, target } of rolledOut) {
       const [kind, name] = ref.split('/') as [string, string];
       const workload = consumers.find((c) => c.owner.toLowerCase() === `${kind}/${name}`);
       expect(workload, ref).toBeTruthy();
-      expect(workload!.spec.volumes.some((v: any) => v.configMap?.name === target), `${ref} mounts ${target}`).toBe(true);
+      expect(
+        workload!.spec.volumes.some((v: any) => v.configMap?.name === target),
+        `${ref} mounts ${target}`,
+      ).toBe(true);
       expect(named('apps', `${kind}s`).has(name), `Role: get/patch ${kind}s ${name}`).toBe(true);
     }
   });
@@ -271,7 +296,12 @@ describe('manifests/overlays/gematik', () => {
     const kc = keycloak.containers[0];
     const onVolume = new Set(config.volume.outputs.map(fileName));
     const stores = kc.env.filter((e: any) => /_FILE$/.test(e.name));
-    expect(stores.map((e: any) => e.name).sort()).toEqual(['OCSP_SIGNERS_TRUSTSTORE_FILE', 'SMCB_TRUSTSTORE_FILE', 'SMCB_TRUSTSTORE_META_FILE', 'TPM_TRUSTSTORE_FILE']);
+    expect(stores.map((e: any) => e.name).sort()).toEqual([
+      'OCSP_SIGNERS_TRUSTSTORE_FILE',
+      'SMCB_TRUSTSTORE_FILE',
+      'SMCB_TRUSTSTORE_META_FILE',
+      'TPM_TRUSTSTORE_FILE',
+    ]);
     for (const e of stores) {
       const { volume, key } = readsFrom(keycloak, kc, e.value);
       expect(volume.persistentVolumeClaim?.claimName, e.name).toBe('zeta-provisioning');
@@ -280,7 +310,10 @@ describe('manifests/overlays/gematik', () => {
 
     // OPA: --set-file points into the ConfigMap carrying the policySignerKey output.
     const opa = pods.get('Deployment/opa')!;
-    const setFile = (opa.containers[0].args as string[]).find((a) => a.startsWith('--set-file=keys.policy-signer.key='))!.split('=').pop()!;
+    const setFile = (opa.containers[0].args as string[])
+      .find((a) => a.startsWith('--set-file=keys.policy-signer.key='))!
+      .split('=')
+      .pop()!;
     const signer = readsFrom(opa, opa.containers[0], setFile);
     expect(outputOf(signer.volume.configMap.name, signer.key)).toBe('policySignerKey');
 
@@ -296,7 +329,9 @@ describe('manifests/overlays/gematik', () => {
       [roots.volume.configMap.name, ['deployment/pep']],
     ]);
     const role = objects.find((o) => o.kind === 'Role');
-    expect(role.rules.filter((r: any) => r.apiGroups.includes('apps'))).toEqual([{ apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['opa', 'pep'], verbs: ['get', 'patch'] }]);
+    expect(role.rules.filter((r: any) => r.apiGroups.includes('apps'))).toEqual([
+      { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['opa', 'pep'], verbs: ['get', 'patch'] },
+    ]);
   });
 });
 

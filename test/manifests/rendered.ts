@@ -33,7 +33,9 @@ export function allContainers(spec: PodSpec): Container[] {
 /** Containers running our image (repository name zeta-provision): the CronJob and every watch sidecar. */
 export function zetaContainers(objects: K8sObject[]): { owner: string; spec: PodSpec; container: Container }[] {
   return podSpecs(objects).flatMap(({ owner, spec }) =>
-    allContainers(spec).filter((c) => /(^|\/)zeta-provision[:@]/.test(c.image)).map((container) => ({ owner, spec, container })),
+    allContainers(spec)
+      .filter((c) => /(^|\/)zeta-provision[:@]/.test(c.image))
+      .map((container) => ({ owner, spec, container })),
   );
 }
 

@@ -22,8 +22,7 @@ async function derOf(pemFile: string): Promise<Buffer> {
 }
 
 /** keytool prints fingerprints as colon-separated upper-case hex. */
-const sha256Colons = (der: Buffer): string =>
-  nodeCrypto.createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
+const sha256Colons = (der: Buffer): string => nodeCrypto.createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
 
 beforeAll(async () => {
   await requireProgram('openssl', 'openssl');
@@ -61,7 +60,10 @@ describe('encodePkcs12TrustStore', () => {
     const dir = await tempDir();
     const file = path.join(dir, 'store.p12');
     await writeFile(file, encodePkcs12TrustStore(entries, 's3cret pass'));
-    const r = await execa('keytool', ['-list', '-v', '-storetype', 'PKCS12', '-keystore', file, '-storepass', 's3cret pass'], { reject: false, env: { LC_ALL: 'C.UTF-8' } });
+    const r = await execa('keytool', ['-list', '-v', '-storetype', 'PKCS12', '-keystore', file, '-storepass', 's3cret pass'], {
+      reject: false,
+      env: { LC_ALL: 'C.UTF-8' },
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('Your keystore contains 3 entries');
     // Java lower-cases PKCS#12 aliases.
@@ -85,7 +87,12 @@ describe('encodePkcs12TrustStore', () => {
 
   it('is deterministic: same inputs give the same bytes, any change gives different bytes', () => {
     const a = encodePkcs12TrustStore(entries, 'pw');
-    expect(encodePkcs12TrustStore(entries.map((e) => ({ ...e, certificate: Buffer.from(e.certificate) })), 'pw').equals(a)).toBe(true);
+    expect(
+      encodePkcs12TrustStore(
+        entries.map((e) => ({ ...e, certificate: Buffer.from(e.certificate) })),
+        'pw',
+      ).equals(a),
+    ).toBe(true);
     const others = [
       encodePkcs12TrustStore(entries, 'pw2'),
       encodePkcs12TrustStore([...entries].reverse(), 'pw'),
@@ -112,8 +119,12 @@ describe('encodePkcs12TrustStore', () => {
     );
     expect(() => encodePkcs12TrustStore([{ certificate: Buffer.alloc(0), friendlyName: 'x' }], 'pw')).toThrow(/empty/);
     // Trailing bytes or a non-SEQUENCE would be written into the bag as they are: refuse them.
-    expect(() => encodePkcs12TrustStore([{ certificate: Buffer.concat([entries[0]!.certificate, Buffer.from([0])]), friendlyName: 'x' }], 'pw')).toThrow('certificate "x" is not one DER element');
-    expect(() => encodePkcs12TrustStore([{ certificate: Buffer.from([0x04, 0x01, 0x00]), friendlyName: 'x' }], 'pw')).toThrow('certificate "x" is not one DER element');
+    expect(() => encodePkcs12TrustStore([{ certificate: Buffer.concat([entries[0]!.certificate, Buffer.from([0])]), friendlyName: 'x' }], 'pw')).toThrow(
+      'certificate "x" is not one DER element',
+    );
+    expect(() => encodePkcs12TrustStore([{ certificate: Buffer.from([0x04, 0x01, 0x00]), friendlyName: 'x' }], 'pw')).toThrow(
+      'certificate "x" is not one DER element',
+    );
   });
 
   it('derives the MAC key like RFC 7292 appendix B (known answer from an OpenSSL store)', async () => {
@@ -126,7 +137,11 @@ describe('encodePkcs12TrustStore', () => {
     const parsed = await opensslOk(['asn1parse', '-inform', 'DER', '-in', path.join(dir, 'o.p12')]);
     const p12 = await readFile(path.join(dir, 'o.p12'));
     // Offsets from asn1parse: the authSafe OCTET STRING, the MAC value and the MAC salt.
-    const octets = [...parsed.matchAll(/^\s*(\d+):d=\d+\s+hl=(\d+)\s+l=\s*(\d+) prim:\s+OCTET STRING/gm)].map((m) => ({ off: +m[1]!, hl: +m[2]!, len: +m[3]! }));
+    const octets = [...parsed.matchAll(/^\s*(\d+):d=\d+\s+hl=(\d+)\s+l=\s*(\d+) prim:\s+OCTET STRING/gm)].map((m) => ({
+      off: +m[1]!,
+      hl: +m[2]!,
+      len: +m[3]!,
+    }));
     const slice = (o: { off: number; hl: number; len: number }): Buffer => p12.subarray(o.off + o.hl, o.off + o.hl + o.len);
     const [authSafe, macValue, macSalt] = [slice(octets[0]!), slice(octets[1]!), slice(octets[2]!)];
     const key = pkcs12Kdf('päss', macSalt, 3, 2048, 32);

@@ -1,6 +1,14 @@
 /** The reference-value rotation (pure) and the byte-preserving edit of reference-values.json. */
 import { describe, expect, it } from 'vitest';
-import { decideRotation, entryValues, rvpsTime, type ConsumerObservation, type LiveEntry, type RotationInput, type RotationState } from '../../src/plan/initdata.js';
+import {
+  decideRotation,
+  entryValues,
+  rvpsTime,
+  type ConsumerObservation,
+  type LiveEntry,
+  type RotationInput,
+  type RotationState,
+} from '../../src/plan/initdata.js';
 import { scanReferenceValues, spliceReferenceValues } from '../../src/publish/coco/rvps-json.js';
 
 const H = 3600_000;
@@ -9,10 +17,27 @@ const T0 = new Date('2026-12-01T10:00:00.123Z');
 const A = { id: 'sha256:aaa', values: { pcr08: 'a'.repeat(64) } };
 const B = { id: 'sha256:bbb', values: { pcr08: 'b'.repeat(64) } };
 const deployment = (current: boolean, settled = current): ConsumerObservation => ({ ref: 'Deployment/zeta/pep', current, checkable: true, settled });
-const peerPods = (current: boolean): ConsumerObservation => ({ ref: 'ConfigMap/openshift-sandboxed-containers-operator/peer-pods-cm', current, checkable: false, settled: false });
+const peerPods = (current: boolean): ConsumerObservation => ({
+  ref: 'ConfigMap/openshift-sandboxed-containers-operator/peer-pods-cm',
+  current,
+  checkable: false,
+  settled: false,
+});
 
 function input(over: Partial<RotationInput>): RotationInput {
-  return { now: T0, desired: A, algs: { pcr08: 'sha256' }, format: 'hash-value', live: new Map(), consumers: [deployment(false)], overlapMs: 24 * H, validMs: 365 * DAY, refreshMs: 30 * DAY, force: false, ...over };
+  return {
+    now: T0,
+    desired: A,
+    algs: { pcr08: 'sha256' },
+    format: 'hash-value',
+    live: new Map(),
+    consumers: [deployment(false)],
+    overlapMs: 24 * H,
+    validMs: 365 * DAY,
+    refreshMs: 30 * DAY,
+    force: false,
+    ...over,
+  };
 }
 
 /** Runs the decision, then "applies" it: the live entries and consumers as the targets would leave them. */
@@ -30,7 +55,11 @@ describe('rotation with overlap', () => {
     const d = decideRotation(input({}));
     expect(d.update).toEqual(['Deployment/zeta/pep']);
     expect(d.rvps?.why).toEqual(['initdata sha256:aaa added']);
-    expect(JSON.parse(d.rvps!.set.get('pcr08')!)).toEqual({ name: 'pcr08', expiration: '2027-12-01T10:00:00Z', 'hash-value': [{ alg: 'sha256', value: A.values.pcr08 }] });
+    expect(JSON.parse(d.rvps!.set.get('pcr08')!)).toEqual({
+      name: 'pcr08',
+      expiration: '2027-12-01T10:00:00Z',
+      'hash-value': [{ alg: 'sha256', value: A.values.pcr08 }],
+    });
     expect(d.rvps!.state.current).toEqual({ ...A, since: '2026-12-01T10:00:00Z' });
   });
 
@@ -41,7 +70,9 @@ describe('rotation with overlap', () => {
     const d1 = decideRotation(input({ now: t1, desired: B, state, live, consumers: [deployment(false)] }));
     expect(d1.update).toEqual(['Deployment/zeta/pep']);
     expect(entryValues(JSON.parse(d1.rvps!.set.get('pcr08')!))).toEqual([B.values.pcr08, A.values.pcr08]);
-    expect(d1.overlapping).toEqual([{ id: 'sha256:aaa', values: A.values, retiredAt: rvpsTime(t1), until: rvpsTime(new Date(t1.getTime() + 24 * H)), waitingFor: ['Deployment/zeta/pep'] }]);
+    expect(d1.overlapping).toEqual([
+      { id: 'sha256:aaa', values: A.values, retiredAt: rvpsTime(t1), until: rvpsTime(new Date(t1.getTime() + 24 * H)), waitingFor: ['Deployment/zeta/pep'] },
+    ]);
     ({ state, live } = applied(input({ now: t1, desired: B, state, live })));
     // Annotation written but the rollout still runs: A stays.
     const d2 = decideRotation(input({ now: new Date(t1.getTime() + H), desired: B, state, live, consumers: [deployment(true, false)] }));
@@ -127,7 +158,15 @@ describe('rotation with overlap', () => {
 
   it('refuses an overlap list longer than the bound instead of growing the state without end', () => {
     let s = applied(input({ consumers: [peerPods(false)] }));
-    for (let i = 0; i < 32; i++) s = applied(input({ now: new Date(T0.getTime() + (i + 1) * 60_000), desired: { id: `sha256:${i}`, values: { pcr08: i.toString(16).padStart(64, '0') } }, ...s, consumers: [peerPods(false)] }));
+    for (let i = 0; i < 32; i++)
+      s = applied(
+        input({
+          now: new Date(T0.getTime() + (i + 1) * 60_000),
+          desired: { id: `sha256:${i}`, values: { pcr08: i.toString(16).padStart(64, '0') } },
+          ...s,
+          consumers: [peerPods(false)],
+        }),
+      );
     const d = decideRotation(input({ now: new Date(T0.getTime() + 40 * 60_000), desired: B, ...s, consumers: [peerPods(false)] }));
     expect(d.conflicts).toEqual(['33 replaced initdata values would overlap (at most 32); let rollouts finish or lower overlapHours']);
   });

@@ -102,8 +102,12 @@ describe('process stage (TSL outputs)', () => {
     const out = await derive(root, withNames, { resultFilenames: { SMB_META_RESULT_FILENAME: 'from-env.json' } });
     expect(out.volumeFiles.map((f) => f.path)).toEqual(['smcb-trust-roots.p12', 'from-env.json', 'ocsp-signers.p12', 'ocsp-config.json']);
     expect(Object.keys(out.configMaps[0]!.data)).toEqual(['ocsp-config.json']);
-    await expect(derive(root, CONFIG, { resultFilenames: { SMB_META_RESULT_FILENAME: '../etc/passwd' } })).rejects.toThrow(/SMB_META_RESULT_FILENAME="..\/etc\/passwd" is not a plain file name/);
-    await expect(derive(root, CONFIG, { resultFilenames: { OCSP_META_RESULT_FILENAME: 'smcb-trust-roots.p12' } })).rejects.toThrow(/outputs smcbTruststore and ocspMeta would both be written as smcb-trust-roots.p12/);
+    await expect(derive(root, CONFIG, { resultFilenames: { SMB_META_RESULT_FILENAME: '../etc/passwd' } })).rejects.toThrow(
+      /SMB_META_RESULT_FILENAME="..\/etc\/passwd" is not a plain file name/,
+    );
+    await expect(derive(root, CONFIG, { resultFilenames: { OCSP_META_RESULT_FILENAME: 'smcb-trust-roots.p12' } })).rejects.toThrow(
+      /outputs smcbTruststore and ocspMeta would both be written as smcb-trust-roots.p12/,
+    );
     const gematikNames = await derive(root, CONFIG, { resultFilenames: { SMB_RESULT_FILENAME: 'smb.p12', OCSP_RESULT_FILENAME: 'ocsp.p12' } });
     expect(gematikNames.volumeFiles.map((f) => f.path)).toEqual(['smb.p12', 'smcb-trust-roots-meta.json', 'ocsp.p12', 'ocsp-signers-meta.json']);
   });
@@ -117,8 +121,12 @@ describe('process stage (TSL outputs)', () => {
     await expect(derive(linked)).rejects.toThrow(VerifyError);
     await expect(derive(linked)).rejects.toThrow('ECC-RSA_TSL-test.xml: TSL input is a symbolic link; refused');
     await expect(derive(await tempDir())).rejects.toThrow('TSL: the payload has none of ECC-RSA_TSL-test.xml, tsl/*.xml');
-    expect(() => parseConfigText('volume:\n  outputs: [rootsJson]\n', 'c.yaml', '/')).toThrow('c.yaml:2: volume.outputs.0: output "rootsJson" is not produced: configure its processor under process:');
-    expect(() => parseConfigText('process:\n  roots: { files: ../roots.json }\n', 'c.yaml', '/')).toThrow(/process.roots.files.0: "..\/roots.json": must not contain ".."/);
+    expect(() => parseConfigText('volume:\n  outputs: [rootsJson]\n', 'c.yaml', '/')).toThrow(
+      'c.yaml:2: volume.outputs.0: output "rootsJson" is not produced: configure its processor under process:',
+    );
+    expect(() => parseConfigText('process:\n  roots: { files: ../roots.json }\n', 'c.yaml', '/')).toThrow(
+      /process.roots.files.0: "..\/roots.json": must not contain ".."/,
+    );
   });
 
   it('reads the file TSL_FILENAME names instead of the configured candidates', async () => {
@@ -126,7 +134,9 @@ describe('process stage (TSL outputs)', () => {
     await writeFile(path.join(root, 'ECC-RSA_TSL-test.xml'), 'not xml at all');
     const out = await derive(root, CONFIG, { inputFilenames: { TSL_FILENAME: 'tsl/ECC_TU_TSL_1.xml' } });
     expect(out.processed![0]!.input).toBe('tsl/ECC_TU_TSL_1.xml');
-    await expect(derive(root, CONFIG, { inputFilenames: { TSL_FILENAME: 'ECC-RSA_TSL.xml' } })).rejects.toThrow('TSL (TSL_FILENAME): the payload has none of ECC-RSA_TSL.xml');
+    await expect(derive(root, CONFIG, { inputFilenames: { TSL_FILENAME: 'ECC-RSA_TSL.xml' } })).rejects.toThrow(
+      'TSL (TSL_FILENAME): the payload has none of ECC-RSA_TSL.xml',
+    );
     expect(gematikFromEnv({ TSL_FILENAME: 'tsl/x.xml', TPM_CAB_FILENAME: '' }).inputFilenames).toEqual({ TSL_FILENAME: 'tsl/x.xml' });
     expect(() => gematikFromEnv({ TPM_CAB_FILENAME: '../../etc/shadow' })).toThrow('TPM_CAB_FILENAME="../../etc/shadow": must not contain ".."');
   });
@@ -154,7 +164,6 @@ describe.skipIf(!existsSync(REAL))('process stage on the real payload (policy si
     const pemCerts = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)!;
     expect(pemCerts.map((c) => c.replace(/\s/g, ''))).toEqual(p12Certs.map((c) => c.replace(/\s/g, '')));
   }, 120_000);
-
 
   it('publishes roots.json byte for byte and policy-signer.pub as a ConfigMap', async () => {
     const yaml = `

@@ -19,8 +19,10 @@ import { useTempDirs } from '../support/tmp.js';
 
 const tempDir = useTempDirs();
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ0FGRQ==\n-----END CERTIFICATE-----\n';
-const AA = "[token_configs]\n[token_configs.coco_as]\nurl = 'https://kbs.example.org'\n\n[token_configs.kbs]\nurl = 'https://kbs.example.org'\ncert = \"\"\"\n{{file:kbs/tls.crt}}\n\"\"\"\n";
-const CDH = "socket = 'unix:///run/confidential-containers/cdh.sock'\ncredentials = []\n\n[kbc]\nname = 'cc_kbc'\nurl = 'https://kbs.example.org'\nkbs_cert = \"\"\"\n{{ file:kbs/tls.crt }}\n\"\"\"\n";
+const AA =
+  '[token_configs]\n[token_configs.coco_as]\nurl = \'https://kbs.example.org\'\n\n[token_configs.kbs]\nurl = \'https://kbs.example.org\'\ncert = """\n{{file:kbs/tls.crt}}\n"""\n';
+const CDH =
+  'socket = \'unix:///run/confidential-containers/cdh.sock\'\ncredentials = []\n\n[kbc]\nname = \'cc_kbc\'\nurl = \'https://kbs.example.org\'\nkbs_cert = """\n{{ file:kbs/tls.crt }}\n"""\n';
 const POLICY = 'package agent_policy\n\ndefault CreateContainerRequest := true\ndefault ExecProcessRequest := false\n';
 
 function config(extra = ''): InitdataConfig {
@@ -60,7 +62,14 @@ async function refusal(files: Record<string, string>, cfg = config()): Promise<s
 
 describe('initdata processor', () => {
   beforeAll(async () => {
-    for (const [cmd, pkg] of [['gzip', 'gzip'], ['base64', 'coreutils'], ['sha256sum', 'coreutils'], ['xxd', 'xxd'], ['python3', 'python3']] as const) await requireProgram(cmd, pkg);
+    for (const [cmd, pkg] of [
+      ['gzip', 'gzip'],
+      ['base64', 'coreutils'],
+      ['sha256sum', 'coreutils'],
+      ['xxd', 'xxd'],
+      ['python3', 'python3'],
+    ] as const)
+      await requireProgram(cmd, pkg);
   });
 
   it('renders a canonical document: sorted quoted keys, literal strings, certificate substituted', async () => {
@@ -97,7 +106,9 @@ describe('initdata processor', () => {
     const out = await derive(standard);
     const decoded = await execa('sh', ['-c', 'base64 -d | gzip -d'], { input: out.encoded, encoding: 'buffer', stripFinalNewline: false });
     expect(Buffer.from(decoded.stdout).equals(out.toml)).toBe(true);
-    const py = await execa('python3', ['-c', 'import sys, tomllib, json; d = tomllib.loads(sys.stdin.read()); print(json.dumps(d, sort_keys=True))'], { input: out.toml.toString('utf8') });
+    const py = await execa('python3', ['-c', 'import sys, tomllib, json; d = tomllib.loads(sys.stdin.read()); print(json.dumps(d, sort_keys=True))'], {
+      input: out.toml.toString('utf8'),
+    });
     const viaPython = JSON.parse(py.stdout) as { algorithm: string; version: string; data: Record<string, string> };
     expect(viaPython.algorithm).toBe('sha256');
     expect(viaPython.version).toBe('0.1.0');
@@ -142,10 +153,18 @@ describe('initdata processor', () => {
     ['a missing substituted file', { ...standard, 'kbs/tls.crt': undefined }, /the payload has no file kbs\/tls\.crt/],
     ['a TOML part that is not TOML', { ...standard, 'coco/cdh.toml.tpl': 'socket = \n' }, /initdata part cdh\.toml \(coco\/cdh\.toml\.tpl\) is not valid TOML/],
     ['a policy without package clause', { ...standard, 'coco/policy.rego': 'default X := true\n' }, /does not start with a Rego package clause/],
-    ['a policy of another package', { ...standard, 'coco/policy.rego': 'package other\ndefault X := true\n' }, /package other; the Kata agent reads package agent_policy/],
+    [
+      'a policy of another package',
+      { ...standard, 'coco/policy.rego': 'package other\ndefault X := true\n' },
+      /package other; the Kata agent reads package agent_policy/,
+    ],
     ['a policy with unbalanced braces', { ...standard, 'coco/policy.rego': 'package agent_policy\nallow { true\n' }, /unbalanced braces/],
     ['an unknown placeholder', { ...standard, 'coco/aa.toml.tpl': 'x = "{{env:HOME}}"\n' }, /unknown placeholder \{\{env:HOME\}\}/],
-    ['a substitution that would end the string', { ...standard, 'kbs/tls.crt': 'x"""\nextra = 1\n' }, /kbs\/tls\.crt cannot be substituted into coco\/aa\.toml\.tpl: it contains three quotes/],
+    [
+      'a substitution that would end the string',
+      { ...standard, 'kbs/tls.crt': 'x"""\nextra = 1\n' },
+      /kbs\/tls\.crt cannot be substituted into coco\/aa\.toml\.tpl: it contains three quotes/,
+    ],
     ['binary in a part', { ...standard, 'coco/policy.rego': 'package agent_policy\n\u0000\n' }, /NUL byte/],
   ])('refuses %s', async (_name, files, message) => {
     const clean = Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)) as Record<string, string>;
@@ -156,7 +175,9 @@ describe('initdata processor', () => {
     expect(await refusal({ ...standard, 'coco/policy.rego': 'package agent_policy\n' + '#'.repeat(300 * 1024) })).toMatch(/over the 262144-byte limit/);
     // Incompressible text: the encoded form, not the TOML, hits the bound.
     const noise = Array.from({ length: 2500 }, (_, i) => `# ${createHash('sha512').update(String(i)).digest('base64')}`).join('\n');
-    expect(() => buildInitdata({ algorithm: 'sha256', platforms: ['azure-vtpm'] }, { 'a.txt': noise, 'b.txt': noise.split('').reverse().join('') })).toThrow(/encoded initdata is \d+ bytes, over the 98304-byte limit/);
+    expect(() => buildInitdata({ algorithm: 'sha256', platforms: ['azure-vtpm'] }, { 'a.txt': noise, 'b.txt': noise.split('').reverse().join('') })).toThrow(
+      /encoded initdata is \d+ bytes, over the 98304-byte limit/,
+    );
   });
 
   it('decodes live values defensively: not base64, not gzip, or a gzip bomb give undefined', async () => {
@@ -170,13 +191,20 @@ describe('initdata processor', () => {
 
 describe('initdata config', () => {
   const parse = (yaml: string) => parseConfigText(yaml, 'test.yaml', '/cfg');
-  it('defaults: azure-vtpm, sha256, both annotation keys, the operators\' namespaces and names', () => {
+  it("defaults: azure-vtpm, sha256, both annotation keys, the operators' namespaces and names", () => {
     const c = config();
     expect(c.algorithm).toBe('sha256');
     expect(c.platforms).toEqual(['azure-vtpm']);
     expect(c.annotations).toEqual(['io.katacontainers.config.hypervisor.cc_init_data', 'io.katacontainers.config.runtime.cc_init_data']);
     expect(c.peerPodsConfigMap).toEqual({ namespace: 'openshift-sandboxed-containers-operator', name: 'peer-pods-cm', key: 'INITDATA' });
-    expect(c.referenceValues).toMatchObject({ namespace: 'trustee-operator-system', name: 'rvps-reference-values', key: 'reference-values.json', format: 'hash-value', validDays: 365, refreshDays: 30 });
+    expect(c.referenceValues).toMatchObject({
+      namespace: 'trustee-operator-system',
+      name: 'rvps-reference-values',
+      key: 'reference-values.json',
+      format: 'hash-value',
+      validDays: 365,
+      refreshDays: 30,
+    });
     expect(c.referenceValues.names['azure-vtpm']).toBe('pcr08');
     expect(config('  platforms: [tdx]\n').algorithm).toBe('sha384');
   });
@@ -189,7 +217,9 @@ describe('initdata config', () => {
     expect(() => config(extra)).toThrow(message);
   });
   it('refuses a part path outside the payload and a config without any target', () => {
-    expect(() => parse('initdata:\n  peerPodsConfigMap: true\n  parts:\n    aa.toml: { file: ../x }\n')).toThrow(/initdata\.parts\.aa\.toml\.file: "\.\.\/x": must not contain "\.\."/);
+    expect(() => parse('initdata:\n  peerPodsConfigMap: true\n  parts:\n    aa.toml: { file: ../x }\n')).toThrow(
+      /initdata\.parts\.aa\.toml\.file: "\.\.\/x": must not contain "\.\."/,
+    );
     expect(() => parse('initdata:\n  parts:\n    aa.toml: { file: x }\n')).toThrow(/initdata: name a target: peerPodsConfigMap and\/or deployments/);
   });
 });

@@ -82,7 +82,16 @@ describe('signer choice and key policy', () => {
     const dir = await layout('p256');
     const pkiDir = path.join(path.dirname(dir), 'pki');
     await issueExpiredLeaf(
-      { dir: pkiDir, rootPem: '', rootKey: '', intPem: path.join(pkiDir, 'int.pem'), intKey: path.join(pkiDir, 'int.key'), leafPem: '', leafKey: path.join(pkiDir, 'leaf.key'), cnf: path.join(pkiDir, 'openssl.cnf') },
+      {
+        dir: pkiDir,
+        rootPem: '',
+        rootKey: '',
+        intPem: path.join(pkiDir, 'int.pem'),
+        intKey: path.join(pkiDir, 'int.key'),
+        leafPem: '',
+        leafKey: path.join(pkiDir, 'leaf.key'),
+        cnf: path.join(pkiDir, 'openssl.cnf'),
+      },
       '/CN=Old Signer',
       path.join(pkiDir, 'old.pem'),
     );
@@ -90,6 +99,8 @@ describe('signer choice and key policy', () => {
     expect((await rejects(derivePolicySigner(dir, 'keys', { now: new Date() }))).message).toMatch(/certificate "CN=Old Signer" expired on 2021-01-01/);
     const two = (await readFile(path.join(dir, 'ca', 'int.pem'), 'utf8')) + (await readFile(path.join(dir, 'ca', 'root.pem'), 'utf8'));
     await writeFile(path.join(dir, 'signers', 'signer.pem'), two);
-    expect((await rejects(derivePolicySigner(dir, 'keys', { now: new Date() }))).message).toBe('keys/signers/signer.pem: holds 2 certificates; a signer file must hold exactly one');
+    expect((await rejects(derivePolicySigner(dir, 'keys', { now: new Date() }))).message).toBe(
+      'keys/signers/signer.pem: holds 2 certificates; a signer file must hold exactly one',
+    );
   }, 60_000);
 });

@@ -44,15 +44,21 @@ describe.skipIf(!existsSync(TEST_ROOTS))('roots.json', () => {
     expect(reason(variant((r) => (r[2]!.extra = 'x')))).toMatch(/entry 2: keys are/);
     expect(reason(variant((r) => (r[1]!.cert = r[1]!.cert!.slice(0, 200))))).toMatch(/entry 1\.cert: OpenSSL cannot parse the certificate/);
     expect(reason(variant((r) => (r[1]!.cert = '!!!' + r[1]!.cert)))).toMatch(/entry 1\.cert: not base64/);
-    expect(reason(variant((r) => (r[4]!.ski = '00' + r[4]!.ski!.slice(2))))).toMatch(/entry 4 \("GEM.RCA6 TEST-ONLY"\): ski 00.* is not the certificate's 4cf7e065/);
+    expect(reason(variant((r) => (r[4]!.ski = '00' + r[4]!.ski!.slice(2))))).toMatch(
+      /entry 4 \("GEM.RCA6 TEST-ONLY"\): ski 00.* is not the certificate's 4cf7e065/,
+    );
     expect(reason(variant((r) => (r[0]!.cn = 'GEM.RCA1 TEST-ONLY')))).toMatch(/entry 0 .*cn does not match the certificate's CN "GEM.RCA2 TEST-ONLY"/);
     expect(reason(variant((r) => (r[0]!.name = 'RCA2')))).toMatch(/name "RCA2" does not match the CN without "GEM."/);
-    expect(reason(variant((r) => (r[0]!.nva = '2099-01-01T00:00:00')))).toMatch(/nva 2099-01-01T00:00:00 is not the certificate's notAfter 2026-11-15T15:50:57/);
+    expect(reason(variant((r) => (r[0]!.nva = '2099-01-01T00:00:00')))).toMatch(
+      /nva 2099-01-01T00:00:00 is not the certificate's notAfter 2026-11-15T15:50:57/,
+    );
     // Cross-certificates: swapped between entries, dropped, or a root out of order.
     expect(reason(variant((r) => ([r[2]!.next, r[3]!.next] = [r[3]!.next!, r[2]!.next!])))).toMatch(/entry 2 \("GEM.RCA4 TEST-ONLY"\)\.next: issued by/);
     expect(reason(variant((r) => (r[5]!.prev = '')))).toMatch(/entry 5 .*: prev is empty, but "GEM.RCA6 TEST-ONLY" precedes/);
     expect(reason(variant((r) => (r[9]!.next = r[8]!.next!)))).toMatch(/entry 9 .*: next is set, but this is the last root/);
-    expect(reason(variant((r) => r.splice(4, 1)))).toMatch(/entry 3 \("GEM.RCA5 TEST-ONLY"\).next: should certify "CN=GEM.RCA7 TEST-ONLY.*certifies "CN=GEM.RCA6 TEST-ONLY/);
+    expect(reason(variant((r) => r.splice(4, 1)))).toMatch(
+      /entry 3 \("GEM.RCA5 TEST-ONLY"\).next: should certify "CN=GEM.RCA7 TEST-ONLY.*certifies "CN=GEM.RCA6 TEST-ONLY/,
+    );
     // A cross-certificate for the right names but someone else's key.
     expect(reason(variant((r) => (r[0]!.next = r[1]!.prev!)))).toMatch(/entry 0 .*\.next: /);
     // A root that is not self-signed (a cross-certificate in the cert field).

@@ -27,7 +27,9 @@ const PASSWORD = 'no_secret_for_trust_only';
 
 /** Certificates in PEM text (what `openssl pkcs12 -nokeys` prints) → their DER SHA-256s. */
 function pemHashes(text: string): string[] {
-  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => sha(Buffer.from(p.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
+  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) =>
+    sha(Buffer.from(p.replace(/-----[^-]+-----|\s/g, ''), 'base64')),
+  );
 }
 
 /**
@@ -84,8 +86,16 @@ describe.skipIf(!existsSync(realCab))('TPM trust set from the real gematik-test 
     expect(x.exitCode, x.stderr).toBe(0);
     files = await extracted(root);
     all = await opensslCertificates(root, files);
-    fromCer = await opensslCertificates(root, files.filter((f) => f.endsWith('.CER')));
-    notFromCer = new Set(await opensslCertificates(root, files.filter((f) => !f.endsWith('.CER'))));
+    fromCer = await opensslCertificates(
+      root,
+      files.filter((f) => f.endsWith('.CER')),
+    );
+    notFromCer = new Set(
+      await opensslCertificates(
+        root,
+        files.filter((f) => !f.endsWith('.CER')),
+      ),
+    );
     set = buildTpmTrustSet(await readFile(realCab));
     storeFile = path.join(dir, 'tpm-trust-roots.p12');
     await writeFile(storeFile, tpmTrustStoreFiles(set, { password: PASSWORD })[0]!.bytes);
@@ -109,14 +119,28 @@ describe.skipIf(!existsSync(realCab))('TPM trust set from the real gematik-test 
 
   it('reports files, certificates, unique, ignored and the six BER STMicro intermediates with their twins', () => {
     const r = set.report;
-    expect({ files: r.files, certificateFiles: r.certificateFiles, certificates: r.certificates, unique: r.unique }).toEqual({ files: 2209, certificateFiles: 2205, certificates: 2199, unique: 2198 });
+    expect({ files: r.files, certificateFiles: r.certificateFiles, certificates: r.certificates, unique: r.unique }).toEqual({
+      files: 2209,
+      certificateFiles: 2205,
+      certificates: 2199,
+      unique: 2198,
+    });
     expect(r.certificateFilesByExtension).toEqual({ '.cer': 1820, '.crt': 253, '.CER': 113, '.der': 19 });
     expect(r.ignored).toEqual(['AMD/IntermediateCA/readme.txt', 'setup.cmd', 'setup.ps1', 'version.txt']);
-    const stm = ['STM TPM ECC Intermediate CA 01', 'STM TPM EK Intermediate CA 01', 'STM TPM EK Intermediate CA 02', 'STM TPM EK Intermediate CA 03', 'STM TPM EK Intermediate CA 04', 'STM TPM EK Intermediate CA 05'];
+    const stm = [
+      'STM TPM ECC Intermediate CA 01',
+      'STM TPM EK Intermediate CA 01',
+      'STM TPM EK Intermediate CA 02',
+      'STM TPM EK Intermediate CA 03',
+      'STM TPM EK Intermediate CA 04',
+      'STM TPM EK Intermediate CA 05',
+    ];
     expect(r.rejected.map((x) => x.file)).toEqual(stm.map((n) => `STMicro/IntermediateCA/${n}.crt`));
     for (const [i, x] of r.rejected.entries()) {
       expect(all).not.toContain(x.sha256);
-      expect(x.reason).toMatch(/^BER, not DER \(OpenSSL: .+\); not stored, .+; signature by "STM TPM (ECC Root CA 01|EK Root CA)" verifies; superseded by the DER certificate with the same key$/);
+      expect(x.reason).toMatch(
+        /^BER, not DER \(OpenSSL: .+\); not stored, .+; signature by "STM TPM (ECC Root CA 01|EK Root CA)" verifies; superseded by the DER certificate with the same key$/,
+      );
       expect(x.supersededBy?.file).toBe(`STMicro/IntermediateCA/${stm[i]}_2.crt`);
       expect(x.supersededBy?.friendlyName).toMatch(new RegExp(`^${stm[i]} \\[[0-9a-f]{16}\\]$`));
     }
@@ -129,7 +153,10 @@ describe.skipIf(!existsSync(realCab))('TPM trust set from the real gematik-test 
     const names = [...o.stdout.matchAll(/friendlyName: (.*)/g)].map((m) => m[1]);
     expect(names).toEqual(set.entries.map((e) => e.friendlyName));
 
-    const k = await execa('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', storeFile, '-storepass', PASSWORD], { reject: false, env: { LC_ALL: 'C.UTF-8' } });
+    const k = await execa('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', storeFile, '-storepass', PASSWORD], {
+      reject: false,
+      env: { LC_ALL: 'C.UTF-8' },
+    });
     expect(k.exitCode, k.stderr).toBe(0);
     expect(k.stdout).toMatch(/Your keystore contains 2,?198 entries/); // Java formats the count by locale
     expect(k.stdout.match(/trustedCertEntry/g)).toHaveLength(2198);
@@ -190,8 +217,12 @@ describe('TPM trust set from constructed cabinets', () => {
   });
 
   it('refuses a cabinet without any certificate, and passes on cabinet errors', () => {
-    expect(() => buildTpmTrustSet(buildCab([{ name: 'setup.cmd', data: Buffer.from('x') }]), 'T.cab')).toThrow(new VerifyError('T.cab: holds no certificate OpenSSL can read', 'T.cab'));
-    expect(() => buildTpmTrustSet(buildCab([{ name: '..\\x.cer', data: Buffer.from('x') }]), 'T.cab')).toThrow(/T\.cab: file record 0 "\.\.\\\\x\.cer": refused/);
+    expect(() => buildTpmTrustSet(buildCab([{ name: 'setup.cmd', data: Buffer.from('x') }]), 'T.cab')).toThrow(
+      new VerifyError('T.cab: holds no certificate OpenSSL can read', 'T.cab'),
+    );
+    expect(() => buildTpmTrustSet(buildCab([{ name: '..\\x.cer', data: Buffer.from('x') }]), 'T.cab')).toThrow(
+      /T\.cab: file record 0 "\.\.\\\\x\.cer": refused/,
+    );
   });
 
   it.skipIf(!existsSync(realCab))('reports a BER certificate without a DER twin as lost trust, and whether its signature verifies', async () => {
@@ -200,10 +231,22 @@ describe('TPM trust set from constructed cabinets', () => {
     const ber = members.get('STMicro/IntermediateCA/STM TPM EK Intermediate CA 02.crt')!;
     const root = ['', members.get('STMicro/RootCA/ST TPM Root Certificate.crt')!] as const; // subject CN=STM TPM EK Root CA
     const other = [...members].find(([n]) => n.endsWith('STM TPM EK Intermediate CA 06.CER'))!;
-    const alone = buildTpmTrustSet(buildCab([{ name: 'ber.crt', data: ber }, { name: 'other.cer', data: other[1] }]));
+    const alone = buildTpmTrustSet(
+      buildCab([
+        { name: 'ber.crt', data: ber },
+        { name: 'other.cer', data: other[1] },
+      ]),
+    );
     expect(alone.report.rejected).toHaveLength(1);
-    expect(alone.report.rejected[0]!.reason).toMatch(/; its issuer is not in the cabinet; no DER certificate with the same key is in the cabinet: its trust is lost$/);
-    const withRoot = buildTpmTrustSet(buildCab([{ name: 'ber.crt', data: ber }, { name: 'root.cer', data: root[1] }]));
+    expect(alone.report.rejected[0]!.reason).toMatch(
+      /; its issuer is not in the cabinet; no DER certificate with the same key is in the cabinet: its trust is lost$/,
+    );
+    const withRoot = buildTpmTrustSet(
+      buildCab([
+        { name: 'ber.crt', data: ber },
+        { name: 'root.cer', data: root[1] },
+      ]),
+    );
     expect(withRoot.report.rejected[0]!.reason).toMatch(/; signature by "STM TPM EK Root CA" verifies; no DER certificate with the same key/);
     expect(withRoot.entries).toHaveLength(1);
   });
@@ -216,9 +259,24 @@ describe('TPM trust set from constructed cabinets', () => {
  */
 describe('TPM store bytes are pinned', () => {
   const PINNED: [cab: string, certificates: number, p12: string, pem: string][] = [
-    ['gematik-test/TrustedTpm.cab', 2198, '21389cd3b66d31fdb90105ea4ae5e153c68fe1440589c34f5cb7a0d609521d7e', '5b35d0f9486cdd85df274c69e59ee14bd50f446c488cf1776476e4d7a9cc8536'],
-    ['gematik-test/trusted-tpm/TrustedTpm.cab', 2186, 'a6962a7a8abac1ff50eb65cf29b0ae0e7cb3bdac00c8f7d25677d40008d3b6f7', '8bcc66c5611535a4106a0714782555b62e9adc63b6cec64c9d085f93acee015b'],
-    ['tpm-cab/TrustedTpm-10232021.cab', 1600, 'b1be8d11b17e4a351d48f700e1b118ca79b77184c48a75a2bddb9c9994693e31', 'bdb82be82564c9596c109e77cc9c98dad216ab496be72ccefac75ea5bc6653c3'],
+    [
+      'gematik-test/TrustedTpm.cab',
+      2198,
+      '21389cd3b66d31fdb90105ea4ae5e153c68fe1440589c34f5cb7a0d609521d7e',
+      '5b35d0f9486cdd85df274c69e59ee14bd50f446c488cf1776476e4d7a9cc8536',
+    ],
+    [
+      'gematik-test/trusted-tpm/TrustedTpm.cab',
+      2186,
+      'a6962a7a8abac1ff50eb65cf29b0ae0e7cb3bdac00c8f7d25677d40008d3b6f7',
+      '8bcc66c5611535a4106a0714782555b62e9adc63b6cec64c9d085f93acee015b',
+    ],
+    [
+      'tpm-cab/TrustedTpm-10232021.cab',
+      1600,
+      'b1be8d11b17e4a351d48f700e1b118ca79b77184c48a75a2bddb9c9994693e31',
+      'bdb82be82564c9596c109e77cc9c98dad216ab496be72ccefac75ea5bc6653c3',
+    ],
   ];
   for (const [cab, certificates, p12, pem] of PINNED) {
     it.skipIf(!existsSync(path.join(realworld, cab)))(`${cab}: ${certificates} certificates, PKCS#12 and PEM bytes as pinned`, async () => {

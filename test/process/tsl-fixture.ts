@@ -28,7 +28,10 @@ export async function derFromPem(file: string): Promise<Buffer> {
 function extensionsXml(exts: [string, string][]): string {
   if (exts.length === 0) return '';
   return `<ServiceInformationExtensions>${exts
-    .map(([oid, v]) => `<Extension Critical="false"><ns:ExtensionOID xmlns:ns="http://uri.etsi.org/02231/v2#">${esc(oid)}</ns:ExtensionOID><ns:ExtensionValue xmlns:ns="http://uri.etsi.org/02231/v2#">${esc(v)}</ns:ExtensionValue></Extension>`)
+    .map(
+      ([oid, v]) =>
+        `<Extension Critical="false"><ns:ExtensionOID xmlns:ns="http://uri.etsi.org/02231/v2#">${esc(oid)}</ns:ExtensionOID><ns:ExtensionValue xmlns:ns="http://uri.etsi.org/02231/v2#">${esc(v)}</ns:ExtensionValue></Extension>`,
+    )
     .join('')}</ServiceInformationExtensions>`;
 }
 
@@ -36,7 +39,8 @@ export function tslXml(services: FixtureService[], opts: { nextUpdate?: string; 
   const byTsp = new Map<string, FixtureService[]>();
   for (const s of services) byTsp.set(s.tsp ?? 'Test TSP GmbH', [...(byTsp.get(s.tsp ?? 'Test TSP GmbH') ?? []), s]);
   const tsps = [...byTsp.entries()]
-    .map(([tsp, list]) => `
+    .map(
+      ([tsp, list]) => `
   <TrustServiceProvider>
     <TSPInformation><TSPName><Name xml:lang="DE">${esc(tsp)}</Name></TSPName></TSPInformation>
     <TSPServices>${list
@@ -60,7 +64,8 @@ export function tslXml(services: FixtureService[], opts: { nextUpdate?: string; 
       )
       .join('')}
     </TSPServices>
-  </TrustServiceProvider>`)
+  </TrustServiceProvider>`,
+    )
     .join('');
   const signature = opts.signatureTemplate
     ? `

@@ -30,7 +30,7 @@ async function realSigner() {
   return { signer, serviceCerts };
 }
 
-describe.skipIf(!existsSync(REAL))('TSL signer trust on gematik\'s real test TSL (shared/realworld)', () => {
+describe.skipIf(!existsSync(REAL))("TSL signer trust on gematik's real test TSL (shared/realworld)", () => {
   it('chains signer → GEM.TSL-CA28 (from the list) → GEM.RCA4 TEST-ONLY (shipped gematik-rca-test)', async () => {
     const { signer, serviceCerts } = await realSigner();
     const anchors = await loadCertificates([builtinTrustDir('gematik-rca-test')]);
@@ -44,7 +44,7 @@ describe.skipIf(!existsSync(REAL))('TSL signer trust on gematik\'s real test TSL
     ]);
   });
 
-  it('a root alone, without the list\'s GEM.TSL-CA entries, says which CA is missing and what to add', async () => {
+  it("a root alone, without the list's GEM.TSL-CA entries, says which CA is missing and what to add", async () => {
     const { signer } = await realSigner();
     const anchors = await loadCertificates([builtinTrustDir('gematik-rca-test')]);
     let err: unknown;
@@ -65,16 +65,25 @@ describe.skipIf(!existsSync(REAL))('TSL signer trust on gematik\'s real test TSL
     const anchors = await loadCertificates([builtinTrustDir('gematik-rca')]);
     expect(anchors.map(subjectString).every((s) => /CN=GEM\.RCA\d+, OU=Zentrale Root-CA der Telematikinfrastruktur, O=gematik GmbH, C=DE/.test(s))).toBe(true);
     const cross = crossCertificates(await readFile(path.join(REAL, 'roots.json')));
-    expect(() => trustTslSigner(signer, [], { anchors, intermediates: [], anchorOrigin: 'trust set gematik-rca', serviceCerts, cross }, AT, 'tsl.xml')).toThrowError(
-      expect.objectContaining({ message: expect.stringMatching(/no path from the TSL signer .* to a trusted GEM root \(trust set gematik-rca\)/), hint: expect.stringContaining('--tsl-trust gematik-rca-test') }),
+    expect(() =>
+      trustTslSigner(signer, [], { anchors, intermediates: [], anchorOrigin: 'trust set gematik-rca', serviceCerts, cross }, AT, 'tsl.xml'),
+    ).toThrowError(
+      expect.objectContaining({
+        message: expect.stringMatching(/no path from the TSL signer .* to a trusted GEM root \(trust set gematik-rca\)/),
+        hint: expect.stringContaining('--tsl-trust gematik-rca-test'),
+      }),
     );
   });
 });
 
 describe('operator wording of XML signature failures', () => {
   it('says what was altered', () => {
-    expect(describeSignatureFailure('digest of the signed document differs (reference 1 (URI=""))')).toBe('the TSL was altered after signing: digest of the signed document differs (reference 1 (URI=""))');
-    expect(describeSignatureFailure("signature value does not verify with the signer's key")).toBe("the TSL or its signature was altered: signature value does not verify with the signer's key");
+    expect(describeSignatureFailure('digest of the signed document differs (reference 1 (URI=""))')).toBe(
+      'the TSL was altered after signing: digest of the signed document differs (reference 1 (URI=""))',
+    );
+    expect(describeSignatureFailure("signature value does not verify with the signer's key")).toBe(
+      "the TSL or its signature was altered: signature value does not verify with the signer's key",
+    );
     expect(describeSignatureFailure('expected exactly one ds:Signature, found 0')).toBe('expected exactly one ds:Signature, found 0');
   });
 });

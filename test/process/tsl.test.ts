@@ -110,7 +110,9 @@ describe.skipIf(!existsSync(REAL_TSL))('real gematik test TSL', () => {
     await writeFile(signerPem, `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`);
     const anchors = await loadCertificates([signerPem]);
     const err = failure(() => processTsl(Buffer.from(text), 'tsl.xml', opts({ signerAnchors: anchors })));
-    expect(err.message).toMatch(/^tsl\.xml: TSL signature: the TSL was altered after signing: digest of the signed document differs \(reference 1 \(URI="", Id "Reference-TSL-1781391613889"\)\)/);
+    expect(err.message).toMatch(
+      /^tsl\.xml: TSL signature: the TSL was altered after signing: digest of the signed document differs \(reference 1 \(URI="", Id "Reference-TSL-1781391613889"\)\)/,
+    );
     const peer = await execa('xmlsec1', ['--verify', '--pubkey-cert-pem', signerPem, '--id-attr:Id', 'SignedProperties', REAL_TSL], { reject: false });
     expect(peer.exitCode).not.toBe(0);
   });
@@ -173,17 +175,25 @@ describe('hostile XML', () => {
   const body = (): string => tslXml([{ name: 'x', certs: [certA], extensions: [SMCB_EXT] }]);
   it.each([
     ['external entity', '<!DOCTYPE TrustServiceStatusList [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', 'DOCTYPE'],
-    ['billion laughs', `<!DOCTYPE lolz [<!ENTITY lol "lol">${Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i || ''};`.repeat(10)}">`).join('')}]>`, 'DOCTYPE'],
+    [
+      'billion laughs',
+      `<!DOCTYPE lolz [<!ENTITY lol "lol">${Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i || ''};`.repeat(10)}">`).join('')}]>`,
+      'DOCTYPE',
+    ],
     ['lower-case doctype', '<!doctype x SYSTEM "http://127.0.0.1:1/x.dtd">', 'DOCTYPE'],
   ])('refuses a DTD (%s) before parsing', (_label, prolog, word) => {
-    const xml = body().replace('<TrustServiceStatusList', `${prolog}\n<TrustServiceStatusList`).replace('<Name xml:lang="DE">x</Name>', '<Name xml:lang="DE">&xxe;&lol9;</Name>');
+    const xml = body()
+      .replace('<TrustServiceStatusList', `${prolog}\n<TrustServiceStatusList`)
+      .replace('<Name xml:lang="DE">x</Name>', '<Name xml:lang="DE">&xxe;&lol9;</Name>');
     const err = failure(() => processTsl(Buffer.from(xml), 'evil.xml', opts()));
     expect(err.message).toContain(`<!${word} declaration; DTDs and entities are refused`);
     expect(err.file).toBe('evil.xml');
   });
 
   it('refuses undefined entities, broken XML, UTF-16 and other encodings, and non-TSL roots', () => {
-    expect(failure(() => processTsl(Buffer.from(body().replace('<Name xml:lang="DE">x', '<Name xml:lang="DE">&xxe;')), 'e.xml', opts())).message).toMatch(/not well-formed XML/);
+    expect(failure(() => processTsl(Buffer.from(body().replace('<Name xml:lang="DE">x', '<Name xml:lang="DE">&xxe;')), 'e.xml', opts())).message).toMatch(
+      /not well-formed XML/,
+    );
     expect(failure(() => processTsl(Buffer.from(body().replace('</TSPServices>', '')), 'e.xml', opts())).message).toMatch(/not well-formed XML/);
     const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(body(), 'utf16le')]);
     expect(failure(() => processTsl(utf16, 'e.xml', opts())).message).toMatch(/UTF-16/);
@@ -203,9 +213,31 @@ describe('XML signature', () => {
     signerPem = path.join(dir, 'tsl-signer.pem');
     await genKey(signerKey, 'bp256');
     const ext = path.join(dir, 'ext.cnf');
-    await writeFile(ext, '[e]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,nonRepudiation\nextendedKeyUsage=0.4.0.2231.3.0\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+    await writeFile(
+      ext,
+      '[e]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,nonRepudiation\nextendedKeyUsage=0.4.0.2231.3.0\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n',
+    );
     await opensslOk(['req', '-new', '-key', signerKey, '-subj', '/C=DE/O=Test/CN=TSL Signing Unit', '-out', `${signerPem}.csr`]);
-    await opensslOk(['x509', '-req', '-in', `${signerPem}.csr`, '-CA', pki.intPem, '-CAkey', pki.intKey, '-set_serial', '77', '-days', '30', '-extfile', ext, '-extensions', 'e', '-out', signerPem]);
+    await opensslOk([
+      'x509',
+      '-req',
+      '-in',
+      `${signerPem}.csr`,
+      '-CA',
+      pki.intPem,
+      '-CAkey',
+      pki.intKey,
+      '-set_serial',
+      '77',
+      '-days',
+      '30',
+      '-extfile',
+      ext,
+      '-extensions',
+      'e',
+      '-out',
+      signerPem,
+    ]);
     otherPem = path.join(dir, 'other.pem');
     await opensslOk(['req', '-x509', '-new', '-key', signerKey, '-subj', '/CN=Other Root', '-days', '30', '-out', otherPem]);
   }, 60_000);
@@ -239,17 +271,26 @@ describe('XML signature', () => {
     expect(failure(() => processTsl(renamed, 's.xml', opts({ now: new Date(), signerAnchors: anchors }))).message).toMatch(/TSL signature: .*digest/);
     await writeFile(file, renamed);
     expect((await execa('xmlsec1', ['--verify', '--trusted-pem', pki.rootPem, '--untrusted-pem', pki.intPem, file], { reject: false })).exitCode).not.toBe(0);
-    const added = Buffer.from(text.replace('<TSPServices>', `<TSPServices><TSPService><ServiceInformation><ServiceTypeIdentifier>x</ServiceTypeIdentifier></ServiceInformation></TSPService>`));
+    const added = Buffer.from(
+      text.replace(
+        '<TSPServices>',
+        `<TSPServices><TSPService><ServiceInformation><ServiceTypeIdentifier>x</ServiceTypeIdentifier></ServiceInformation></TSPService>`,
+      ),
+    );
     expect(failure(() => processTsl(added, 's.xml', opts({ now: new Date(), signerAnchors: anchors }))).message).toMatch(/TSL signature/);
     const stripped = Buffer.from(text.replace(/<ds:Signature[\s\S]*<\/ds:Signature>/, ''));
-    expect(failure(() => processTsl(stripped, 's.xml', opts({ now: new Date(), signerAnchors: anchors }))).message).toMatch(/expected exactly one ds:Signature, found 0/);
+    expect(failure(() => processTsl(stripped, 's.xml', opts({ now: new Date(), signerAnchors: anchors }))).message).toMatch(
+      /expected exactly one ds:Signature, found 0/,
+    );
   });
 
   it('refuses a valid signature by a signer outside the configured anchors', async () => {
     const { bytes } = await signed(svc());
     const anchors = await loadCertificates([otherPem]);
     const err = failure(() => processTsl(bytes, 's.xml', opts({ now: new Date(), signerAnchors: anchors })));
-    expect(err.message).toMatch(/TSL signature: no path from the TSL signer "CN=TSL Signing Unit, O=Test, C=DE" to a trusted GEM root \(configured anchors\): issuer "CN=Test Root TSL, O=Example Org, C=DE" of "CN=Test Intermediate TSL, O=Example Org, C=DE" not found/);
+    expect(err.message).toMatch(
+      /TSL signature: no path from the TSL signer "CN=TSL Signing Unit, O=Test, C=DE" to a trusted GEM root \(configured anchors\): issuer "CN=Test Root TSL, O=Example Org, C=DE" of "CN=Test Intermediate TSL, O=Example Org, C=DE" not found/,
+    );
     expect((err as VerifyError).hint).toMatch(/add the issuing GEM\.TSL-CA or its GEM\.RCA root with --tsl-signer-anchor FILE/);
   });
 

@@ -70,7 +70,10 @@ const MALFORMED = [
 describe('XML parser and c14n vs xmllint', () => {
   it('canonicalises tricky documents exactly as libxml2 does (inclusive and exclusive)', async () => {
     for (const doc of TRICKY) {
-      for (const [flag, exclusive] of [['--c14n', false], ['--exc-c14n', true]] as const) {
+      for (const [flag, exclusive] of [
+        ['--c14n', false],
+        ['--exc-c14n', true],
+      ] as const) {
         const peer = await xmllint([flag], doc);
         expect(peer.ok, `${flag} ${doc}`).toBe(true);
         expect(ours(doc, exclusive), `${flag} ${doc}`).toBe(peer.stdout);
@@ -114,7 +117,10 @@ describe('XML parser and c14n vs xmllint', () => {
   for (const file of REAL_TSLS) {
     it.skipIf(!existsSync(file))(`canonicalises the real ${path.basename(path.dirname(file))}/${path.basename(file)} exactly as libxml2 does`, async () => {
       const text = await readFile(file, 'utf8');
-      for (const [flag, exclusive] of [['--c14n', false], ['--exc-c14n', true]] as const) {
+      for (const [flag, exclusive] of [
+        ['--c14n', false],
+        ['--exc-c14n', true],
+      ] as const) {
         const peer = await execa('xmllint', ['--nonet', flag, file], { stripFinalNewline: false, maxBuffer: 64 << 20 });
         expect(ours(text, exclusive) === String(peer.stdout), flag).toBe(true);
       }

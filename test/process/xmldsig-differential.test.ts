@@ -43,13 +43,39 @@ const VARIANTS: Variant[] = [
   ['white space added before SchemeInformation', (t) => sub(t, /<SchemeInformation>/, ' <SchemeInformation>'), false],
   ['attribute added to the root', (t) => sub(t, /<TrustServiceStatusList /, '<TrustServiceStatusList extra="1" '), false],
   ['ds prefix renamed to dsig', (t) => t.replace(/(<\/?)ds:/g, '$1dsig:').replace(/xmlns:ds=/g, 'xmlns:dsig='), false],
-  ['SignedProperties Reference removed', (t) => sub(t, /<ds:Reference [^>]*Type="http:\/\/uri\.etsi\.org\/01903#SignedProperties"[\s\S]*?<\/ds:Reference>/, ''), false],
+  [
+    'SignedProperties Reference removed',
+    (t) => sub(t, /<ds:Reference [^>]*Type="http:\/\/uri\.etsi\.org\/01903#SignedProperties"[\s\S]*?<\/ds:Reference>/, ''),
+    false,
+  ],
   // must keep it (canonicalisation removes the difference)
-  ['root attributes reordered, single quotes', (t) => sub(t, /<TrustServiceStatusList xmlns="([^"]*)" Id="([^"]*)" TSLTag="([^"]*)">/, "<TrustServiceStatusList TSLTag='$3' Id='$2' xmlns='$1'>"), true],
-  ['empty element written as start and end tag', (t) => sub(t, /<ds:DigestMethod Algorithm="([^"]*)"\s*\/>|<ds:DigestMethod Algorithm="([^"]*)"><\/ds:DigestMethod>/, (m, a: string | undefined, b: string | undefined) => (a !== undefined ? `<ds:DigestMethod Algorithm="${a}"></ds:DigestMethod>` : `<ds:DigestMethod Algorithm="${b}"/>`)), true],
-  ['comment in the list and in SignedInfo', (t) => sub(sub(t, /<SchemeInformation>/, '<SchemeInformation><!-- note -->'), /<ds:SignedInfo>/, '<ds:SignedInfo><!-- n -->'), true],
+  [
+    'root attributes reordered, single quotes',
+    (t) => sub(t, /<TrustServiceStatusList xmlns="([^"]*)" Id="([^"]*)" TSLTag="([^"]*)">/, "<TrustServiceStatusList TSLTag='$3' Id='$2' xmlns='$1'>"),
+    true,
+  ],
+  [
+    'empty element written as start and end tag',
+    (t) =>
+      sub(
+        t,
+        /<ds:DigestMethod Algorithm="([^"]*)"\s*\/>|<ds:DigestMethod Algorithm="([^"]*)"><\/ds:DigestMethod>/,
+        (m, a: string | undefined, b: string | undefined) =>
+          a !== undefined ? `<ds:DigestMethod Algorithm="${a}"></ds:DigestMethod>` : `<ds:DigestMethod Algorithm="${b}"/>`,
+      ),
+    true,
+  ],
+  [
+    'comment in the list and in SignedInfo',
+    (t) => sub(sub(t, /<SchemeInformation>/, '<SchemeInformation><!-- note -->'), /<ds:SignedInfo>/, '<ds:SignedInfo><!-- n -->'),
+    true,
+  ],
   ['a letter as a character reference', (t) => sub(t, /(<TSLType>)h/, '$1&#104;'), true],
-  ['redundant namespace declarations', (t) => sub(t, /<SchemeInformation>/, '<SchemeInformation xmlns="http://uri.etsi.org/02231/v2#" xmlns:unused="urn:unused">'), true],
+  [
+    'redundant namespace declarations',
+    (t) => sub(t, /<SchemeInformation>/, '<SchemeInformation xmlns="http://uri.etsi.org/02231/v2#" xmlns:unused="urn:unused">'),
+    true,
+  ],
   // (the lists written on one line have no line end to change)
   ['CRLF line ends', (t) => t.replace(/\n/g, '\r\n'), true],
 ];

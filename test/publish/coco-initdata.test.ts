@@ -38,7 +38,11 @@ const HOUR = 3600_000;
 const FOREIGN = `[\n  {"name": "pcr03", "expiration": "2027-06-01T00:00:00Z", "hash-value": [{"alg": "sha256", "value": "0303"}]},\n  { "name":"pcr11","expiration":"2027-06-01T00:00:00Z","hash-value":[ {"alg":"sha256","value":"1111"} ], "note": "\\u00e9t\\u00e9" }\n]\n`;
 
 function config(extra = ''): InitdataConfig {
-  return parseConfigText(`initdata:\n  peerPodsConfigMap: true\n  deployments: [${APPS}/pep]\n  parts:\n    policy.rego: { file: p.rego }\n${extra}`, 't.yaml', '/').initdata!;
+  return parseConfigText(
+    `initdata:\n  peerPodsConfigMap: true\n  deployments: [${APPS}/pep]\n  parts:\n    policy.rego: { file: p.rego }\n${extra}`,
+    't.yaml',
+    '/',
+  ).initdata!;
 }
 
 const desired = (policy: string): DesiredOutputs => ({
@@ -59,24 +63,48 @@ async function rbacFromManifest(): Promise<Record<string, PolicyRule[]>> {
 async function setup(opts: { peerPodsInitdataOwner?: string } = {}) {
   api = await startKubeApi({ rbac: await rbacFromManifest(), token: 't0k3n' });
   const cm = api.type('configmaps');
-  api.store.create(cm, TRUSTEE, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'rvps-reference-values' }, data: { 'reference-values.json': FOREIGN } }, { dryRun: false, fieldManager: 'kubectl-client-side-apply' });
+  api.store.create(
+    cm,
+    TRUSTEE,
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'rvps-reference-values' }, data: { 'reference-values.json': FOREIGN } },
+    { dryRun: false, fieldManager: 'kubectl-client-side-apply' },
+  );
   const peerData: Record<string, string> = { CLOUD_PROVIDER: 'azure', AZURE_INSTANCE_SIZE: 'Standard_DC2as_v5' };
-  api.store.create(cm, OSC, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'peer-pods-cm' }, data: peerData }, { dryRun: false, fieldManager: 'sandboxed-containers-operator' });
-  if (opts.peerPodsInitdataOwner) api.store.mergePatch(cm, OSC, 'peer-pods-cm', { data: { INITDATA: 'aGFuZCBtYWRl' } }, { dryRun: false, fieldManager: opts.peerPodsInitdataOwner });
-  api.store.create(api.type('deployments'), APPS, { ...workload('Deployment', 'pep'), metadata: { name: 'pep', namespace: APPS } }, { dryRun: false, fieldManager: 'kubectl-client-side-apply' });
+  api.store.create(
+    cm,
+    OSC,
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'peer-pods-cm' }, data: peerData },
+    { dryRun: false, fieldManager: 'sandboxed-containers-operator' },
+  );
+  if (opts.peerPodsInitdataOwner)
+    api.store.mergePatch(cm, OSC, 'peer-pods-cm', { data: { INITDATA: 'aGFuZCBtYWRl' } }, { dryRun: false, fieldManager: opts.peerPodsInitdataOwner });
+  api.store.create(
+    api.type('deployments'),
+    APPS,
+    { ...workload('Deployment', 'pep'), metadata: { name: 'pep', namespace: APPS } },
+    { dryRun: false, fieldManager: 'kubectl-client-side-apply' },
+  );
   const dir = await tempDir();
   const kubeconfig = await writeKubeconfig(dir, api.url, { token: 't0k3n' });
   const connection = await loadConnection({ kubeconfig, env: {} });
   let now = new Date('2026-12-01T10:00:00Z');
   const lines: string[] = [];
   const target = (cfg = config(), force = false) =>
-    new CocoInitdataTarget(new KubeHttp(connection, { deadline: Date.now() + 20_000, policy: { baseMs: 1, capMs: 5, maxAttempts: 2 } }), { config: cfg, recordObject: { namespace: APPS, name: 'zeta-provision-initdata' }, forceConflicts: force, log: createLogger({ format: 'json', level: 'info', write: (l) => lines.push(l) }), now: () => now });
+    new CocoInitdataTarget(new KubeHttp(connection, { deadline: Date.now() + 20_000, policy: { baseMs: 1, capMs: 5, maxAttempts: 2 } }), {
+      config: cfg,
+      recordObject: { namespace: APPS, name: 'zeta-provision-initdata' },
+      forceConflicts: force,
+      log: createLogger({ format: 'json', level: 'info', write: (l) => lines.push(l) }),
+      now: () => now,
+    });
   const run = async (d: DesiredOutputs, o: { dryRun?: boolean; cfg?: InitdataConfig; force?: boolean } = {}) => {
     const t = target(o.cfg, o.force);
     try {
       const observed = await t.observe();
       const plan = t.plan(d, observed);
-      const applied = plan.changes ? await t.apply(plan, newRecord({ source: 's', digest: 'sha256:0', configHash: 'c', freshness: {} }), { dryRun: o.dryRun ?? false }) : undefined;
+      const applied = plan.changes
+        ? await t.apply(plan, newRecord({ source: 's', digest: 'sha256:0', configHash: 'c', freshness: {} }), { dryRun: o.dryRun ?? false })
+        : undefined;
       return { plan, applied };
     } finally {
       t.close();
@@ -94,7 +122,13 @@ async function setup(opts: { peerPodsInitdataOwner?: string } = {}) {
     /** What the Deployment controller would report once the rollout of the current template finished. */
     finishRollout: () => {
       const d = a.store.get(a.type('deployments'), APPS, 'pep') as any;
-      a.store.mergePatch(a.type('deployments'), APPS, 'pep', { status: { observedGeneration: d.metadata.generation, replicas: 1, updatedReplicas: 1, availableReplicas: 1 } }, { dryRun: false, fieldManager: 'kube-controller-manager' });
+      a.store.mergePatch(
+        a.type('deployments'),
+        APPS,
+        'pep',
+        { status: { observedGeneration: d.metadata.generation, replicas: 1, updatedReplicas: 1, availableReplicas: 1 } },
+        { dryRun: false, fieldManager: 'kube-controller-manager' },
+      );
     },
   };
 }
@@ -105,8 +139,13 @@ describe('CoCo initdata target', () => {
   it('writes the reference value first, then INITDATA (that key only) and the pod-template annotations; foreign entries stay byte for byte', async () => {
     const s = await setup();
     const { plan, applied } = await s.run(A);
-    expect(plan.actions[0]).toMatch(/^update ConfigMap trustee-operator-system\/rvps-reference-values reference-values\.json: pcr08 [0-9a-f]{16}… — initdata sha256:[0-9a-f]{64} added$/);
-    expect(plan.actions.slice(1)).toEqual([`set INITDATA of ConfigMap/${OSC}/peer-pods-cm to initdata ${A.initdata!.id}`, `annotate Deployment/${APPS}/pep with initdata ${A.initdata!.id} (rollout)`]);
+    expect(plan.actions[0]).toMatch(
+      /^update ConfigMap trustee-operator-system\/rvps-reference-values reference-values\.json: pcr08 [0-9a-f]{16}… — initdata sha256:[0-9a-f]{64} added$/,
+    );
+    expect(plan.actions.slice(1)).toEqual([
+      `set INITDATA of ConfigMap/${OSC}/peer-pods-cm to initdata ${A.initdata!.id}`,
+      `annotate Deployment/${APPS}/pep with initdata ${A.initdata!.id} (rollout)`,
+    ]);
     // Order of the real writes: RVPS, then the two consumers (each after its own dry run).
     expect(writes(api!).map((w) => `${w.resource}/${w.name}`)).toEqual(['configmaps/rvps-reference-values', 'configmaps/peer-pods-cm', 'deployments/pep']);
     const text = s.rvps().data['reference-values.json'] as string;
@@ -137,22 +176,41 @@ describe('CoCo initdata target', () => {
     const s = await setup();
     await s.run(A);
     const cm = api!.type('configmaps');
-    api!.store.apply(cm, OSC, 'peer-pods-cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'peer-pods-cm', namespace: OSC }, data: { CLOUD_PROVIDER: 'azure', AZURE_INSTANCE_SIZE: 'Standard_DC4as_v5' } }, { dryRun: false, fieldManager: 'sandboxed-containers-operator' });
+    api!.store.apply(
+      cm,
+      OSC,
+      'peer-pods-cm',
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'peer-pods-cm', namespace: OSC },
+        data: { CLOUD_PROVIDER: 'azure', AZURE_INSTANCE_SIZE: 'Standard_DC4as_v5' },
+      },
+      { dryRun: false, fieldManager: 'sandboxed-containers-operator' },
+    );
     expect(decodeInitdata(s.peerPods().data.INITDATA)?.equals(A.initdata!.toml)).toBe(true);
     s.advance(HOUR);
     await s.run(B);
     expect(s.peerPods().data).toMatchObject({ CLOUD_PROVIDER: 'azure', AZURE_INSTANCE_SIZE: 'Standard_DC4as_v5' });
     expect(decodeInitdata(s.peerPods().data.INITDATA)?.equals(B.initdata!.toml)).toBe(true);
     // Our applies carried only our key: every apply request body names INITDATA and nothing of the operator's.
-    expect(api!.requests.filter((r) => r.name === 'peer-pods-cm' && r.verb === 'patch').every((r) => r.fieldManager === 'zeta-provision' && r.contentType === 'application/apply-patch+yaml' && r.force === false)).toBe(true);
+    expect(
+      api!.requests
+        .filter((r) => r.name === 'peer-pods-cm' && r.verb === 'patch')
+        .every((r) => r.fieldManager === 'zeta-provision' && r.contentType === 'application/apply-patch+yaml' && r.force === false),
+    ).toBe(true);
   });
 
   it('manifests/overlays/coco renders with each Role in its own namespace (kubectl kustomize)', async () => {
     const { execa } = await import('execa');
     await requireProgram('kubectl', 'kubectl');
     const out = await execa('kubectl', ['kustomize', path.resolve(__dirname, '../../manifests/overlays/coco')]);
-    const roles = parseAllDocuments(out.stdout).map((d) => d.toJS() as Record<string, any>).filter((d) => d.kind === 'Role');
-    expect(roles.map((r) => `${r.metadata.namespace}: ${r.rules.map((x: PolicyRule) => `${x.resources}/${x.resourceNames}:${x.verbs}`).join(' ')}`).sort()).toEqual([
+    const roles = parseAllDocuments(out.stdout)
+      .map((d) => d.toJS() as Record<string, any>)
+      .filter((d) => d.kind === 'Role');
+    expect(
+      roles.map((r) => `${r.metadata.namespace}: ${r.rules.map((x: PolicyRule) => `${x.resources}/${x.resourceNames}:${x.verbs}`).join(' ')}`).sort(),
+    ).toEqual([
       'openshift-sandboxed-containers-operator: configmaps/peer-pods-cm:get,patch',
       'trustee-operator-system: configmaps/rvps-reference-values:get,patch',
       'zeta-guard: deployments/pep:get,patch configmaps/zeta-provision-initdata:get,patch configmaps/undefined:create',
@@ -167,7 +225,12 @@ describe('CoCo initdata target', () => {
     const before = api!.requests.length;
     const { plan } = await s.run(A);
     expect(plan.changes).toBe(false);
-    expect(api!.requests.slice(before).map((r) => `${r.verb} ${r.name}`)).toEqual(['get rvps-reference-values', 'get peer-pods-cm', 'get pep', 'get zeta-provision-initdata']);
+    expect(api!.requests.slice(before).map((r) => `${r.verb} ${r.name}`)).toEqual([
+      'get rvps-reference-values',
+      'get peer-pods-cm',
+      'get pep',
+      'get zeta-provision-initdata',
+    ]);
     expect(s.deployment().metadata.generation).toBe(generation);
   });
 
@@ -217,7 +280,9 @@ describe('CoCo initdata target', () => {
     api!.options.onRequest = undefined;
     api!.clearFaults();
     expect(err).toBeInstanceOf(PublishError);
-    expect((err as Error).message).toMatch(/set INITDATA of ConfigMap openshift-sandboxed-containers-operator\/peer-pods-cm: .*the reference values already list the new initdata beside the old one, so pods keep attesting; 0 of 2 initdata write\(s\) done/);
+    expect((err as Error).message).toMatch(
+      /set INITDATA of ConfigMap openshift-sandboxed-containers-operator\/peer-pods-cm: .*the reference values already list the new initdata beside the old one, so pods keep attesting; 0 of 2 initdata write\(s\) done/,
+    );
     expect(pcr08(s)).toEqual([B.initdata!.values['azure-vtpm'], A.initdata!.values['azure-vtpm']]);
     expect(decodeInitdata(s.peerPods().data.INITDATA)?.equals(A.initdata!.toml)).toBe(true);
     const retry = await s.run(B);
@@ -229,7 +294,9 @@ describe('CoCo initdata target', () => {
     const s = await setup({ peerPodsInitdataOwner: 'kubectl-edit' });
     const before = s.rvps().metadata.resourceVersion;
     const err = await s.run(A).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/preflight set INITDATA of ConfigMap openshift-sandboxed-containers-operator\/peer-pods-cm: .*conflict with "kubectl-edit"/);
+    expect((err as Error).message).toMatch(
+      /preflight set INITDATA of ConfigMap openshift-sandboxed-containers-operator\/peer-pods-cm: .*conflict with "kubectl-edit"/,
+    );
     expect((err as PublishError).hint).toMatch(/--force-conflicts/);
     expect(s.rvps().metadata.resourceVersion).toBe(before);
     expect(writes(api!)).toEqual([]);
@@ -248,14 +315,20 @@ describe('CoCo initdata target', () => {
     expect((err as Error).message).toMatch(/rvps-reference-values: entry pcr08 was changed by someone else \(it lists f{64}\); nothing was written/);
     expect(writes(api!).length).toBe(n);
     // A server-side dry run of a clean change validates every write and stores nothing.
-    api!.store.mergePatch(cm, TRUSTEE, 'rvps-reference-values', { data: { 'reference-values.json': text.replace('f'.repeat(64), A.initdata!.values['azure-vtpm']!) } }, { dryRun: false, fieldManager: 'kubectl-edit' });
+    api!.store.mergePatch(
+      cm,
+      TRUSTEE,
+      'rvps-reference-values',
+      { data: { 'reference-values.json': text.replace('f'.repeat(64), A.initdata!.values['azure-vtpm']!) } },
+      { dryRun: false, fieldManager: 'kubectl-edit' },
+    );
     const m = writes(api!).length;
     const dry = await s.run(B, { dryRun: true });
     expect(dry.applied?.report.referenceValues).toEqual({ written: false, why: [`initdata ${B.initdata!.id} replaces ${A.initdata!.id}`] });
     expect(writes(api!).length).toBe(m);
   });
 
-  it('a concurrent writer of the RVPS list between observe and write: re-read, decide again, keep the other writer\'s entry', async () => {
+  it("a concurrent writer of the RVPS list between observe and write: re-read, decide again, keep the other writer's entry", async () => {
     const s = await setup();
     let injected = false;
     api!.options.onRequest = (rec, store) => {
@@ -263,7 +336,13 @@ describe('CoCo initdata target', () => {
         injected = true;
         const live = store.get(api!.type('configmaps'), TRUSTEE, 'rvps-reference-values') as any;
         const text = (live.data['reference-values.json'] as string).replace(/\n\]\n$/, ',\n  {"name": "pcr12", "value": ["1212"]}\n]\n');
-        store.mergePatch(api!.type('configmaps'), TRUSTEE, 'rvps-reference-values', { data: { 'reference-values.json': text } }, { dryRun: false, fieldManager: 'trustee-admin' });
+        store.mergePatch(
+          api!.type('configmaps'),
+          TRUSTEE,
+          'rvps-reference-values',
+          { data: { 'reference-values.json': text } },
+          { dryRun: false, fieldManager: 'trustee-admin' },
+        );
       }
     };
     await s.run(A);
@@ -276,7 +355,13 @@ describe('CoCo initdata target', () => {
 
   it('refuses an RVPS list that is not a list, and missing objects, before any write', async () => {
     const s = await setup();
-    api!.store.mergePatch(api!.type('configmaps'), TRUSTEE, 'rvps-reference-values', { data: { 'reference-values.json': '{"pcr08": []}' } }, { dryRun: false, fieldManager: 'x' });
+    api!.store.mergePatch(
+      api!.type('configmaps'),
+      TRUSTEE,
+      'rvps-reference-values',
+      { data: { 'reference-values.json': '{"pcr08": []}' } },
+      { dryRun: false, fieldManager: 'x' },
+    );
     await expect(s.run(A)).rejects.toThrow(/reference-values\.json is not a JSON list of reference values: it is an object/);
     api!.store.delete(api!.type('configmaps'), OSC, 'peer-pods-cm', false);
     await expect(s.run(A)).rejects.toThrow(/ConfigMap openshift-sandboxed-containers-operator\/peer-pods-cm does not exist; zeta-provision does not create it/);
@@ -285,7 +370,12 @@ describe('CoCo initdata target', () => {
 
   it('an RBAC denial (a Deployment not in the Role) is found by the dry run before the reference values change', async () => {
     const s = await setup();
-    api!.store.create(api!.type('deployments'), APPS, { ...workload('Deployment', 'opa'), metadata: { name: 'opa', namespace: APPS } }, { dryRun: false, fieldManager: 'kubectl' });
+    api!.store.create(
+      api!.type('deployments'),
+      APPS,
+      { ...workload('Deployment', 'opa'), metadata: { name: 'opa', namespace: APPS } },
+      { dryRun: false, fieldManager: 'kubectl' },
+    );
     const cfg = parseConfigText(`initdata:\n  deployments: [${APPS}/pep, ${APPS}/opa]\n  parts:\n    policy.rego: { file: p.rego }\n`, 't.yaml', '/').initdata!;
     const err = await s.run(A, { cfg }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/get Deployment zeta-guard\/opa: .*forbidden/);
@@ -297,7 +387,11 @@ describe('CoCo initdata target', () => {
 describe('CoCo initdata: record and check (the up-to-date run)', () => {
   it('keeps its record in its own ConfigMap, unlabelled; check() names what is due on an unchanged payload; a converged record() writes nothing', async () => {
     const s = await setup();
-    const cfg = parseConfigText(`initdata:\n  peerPodsConfigMap: true\n  deployments: [${APPS}/pep]\n  parts:\n    policy.rego: { file: p.rego }\n  referenceValues: { validDays: 40, refreshDays: 30 }\n`, 't.yaml', '/').initdata!;
+    const cfg = parseConfigText(
+      `initdata:\n  peerPodsConfigMap: true\n  deployments: [${APPS}/pep]\n  parts:\n    policy.rego: { file: p.rego }\n  referenceValues: { validDays: 40, refreshDays: 30 }\n`,
+      't.yaml',
+      '/',
+    ).initdata!;
     const status = { outcome: 'applied' as const, conditions: [], message: '', drift: [] };
     const record = newRecord({ source: 's', digest: 'sha256:1', configHash: 'c', freshness: {} });
     const t = s.target(cfg);
@@ -308,7 +402,12 @@ describe('CoCo initdata: record and check (the up-to-date run)', () => {
     expect(await t.record(record, status, observed)).toBe(true);
     const stored = api!.store.get(api!.type('configmaps'), APPS, 'zeta-provision-initdata') as any;
     expect(stored.metadata.labels).toEqual({ 'app.kubernetes.io/part-of': 'zeta-provision' });
-    expect(JSON.parse(stored.data['record.json']).targets['coco-initdata']).toEqual({ id: A.initdata!.id, values: { pcr08: A.initdata!.values['azure-vtpm'] }, overlapping: [], encoded: A.initdata!.encoded });
+    expect(JSON.parse(stored.data['record.json']).targets['coco-initdata']).toEqual({
+      id: A.initdata!.id,
+      values: { pcr08: A.initdata!.values['azure-vtpm'] },
+      overlapping: [],
+      encoded: A.initdata!.encoded,
+    });
     s.finishRollout();
     const again = await t.observe();
     expect(again.record?.digest).toBe('sha256:1');
@@ -318,10 +417,22 @@ describe('CoCo initdata: record and check (the up-to-date run)', () => {
     expect(writes(api!).length).toBe(n);
     // 31 days later fewer than refreshDays remain: due, although nothing else changed.
     s.advance(31 * 24 * HOUR);
-    expect(t.check(again.record!, (await t.observe()).live)).toEqual([{ target: 'coco-initdata', object: 'ConfigMap/trustee-operator-system/rvps-reference-values', what: expect.stringMatching(/^expiration \S+ refreshed$/) }]);
+    expect(t.check(again.record!, (await t.observe()).live)).toEqual([
+      { target: 'coco-initdata', object: 'ConfigMap/trustee-operator-system/rvps-reference-values', what: expect.stringMatching(/^expiration \S+ refreshed$/) },
+    ]);
     // Someone put another initdata into peer-pods-cm: drift, named.
-    api!.store.mergePatch(api!.type('configmaps'), OSC, 'peer-pods-cm', { data: { INITDATA: B.initdata!.encoded } }, { dryRun: false, fieldManager: 'kubectl-edit' });
-    expect(t.check(again.record!, (await t.observe()).live)).toContainEqual({ target: 'coco-initdata', object: `ConfigMap/${OSC}/peer-pods-cm`, what: 'initdata differs from the applied one' });
+    api!.store.mergePatch(
+      api!.type('configmaps'),
+      OSC,
+      'peer-pods-cm',
+      { data: { INITDATA: B.initdata!.encoded } },
+      { dryRun: false, fieldManager: 'kubectl-edit' },
+    );
+    expect(t.check(again.record!, (await t.observe()).live)).toContainEqual({
+      target: 'coco-initdata',
+      object: `ConfigMap/${OSC}/peer-pods-cm`,
+      what: 'initdata differs from the applied one',
+    });
     t.close();
   });
 

@@ -14,10 +14,25 @@ async function start(opts: KubeApiOptions = { rbac: 'allow-all' }): Promise<Kube
 }
 
 const CM = '/api/v1/namespaces/ns/configmaps';
-const cm = (name: string, data: Record<string, string>, extra: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, ...extra }, data });
+const cm = (name: string, data: Record<string, string>, extra: Record<string, unknown> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, ...extra },
+  data,
+});
 
-async function call(a: KubeApi, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(a.url + path, { method, headers: body === undefined ? {} : { 'content-type': contentType }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+async function call(
+  a: KubeApi,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(a.url + path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': contentType },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json(), headers: res.headers };
 }
 const apply = (a: KubeApi, name: string, body: unknown, query = 'fieldManager=zeta-provision') =>
@@ -48,7 +63,7 @@ describe('kube-api double', () => {
     expect(dropped.body.data).toEqual({ one: '1' });
   });
 
-  it('apply conflicts with another manager\'s field unless forced; a stale resourceVersion is a 409 Conflict', async () => {
+  it("apply conflicts with another manager's field unless forced; a stale resourceVersion is a 409 Conflict", async () => {
     const a = await start();
     await apply(a, 'x', cm('x', { k: 'mine' }), 'fieldManager=kubectl');
     const conflict = await apply(a, 'x', cm('x', { k: 'theirs' }));
@@ -68,7 +83,10 @@ describe('kube-api double', () => {
   it('refuses apply without the apply content type, without fieldManager, or with a name mismatch', async () => {
     const a = await start();
     expect((await call(a, 'PATCH', `${CM}/x?fieldManager=m`, cm('x', {}), 'application/json')).status).toBe(415);
-    expect((await call(a, 'PATCH', `${CM}/x`, cm('x', {}), 'application/apply-patch+yaml')).body).toMatchObject({ code: 400, message: expect.stringContaining('fieldManager is required') });
+    expect((await call(a, 'PATCH', `${CM}/x`, cm('x', {}), 'application/apply-patch+yaml')).body).toMatchObject({
+      code: 400,
+      message: expect.stringContaining('fieldManager is required'),
+    });
     expect((await apply(a, 'x', cm('y', {}))).status).toBe(400);
     expect((await apply(a, 'x', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' } })).status).toBe(400);
   });
@@ -83,7 +101,13 @@ describe('kube-api double', () => {
     const over = await apply(a, 'y', { ...cm('y', { k: 'a'.repeat(1048000) }), binaryData: { b: Buffer.alloc(577).toString('base64') } });
     expect(over.body).toMatchObject({ code: 422, reason: 'Invalid' });
     expect(over.body.message).toContain('Too long: must have at most 1048576 bytes');
-    const secret = await call(a, 'PATCH', '/api/v1/namespaces/ns/secrets/s?fieldManager=m', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { k: 'not base64!' } }, 'application/apply-patch+yaml');
+    const secret = await call(
+      a,
+      'PATCH',
+      '/api/v1/namespaces/ns/secrets/s?fieldManager=m',
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { k: 'not base64!' } },
+      'application/apply-patch+yaml',
+    );
     expect(secret.body).toMatchObject({ code: 422 });
   });
 
@@ -92,7 +116,10 @@ describe('kube-api double', () => {
     const S = '/api/v1/namespaces/ns/secrets';
     const secret = (type: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, type, data: { k: 'dg==' } });
     expect((await call(a, 'PATCH', `${S}/s?fieldManager=m`, secret('Opaque'), 'application/apply-patch+yaml')).status).toBe(201);
-    expect((await call(a, 'PATCH', `${S}/s?fieldManager=m`, secret('kubernetes.io/tls'), 'application/apply-patch+yaml')).body).toMatchObject({ code: 422, message: expect.stringContaining('type: field is immutable') });
+    expect((await call(a, 'PATCH', `${S}/s?fieldManager=m`, secret('kubernetes.io/tls'), 'application/apply-patch+yaml')).body).toMatchObject({
+      code: 422,
+      message: expect.stringContaining('type: field is immutable'),
+    });
     await apply(a, 'frozen', { ...cm('frozen', { k: 'v' }), immutable: true });
     expect((await apply(a, 'frozen', { ...cm('frozen', { k: 'w' }), immutable: true })).body).toMatchObject({ code: 422, reason: 'Invalid' });
     expect((await apply(a, 'frozen', { ...cm('frozen', { k: 'v' }), immutable: true })).status).toBe(200);
@@ -124,7 +151,9 @@ describe('kube-api double', () => {
     const a = await start({ rbac: {} });
     const denied = await call(a, 'GET', `${CM}/x`);
     expect(denied.body).toMatchObject({ code: 403, reason: 'Forbidden' });
-    expect(denied.body.message).toBe('configmaps "x" is forbidden: User "system:serviceaccount:default:zeta-provision" cannot get resource "configmaps" in API group "" in the namespace "ns"');
+    expect(denied.body.message).toBe(
+      'configmaps "x" is forbidden: User "system:serviceaccount:default:zeta-provision" cannot get resource "configmaps" in API group "" in the namespace "ns"',
+    );
     a.options.rbac = { ns: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'patch'], resourceNames: ['x'] }] };
     const needsCreate = await apply(a, 'x', cm('x', {}));
     expect(needsCreate.body.message).toContain('cannot create resource "configmaps"');
@@ -142,7 +171,12 @@ describe('kube-api double', () => {
     const list = await call(a, 'GET', `${CM}?labelSelector=${encodeURIComponent('app=z')}`);
     expect(list.body.kind).toBe('ConfigMapList');
     expect(list.body.items.map((i: any) => i.metadata.name)).toEqual(['a']);
-    const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'opa' }, spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } } };
+    const dep = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'opa' },
+      spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } },
+    };
     const D = '/apis/apps/v1/namespaces/ns/deployments';
     expect((await call(a, 'POST', D, dep)).body.metadata.generation).toBe(1);
     const patch = { spec: { template: { metadata: { annotations: { 'zeta-provision/inputs-hash': 'h1' } } } } };

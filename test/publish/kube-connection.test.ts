@@ -28,10 +28,55 @@ const listPath = (ns: string) => `/api/v1/namespaces/${ns}/configmaps`;
 async function tlsFiles(dir: string): Promise<{ ca: string; key: string; cert: string }> {
   await requireProgram('openssl', 'openssl');
   const f = (n: string) => path.join(dir, n);
-  await opensslOk(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=test cluster CA']);
-  await opensslOk(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=kube-apiserver']);
+  await opensslOk([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=test cluster CA',
+  ]);
+  await opensslOk([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f('server.key'),
+    '-out',
+    f('server.csr'),
+    '-subj',
+    '/CN=kube-apiserver',
+  ]);
   await writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  await opensslOk(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '2', '-extfile', f('ext.cnf')]);
+  await opensslOk([
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('server.crt'),
+    '-days',
+    '2',
+    '-extfile',
+    f('ext.cnf'),
+  ]);
   const { readFile } = await import('node:fs/promises');
   return { ca: f('ca.crt'), key: await readFile(f('server.key'), 'utf8'), cert: await readFile(f('server.crt'), 'utf8') };
 }
@@ -108,12 +153,18 @@ describe('API connection', () => {
   it('plain HTTP needs insecure-skip-tls-verify; nothing configured names everything tried, never localhost:8080', async () => {
     const dir = await tempDir();
     const file = path.join(dir, 'kc');
-    await writeFile(file, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n');
+    await writeFile(
+      file,
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+    );
     await expect(loadConnection({ env: {}, kubeconfig: file })).rejects.toThrow(/is plain HTTP/);
     const sa = path.join(dir, 'no-sa');
     let err: unknown;
     try {
-      await loadConnection({ env: { HOME: dir, KUBECONFIG: path.join(dir, 'absent'), KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: sa });
+      await loadConnection({
+        env: { HOME: dir, KUBECONFIG: path.join(dir, 'absent'), KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' },
+        serviceAccountDir: sa,
+      });
     } catch (e) {
       err = e;
     }

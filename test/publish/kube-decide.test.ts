@@ -7,8 +7,14 @@ import { parseRetryAfter, retryDelay } from '../../src/publish/kube/retry.js';
 
 const meta = { source: 'dir:/p', digest: 'sha256:' + 'a'.repeat(64), revision: 'r1' };
 const w = (ref: string) => parseWorkloadRef(ref) as WorkloadRef;
-const spec = (name: string, consumers: string[] = [], kind: 'ConfigMap' | 'Secret' = 'ConfigMap'): TargetSpec => ({ name, kind, files: [{ path: `dir/${name}.txt`, key: `${name}.txt` }], consumers: consumers.map(w) });
-const obj = (name: string, text: string, s = spec(name)) => buildDesiredObject(buildConfigMap(name, 'ns', [{ key: `${name}.txt`, path: `dir/${name}.txt`, bytes: Buffer.from(text) }]), s, 'ns', 'zeta-provision', meta);
+const spec = (name: string, consumers: string[] = [], kind: 'ConfigMap' | 'Secret' = 'ConfigMap'): TargetSpec => ({
+  name,
+  kind,
+  files: [{ path: `dir/${name}.txt`, key: `${name}.txt` }],
+  consumers: consumers.map(w),
+});
+const obj = (name: string, text: string, s = spec(name)) =>
+  buildDesiredObject(buildConfigMap(name, 'ns', [{ key: `${name}.txt`, path: `dir/${name}.txt`, bytes: Buffer.from(text) }]), s, 'ns', 'zeta-provision', meta);
 
 describe('retry policy', () => {
   const policy = { baseMs: 100, capMs: 1000, maxAttempts: 5 };
@@ -26,7 +32,13 @@ describe('retry policy', () => {
     for (const status of [400, 403, 404, 409, 422]) expect(retryDelay({ kind: 'status', status }, 0, 60_000, 0.5, policy)).toBeUndefined();
   });
   it('parses only the delta-seconds form of Retry-After', () => {
-    expect([parseRetryAfter('3'), parseRetryAfter(' 10 '), parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT'), parseRetryAfter('-1'), parseRetryAfter(undefined)]).toEqual([3, 10, undefined, undefined, undefined]);
+    expect([
+      parseRetryAfter('3'),
+      parseRetryAfter(' 10 '),
+      parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT'),
+      parseRetryAfter('-1'),
+      parseRetryAfter(undefined),
+    ]).toEqual([3, 10, undefined, undefined, undefined]);
   });
 });
 
@@ -39,8 +51,17 @@ describe('API objects', () => {
       metadata: {
         name: 'nginx',
         namespace: 'ns',
-        labels: { 'app.kubernetes.io/managed-by': 'zeta-provision', 'app.kubernetes.io/name': 'zeta-provision', 'app.kubernetes.io/instance': 'zeta-provision' },
-        annotations: { 'zeta-provision/content-hash': d.contentHash, 'zeta-provision/source': 'dir:/p', 'zeta-provision/source-digest': meta.digest, 'zeta-provision/revision': 'r1' },
+        labels: {
+          'app.kubernetes.io/managed-by': 'zeta-provision',
+          'app.kubernetes.io/name': 'zeta-provision',
+          'app.kubernetes.io/instance': 'zeta-provision',
+        },
+        annotations: {
+          'zeta-provision/content-hash': d.contentHash,
+          'zeta-provision/source': 'dir:/p',
+          'zeta-provision/source-digest': meta.digest,
+          'zeta-provision/revision': 'r1',
+        },
       },
       data: { 'nginx.txt': 'events {}\n' },
     });
@@ -57,13 +78,15 @@ describe('API objects', () => {
   it('refuses an invalid key naming the file, and counts binary files by decoded size as the API does', () => {
     const cm = buildConfigMap('x', 'ns', [{ key: 'ok', path: 'p', bytes: Buffer.from('v') }]);
     cm.data = { 'bad/key': 'v' };
-    expect(() => buildDesiredObject(cm, { name: 'x', kind: 'ConfigMap', files: [{ path: 'dir/file', key: 'bad/key' }], consumers: [] }, 'ns', 'i', meta)).toThrow(
-      'ConfigMap x: key "bad/key" (from dir/file) is not a valid key ([-._a-zA-Z0-9]+, at most 253 characters)',
-    );
+    expect(() =>
+      buildDesiredObject(cm, { name: 'x', kind: 'ConfigMap', files: [{ path: 'dir/file', key: 'bad/key' }], consumers: [] }, 'ns', 'i', meta),
+    ).toThrow('ConfigMap x: key "bad/key" (from dir/file) is not a valid key ([-._a-zA-Z0-9]+, at most 253 characters)');
     const big = buildConfigMap('y', 'ns', [{ key: 'k', path: 'p', bytes: Buffer.alloc(700 * 1024, 0xff) }]);
     expect(buildDesiredObject(big, spec('y'), 'ns', 'i', meta).bytes).toBe(700 * 1024);
     big.binaryData.k2 = Buffer.alloc(400 * 1024).toString('base64');
-    expect(() => buildDesiredObject(big, { ...spec('y'), files: [{ path: 'second.bin', key: 'k2' }] }, 'ns', 'i', meta)).toThrow(/over the API limit of 1048576 \(k 716800 B, second\.bin 409600 B\)/);
+    expect(() => buildDesiredObject(big, { ...spec('y'), files: [{ path: 'second.bin', key: 'k2' }] }, 'ns', 'i', meta)).toThrow(
+      /over the API limit of 1048576 \(k 716800 B, second\.bin 409600 B\)/,
+    );
   });
   it('parses consumer references', () => {
     expect(parseWorkloadRef('statefulset/keycloak')).toEqual({ ref: 'statefulset/keycloak', kind: 'StatefulSet', resource: 'statefulsets', name: 'keycloak' });
@@ -75,9 +98,17 @@ describe('API objects', () => {
 describe('decide', () => {
   const targets = [spec('a', ['deployment/x']), spec('b', ['deployment/x', 'deployment/y']), spec('c')];
   const desired = [obj('a', '1'), obj('b', '2'), obj('c', '3')];
-  const live = (entries: [string, string | undefined][]) => new Map<string, LiveObject>(entries.map(([n, h]) => [`ConfigMap/${n}`, { kind: 'ConfigMap', name: n, contentHash: h, resourceVersion: '7' }]));
+  const live = (entries: [string, string | undefined][]) =>
+    new Map<string, LiveObject>(entries.map(([n, h]) => [`ConfigMap/${n}`, { kind: 'ConfigMap', name: n, contentHash: h, resourceVersion: '7' }]));
   const consumers = inputsHashes(targets, new Map(desired.map((d) => [d.name, d.contentHash])));
-  const record = (objects = desired) => ({ version: 1 as const, outcome: 'applied' as const, time: '', counts: { applied: 0, unchanged: 0, pruned: 0, restarted: 0, pending: 0 }, objects: objects.map((d) => ({ kind: d.kind, name: d.name, contentHash: d.contentHash })), consumers: Object.fromEntries(consumers) });
+  const record = (objects = desired) => ({
+    version: 1 as const,
+    outcome: 'applied' as const,
+    time: '',
+    counts: { applied: 0, unchanged: 0, pruned: 0, restarted: 0, pending: 0 },
+    objects: objects.map((d) => ({ kind: d.kind, name: d.name, contentHash: d.contentHash })),
+    consumers: Object.fromEntries(consumers),
+  });
 
   it('nothing changed: no apply, no rollout', () => {
     const plan = decide(desired, live(desired.map((d) => [d.name, d.contentHash])), targets, record(), { prune: true, statusName: 'zeta-provision-status' });

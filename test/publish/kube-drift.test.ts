@@ -95,7 +95,13 @@ describe('drift is repaired in the same run', () => {
   it('an edit by another field manager (server-side apply) is a conflict naming object, field and manager; --force-conflicts repairs it', async () => {
     const s = await setup();
     expect((await s.run()).exitCode).toBe(0);
-    api!.store.apply(api!.type('configmaps'), NS, 'nginx-config', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nginx-config' }, data: { 'nginx.conf': 'edited\n' } }, { dryRun: false, fieldManager: 'other', force: true });
+    api!.store.apply(
+      api!.type('configmaps'),
+      NS,
+      'nginx-config',
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nginx-config' }, data: { 'nginx.conf': 'edited\n' } },
+      { dryRun: false, fieldManager: 'other', force: true },
+    );
     const r = await s.run();
     expect(r.exitCode).toBe(5);
     expect(r.report.plan.drift[0]).toMatchObject({ object: 'ConfigMap/nginx-config', what: 'data changed (field managers: other)' });
@@ -115,9 +121,18 @@ describe('drift is repaired in the same run', () => {
   it('an edit via update (kubectl edit) takes the field: a conflict naming kubectl-edit, never silently left', async () => {
     const s = await setup();
     expect((await s.run()).exitCode).toBe(0);
-    api!.store.mergePatch(api!.type('configmaps'), NS, 'opa-policy', { data: { 'policy.rego': 'package evil\n' } }, { dryRun: false, fieldManager: 'kubectl-edit' });
+    api!.store.mergePatch(
+      api!.type('configmaps'),
+      NS,
+      'opa-policy',
+      { data: { 'policy.rego': 'package evil\n' } },
+      { dryRun: false, fieldManager: 'kubectl-edit' },
+    );
     const managers = cm('opa-policy')!.metadata.managedFields.map((m: any) => [m.manager, m.operation]);
-    expect(managers).toEqual([['zeta-provision', 'Apply'], ['kubectl-edit', 'Update']]);
+    expect(managers).toEqual([
+      ['zeta-provision', 'Apply'],
+      ['kubectl-edit', 'Update'],
+    ]);
     const r = await s.run();
     expect(r.exitCode).toBe(5);
     expect(r.report.error.message).toContain('conflict with "kubectl-edit": .data.policy.rego');

@@ -85,7 +85,11 @@ describe('publishing through the Kubernetes API', () => {
     expect(r.report.outcome).toBe('applied');
     const nginx = cmData('nginx-config')!;
     expect(nginx.data).toEqual({ 'nginx.conf': FILES['nginx/nginx.conf'] });
-    expect(nginx.metadata.labels).toEqual({ 'app.kubernetes.io/managed-by': 'zeta-provision', 'app.kubernetes.io/name': 'zeta-provision', 'app.kubernetes.io/instance': 'zeta-provision' });
+    expect(nginx.metadata.labels).toEqual({
+      'app.kubernetes.io/managed-by': 'zeta-provision',
+      'app.kubernetes.io/name': 'zeta-provision',
+      'app.kubernetes.io/instance': 'zeta-provision',
+    });
     expect(nginx.metadata.annotations['zeta-provision/content-hash']).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(nginx.metadata.annotations['zeta-provision/source']).toBe(`dir:${s.payload}`);
     expect(nginx.metadata.annotations['zeta-provision/source-digest']).toBe(r.report.source.digest);
@@ -100,12 +104,20 @@ describe('publishing through the Kubernetes API', () => {
     expect(generation('statefulsets', 'keycloak')).toBe(2);
     const status = JSON.parse(cmData('zeta-provision-status')!.data['status.json']);
     expect(status).toMatchObject({ version: 2, outcome: 'applied', applied: { version: 2, digest: r.report.source.digest } });
-    expect(status.conditions.map((c: any) => [c.type, c.status, c.reason])).toEqual([['Fetched', 'True', 'Fetched'], ['Verified', 'True', 'Verified'], ['Published', 'True', 'Provisioned']]);
+    expect(status.conditions.map((c: any) => [c.type, c.status, c.reason])).toEqual([
+      ['Fetched', 'True', 'Fetched'],
+      ['Verified', 'True', 'Verified'],
+      ['Published', 'True', 'Provisioned'],
+    ]);
     expect(status.applied.targets.kube.objects.map((o: any) => o.name)).toEqual(['nginx-config', 'opa-policy', 'pep-roots']);
     expect(Object.keys(status.applied.targets.kube.consumers).sort()).toEqual(['deployment/opa', 'deployment/pep', 'statefulset/keycloak']);
     const events = api!.store.list(api!.type('events'), NS, undefined).items;
     expect(events.map((e: any) => [e.reason, e.type, e.involvedObject.name])).toEqual([['Provisioned', 'Normal', 'zeta-provision-status']]);
-    expect(r.report.published.kube.applied.map((a: any) => `${a.action} ${a.kind}/${a.name}`)).toEqual(['create ConfigMap/nginx-config', 'create ConfigMap/opa-policy', 'create ConfigMap/pep-roots']);
+    expect(r.report.published.kube.applied.map((a: any) => `${a.action} ${a.kind}/${a.name}`)).toEqual([
+      'create ConfigMap/nginx-config',
+      'create ConfigMap/opa-policy',
+      'create ConfigMap/pep-roots',
+    ]);
   });
 
   it('no change: the re-run makes one LIST and nothing else — no write, no Event; with --force it still applies nothing', async () => {
@@ -116,7 +128,9 @@ describe('publishing through the Kubernetes API', () => {
     expect(again.exitCode).toBe(0);
     expect(again.report.outcome).toBe('up-to-date');
     // The whole cost of the hourly run: one label-selected LIST, zero writes.
-    expect(api!.requests.map((q) => `${q.verb} ${q.resource} ${q.labelSelector ?? ''}`)).toEqual(['list configmaps app.kubernetes.io/managed-by=zeta-provision,app.kubernetes.io/instance=zeta-provision']);
+    expect(api!.requests.map((q) => `${q.verb} ${q.resource} ${q.labelSelector ?? ''}`)).toEqual([
+      'list configmaps app.kubernetes.io/managed-by=zeta-provision,app.kubernetes.io/instance=zeta-provision',
+    ]);
     expect(writes(api!)).toEqual([]);
     api!.requests.length = 0;
     const forced = await s.run(['--force']);
@@ -156,7 +170,11 @@ describe('publishing through the Kubernetes API', () => {
     expect(r.exitCode, r.stdout).toBe(0);
     expect(r.report.outcome).toBe('no-changes');
     expect([generation('deployments', 'opa'), generation('deployments', 'pep'), generation('statefulsets', 'keycloak')]).toEqual([2, 2, 2]);
-    expect(api!.requests.filter((q) => q.resource !== 'configmaps' && q.resource !== 'events').map((q) => `${q.verb} ${q.name}`)).toEqual(['get opa', 'get pep', 'get keycloak']);
+    expect(api!.requests.filter((q) => q.resource !== 'configmaps' && q.resource !== 'events').map((q) => `${q.verb} ${q.name}`)).toEqual([
+      'get opa',
+      'get pep',
+      'get keycloak',
+    ]);
     expect(Object.keys(JSON.parse(cmData('zeta-provision-status')!.data['status.json']).applied.targets.kube.consumers)).toHaveLength(3);
   });
 
@@ -169,7 +187,11 @@ describe('publishing through the Kubernetes API', () => {
     expect(api!.store.list(api!.type('configmaps'), NS, undefined).items.map((i: any) => i.metadata.name)).toEqual(['zeta-provision-status']);
     const status = JSON.parse(cmData('zeta-provision-status')!.data['status.json']);
     expect(status).toMatchObject({ outcome: 'failed', message: expect.stringContaining('nginx/nginx.conf') });
-    expect(status.conditions.map((c: any) => [c.type, c.status, c.reason])).toEqual([['Fetched', 'True', 'Fetched'], ['Verified', 'False', 'VerificationFailed'], ['Published', 'Unknown', 'NotReached']]);
+    expect(status.conditions.map((c: any) => [c.type, c.status, c.reason])).toEqual([
+      ['Fetched', 'True', 'Fetched'],
+      ['Verified', 'False', 'VerificationFailed'],
+      ['Published', 'Unknown', 'NotReached'],
+    ]);
     expect(eventReasons()).toEqual(['VerificationFailed']);
     // The same failure an hour later records nothing new.
     expect((await s.run()).exitCode).toBe(3);
@@ -189,7 +211,10 @@ describe('publishing through the Kubernetes API', () => {
 
 describe('publishing through the Kubernetes API: failures and options', () => {
   it('an oversize target fails before any write, naming files and sizes and suggesting the volume', async () => {
-    const s = await setup({ config: 'configMaps:\n  - name: big\n    files: [a.json, small.txt]\n', files: { 'a.json': 'x'.repeat(1024 * 1024), 'small.txt': 'hi\n' } });
+    const s = await setup({
+      config: 'configMaps:\n  - name: big\n    files: [a.json, small.txt]\n',
+      files: { 'a.json': 'x'.repeat(1024 * 1024), 'small.txt': 'hi\n' },
+    });
     const r = await s.run();
     expect(r.exitCode).toBe(5);
     expect(r.report.error.message).toContain('ConfigMap big would hold 1048579 bytes, over the API limit of 1048576');
@@ -217,7 +242,11 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     const r = await s.run();
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(api!.requests.filter((q) => q.verb === 'list').map((q) => q.status)).toEqual([429, 200]);
-    for (const [name, first] of [['nginx-config', 503], ['opa-policy', 500], ['pep-roots', -1]] as const) {
+    for (const [name, first] of [
+      ['nginx-config', 503],
+      ['opa-policy', 500],
+      ['pep-roots', -1],
+    ] as const) {
       // A GET first (404): an object of that name that is not ours would be refused, never adopted.
       expect(api!.requests.filter((q) => q.name === name).map((q) => q.status)).toEqual([404, first, 201]);
     }
@@ -230,7 +259,11 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     api!.inject({ fault: { kind: 'drop' }, times: Infinity });
     const r = await s.run(['--kube-deadline', '1']);
     expect(r.exitCode).toBe(5);
-    expect(r.report.published.kube.pending.map((p: any) => `${p.step} ${p.kind}/${p.name}`)).toEqual(['apply ConfigMap/nginx-config', 'apply ConfigMap/opa-policy', 'apply ConfigMap/pep-roots']);
+    expect(r.report.published.kube.pending.map((p: any) => `${p.step} ${p.kind}/${p.name}`)).toEqual([
+      'apply ConfigMap/nginx-config',
+      'apply ConfigMap/opa-policy',
+      'apply ConfigMap/pep-roots',
+    ]);
     expect(r.report.error.message).toContain('no answer from the API server');
     expect(api!.requests.length).toBeGreaterThan(1);
     api!.clearFaults();
@@ -247,7 +280,11 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     expect(r.exitCode).toBe(5);
     const k = r.report.published.kube;
     expect(k.applied.map((a: any) => a.name)).toEqual(['nginx-config', 'opa-policy']);
-    expect(k.pending.map((p: any) => `${p.step} ${p.kind}/${p.name}`)).toEqual(['apply ConfigMap/pep-roots', 'restart Deployment/pep', 'restart StatefulSet/keycloak']);
+    expect(k.pending.map((p: any) => `${p.step} ${p.kind}/${p.name}`)).toEqual([
+      'apply ConfigMap/pep-roots',
+      'restart Deployment/pep',
+      'restart StatefulSet/keycloak',
+    ]);
     expect(k.restarted).toEqual([{ workload: 'deployment/opa', inputs: ['opa-policy'] }]);
     expect(generation('deployments', 'pep')).toBe(1);
     const status = JSON.parse(cmData('zeta-provision-status')!.data['status.json']);
@@ -264,7 +301,11 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     api!.store.apply(api!.type('configmaps'), NS, 'nginx-config', cm, { dryRun: false, fieldManager: 'kubectl' });
     const r = await s.run();
     expect(r.exitCode).toBe(5);
-    expect(r.report.published.kube.pending[0]).toMatchObject({ name: 'nginx-config', step: 'apply', error: expect.stringContaining('exists and is not managed by zeta-provision') });
+    expect(r.report.published.kube.pending[0]).toMatchObject({
+      name: 'nginx-config',
+      step: 'apply',
+      error: expect.stringContaining('exists and is not managed by zeta-provision'),
+    });
     expect(r.report.published.kube.pending[0].error).toContain('managed by kubectl');
     expect(r.report.error.hint).toContain('--force-conflicts');
     expect(cmData('nginx-config')!.data['nginx.conf']).toBe('hand-made\n');
@@ -274,9 +315,18 @@ describe('publishing through the Kubernetes API: failures and options', () => {
   });
 
   it('prune (opt-in) deletes only what this instance made and the config no longer produces', async () => {
-    const s = await setup({ config: CONFIG + '  - name: api-key\n    files: [{ path: key.txt, sensitive: true }]\n', files: { ...FILES, 'key.txt': 'k3y-material-0001\n' } });
+    const s = await setup({
+      config: CONFIG + '  - name: api-key\n    files: [{ path: key.txt, sensitive: true }]\n',
+      files: { ...FILES, 'key.txt': 'k3y-material-0001\n' },
+    });
     expect((await s.run()).exitCode).toBe(0);
-    api!.store.apply(api!.type('configmaps'), NS, 'foreign', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'foreign' }, data: { a: 'b' } }, { dryRun: false, fieldManager: 'kubectl' });
+    api!.store.apply(
+      api!.type('configmaps'),
+      NS,
+      'foreign',
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'foreign' }, data: { a: 'b' } },
+      { dryRun: false, fieldManager: 'kubectl' },
+    );
     const smaller = await writeConfig(s.dir, 'configMaps:\n  - name: nginx-config\n    files: [nginx/nginx.conf]\n    consumers: [deployment/pep]\n');
     expect(smaller).toBe(s.args[2]);
     const without = await s.run();
@@ -284,7 +334,11 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     expect(cmData('opa-policy')).toBeDefined();
     const pruned = await s.run(['--prune', '--force']);
     expect(pruned.exitCode, pruned.stdout).toBe(0);
-    expect(pruned.report.published.kube.pruned.map((p: any) => `${p.kind}/${p.name}`)).toEqual(['ConfigMap/opa-policy', 'ConfigMap/pep-roots', 'Secret/api-key']);
+    expect(pruned.report.published.kube.pruned.map((p: any) => `${p.kind}/${p.name}`)).toEqual([
+      'ConfigMap/opa-policy',
+      'ConfigMap/pep-roots',
+      'Secret/api-key',
+    ]);
     expect(cmData('opa-policy')).toBeUndefined();
     expect(api!.store.peek(api!.type('secrets'), NS, 'api-key')).toBeUndefined();
     expect(cmData('foreign')).toBeDefined();
@@ -296,7 +350,8 @@ describe('publishing through the Kubernetes API: failures and options', () => {
 
   it('a sensitive file becomes a Secret; its content never appears in logs or the report', async () => {
     const secret = 'zeta-TOKEN-5f1e9c2a7b\n';
-    const config = 'configMaps:\n  - name: pep-credentials\n    files:\n      - { path: pep/client.secret, sensitive: true }\n      - pep/client.id\n    consumers: [deployment/pep]\n';
+    const config =
+      'configMaps:\n  - name: pep-credentials\n    files:\n      - { path: pep/client.secret, sensitive: true }\n      - pep/client.id\n    consumers: [deployment/pep]\n';
     const s = await setup({ config, files: { 'pep/client.secret': secret, 'pep/client.id': 'pep\n' }, consumers: ['deployment/pep'] });
     const forms = [secret.trim(), Buffer.from(secret).toString('base64')];
     const outputs: string[] = [];
@@ -339,11 +394,15 @@ describe('publishing through the Kubernetes API: failures and options', () => {
   });
 
   it('--dry-run=server surfaces what the server refuses (RBAC) as a publish failure', async () => {
-    const s = await setup({ api: { rbac: { [NS]: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'get', 'create', 'patch'] }] }, token: 'test-token' } });
+    const s = await setup({
+      api: { rbac: { [NS]: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'get', 'create', 'patch'] }] }, token: 'test-token' },
+    });
     const r = await s.run(['--dry-run=server']);
     expect(r.exitCode).toBe(5);
     expect(r.report.published.kube.applied).toHaveLength(3);
-    expect(r.report.published.kube.pending.map((p: any) => p.error)).toEqual(expect.arrayContaining([expect.stringContaining('cannot get resource "deployments"')]));
+    expect(r.report.published.kube.pending.map((p: any) => p.error)).toEqual(
+      expect.arrayContaining([expect.stringContaining('cannot get resource "deployments"')]),
+    );
     expect(writes(api!)).toEqual([]);
   });
 
@@ -364,7 +423,9 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     const r = await runCli(base, { env });
     expect(r.exitCode).toBe(2);
     const report = JSON.parse(r.stdout);
-    expect(report.error.message).toBe(`no Kubernetes API configuration found; tried KUBECONFIG (not set), ${dir}/.kube/config (absent), in-cluster (KUBERNETES_SERVICE_HOST/PORT not set)`);
+    expect(report.error.message).toBe(
+      `no Kubernetes API configuration found; tried KUBECONFIG (not set), ${dir}/.kube/config (absent), in-cluster (KUBERNETES_SERVICE_HOST/PORT not set)`,
+    );
     expect(report.error.hint).toContain('--kube-out');
     expect(r.stdout + r.stderr).not.toContain('localhost:8080');
     const dry = await runCli([...base, '--dry-run'], { env });

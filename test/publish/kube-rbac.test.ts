@@ -39,7 +39,10 @@ async function manifestsConfig(dir: string, configFile: string): Promise<{ confi
 /** A Role as the set of single permissions it grants: `group/resource verb name` (`*` = any name). */
 function grants(rules: PolicyRule[]): Set<string> {
   const out = new Set<string>();
-  for (const r of rules) for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) for (const n of r.resourceNames?.length ? r.resourceNames : ['*']) out.add(`${g}/${res} ${v} ${n}`);
+  for (const r of rules)
+    for (const g of r.apiGroups)
+      for (const res of r.resources)
+        for (const v of r.verbs) for (const n of r.resourceNames?.length ? r.resourceNames : ['*']) out.add(`${g}/${res} ${v} ${n}`);
   return out;
 }
 
@@ -48,7 +51,15 @@ function needed(requests: RecordedRequest[], rules: PolicyRule[]): Set<string> {
   const out = new Set<string>();
   for (const q of requests) {
     for (const a of q.authz) {
-      const named = rules.some((r) => r.resourceNames?.length && r.apiGroups.includes(a.group) && r.resources.includes(a.resource) && r.verbs.includes(a.verb) && a.name && r.resourceNames.includes(a.name));
+      const named = rules.some(
+        (r) =>
+          r.resourceNames?.length &&
+          r.apiGroups.includes(a.group) &&
+          r.resources.includes(a.resource) &&
+          r.verbs.includes(a.verb) &&
+          a.name &&
+          r.resourceNames.includes(a.name),
+      );
       out.add(`${a.group}/${a.resource} ${a.verb} ${named ? a.name : '*'}`);
     }
   }
@@ -70,7 +81,8 @@ async function scenario(rules: PolicyRule[], configFile = 'base/config.yaml') {
   seedWorkloads(api, consumers);
   const payload = await writePayload(dir, { 'nginx/nginx.conf': 'events {}\n', 'opa/policy.rego': 'package a\n' });
   const kubeconfig = await writeKubeconfig(dir, api.url, { namespace: NS, token: 't0ken-rbac' });
-  const run = (extra: string[] = []) => runCli(['run', '--config', config, '--source', `dir:${payload}`, '--kubeconfig', kubeconfig, '--output', 'json', ...extra]);
+  const run = (extra: string[] = []) =>
+    runCli(['run', '--config', config, '--source', `dir:${payload}`, '--kubeconfig', kubeconfig, '--output', 'json', ...extra]);
   return { run, payload, names, consumers };
 }
 
@@ -91,7 +103,13 @@ describe.each([
     api!.options.onRequest = (rec, store) => {
       if (rec.verb === 'patch' && s.names.includes(rec.name!) && !raced.has(rec.name!)) {
         raced.add(rec.name!);
-        store.mergePatch(api!.type('configmaps'), NS, rec.name!, { metadata: { labels: { team: 'policy' } } }, { dryRun: false, fieldManager: 'kubectl-label' });
+        store.mergePatch(
+          api!.type('configmaps'),
+          NS,
+          rec.name!,
+          { metadata: { labels: { team: 'policy' } } },
+          { dryRun: false, fieldManager: 'kubectl-label' },
+        );
       }
     };
     await writeFile(path.join(s.payload, 'opa/policy.rego'), 'package b\n');
@@ -99,7 +117,12 @@ describe.each([
     const changed = await s.run();
     expect(changed.exitCode, changed.stdout).toBe(0);
     for (const name of s.names) {
-      expect(api!.requests.slice(firstRun).filter((q) => q.name === name).map((q) => `${q.verb}:${q.status}`)).toEqual(['patch:409', 'get:200', 'patch:200']);
+      expect(
+        api!.requests
+          .slice(firstRun)
+          .filter((q) => q.name === name)
+          .map((q) => `${q.verb}:${q.status}`),
+      ).toEqual(['patch:409', 'get:200', 'patch:200']);
     }
     expect(api!.store.peek(api!.type('configmaps'), NS, 'opa-policy')!.data['policy.rego']).toBe('package b\n');
     expect((await s.run()).exitCode).toBe(0);
@@ -108,7 +131,6 @@ describe.each([
     expect(api!.requests.filter((q) => q.status === 403)).toEqual([]);
     expect([...needed(api!.requests, rules)].sort()).toEqual([...grants(rules)].sort());
   });
-
 });
 
 describe('RBAC denial', () => {
@@ -120,7 +142,12 @@ describe('RBAC denial', () => {
     const report = JSON.parse(r.stdout);
     expect(report.published.kube.applied.map((a: { name: string }) => a.name)).toEqual(['nginx-config', 'opa-policy']);
     expect(report.published.kube.pending).toEqual([
-      { kind: 'Deployment', name: 'opa', step: 'restart', error: expect.stringContaining('cannot get resource "deployments" in API group "apps" in the namespace "zeta"') },
+      {
+        kind: 'Deployment',
+        name: 'opa',
+        step: 'restart',
+        error: expect.stringContaining('cannot get resource "deployments" in API group "apps" in the namespace "zeta"'),
+      },
     ]);
     expect(report.error.message).toContain('cannot get resource "deployments"');
     expect(report.error.hint).toContain('rbac.yaml');
@@ -172,7 +199,13 @@ describe.skipIf(!existsSync(REAL))('RBAC of manifests/overlays/gematik with the 
     // between our LIST and our apply.
     for (const name of names) {
       const data = Object.fromEntries(Object.keys(api.store.peek(api.type('configmaps'), NS, name)!.data ?? {}).map((k) => [k, 'older content\n']));
-      api.store.mergePatch(api.type('configmaps'), NS, name, { data, metadata: { annotations: { [ANNOTATION.contentHash]: 'older-content' } } }, { dryRun: false, fieldManager: MANAGER });
+      api.store.mergePatch(
+        api.type('configmaps'),
+        NS,
+        name,
+        { data, metadata: { annotations: { [ANNOTATION.contentHash]: 'older-content' } } },
+        { dryRun: false, fieldManager: MANAGER },
+      );
     }
     const raced = new Set<string>();
     api.options.onRequest = (rec, store) => {
@@ -184,7 +217,12 @@ describe.skipIf(!existsSync(REAL))('RBAC of manifests/overlays/gematik with the 
     const repaired = await run();
     expect(repaired.exitCode, repaired.stdout).toBe(0);
     for (const name of names) {
-      expect(api.requests.slice(firstRun).filter((q) => q.name === name).map((q) => `${q.verb}:${q.status}`)).toEqual(['patch:409', 'get:200', 'patch:200']);
+      expect(
+        api.requests
+          .slice(firstRun)
+          .filter((q) => q.name === name)
+          .map((q) => `${q.verb}:${q.status}`),
+      ).toEqual(['patch:409', 'get:200', 'patch:200']);
     }
     api.options.onRequest = undefined;
     expect((await run()).exitCode).toBe(0);

@@ -25,7 +25,12 @@ const binary = (n: number): Buffer => Buffer.alloc(n, 0xab).fill(0, 0, 1);
 
 async function setup(config: string, files: Record<string, string | Buffer>) {
   api = await startKubeApi({
-    rbac: { [NS]: [{ apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['list', 'create', 'get', 'patch'] }, { apiGroups: [''], resources: ['events'], verbs: ['create'] }] },
+    rbac: {
+      [NS]: [
+        { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['list', 'create', 'get', 'patch'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      ],
+    },
   });
   const dir = await tempDir();
   const payload = await writePayload(dir, files);
@@ -60,8 +65,18 @@ describe('ConfigMap size: the process stage counts what the API counts', () => {
 
   it('text and binary together count by their decoded bytes', () => {
     const text = Buffer.from('a'.repeat(MiB - 10));
-    expect(buildConfigMap('mix', NS, [{ key: 't.txt', path: 't.txt', bytes: text }, { key: 'b.bin', path: 'b.bin', bytes: binary(10) }]).bytes).toBe(MiB);
-    expect(() => buildConfigMap('mix', NS, [{ key: 't.txt', path: 't.txt', bytes: text }, { key: 'b.bin', path: 'b.bin', bytes: binary(11) }])).toThrow(`ConfigMap mix would hold ${MiB + 1} bytes`);
+    expect(
+      buildConfigMap('mix', NS, [
+        { key: 't.txt', path: 't.txt', bytes: text },
+        { key: 'b.bin', path: 'b.bin', bytes: binary(10) },
+      ]).bytes,
+    ).toBe(MiB);
+    expect(() =>
+      buildConfigMap('mix', NS, [
+        { key: 't.txt', path: 't.txt', bytes: text },
+        { key: 'b.bin', path: 'b.bin', bytes: binary(11) },
+      ]),
+    ).toThrow(`ConfigMap mix would hold ${MiB + 1} bytes`);
   });
 
   it('a 1 MiB binary file is stored by the API; 1 MiB + 1 is refused before any write', async () => {
@@ -88,7 +103,9 @@ describe('a Secret target is labelled as a Secret', () => {
     const run = await setup(config, { 'client.secret': 's3cr3t-value\n', 'client.id': 'pep\n' });
     const json = await run(['--output', 'json', '--dry-run']);
     expect(json.exitCode, json.stdout).toBe(0);
-    expect(JSON.parse(json.stdout).plan.configMaps).toEqual([{ kind: 'Secret', name: 'pep-credentials', action: 'create', keys: ['client.id', 'client.secret'], bytes: 17 }]);
+    expect(JSON.parse(json.stdout).plan.configMaps).toEqual([
+      { kind: 'Secret', name: 'pep-credentials', action: 'create', keys: ['client.id', 'client.secret'], bytes: 17 },
+    ]);
     const text = await run(['--output', 'text']);
     expect(text.exitCode, text.stdout).toBe(0);
     expect(text.stdout).toContain('\n  secret    pep-credentials: create (client.id, client.secret; 17 bytes)\n');
@@ -96,6 +113,8 @@ describe('a Secret target is labelled as a Secret', () => {
     expect(text.stdout).not.toContain('s3cr3t');
     expect(api!.store.peek(api!.type('secrets'), NS, 'pep-credentials')).toBeTruthy();
 
-    expect(() => buildConfigMap('pep-credentials', NS, [{ key: 'k', path: 'k', bytes: binary(MiB + 1) }], 'Secret')).toThrow(`Secret pep-credentials would hold ${MiB + 1} bytes`);
+    expect(() => buildConfigMap('pep-credentials', NS, [{ key: 'k', path: 'k', bytes: binary(MiB + 1) }], 'Secret')).toThrow(
+      `Secret pep-credentials would hold ${MiB + 1} bytes`,
+    );
   });
 });

@@ -26,12 +26,30 @@ describe('applied record', () => {
 
   it('format 1 volume records become applied records per kept generation, proven time kept', () => {
     const v1 = {
-      version: 1, source: 's', digest, configHash: 'c', appliedAt: 't2', provenTime: 'p', provenBasis: 'b', generation: 'g2', kept: ['g2', 'g1'], files: 3, bytes: 9,
-      generations: { g1: { source: 's', digest: 'sha256:old', configHash: 'c', appliedAt: 't1', files: 1, bytes: 2 }, g2: { source: 's', digest, configHash: 'c', appliedAt: 't2', files: 3, bytes: 9 } },
+      version: 1,
+      source: 's',
+      digest,
+      configHash: 'c',
+      appliedAt: 't2',
+      provenTime: 'p',
+      provenBasis: 'b',
+      generation: 'g2',
+      kept: ['g2', 'g1'],
+      files: 3,
+      bytes: 9,
+      generations: {
+        g1: { source: 's', digest: 'sha256:old', configHash: 'c', appliedAt: 't1', files: 1, bytes: 2 },
+        g2: { source: 's', digest, configHash: 'c', appliedAt: 't2', files: 3, bytes: 9 },
+      },
     };
     const v = volumeFromV1(v1);
     expect(v.kept).toEqual(['g2', 'g1']);
-    expect(v.generations.g2).toMatchObject({ version: 2, digest, proven: { time: 'p', basis: 'b' }, targets: { volume: { generation: 'g2', files: 3, bytes: 9 } } });
+    expect(v.generations.g2).toMatchObject({
+      version: 2,
+      digest,
+      proven: { time: 'p', basis: 'b' },
+      targets: { volume: { generation: 'g2', files: 3, bytes: 9 } },
+    });
     expect(v.generations.g1).toMatchObject({ digest: 'sha256:old', targets: { volume: { generation: 'g1', files: 1, bytes: 2 } } });
     expect(v.generations.g1).not.toHaveProperty('proven');
     expect(appliedFromV1({ source: 's', digest: 5 })).toBeUndefined();
@@ -47,7 +65,13 @@ describe('API drift from the LIST', () => {
   const cmA = buildConfigMap('a', 'ns', [{ key: 'k', path: 'k', bytes: Buffer.from('text\n') }]);
   const cmB = buildConfigMap('b', 'ns', [{ key: 'bin', path: 'bin', bytes: Buffer.from([0, 1, 255]) }]);
   const item = (cm: typeof cmA, extra: Record<string, unknown> = {}) => ({
-    metadata: { name: cm.name, labels: { 'app.kubernetes.io/managed-by': 'zeta-provision' }, resourceVersion: '1', managedFields: [{ manager: 'zeta-provision' }], ...extra },
+    metadata: {
+      name: cm.name,
+      labels: { 'app.kubernetes.io/managed-by': 'zeta-provision' },
+      resourceVersion: '1',
+      managedFields: [{ manager: 'zeta-provision' }],
+      ...extra,
+    },
     data: cm.data,
     binaryData: cm.binaryData,
   });
@@ -59,11 +83,20 @@ describe('API drift from the LIST', () => {
   });
 
   it('deleted, edited (with the other managers), unlabelled, and rollouts not done are drift; a match is none', () => {
-    const objects = [{ kind: 'ConfigMap' as const, name: 'a', contentHash: cmA.contentHash }, { kind: 'ConfigMap' as const, name: 'b', contentHash: cmB.contentHash }];
-    const live = new Map([['ConfigMap/a', liveOf('ConfigMap', item(cmA))], ['ConfigMap/b', liveOf('ConfigMap', item(cmB))]]);
+    const objects = [
+      { kind: 'ConfigMap' as const, name: 'a', contentHash: cmA.contentHash },
+      { kind: 'ConfigMap' as const, name: 'b', contentHash: cmB.contentHash },
+    ];
+    const live = new Map([
+      ['ConfigMap/a', liveOf('ConfigMap', item(cmA))],
+      ['ConfigMap/b', liveOf('ConfigMap', item(cmB))],
+    ]);
     const consumersDone = kubeDrift({ namespace: 'ns', objects, consumers: {} }, live, targets, 'ns');
     expect(consumersDone).toEqual([{ target: 'kube', object: 'deployment/x', what: 'rollout pending' }]);
-    const edited = new Map(live).set('ConfigMap/a', liveOf('ConfigMap', { ...item(cmA, { managedFields: [{ manager: 'zeta-provision' }, { manager: 'kubectl-edit' }] }), data: { k: 'other\n' } }));
+    const edited = new Map(live).set(
+      'ConfigMap/a',
+      liveOf('ConfigMap', { ...item(cmA, { managedFields: [{ manager: 'zeta-provision' }, { manager: 'kubectl-edit' }] }), data: { k: 'other\n' } }),
+    );
     edited.delete('ConfigMap/b');
     expect(kubeDrift({ namespace: 'ns', objects, consumers: {} }, edited, targets.slice(0, 2), 'ns').slice(0, 2)).toEqual([
       { target: 'kube', object: 'ConfigMap/a', what: 'data changed (field managers: kubectl-edit)' },

@@ -35,8 +35,10 @@ async function restore() {
   const kube = JSON.parse(await readFile(path.join(FIXTURE, 'kube.json'), 'utf8')) as { namespace: string; configmaps: Obj[]; deployments: Obj[] };
   api = await startKubeApi({ rbac: 'allow-all', token: 'test-token', namespaces: [kube.namespace] });
   // Written by the release under our field manager, as it did (server-side apply).
-  for (const c of kube.configmaps) api.store.apply(api.type('configmaps'), kube.namespace, c.metadata.name, bare(c, 'ConfigMap', 'v1'), { dryRun: false, fieldManager: 'zeta-provision' });
-  for (const d of kube.deployments) api.store.create(api.type('deployments'), kube.namespace, bare(d, 'Deployment', 'apps/v1'), { dryRun: false, fieldManager: 'kubectl-client-side-apply' });
+  for (const c of kube.configmaps)
+    api.store.apply(api.type('configmaps'), kube.namespace, c.metadata.name, bare(c, 'ConfigMap', 'v1'), { dryRun: false, fieldManager: 'zeta-provision' });
+  for (const d of kube.deployments)
+    api.store.create(api.type('deployments'), kube.namespace, bare(d, 'Deployment', 'apps/v1'), { dryRun: false, fieldManager: 'kubectl-client-side-apply' });
   const dir = await tempDir();
   await cp(path.join(REPO_ROOT, 'fixtures', 'example'), path.join(dir, 'example'), { recursive: true });
   for (const f of ['first.yaml', 'second.yaml']) await cp(path.join(FIXTURE, f), path.join(dir, 'example', f));
@@ -44,7 +46,19 @@ async function restore() {
   await execa('mkdir', ['-p', volume]);
   await execa('tar', ['-x', '-f', path.join(FIXTURE, 'volume.tar'), '-C', volume]);
   const kubeconfig = await writeKubeconfig(dir, api.url, { namespace: kube.namespace });
-  const args = ['run', '--config', path.join(dir, 'example', 'second.yaml'), '--volume', volume, '--kubeconfig', kubeconfig, '--namespace', kube.namespace, '--output', 'json'];
+  const args = [
+    'run',
+    '--config',
+    path.join(dir, 'example', 'second.yaml'),
+    '--volume',
+    volume,
+    '--kubeconfig',
+    kubeconfig,
+    '--namespace',
+    kube.namespace,
+    '--output',
+    'json',
+  ];
   const status = () => JSON.parse(api!.store.peek(api!.type('configmaps'), kube.namespace, 'zeta-provision-status')!.data['status.json']);
   const generationOf = (name: string) => api!.store.peek(api!.type('deployments'), kube.namespace, name)!.metadata.generation as number;
   return { dir, volume, args, kube, status, generationOf };
@@ -57,14 +71,20 @@ describe('records of release 0.1.0', () => {
     expect(JSON.parse(await readFile(path.join(r0.volume, '..zeta-provision.json'), 'utf8')).version).toBe(1);
     const tree = await readConsumerTree(r0.volume);
     const opaGeneration = r0.generationOf('opa');
-    const cmVersions = r0.kube.configmaps.filter((c) => c.metadata.name !== 'zeta-provision-status').map((c) => api!.store.peek(api!.type('configmaps'), r0.kube.namespace, c.metadata.name)!.metadata.resourceVersion);
+    const cmVersions = r0.kube.configmaps
+      .filter((c) => c.metadata.name !== 'zeta-provision-status')
+      .map((c) => api!.store.peek(api!.type('configmaps'), r0.kube.namespace, c.metadata.name)!.metadata.resourceVersion);
 
     const first = await runCli(r0.args);
     expect(first.exitCode, first.stdout + first.stderr).toBe(0);
     // No object re-applied, no rollout: the release's records said what was live, and it still is.
     expect(writes(api!).filter((w) => w.name !== 'zeta-provision-status' && w.resource !== 'events')).toEqual([]);
     expect(r0.generationOf('opa')).toBe(opaGeneration);
-    expect(r0.kube.configmaps.filter((c) => c.metadata.name !== 'zeta-provision-status').map((c) => api!.store.peek(api!.type('configmaps'), r0.kube.namespace, c.metadata.name)!.metadata.resourceVersion)).toEqual(cmVersions);
+    expect(
+      r0.kube.configmaps
+        .filter((c) => c.metadata.name !== 'zeta-provision-status')
+        .map((c) => api!.store.peek(api!.type('configmaps'), r0.kube.namespace, c.metadata.name)!.metadata.resourceVersion),
+    ).toEqual(cmVersions);
     expect(await readConsumerTree(r0.volume)).toEqual(tree);
     // Rewritten in the current format.
     expect(r0.status()).toMatchObject({ version: 2, applied: { version: 2, targets: { kube: { namespace: r0.kube.namespace } } } });

@@ -53,8 +53,16 @@ describe('volume generations', () => {
   });
 
   it.each([
-    ['../escape'], ['a/../../etc/passwd'], ['/etc/passwd'], ['..data/x'], ['..2026_01_01_00_00_00.00000000/x'],
-    ['a//b'], ['a/./b'], ['a\\b'], ['x'.repeat(256)], [`${'a/'.repeat(2100)}b`],
+    ['../escape'],
+    ['a/../../etc/passwd'],
+    ['/etc/passwd'],
+    ['..data/x'],
+    ['..2026_01_01_00_00_00.00000000/x'],
+    ['a//b'],
+    ['a/./b'],
+    ['a\\b'],
+    ['x'.repeat(256)],
+    [`${'a/'.repeat(2100)}b`],
   ])('refuses the path %s before touching the volume', async (bad) => {
     const vol = path.join(await tempDir(), 'vol');
     const src = path.join(await tempDir(), 'f');
@@ -67,7 +75,8 @@ describe('volume generations', () => {
     const vol = path.join(await tempDir(), 'vol');
     const fixed = () => new Date('2026-01-01T00:00:00Z');
     const gens: string[] = [];
-    for (let i = 0; i < 5; i++) gens.push((await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': String(i) }), { now: fixed, keepGenerations: 3 })).generation);
+    for (let i = 0; i < 5; i++)
+      gens.push((await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': String(i) }), { now: fixed, keepGenerations: 3 })).generation);
     expect(await generationsIn(vol)).toEqual(gens.slice(2).sort());
     const status = await volumeStatus(vol);
     expect(status.generations.map((g) => g.name)).toEqual([gens[4], gens[3], gens[2]]);
@@ -123,16 +132,21 @@ describe('disk full', () => {
   it('ENOSPC on a small tmpfs exits as PublishError and leaves the current generation readable', async () => {
     const mnt = await tempDir();
     const mounted = await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { reject: false });
-    const fullDisk: Partial<VolumeFsOps> | undefined = mounted.exitCode === 0 ? undefined : {
-      // No mount permission here: inject the error the kernel would return.
-      copyFile: async () => {
-        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-      },
-    };
+    const fullDisk: Partial<VolumeFsOps> | undefined =
+      mounted.exitCode === 0
+        ? undefined
+        : {
+            // No mount permission here: inject the error the kernel would return.
+            copyFile: async () => {
+              throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+            },
+          };
     try {
       const vol = path.join(mnt, 'vol');
       const small = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': 'small', 'a/y': 'y' }));
-      const err = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': Buffer.alloc(2 * 1024 * 1024, 1), 'a/y': 'y' }), { fs: fullDisk }).catch((e: unknown) => e);
+      const err = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': Buffer.alloc(2 * 1024 * 1024, 1), 'a/y': 'y' }), { fs: fullDisk }).catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(PublishError);
       expect((err as PublishError).exitCode).toBe(5);
       expect((err as PublishError).hint).toMatch(/volume is full/);

@@ -16,7 +16,10 @@ import { generationsIn, readConsumerTree, stageFiles } from '../support/volume.j
 const tempDir = useTempDirs();
 
 /** The manifest bucket file of `rel` in a generation, and its parsed content. */
-async function bucketWith(genDir: string, rel: string): Promise<{ file: string; json: { version: number; files: Record<string, [string, number, number, number]> } }> {
+async function bucketWith(
+  genDir: string,
+  rel: string,
+): Promise<{ file: string; json: { version: number; files: Record<string, [string, number, number, number]> } }> {
   const names = await readdir(path.join(genDir, MANIFEST_DIR));
   const count = Number(names[0]!.split('-')[0]);
   const file = path.join(genDir, MANIFEST_DIR, `${count}-${bucketOf(rel, count)}.json`);
@@ -190,9 +193,17 @@ describe('paths', () => {
 describe('status record', () => {
   it('records the applied record of each kept generation, and rollback marks the restored one', async () => {
     const vol = path.join(await tempDir(), 'vol');
-    const applied = (n: number) => newRecord({ source: `oci:/img:${n}`, digest: `sha256:${String(n).repeat(64)}`, revision: `r${n}`, configHash: `c${n}`, freshness: {}, appliedAt: `2026-01-0${n}T10:00:00.000Z` });
+    const applied = (n: number) =>
+      newRecord({
+        source: `oci:/img:${n}`,
+        digest: `sha256:${String(n).repeat(64)}`,
+        revision: `r${n}`,
+        configHash: `c${n}`,
+        freshness: {},
+        appliedAt: `2026-01-0${n}T10:00:00.000Z`,
+      });
     const at = (s: string) => () => new Date(`2026-01-0${s}T10:00:00Z`);
-    const g1 = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': '1', 'b': '22' }), { record: applied(1), now: at('1') });
+    const g1 = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': '1', b: '22' }), { record: applied(1), now: at('1') });
     const g2 = await publishVolume(vol, await stageFiles(await tempDir(), { 'a/x': '333' }), { record: applied(2), now: at('2') });
     const record = JSON.parse(await readFile(path.join(vol, '..zeta-provision.json'), 'utf8'));
     expect(record).toEqual({

@@ -22,8 +22,42 @@ const validators = {
   VolumeStatus: await schema('volume-status'),
   VolumeRollback: await schema('volume-rollback'),
 };
-const RUN_FIELDS = ['apiVersion', 'kind', 'command', 'outcome', 'exitCode', 'dryRun', 'source', 'targets', 'image', 'verification', 'processed', 'freshness', 'initdata', 'plan', 'published', 'warnings', 'error', 'durationMs'];
-const VERIFY_FIELDS = ['apiVersion', 'kind', 'command', 'outcome', 'exitCode', 'source', 'image', 'verification', 'processed', 'freshness', 'initdata', 'warnings', 'error', 'durationMs'];
+const RUN_FIELDS = [
+  'apiVersion',
+  'kind',
+  'command',
+  'outcome',
+  'exitCode',
+  'dryRun',
+  'source',
+  'targets',
+  'image',
+  'verification',
+  'processed',
+  'freshness',
+  'initdata',
+  'plan',
+  'published',
+  'warnings',
+  'error',
+  'durationMs',
+];
+const VERIFY_FIELDS = [
+  'apiVersion',
+  'kind',
+  'command',
+  'outcome',
+  'exitCode',
+  'source',
+  'image',
+  'verification',
+  'processed',
+  'freshness',
+  'initdata',
+  'warnings',
+  'error',
+  'durationMs',
+];
 
 function expectValid(doc: Record<string, unknown>): void {
   const validate = validators[doc.kind as keyof typeof validators];
@@ -123,7 +157,12 @@ describe('versioned report documents', () => {
     for (const cmd of ['status', 'rollback']) {
       const gone = await runCli([cmd, '--volume', path.join(ex.dir, 'missing'), '--log-format', 'json']);
       expect(gone.exitCode, gone.stderr).toBe(4);
-      expect(JSON.parse(gone.stderr.trim().split('\n').pop()!)).toMatchObject({ level: 'error', code: 4, kind: 'source', hint: expect.stringContaining('--volume') });
+      expect(JSON.parse(gone.stderr.trim().split('\n').pop()!)).toMatchObject({
+        level: 'error',
+        code: 4,
+        kind: 'source',
+        hint: expect.stringContaining('--volume'),
+      });
     }
   }, 120_000);
 });

@@ -112,7 +112,9 @@ describe('dir: unpack', () => {
 
   it('enforces the caps', async () => {
     const resolved = await resolve();
-    expect((await sourceError(unpackSource(resolved, path.join(tmp, 's1'), { maxFileBytes: 5 }))).message).toMatch(/'tsl\/TSL.xml' exceeds the 5 byte file limit/);
+    expect((await sourceError(unpackSource(resolved, path.join(tmp, 's1'), { maxFileBytes: 5 }))).message).toMatch(
+      /'tsl\/TSL.xml' exceeds the 5 byte file limit/,
+    );
     expect((await sourceError(unpackSource(resolved, path.join(tmp, 's2'), { maxEntries: 3 }))).message).toMatch(/more than 3 entries/);
   });
 });

@@ -15,11 +15,9 @@ export async function tempDir(prefix = 'zp-source-'): Promise<string> {
 
 /** GNU tar of a directory, sorted, with `./` prefixes as umoci/buildah write them. */
 export async function tarDir(dir: string): Promise<Buffer> {
-  const { stdout } = await execa(
-    'tar',
-    ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', dir, '-cf', '-', '.'],
-    { encoding: 'buffer' },
-  );
+  const { stdout } = await execa('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', dir, '-cf', '-', '.'], {
+    encoding: 'buffer',
+  });
   return Buffer.from(stdout);
 }
 
@@ -130,17 +128,16 @@ export class LayoutBuilder {
     const gzip = (spec.gzip ?? true) && !spec.zstd;
     const compressor = spec.zstd ? ['zstd', '-q', '-c'] : gzip ? ['gzip', '-n', '-c'] : undefined;
     const data =
-      spec.blob ??
-      (compressor ? Buffer.from((await execa(compressor[0]!, compressor.slice(1), { input: spec.tar, encoding: 'buffer' })).stdout) : spec.tar);
+      spec.blob ?? (compressor ? Buffer.from((await execa(compressor[0]!, compressor.slice(1), { input: spec.tar, encoding: 'buffer' })).stdout) : spec.tar);
     const mediaType =
       spec.mediaType ??
       (spec.zstd
         ? 'application/vnd.oci.image.layer.v1.tar+zstd'
         : docker
-        ? 'application/vnd.docker.image.rootfs.diff.tar.gzip'
-        : gzip
-          ? 'application/vnd.oci.image.layer.v1.tar+gzip'
-          : 'application/vnd.oci.image.layer.v1.tar');
+          ? 'application/vnd.docker.image.rootfs.diff.tar.gzip'
+          : gzip
+            ? 'application/vnd.oci.image.layer.v1.tar+gzip'
+            : 'application/vnd.oci.image.layer.v1.tar');
     return { desc: await this.blob(data, mediaType), diffId };
   }
 
@@ -159,9 +156,7 @@ export class LayoutBuilder {
       JSON.stringify(config),
       docker ? 'application/vnd.docker.container.image.v1+json' : 'application/vnd.oci.image.config.v1+json',
     );
-    const mediaType = docker
-      ? 'application/vnd.docker.distribution.manifest.v2+json'
-      : 'application/vnd.oci.image.manifest.v1+json';
+    const mediaType = docker ? 'application/vnd.docker.distribution.manifest.v2+json' : 'application/vnd.oci.image.manifest.v1+json';
     const manifest = {
       schemaVersion: 2,
       mediaType,

@@ -76,7 +76,10 @@ describe('hostile links', () => {
   it('refuses writing through a symlinked parent from a lower layer', async () => {
     await expectRefused(
       unpackEntries(
-        [{ name: 'sub/', type: 'directory' }, { name: 'etc', type: 'symlink', linkname: 'sub' }],
+        [
+          { name: 'sub/', type: 'directory' },
+          { name: 'etc', type: 'symlink', linkname: 'sub' },
+        ],
         [{ name: 'etc/passwd', content: 'root::0:0::/:/bin/sh' }],
       ),
       /'etc\/passwd': parent 'etc' is a symlink/,
@@ -99,7 +102,11 @@ describe('hostile links', () => {
     expect(await fs.readdir(path.join(staging, 'sub'))).toEqual([]);
     await fs.rm(staging, { recursive: true });
     await expectRefused(
-      unpackEntries([{ name: 'd/a', content: 'a' }, { name: 'd', content: 'now a file' }, { name: 'd/b', content: 'b' }]),
+      unpackEntries([
+        { name: 'd/a', content: 'a' },
+        { name: 'd', content: 'now a file' },
+        { name: 'd/b', content: 'b' },
+      ]),
       /'d\/b': parent 'd' is not a directory/,
     );
   });
@@ -107,7 +114,10 @@ describe('hostile links', () => {
   it('refuses a whiteout through a symlinked parent', async () => {
     await expectRefused(
       unpackEntries(
-        [{ name: 'sub/f', content: 'keep' }, { name: 'd', type: 'symlink', linkname: 'sub' }],
+        [
+          { name: 'sub/f', content: 'keep' },
+          { name: 'd', type: 'symlink', linkname: 'sub' },
+        ],
         [{ name: 'd/.wh.f' }],
       ),
       /parent 'd' is a symlink/,
@@ -165,7 +175,10 @@ describe('hostile links', () => {
 
   it('never writes through a symlink planted at the same name', async () => {
     await unpackEntries(
-      [{ name: 'target', content: 'original' }, { name: 'f', type: 'symlink', linkname: 'target' }],
+      [
+        { name: 'target', content: 'original' },
+        { name: 'f', type: 'symlink', linkname: 'target' },
+      ],
       [{ name: 'f', content: 'replaced' }],
     );
     expect(await listTree(staging)).toEqual(['f f 644 replaced', 'f target 644 original']);
@@ -211,7 +224,10 @@ describe('special files and caps', () => {
     const big = await packTar([{ name: 'big', content: Buffer.alloc(5000) }]);
     await expectRefused(unpackLayers([big], { maxFileBytes: 4096 }), /'big': file of 5000 bytes exceeds the 4096 byte limit/);
     await fs.rm(staging, { recursive: true });
-    const two = await packTar([{ name: 'a', content: Buffer.alloc(3000) }, { name: 'b', content: Buffer.alloc(3000) }]);
+    const two = await packTar([
+      { name: 'a', content: Buffer.alloc(3000) },
+      { name: 'b', content: Buffer.alloc(3000) },
+    ]);
     await expectRefused(unpackLayers([two], { maxTotalBytes: 5000 }), /exceeds the 5000 byte limit/);
     await fs.rm(staging, { recursive: true });
     await expectRefused(unpackLayers([two], { maxEntries: 1 }), /more than 1 entries/);
@@ -273,7 +289,10 @@ describe('names a consumer cannot use', () => {
   it("refuses the volume's reserved top-level '..' names, also through a directory", async () => {
     await expectRefused(unpackEntries([{ name: '..data/x', content: 'x' }]), /refusing entry '\.\.data\/x': top-level names starting with '\.\.' are reserved/);
     await fs.rm(staging, { recursive: true });
-    await expectRefused(unpackEntries([{ name: './..zeta-provision.json', content: '{}' }]), /'\.\/\.\.zeta-provision\.json': top-level names starting with '\.\.'/);
+    await expectRefused(
+      unpackEntries([{ name: './..zeta-provision.json', content: '{}' }]),
+      /'\.\/\.\.zeta-provision\.json': top-level names starting with '\.\.'/,
+    );
     await fs.rm(staging, { recursive: true });
     // Below the top level a '..' prefix is an ordinary name (the volume only reserves its own level).
     await unpackEntries([{ name: 'conf/..hidden', content: 'ok' }]);

@@ -6,7 +6,10 @@ const D = 'sha256:' + 'a1'.repeat(32);
 
 describe('parseImageReference', () => {
   it.each([
-    ['registry.example.org/zeta/provisioning:latest', { registry: 'registry.example.org', apiHost: 'registry.example.org', repository: 'zeta/provisioning', tag: 'latest' }],
+    [
+      'registry.example.org/zeta/provisioning:latest',
+      { registry: 'registry.example.org', apiHost: 'registry.example.org', repository: 'zeta/provisioning', tag: 'latest' },
+    ],
     ['registry.example.org/zeta/provisioning', { repository: 'zeta/provisioning', tag: 'latest' }],
     [`registry.example.org/zeta/provisioning@${D}`, { tag: undefined, digest: D }],
     [`registry.example.org/zeta/provisioning:1.2@${D}`, { tag: '1.2', digest: D }],
@@ -36,7 +39,13 @@ describe('parseImageReference', () => {
   });
 
   it('keeps IPv6 literal hosts in brackets, with or without a port', () => {
-    expect(parseImageReference('[::1]:5000/zeta/provisioning:v1')).toEqual({ registry: '[::1]:5000', apiHost: '[::1]:5000', repository: 'zeta/provisioning', tag: 'v1', digest: undefined });
+    expect(parseImageReference('[::1]:5000/zeta/provisioning:v1')).toEqual({
+      registry: '[::1]:5000',
+      apiHost: '[::1]:5000',
+      repository: 'zeta/provisioning',
+      tag: 'v1',
+      digest: undefined,
+    });
     expect(parseImageReference(`[fd00::1]/zeta/p@sha256:${'a'.repeat(64)}`)).toMatchObject({ registry: '[fd00::1]', repository: 'zeta/p', tag: undefined });
   });
 });

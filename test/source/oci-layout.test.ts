@@ -95,11 +95,7 @@ describe('oci-layout: unpack', () => {
       { name: 'd/sub/old', content: 'old' },
       { name: 'd/gone', content: 'x' },
     ]);
-    const upper = await packTar([
-      { name: 'd/sub/new', content: 'new' },
-      { name: 'd/.wh..wh..opq' },
-      { name: '.wh.nothing-there' },
-    ]);
+    const upper = await packTar([{ name: 'd/sub/new', content: 'new' }, { name: 'd/.wh..wh..opq' }, { name: '.wh.nothing-there' }]);
     await singleImageLayout(path.join(tmp, 'layout'), { layers: [{ tar: lower, gzip: false }, { tar: upper }] });
     const staging = path.join(tmp, 'staging');
     await unpackSource(await resolveRef(`oci-layout:${tmp}/layout`), staging);
@@ -108,7 +104,10 @@ describe('oci-layout: unpack', () => {
 
   it('accepts Docker v2s2 media types and a directory replacing a file', async () => {
     const lower = await packTar([{ name: 'x', content: 'file' }]);
-    const upper = await packTar([{ name: 'x/', type: 'directory' }, { name: 'x/y', content: 'y' }]);
+    const upper = await packTar([
+      { name: 'x/', type: 'directory' },
+      { name: 'x/y', content: 'y' },
+    ]);
     await singleImageLayout(path.join(tmp, 'layout'), { docker: true, layers: [{ tar: lower }, { tar: upper }] });
     const staging = path.join(tmp, 'staging');
     await unpackSource(await resolveRef(`oci-layout:${tmp}/layout:latest`), staging);
@@ -161,10 +160,7 @@ describe('oci-layout: integrity', () => {
     const blob = await fs.readFile(layout.blobPath(layer.digest));
     blob.write('evil', 512);
     await fs.writeFile(layout.blobPath(layer.digest), blob);
-    await expectSourceError(
-      unpackSource(resolved, path.join(tmp, 'staging')),
-      new RegExp(`layer ${layer.digest}: blob digest mismatch`),
-    );
+    await expectSourceError(unpackSource(resolved, path.join(tmp, 'staging')), new RegExp(`layer ${layer.digest}: blob digest mismatch`));
     expect(resolved.digest).toBe(manifest.digest);
   });
 
@@ -185,10 +181,7 @@ describe('oci-layout: integrity', () => {
       layers: [{ tar: await packTar([{ name: 'a', content: 'x' }]) }],
       diffIds: [`sha256:${'0'.repeat(64)}`],
     });
-    await expectSourceError(
-      unpackSource(await resolveRef(`oci-layout:${tmp}/layout`), path.join(tmp, 's')),
-      /does not match the config's diff_id/,
-    );
+    await expectSourceError(unpackSource(await resolveRef(`oci-layout:${tmp}/layout`), path.join(tmp, 's')), /does not match the config's diff_id/);
   });
 
   it('reports a missing blob and a missing layout', async () => {
@@ -204,12 +197,9 @@ describe('oci-layout: integrity', () => {
 
   it('refuses a crafted digest before it becomes a path', async () => {
     const layout = await LayoutBuilder.create(path.join(tmp, 'layout'));
-    await layout.writeIndex([
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:../../../../etc/passwd', size: 10 },
-    ]);
+    await layout.writeIndex([{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:../../../../etc/passwd', size: 10 }]);
     await expectSourceError(resolveRef(`oci-layout:${tmp}/layout`), /not sha256:<64 hex>/);
   });
-
 });
 
 describe('oci-layout: selection', () => {

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ancestorsOf,
-  checkSymlinkTarget,
-  classifyWhiteout,
-  normalizeEntryName,
-  resolveLexically,
-  UnsafeNameError,
-} from '../../src/source/paths.js';
+import { ancestorsOf, checkSymlinkTarget, classifyWhiteout, normalizeEntryName, resolveLexically, UnsafeNameError } from '../../src/source/paths.js';
 
 describe('normalizeEntryName', () => {
   it('normalizes ./ prefixes, duplicate and trailing slashes', () => {

@@ -4,7 +4,8 @@ import { parseSourceReference as parseRef } from '../../src/source/reference.js'
 import type { ImageReference } from '../../src/source/registry/reference.js';
 
 /** Every member's fields at once: the assertions below say which kind they expect. */
-const parseSourceReference = (ref: string, cwd?: string) => parseRef(ref, cwd) as ReturnType<typeof parseRef> & { path: string; tag?: string; digest?: string; image: ImageReference };
+const parseSourceReference = (ref: string, cwd?: string) =>
+  parseRef(ref, cwd) as ReturnType<typeof parseRef> & { path: string; tag?: string; digest?: string; image: ImageReference };
 
 const D = `sha256:${'ab'.repeat(32)}`;
 
@@ -52,7 +53,10 @@ describe('parseSourceReference', () => {
   });
 
   it('parses registry references', () => {
-    expect(parseSourceReference('registry.example.org/zeta/provisioning:latest', '/work')).toMatchObject({ kind: 'registry', image: { registry: 'registry.example.org', repository: 'zeta/provisioning', tag: 'latest' } });
+    expect(parseSourceReference('registry.example.org/zeta/provisioning:latest', '/work')).toMatchObject({
+      kind: 'registry',
+      image: { registry: 'registry.example.org', repository: 'zeta/provisioning', tag: 'latest' },
+    });
     expect(parseSourceReference(`registry.example.org/zeta/provisioning@${D}`, '/work').image).toMatchObject({ digest: D });
     expect(parseSourceReference('localhost:5000/repo:tag', '/work').image).toMatchObject({ registry: 'localhost:5000', repository: 'repo' });
     expect(parseSourceReference('docker://registry.example.org/x:1', '/work').image).toMatchObject({ registry: 'registry.example.org', tag: '1' });
@@ -62,7 +66,11 @@ describe('parseSourceReference', () => {
 
   it('parses archive forms and refuses transports it cannot read', () => {
     expect(parseSourceReference('oci-archive:/x.tar:latest', '/work')).toMatchObject({ kind: 'oci-archive', path: '/x.tar', tag: 'latest' });
-    expect(parseSourceReference('docker-archive:x.tar:zeta/provisioning:1.0', '/work')).toMatchObject({ kind: 'docker-archive', path: '/work/x.tar', tag: 'zeta/provisioning:1.0' });
+    expect(parseSourceReference('docker-archive:x.tar:zeta/provisioning:1.0', '/work')).toMatchObject({
+      kind: 'docker-archive',
+      path: '/work/x.tar',
+      tag: 'zeta/provisioning:1.0',
+    });
     for (const ref of ['docker-daemon:img:1', 'containers-storage:img']) {
       expect(usage(ref).message).toMatch(/not supported in this version/);
     }

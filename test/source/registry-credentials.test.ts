@@ -10,12 +10,17 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 describe('registry credentials from docker auth files', () => {
   it('matches by host[:port] only, in config.json and legacy .dockercfg shapes', () => {
-    const config = { auths: { 'registry.example.org': { auth: b64('robot:pw:with:colons') }, 'https://other.example:5000/v1/': { username: 'u2', password: 'p2' } } };
+    const config = {
+      auths: { 'registry.example.org': { auth: b64('robot:pw:with:colons') }, 'https://other.example:5000/v1/': { username: 'u2', password: 'p2' } },
+    };
     expect(credentialsFor('registry.example.org', config)).toEqual({ username: 'robot', password: 'pw:with:colons' });
     expect(credentialsFor('other.example:5000', config)).toEqual({ username: 'u2', password: 'p2' });
     expect(credentialsFor('other.example', config)).toBeUndefined();
     expect(credentialsFor('evil.example.org', config)).toBeUndefined();
-    expect(credentialsFor('registry.example.org', { 'registry.example.org': { auth: b64('legacy:pw'), email: 'x@y' } })).toEqual({ username: 'legacy', password: 'pw' });
+    expect(credentialsFor('registry.example.org', { 'registry.example.org': { auth: b64('legacy:pw'), email: 'x@y' } })).toEqual({
+      username: 'legacy',
+      password: 'pw',
+    });
     expect(credentialsFor('docker.io', { auths: { 'https://index.docker.io/v1/': { auth: b64('hub:pw') } } })).toEqual({ username: 'hub', password: 'pw' });
   });
 

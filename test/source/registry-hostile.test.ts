@@ -77,7 +77,9 @@ describe('hostile registry content', () => {
     const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
       const opts = { registry: { insecureHosts: [host], transport: { attempts: 1 } } };
-      const announced = await failure(resolveSource(parseSourceReference(`${host}/evil/image@${digest}`), opts).then((r) => unpackSource(r, path.join(tmpBase, 'a'), {}, { ...opts })));
+      const announced = await failure(
+        resolveSource(parseSourceReference(`${host}/evil/image@${digest}`), opts).then((r) => unpackSource(r, path.join(tmpBase, 'a'), {}, { ...opts })),
+      );
       expect(announced.message).toBe(`manifest ${digest} is ${manifest.length} bytes, over the cap of ${MAX_JSON_BLOB_BYTES}`);
       sent = 0;
       const client = new RegistryClient(parseImageReference(`${host}/evil/image:streamed`), { insecure: true });

@@ -32,11 +32,34 @@ const LAYOUT = path.join(REPO_ROOT, 'fixtures', 'example', 'oci');
 const creds = { username: 'robot', password: 'tls-htpasswd-secret' };
 
 async function makeCa(dir: string, cn: string): Promise<void> {
-  await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${cn}`, '-keyout', 'ca.key', '-out', 'ca.pem'], { cwd: dir });
+  await execa(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+    ],
+    { cwd: dir },
+  );
 }
 
 async function failure(p: Promise<unknown>): Promise<SourceError> {
-  const err = await p.then(() => new Error('expected a SourceError'), (e: unknown) => e);
+  const err = await p.then(
+    () => new Error('expected a SourceError'),
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(SourceError);
   expect((err as SourceError).exitCode).toBe(4);
   return err as SourceError;
@@ -51,8 +74,19 @@ describe('logins against a TLS registry with htpasswd', () => {
     const dir = await lastingDir();
     await makeCa(dir, 'Login Test Registry CA');
     caFile = path.join(dir, 'ca.pem');
-    await execa('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr'], { cwd: dir });
-    await execa('sh', ['-c', 'printf "subjectAltName=IP:127.0.0.1\\n" > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out srv.pem'], { cwd: dir });
+    await execa(
+      'openssl',
+      ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr'],
+      { cwd: dir },
+    );
+    await execa(
+      'sh',
+      [
+        '-c',
+        'printf "subjectAltName=IP:127.0.0.1\\n" > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out srv.pem',
+      ],
+      { cwd: dir },
+    );
     registry = await startRegistry({ htpasswd: creds, tls: { certFile: path.join(dir, 'srv.pem'), keyFile: path.join(dir, 'srv.key') } });
     // containers/image reads a CA from a --cert-dir as *.crt.
     certDir = path.join(dir, 'certs');
@@ -73,19 +107,27 @@ describe('logins against a TLS registry with htpasswd', () => {
 
   it('uses the file `skopeo login --authfile` wrote, through REGISTRY_AUTH_FILE', async () => {
     const file = path.join(await tempDir(), 'auth.json');
-    await execa('skopeo', ['login', '--authfile', file, '--cert-dir', certDir, '--username', creds.username, '--password-stdin', registry.host], { input: creds.password });
+    await execa('skopeo', ['login', '--authfile', file, '--cert-dir', certDir, '--username', creds.username, '--password-stdin', registry.host], {
+      input: creds.password,
+    });
     expect(await pull(options({ REGISTRY_AUTH_FILE: file }))).toBeGreaterThan(3);
   });
 
   it('uses ${XDG_RUNTIME_DIR}/containers/auth.json as skopeo and podman write it by default', async () => {
     const runtime = await tempDir();
-    await execa('skopeo', ['login', '--cert-dir', certDir, '--username', creds.username, '--password-stdin', registry.host], { input: creds.password, env: { XDG_RUNTIME_DIR: runtime } });
+    await execa('skopeo', ['login', '--cert-dir', certDir, '--username', creds.username, '--password-stdin', registry.host], {
+      input: creds.password,
+      env: { XDG_RUNTIME_DIR: runtime },
+    });
     expect(JSON.parse(await readFile(path.join(runtime, 'containers', 'auth.json'), 'utf8')).auths[registry.host].auth).toBeTypeOf('string');
     expect(await pull(options({ XDG_RUNTIME_DIR: runtime }))).toBeGreaterThan(3);
 
     await requireProgram('podman', 'podman');
     const podmanRuntime = await tempDir();
-    await execa('podman', ['login', '--cert-dir', certDir, '--username', creds.username, '--password-stdin', registry.host], { input: creds.password, env: { XDG_RUNTIME_DIR: podmanRuntime } });
+    await execa('podman', ['login', '--cert-dir', certDir, '--username', creds.username, '--password-stdin', registry.host], {
+      input: creds.password,
+      env: { XDG_RUNTIME_DIR: podmanRuntime },
+    });
     expect(await pull(options({ XDG_RUNTIME_DIR: podmanRuntime }))).toBeGreaterThan(3);
   });
 
@@ -101,7 +143,10 @@ describe('logins against a TLS registry with htpasswd', () => {
     expect(`${err.message} ${err.hint}`).not.toContain('wrong-password-xyz');
     // ~/.docker/config.json when DOCKER_CONFIG is unset.
     await mkdir(path.join(dir, 'home', '.docker'), { recursive: true });
-    await writeFile(path.join(dir, 'home', '.docker', 'config.json'), JSON.stringify({ auths: { [`https://${registry.host}`]: { auth: b64(`${creds.username}:${creds.password}`) } } }));
+    await writeFile(
+      path.join(dir, 'home', '.docker', 'config.json'),
+      JSON.stringify({ auths: { [`https://${registry.host}`]: { auth: b64(`${creds.username}:${creds.password}`) } } }),
+    );
     expect(await pull(options({ HOME: path.join(dir, 'home') }))).toBeGreaterThan(3);
   });
 
@@ -116,7 +161,10 @@ describe('logins against a TLS registry with htpasswd', () => {
         await chmod(path.join(bin, `docker-credential-${name}`), 0o755);
       };
       // The protocol: `get`, the server URL on stdin, JSON on stdout. stderr is noise we never show.
-      await helper('zpstore', `[ "$1" = get ] || exit 3\nread url\necho "stderr may hold ${creds.password}" >&2\n[ "$url" = "${registry.host}" ] || { echo "credentials not found in native keychain"; exit 1; }\nprintf '{"ServerURL":"%s","Username":"${creds.username}","Secret":"${creds.password}"}' "$url"`);
+      await helper(
+        'zpstore',
+        `[ "$1" = get ] || exit 3\nread url\necho "stderr may hold ${creds.password}" >&2\n[ "$url" = "${registry.host}" ] || { echo "credentials not found in native keychain"; exit 1; }\nprintf '{"ServerURL":"%s","Username":"${creds.username}","Secret":"${creds.password}"}' "$url"`,
+      );
       await helper('zpnone', 'echo "credentials not found in native keychain"; exit 1');
       await helper('zpfail', 'echo "boom LEAKED-SECRET-123"; echo "LEAKED-SECRET-456" >&2; exit 2');
       await helper('zpslow', 'exec sleep 5');
@@ -153,15 +201,25 @@ describe('logins against a TLS registry with htpasswd', () => {
 
   it('TLS hints: no CA versus a CA that does not match, naming the issuer; TLS named insecure', async () => {
     const none = await failure(resolveSource(parseSourceReference(ref), { registry: { credentials: creds, transport: { attempts: 1 } } }));
-    expect(none.hint).toBe("no CA given for the registry's certificate (issuer CN=Login Test Registry CA): pass it with --registry-ca FILE (PROVISIONING_CONTAINER_REGISTRY_CA_FILE)");
+    expect(none.hint).toBe(
+      "no CA given for the registry's certificate (issuer CN=Login Test Registry CA): pass it with --registry-ca FILE (PROVISIONING_CONTAINER_REGISTRY_CA_FILE)",
+    );
     const other = await tempDir();
     await makeCa(other, 'Some Other CA');
-    const wrong = await failure(resolveSource(parseSourceReference(ref), { registry: { credentials: creds, transport: { attempts: 1, caFile: path.join(other, 'ca.pem') } } }));
-    expect(wrong.hint).toBe(`the CA in --registry-ca ${path.join(other, 'ca.pem')} does not match the registry's certificate (issuer CN=Login Test Registry CA): pass the CA that issued it`);
-    const insecure = await failure(resolveSource(parseSourceReference(ref), { registry: { credentials: creds, insecureHosts: [registry.host], transport: { attempts: 1 } } }));
+    const wrong = await failure(
+      resolveSource(parseSourceReference(ref), { registry: { credentials: creds, transport: { attempts: 1, caFile: path.join(other, 'ca.pem') } } }),
+    );
+    expect(wrong.hint).toBe(
+      `the CA in --registry-ca ${path.join(other, 'ca.pem')} does not match the registry's certificate (issuer CN=Login Test Registry CA): pass the CA that issued it`,
+    );
+    const insecure = await failure(
+      resolveSource(parseSourceReference(ref), { registry: { credentials: creds, insecureHosts: [registry.host], transport: { attempts: 1 } } }),
+    );
     expect(insecure.message).toMatch(/speaks TLS, but it is named in --insecure-registry/);
     // An unreadable --registry-ca is the operator's configuration (exit 2), not an unavailable source.
-    const missingCa = await resolveSource(parseSourceReference(ref), { registry: { transport: { caFile: path.join(other, 'nope.pem') } } }).catch((e: unknown) => e);
+    const missingCa = await resolveSource(parseSourceReference(ref), { registry: { transport: { caFile: path.join(other, 'nope.pem') } } }).catch(
+      (e: unknown) => e,
+    );
     expect(missingCa).toBeInstanceOf(ConfigError);
     expect((missingCa as ConfigError).exitCode).toBe(2);
   });
@@ -197,7 +255,9 @@ describe('plain HTTP, User-Agent and IPv6 literals', () => {
 
   it('a plain-HTTP registry reached over https gets the --insecure-registry hint', async () => {
     const err = await failure(resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { transport: { attempts: 1 } } }));
-    expect(err.hint).toBe(`the registry answers plain HTTP, not TLS: if that is intended, pass --insecure-registry ${registry.host} (ZETA_PROVISION_INSECURE_REGISTRY)`);
+    expect(err.hint).toBe(
+      `the registry answers plain HTTP, not TLS: if that is intended, pass --insecure-registry ${registry.host} (ZETA_PROVISION_INSECURE_REGISTRY)`,
+    );
   });
 
   it('pulls from an IPv6 literal host, saying zeta-provision/<version> on every request', async () => {

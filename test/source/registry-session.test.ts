@@ -41,7 +41,9 @@ describe('registry session', () => {
       return fetch(input, init);
     };
     tokens = 0;
-    const source = openSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { insecureHosts: [registry.host], credentials: creds, fetchImpl: spy } });
+    const source = openSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), {
+      registry: { insecureHosts: [registry.host], credentials: creds, fetchImpl: spy },
+    });
     const resolved = await source.resolve();
     expect(await source.signature(resolved)).toBeUndefined();
     await unpackSource(resolved, path.join(await tempDir(), 'staging'));
@@ -51,7 +53,11 @@ describe('registry session', () => {
   });
 
   it('a pinned digest the registry lacks is a typed not-found error at resolve', async () => {
-    const err = await openSource(parseSourceReference(`${registry.host}/zeta/provisioning@${MISSING}`), { registry: { insecureHosts: [registry.host], credentials: creds } }).resolve().catch((e: unknown) => e);
+    const err = await openSource(parseSourceReference(`${registry.host}/zeta/provisioning@${MISSING}`), {
+      registry: { insecureHosts: [registry.host], credentials: creds },
+    })
+      .resolve()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SourceNotFoundError);
     expect((err as SourceNotFoundError).exitCode).toBe(4);
     expect((err as Error).message).toBe(`image not found: ${registry.host}/zeta/provisioning@${MISSING}`);
@@ -60,11 +66,28 @@ describe('registry session', () => {
   it('zeta-provision run: a missing manifest is exit 4 with the signature required, optional or off', async () => {
     const dir = await tempDir();
     for (const mode of ['required', 'optional', 'off']) {
-      const r = await runCli([
-        'run', '--config', path.join(EXAMPLE, 'zeta-provision.yaml'), '--source', `${registry.host}/zeta/provisioning@${MISSING}`,
-        '--insecure-registry', registry.host, '--volume', path.join(dir, 'vol'), '--kube-out', path.join(dir, 'kube'),
-        '--image-trust-chain', path.join(EXAMPLE, 'trust', 'example-image-signing-chain.pem'), '--image-signature', mode, '--output', 'json',
-      ], { env: { PROVISIONING_CONTAINER_REGISTRY_USERNAME: creds.username, PROVISIONING_CONTAINER_REGISTRY_TOKEN: creds.password } });
+      const r = await runCli(
+        [
+          'run',
+          '--config',
+          path.join(EXAMPLE, 'zeta-provision.yaml'),
+          '--source',
+          `${registry.host}/zeta/provisioning@${MISSING}`,
+          '--insecure-registry',
+          registry.host,
+          '--volume',
+          path.join(dir, 'vol'),
+          '--kube-out',
+          path.join(dir, 'kube'),
+          '--image-trust-chain',
+          path.join(EXAMPLE, 'trust', 'example-image-signing-chain.pem'),
+          '--image-signature',
+          mode,
+          '--output',
+          'json',
+        ],
+        { env: { PROVISIONING_CONTAINER_REGISTRY_USERNAME: creds.username, PROVISIONING_CONTAINER_REGISTRY_TOKEN: creds.password } },
+      );
       expect(r.exitCode, `${mode}: ${r.stdout}`).toBe(4);
       expect(JSON.parse(r.stdout).error.message).toBe(`image not found: ${registry.host}/zeta/provisioning@${MISSING}`);
     }

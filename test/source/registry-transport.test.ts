@@ -39,9 +39,46 @@ describe('registry over TLS with a private CA', () => {
     const dir = await tempDir();
     caFile = path.join(dir, 'ca.pem');
     const o = (args: string[]) => execa('openssl', args, { cwd: dir });
-    await o(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=Test Registry CA', '-keyout', 'ca.key', '-out', 'ca.pem']);
-    await o(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr']);
-    await execa('sh', ['-c', 'printf "subjectAltName=IP:127.0.0.1\\n" > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out srv.pem'], { cwd: dir });
+    await o([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Test Registry CA',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+    ]);
+    await o([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      'srv.key',
+      '-out',
+      'srv.csr',
+    ]);
+    await execa(
+      'sh',
+      [
+        '-c',
+        'printf "subjectAltName=IP:127.0.0.1\\n" > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out srv.pem',
+      ],
+      { cwd: dir },
+    );
     registry = await startRegistry({ tls: { certFile: path.join(dir, 'srv.pem'), keyFile: path.join(dir, 'srv.key') } });
     await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${LAYOUT}:latest`, `docker://${registry.host}/zeta/provisioning:v1`]);
   });
@@ -55,7 +92,9 @@ describe('registry over TLS with a private CA', () => {
   });
 
   it('fails with exit 4 and a hint naming the CA setting when it is not', async () => {
-    const err = (await resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { transport: { attempts: 1 } } }).catch((e: unknown) => e)) as SourceError;
+    const err = (await resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { transport: { attempts: 1 } } }).catch(
+      (e: unknown) => e,
+    )) as SourceError;
     expect(err).toBeInstanceOf(SourceError);
     expect(err.exitCode).toBe(4);
     expect(err.hint).toMatch(/PROVISIONING_CONTAINER_REGISTRY_CA_FILE/);
@@ -118,7 +157,9 @@ describe('retries through a faulty proxy', () => {
 
   it('stops at the overall deadline', async () => {
     faults.push(...Array.from({ length: 5 }, () => ({ status: 429, headers: { 'retry-after': '30' } })));
-    await expect(resolveSource(parseSourceReference(`${proxyHost}/zeta/provisioning:v1`), options({ deadlineMs: 2000 }))).rejects.toThrowError(/deadline \(last: HTTP 429\)/);
+    await expect(resolveSource(parseSourceReference(`${proxyHost}/zeta/provisioning:v1`), options({ deadlineMs: 2000 }))).rejects.toThrowError(
+      /deadline \(last: HTTP 429\)/,
+    );
     faults.length = 0;
   });
 

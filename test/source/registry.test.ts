@@ -55,7 +55,9 @@ describe('registry source (anonymous)', () => {
 
   it('an unknown tag or repository is a one-line SourceError', async () => {
     const insecure = { registry: { insecureHosts: [registry.host] } };
-    await expect(resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:nope`), insecure)).rejects.toThrowError(/image not found: 127\.0\.0\.1:\d+\/zeta\/provisioning:nope/);
+    await expect(resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:nope`), insecure)).rejects.toThrowError(
+      /image not found: 127\.0\.0\.1:\d+\/zeta\/provisioning:nope/,
+    );
     await expect(resolveSource(parseSourceReference(`${registry.host}/other/repo:v1`), insecure)).rejects.toThrowError(SourceError);
   });
 
@@ -86,14 +88,18 @@ describe('registry source (htpasswd Basic)', () => {
 
   it('a wrong password fails naming the user, never the password', async () => {
     const wrong = { username: 'robot', password: 'definitely-wrong-pw' };
-    const err = (await resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { insecureHosts: [registry.host], credentials: wrong } }).catch((e: unknown) => e)) as SourceError;
+    const err = (await resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), {
+      registry: { insecureHosts: [registry.host], credentials: wrong },
+    }).catch((e: unknown) => e)) as SourceError;
     expect(err).toBeInstanceOf(SourceError);
     expect(err.message).toMatch(/denied as user 'robot' \(HTTP 401\)/);
     expect(`${err.message} ${err.hint}`).not.toContain(wrong.password);
   });
 
   it('no credentials: says that they are required', async () => {
-    await expect(resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { insecureHosts: [registry.host] } })).rejects.toThrowError(/requires credentials/);
+    await expect(
+      resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { insecureHosts: [registry.host] } }),
+    ).rejects.toThrowError(/requires credentials/);
   });
 });
 
@@ -127,14 +133,18 @@ describe('registry source (Bearer token flow)', () => {
   it('fetches a token with the credentials, for the repository scope, and pulls with it', async () => {
     tokenRequests.length = 0;
     const secrets: string[] = [];
-    const r = await pull(`${registry.host}/zeta/provisioning:v1`, { registry: { insecureHosts: [registry.host], credentials: creds, onSecret: (s) => secrets.push(s) } });
+    const r = await pull(`${registry.host}/zeta/provisioning:v1`, {
+      registry: { insecureHosts: [registry.host], credentials: creds, onSecret: (s) => secrets.push(s) },
+    });
     expect(r.files).toEqual(await treeHashes(PAYLOAD));
     expect(tokenRequests[0]).toMatchObject({ scope: 'repository:zeta/provisioning:pull', service: 'test-registry' });
     expect(secrets).toContain('issued-token-123456');
   });
 
   it('a token endpoint refusing the credentials fails with exit-4 error naming the user only', async () => {
-    const err = (await resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { insecureHosts: [registry.host], credentials: { username: 'ci-bot', password: 'nope-nope-nope' } } }).catch((e: unknown) => e)) as SourceError;
+    const err = (await resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), {
+      registry: { insecureHosts: [registry.host], credentials: { username: 'ci-bot', password: 'nope-nope-nope' } },
+    }).catch((e: unknown) => e)) as SourceError;
     expect(err).toBeInstanceOf(SourceError);
     expect(err.exitCode).toBe(4);
     expect(err.message).toMatch(/authentication at 127\.0\.0\.1:\d+ failed as user 'ci-bot'/);
@@ -144,6 +154,8 @@ describe('registry source (Bearer token flow)', () => {
   it('refuses to send credentials to a plain-HTTP realm of a registry not named insecure', async () => {
     const { fetchBearerToken, parseChallenge } = await import('../../src/source/registry/auth.js');
     const challenge = parseChallenge('Bearer realm="http://127.0.0.1:1/token",service="s",scope="repository:a:pull"')!;
-    await expect(fetchBearerToken({ challenge, registryHost: 'r', credentials: creds, fetchImpl: fetch, allowHttp: false })).rejects.toThrowError(/refusing to send credentials/);
+    await expect(fetchBearerToken({ challenge, registryHost: 'r', credentials: creds, fetchImpl: fetch, allowHttp: false })).rejects.toThrowError(
+      /refusing to send credentials/,
+    );
   });
 });

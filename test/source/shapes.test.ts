@@ -29,7 +29,10 @@ async function unpack(entries: PackEntry[], staging: string, limits?: Partial<Un
 }
 
 async function refusal(p: Promise<unknown>): Promise<SourceError> {
-  const err = await p.then(() => new Error('expected a SourceError'), (e: unknown) => e);
+  const err = await p.then(
+    () => new Error('expected a SourceError'),
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(SourceError);
   expect((err as SourceError).exitCode).toBe(4);
   return err as SourceError;
@@ -45,7 +48,7 @@ describe('deep trees', () => {
     const r = await unpack(entries, staging);
     expect(r.files).toBe(1);
     // Relative from inside: the absolute path would be longer than some tools accept.
-    const { stdout } = await execa('bash', ['-c', 'find . -type d | wc -l; find . -type f; stat -c %a d d/d', ], { cwd: staging });
+    const { stdout } = await execa('bash', ['-c', 'find . -type d | wc -l; find . -type f; stat -c %a d d/d'], { cwd: staging });
     expect(stdout.split('\n')).toEqual(['2001', `./${p}leaf`, '750', '750']);
   });
 
@@ -73,7 +76,15 @@ describe('staging space', () => {
     try {
       const staging = path.join(mnt, 'staging');
       const zeros = Buffer.alloc(600 * 1024);
-      const err = await refusal(unpack([{ name: 'a', content: zeros }, { name: 'b', content: zeros }], staging));
+      const err = await refusal(
+        unpack(
+          [
+            { name: 'a', content: zeros },
+            { name: 'b', content: zeros },
+          ],
+          staging,
+        ),
+      );
       expect(err.message).toMatch(new RegExp(`^staging area full: needed at least 1\\.2 MiB, 1\\.0 MiB free in ${staging}$`));
       expect(err.hint).toMatch(/sizeLimit of the CronJob's \/tmp emptyDir .* or point TMPDIR at a larger file system/);
       // The first file fit; the second was never started.

@@ -11,7 +11,13 @@ import { useTempDirs } from '../support/tmp.js';
 
 const tempDir = useTempDirs();
 const LAYOUT = path.join(REPO_ROOT, 'fixtures', 'example', 'oci');
-const payload = (digest: string) => Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' }, optional: null }));
+const payload = (digest: string) =>
+  Buffer.from(
+    JSON.stringify({
+      critical: { identity: { 'docker-reference': 'x' }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' },
+      optional: null,
+    }),
+  );
 
 describe('image signature lookup in a registry', () => {
   let registry: TestRegistry;
@@ -43,7 +49,10 @@ describe('image signature lookup in a registry', () => {
     const config = Buffer.from('{}');
     await pushBlob(registry.host, 'zeta/many', config);
     await pushBlob(registry.host, 'zeta/many', blob);
-    const many = signatureManifest(config, Array.from({ length: 40 }, () => ({ blob, annotations: {} })));
+    const many = signatureManifest(
+      config,
+      Array.from({ length: 40 }, () => ({ blob, annotations: {} })),
+    );
     const pushed = await pushLayout(LAYOUT, 'latest', `${registry.host}/zeta/many:v1`);
     await pushManifest(registry.host, 'zeta/many', `sha256-${pushed.slice(7)}.sig`, many, 'application/vnd.oci.image.manifest.v1+json');
     const resolved = await resolveSource(parseSourceReference(`${registry.host}/zeta/many:v1`), opts());
@@ -52,7 +61,7 @@ describe('image signature lookup in a registry', () => {
 });
 
 describe('image signature lookup in an OCI layout', () => {
-  it('finds the entry tagged sha256-<hex>.sig, or cosign save\'s single sigs entry, and checks blob digests', async () => {
+  it("finds the entry tagged sha256-<hex>.sig, or cosign save's single sigs entry, and checks blob digests", async () => {
     const dir = path.join(await tempDir(), 'oci');
     await cp(LAYOUT, dir, { recursive: true });
     // The example layout ships signed; start from the image entry alone.
@@ -68,11 +77,20 @@ describe('image signature lookup in an OCI layout', () => {
     const manifest = signatureManifest(config, [{ blob, annotations: {} }]);
     for (const b of [blob, config, manifest]) await writeFile(path.join(dir, 'blobs', 'sha256', digestOf(b).slice(7)), b);
     const entry = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(manifest), size: manifest.length };
-    await writeFile(path.join(dir, 'index.json'), JSON.stringify({ ...index, manifests: [...index.manifests, { ...entry, annotations: { kind: 'dev.cosignproject.cosign/sigs' } }] }));
+    await writeFile(
+      path.join(dir, 'index.json'),
+      JSON.stringify({ ...index, manifests: [...index.manifests, { ...entry, annotations: { kind: 'dev.cosignproject.cosign/sigs' } }] }),
+    );
     const viaKind = await fetchImageSignature(await resolveSource(parseSourceReference(`oci-layout:${dir}:latest`)));
     expect(viaKind?.blobs.get(digestOf(blob))?.equals(blob)).toBe(true);
 
-    await writeFile(path.join(dir, 'index.json'), JSON.stringify({ ...index, manifests: [...index.manifests, { ...entry, annotations: { 'org.opencontainers.image.ref.name': `sha256-${digest.slice(7)}.sig` } }] }));
+    await writeFile(
+      path.join(dir, 'index.json'),
+      JSON.stringify({
+        ...index,
+        manifests: [...index.manifests, { ...entry, annotations: { 'org.opencontainers.image.ref.name': `sha256-${digest.slice(7)}.sig` } }],
+      }),
+    );
     expect(await fetchImageSignature(await resolveSource(parseSourceReference(`oci-layout:${dir}:latest`)))).toBeDefined();
 
     // A payload blob whose bytes changed is caught before anything parses it.

@@ -106,7 +106,12 @@ describe('zstd layers', () => {
       { name: 'data/big.bin', content: sample() },
     ]);
     const upper = await packTar([{ name: 'etc/.wh.gone.txt' }, { name: 'etc/new.txt', content: 'N' }]);
-    await singleImageLayout(path.join(tmp, 'z'), { layers: [{ tar: lower, zstd: true }, { tar: upper, zstd: true }] });
+    await singleImageLayout(path.join(tmp, 'z'), {
+      layers: [
+        { tar: lower, zstd: true },
+        { tar: upper, zstd: true },
+      ],
+    });
     await singleImageLayout(path.join(tmp, 'g'), { layers: [{ tar: lower }, { tar: upper }] });
     const z = await resolveSource(parseSourceReference(`oci-layout:${tmp}/z`));
     expect(z.layers.map((l) => l.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar+zstd', 'application/vnd.oci.image.layer.v1.tar+zstd']);

@@ -61,7 +61,9 @@ export interface SignOptions {
 
 export async function signCab(input: string, out: string, opts: SignOptions): Promise<string> {
   const tsa = opts.tsa ? ['-TSA-certs', opts.tsa.certs, '-TSA-key', opts.tsa.key, '-TSA-time', String(Math.floor(opts.tsa.time.getTime() / 1000))] : [];
-  const r = await execa('osslsigncode', ['sign', '-certs', opts.certs, '-key', opts.key, '-h', opts.hash ?? 'sha256', ...tsa, '-in', input, '-out', out], { reject: false });
+  const r = await execa('osslsigncode', ['sign', '-certs', opts.certs, '-key', opts.key, '-h', opts.hash ?? 'sha256', ...tsa, '-in', input, '-out', out], {
+    reject: false,
+  });
   if (r.exitCode !== 0) throw new Error(`osslsigncode sign failed: ${String(r.stdout)}${String(r.stderr)}`);
   return out;
 }

@@ -20,14 +20,16 @@ export function randomDigest(): string {
 
 /** cosign's simplesigning payload (same key order and compact form cosign emits). */
 export function cosignPayload(imageDigest: string, opts: { type?: string; optional?: Record<string, unknown> | null } = {}): Buffer {
-  return Buffer.from(JSON.stringify({
-    critical: {
-      identity: { 'docker-reference': 'registry.example.org/zeta/provisioning' },
-      image: { 'docker-manifest-digest': imageDigest },
-      type: opts.type ?? 'cosign container image signature',
-    },
-    optional: opts.optional ?? null,
-  }));
+  return Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': 'registry.example.org/zeta/provisioning' },
+        image: { 'docker-manifest-digest': imageDigest },
+        type: opts.type ?? 'cosign container image signature',
+      },
+      optional: opts.optional ?? null,
+    }),
+  );
 }
 
 /** Signature as cosign stores it: base64 of SHA-256 ECDSA (ASN.1 DER) / RSA PKCS#1 v1.5 over the bytes. */
@@ -55,7 +57,9 @@ export interface SignatureImage {
 
 /** The `.sig` manifest with one layer per spec, and the blobs by (true) digest. */
 export function signatureManifest(layers: LayerSpec[]): SignatureImage {
-  const config = Buffer.from('{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]}}');
+  const config = Buffer.from(
+    '{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]}}',
+  );
   const blobs = new Map<string, Uint8Array>();
   const descriptors = layers.map((l) => {
     blobs.set(sha256(l.payload), l.payload);
@@ -65,12 +69,14 @@ export function signatureManifest(layers: LayerSpec[]): SignatureImage {
     if (l.chainPem !== undefined) annotations['dev.sigstore.cosign/chain'] = l.chainPem;
     return { mediaType: l.mediaType ?? SIMPLESIGNING, size: l.size ?? l.payload.byteLength, digest: l.digest ?? sha256(l.payload), annotations };
   });
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.byteLength, digest: sha256(config) },
-    layers: descriptors,
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: config.byteLength, digest: sha256(config) },
+      layers: descriptors,
+    }),
+  );
   return { manifest, blobs };
 }
 

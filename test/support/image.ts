@@ -49,7 +49,10 @@ async function sharedLibraries(binary: string): Promise<string[]> {
 export async function makeNodeBase(b: Buildah, workDir: string, tag: string): Promise<string[]> {
   const rootfs = path.join(workDir, 'base-rootfs');
   const node = await realpath(process.execPath);
-  const files: [string, string][] = [[node, '/nodejs/bin/node'], ['/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt']];
+  const files: [string, string][] = [
+    [node, '/nodejs/bin/node'],
+    ['/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt'],
+  ];
   for (const lib of await sharedLibraries(node)) files.push([lib, lib]);
   for (const [from, to] of files) {
     await mkdir(path.join(rootfs, path.dirname(to)), { recursive: true });

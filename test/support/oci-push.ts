@@ -46,7 +46,12 @@ export function signatureManifest(config: Uint8Array, layers: { blob: Uint8Array
 }
 
 /** Push a signature manifest (and its blobs) under `sha256-<hex>.sig` of `imageDigest`. */
-export async function pushSignature(host: string, repo: string, imageDigest: string, layers: { blob: Uint8Array; annotations: Record<string, string> }[]): Promise<string> {
+export async function pushSignature(
+  host: string,
+  repo: string,
+  imageDigest: string,
+  layers: { blob: Uint8Array; annotations: Record<string, string> }[],
+): Promise<string> {
   const config = Buffer.from('{}');
   await pushBlob(host, repo, config);
   for (const l of layers) await pushBlob(host, repo, l.blob);

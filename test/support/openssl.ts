@@ -77,7 +77,14 @@ export async function genKey(file: string, alg: KeyAlg): Promise<void> {
   const opts =
     alg === 'rsa'
       ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']
-      : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${{ p256: 'P-256', p384: 'P-384', bp256: 'brainpoolP256r1' }[alg]}`, '-pkeyopt', 'ec_param_enc:named_curve'];
+      : [
+          '-algorithm',
+          'EC',
+          '-pkeyopt',
+          `ec_paramgen_curve:${{ p256: 'P-256', p384: 'P-384', bp256: 'brainpoolP256r1' }[alg]}`,
+          '-pkeyopt',
+          'ec_param_enc:named_curve',
+        ];
   await opensslOk(['genpkey', ...opts, '-out', file]);
 }
 
@@ -85,12 +92,7 @@ export async function genKey(file: string, alg: KeyAlg): Promise<void> {
  * A root → intermediate → leaf PKI. `pss` signs the certificates themselves with RSASSA-PSS (needs RSA
  * keys). Keys can be shared between PKIs to keep generation fast.
  */
-export async function makePki(
-  dir: string,
-  label: string,
-  alg: KeyAlg,
-  opts: { pss?: boolean; keysFrom?: Pki } = {},
-): Promise<Pki> {
+export async function makePki(dir: string, label: string, alg: KeyAlg, opts: { pss?: boolean; keysFrom?: Pki } = {}): Promise<Pki> {
   await mkdir(dir, { recursive: true });
   const p = (f: string): string => path.join(dir, f);
   const pki: Pki = {
@@ -106,20 +108,67 @@ export async function makePki(
   await writeFile(pki.cnf, CNF);
   if (!opts.keysFrom) await Promise.all([genKey(pki.rootKey, alg), genKey(pki.intKey, alg), genKey(pki.leafKey, alg)]);
   const sig = opts.pss ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32'] : [];
-  await opensslOk(['req', '-x509', '-new', '-config', pki.cnf, '-extensions', 'v3_ca', '-key', pki.rootKey, '-sha256', ...sig,
-    '-subj', `/C=DE/O=Example Org/CN=Test Root ${label}`, '-days', '3650', '-set_serial', '1', '-out', pki.rootPem]);
+  await opensslOk([
+    'req',
+    '-x509',
+    '-new',
+    '-config',
+    pki.cnf,
+    '-extensions',
+    'v3_ca',
+    '-key',
+    pki.rootKey,
+    '-sha256',
+    ...sig,
+    '-subj',
+    `/C=DE/O=Example Org/CN=Test Root ${label}`,
+    '-days',
+    '3650',
+    '-set_serial',
+    '1',
+    '-out',
+    pki.rootPem,
+  ]);
   await issue(pki, pki.intKey, `/C=DE/O=Example Org/CN=Test Intermediate ${label}`, pki.rootPem, pki.rootKey, 'v3_ca', pki.intPem, sig, 2);
   await issue(pki, pki.leafKey, `/C=DE/O=Example Org/CN=Test Signer ${label}`, pki.intPem, pki.intKey, 'v3_leaf', pki.leafPem, sig, 3);
   return pki;
 }
 
 export async function issue(
-  pki: Pki, key: string, subj: string, caPem: string, caKey: string, ext: string, out: string, sig: string[] = [], serial = 100,
+  pki: Pki,
+  key: string,
+  subj: string,
+  caPem: string,
+  caKey: string,
+  ext: string,
+  out: string,
+  sig: string[] = [],
+  serial = 100,
 ): Promise<void> {
   const csr = `${out}.csr`;
   await opensslOk(['req', '-new', '-config', pki.cnf, '-key', key, '-subj', subj, '-out', csr]);
-  await opensslOk(['x509', '-req', '-in', csr, '-CA', caPem, '-CAkey', caKey, '-set_serial', String(serial), '-days', '3650',
-    '-sha256', ...sig, '-extfile', pki.cnf, '-extensions', ext, '-out', out]);
+  await opensslOk([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    caPem,
+    '-CAkey',
+    caKey,
+    '-set_serial',
+    String(serial),
+    '-days',
+    '3650',
+    '-sha256',
+    ...sig,
+    '-extfile',
+    pki.cnf,
+    '-extensions',
+    ext,
+    '-out',
+    out,
+  ]);
 }
 
 /**
@@ -131,6 +180,29 @@ export async function issueExpiredLeaf(pki: Pki, subj: string, out: string): Pro
   await writeFile(path.join(pki.dir, 'serial'), '1000\n');
   const csr = `${out}.csr`;
   await opensslOk(['req', '-new', '-config', pki.cnf, '-key', pki.leafKey, '-subj', subj, '-out', csr]);
-  await opensslOk(['ca', '-batch', '-config', pki.cnf, '-cert', pki.intPem, '-keyfile', pki.intKey, '-in', csr, '-out', out,
-    '-startdate', '20200101000000Z', '-enddate', '20210101000000Z', '-extensions', 'v3_leaf', '-notext', '-preserveDN'], pki.dir);
+  await opensslOk(
+    [
+      'ca',
+      '-batch',
+      '-config',
+      pki.cnf,
+      '-cert',
+      pki.intPem,
+      '-keyfile',
+      pki.intKey,
+      '-in',
+      csr,
+      '-out',
+      out,
+      '-startdate',
+      '20200101000000Z',
+      '-enddate',
+      '20210101000000Z',
+      '-extensions',
+      'v3_leaf',
+      '-notext',
+      '-preserveDN',
+    ],
+    pki.dir,
+  );
 }

@@ -80,7 +80,13 @@ export async function pushLayout(layout: string, tag: string, dest: string, cred
 }
 
 /** Push an OCI layout's tag and its cosign signature tag (`sha256-<hex>.sig`), as `cosign copy` would. */
-export async function pushSignedLayout(layout: string, tag: string, destRepo: string, destTag: string, creds?: { username: string; password: string }): Promise<string> {
+export async function pushSignedLayout(
+  layout: string,
+  tag: string,
+  destRepo: string,
+  destTag: string,
+  creds?: { username: string; password: string },
+): Promise<string> {
   const digest = await pushLayout(layout, tag, `${destRepo}:${destTag}`, creds);
   const sigTag = `sha256-${digest.slice('sha256:'.length)}.sig`;
   await pushLayout(layout, sigTag, `${destRepo}:${sigTag}`, creds);

@@ -60,7 +60,17 @@ describe.skipIf(!exists)(title('real TrustedTpm.cab files'), () => {
     const config = { trust: {}, verify: [{ files: ['TrustedTpm.cab'], kind: 'authenticode', signature: 'detached', trust: ['microsoft'], required: true }] };
     microsoft = (await loadTrustSets(config as unknown as Config)).get('microsoft')!;
     rootsPem = path.join(tmp, 'microsoft-roots.pem');
-    await writeFile(rootsPem, microsoft.anchors.map((c) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(certDer(c)).toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`).join(''));
+    await writeFile(
+      rootsPem,
+      microsoft.anchors
+        .map(
+          (c) =>
+            `-----BEGIN CERTIFICATE-----\n${Buffer.from(certDer(c))
+              .toString('base64')
+              .replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`,
+        )
+        .join(''),
+    );
   });
 
   afterAll(async () => {
@@ -70,7 +80,8 @@ describe.skipIf(!exists)(title('real TrustedTpm.cab files'), () => {
   it('the built-in microsoft set is Root 2010 and Root 2011, shipped in config/trust/microsoft', () => {
     expect(builtinTrustDir('microsoft')).toBe(path.join(REPO_ROOT, 'config', 'trust', 'microsoft'));
     expect(microsoft.anchors.map((c) => c.subject.typesAndValues.at(-1)?.value.valueBlock.value).sort()).toEqual([
-      'Microsoft Root Certificate Authority 2010', 'Microsoft Root Certificate Authority 2011',
+      'Microsoft Root Certificate Authority 2010',
+      'Microsoft Root Certificate Authority 2011',
     ]);
   });
 
@@ -127,13 +138,20 @@ describe.skipIf(!exists)(title('zeta-provision run --dry-run on the gematik test
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  interface Report { exitCode: number; verification?: { checks: { file: string; kind: string; ok: boolean; reason?: string; signers: { subject: string }[] }[] } }
+  interface Report {
+    exitCode: number;
+    verification?: { checks: { file: string; kind: string; ok: boolean; reason?: string; signers: { subject: string }[] }[] };
+  }
   const cabCheck = (report: Report) => report.verification?.checks.find((c) => c.file === 'TrustedTpm.cab');
 
   it('the built-in default config verifies TrustedTpm.cab with the built-in microsoft set', async () => {
     const r = await runCli(['run', '--source', source, '--dry-run', '--output', 'json']);
     const report = JSON.parse(r.stdout) as Report;
-    expect(cabCheck(report), r.stdout).toMatchObject({ kind: 'authenticode', ok: true, signers: [{ subject: expect.stringContaining('CN=Microsoft Corporation') }] });
+    expect(cabCheck(report), r.stdout).toMatchObject({
+      kind: 'authenticode',
+      ok: true,
+      signers: [{ subject: expect.stringContaining('CN=Microsoft Corporation') }],
+    });
   });
 
   it('a config with only the authenticode rule exits 0', async () => {
@@ -155,6 +173,9 @@ describe.skipIf(!exists)(title('zeta-provision run --dry-run on the gematik test
     await writeFile(cfg, 'verify:\n  - files: TrustedTpm.cab\n    kind: authenticode\n    trust: [microsoft]\n');
     const r = await runCli(['run', '--config', cfg, '--source', `dir:${payload}`, '--dry-run', '--output', 'json']);
     expect(r.exitCode).toBe(3);
-    expect(cabCheck(JSON.parse(r.stdout) as Report)).toMatchObject({ ok: false, reason: expect.stringMatching(/TrustedTpm.cab: cabinet digest does not match/) });
+    expect(cabCheck(JSON.parse(r.stdout) as Report)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/TrustedTpm.cab: cabinet digest does not match/),
+    });
   });
 });

@@ -52,7 +52,9 @@ afterAll(async () => {
 
 let counter = 0;
 async function signed(opts: Partial<SignOptions> & { tsaFrom?: 'own' | 'other' } = {}): Promise<string> {
-  const tsa = opts.tsaFrom ? { certs: opts.tsaFrom === 'own' ? tsaCerts : otherTsaCerts, key: opts.tsaFrom === 'own' ? pki.leafKey : other.leafKey, time: tsaTime } : undefined;
+  const tsa = opts.tsaFrom
+    ? { certs: opts.tsaFrom === 'own' ? tsaCerts : otherTsaCerts, key: opts.tsaFrom === 'own' ? pki.leafKey : other.leafKey, time: tsaTime }
+    : undefined;
   return signCab(unsigned, path.join(tmp, `signed-${++counter}.cab`), { certs, key: pki.leafKey, ...opts, ...(tsa ? { tsa } : {}) });
 }
 
@@ -120,7 +122,10 @@ describe('Authenticode cabinets against osslsigncode verify', () => {
   it('leaf only in the signature: both refuse without the intermediate, both accept with it configured', async () => {
     const leafOnly = await signCab(unsigned, path.join(tmp, 'leaf-only.cab'), { certs: pki.leafPem, key: pki.leafKey, hash: 'sha256' });
     expect((await osslsigncodeVerify(leafOnly, pki.rootPem)).ok).toBe(false);
-    expect(await ours(leafOnly)).toMatchObject({ ok: false, reason: expect.stringMatching(/issuer "CN=Test Intermediate CAB, O=Example Org, C=DE" not found/) });
+    expect(await ours(leafOnly)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/issuer "CN=Test Intermediate CAB, O=Example Org, C=DE" not found/),
+    });
     // osslsigncode has no separate untrusted set: the intermediate goes into its CA file.
     const rootAndInt = await bundle(path.join(tmp, 'root-int.pem'), [pki.rootPem, pki.intPem]);
     expect((await osslsigncodeVerify(leafOnly, rootAndInt)).ok).toBe(true);
@@ -131,12 +136,14 @@ describe('Authenticode cabinets against osslsigncode verify', () => {
   it('a rule EKU policy adds to codeSigning, it cannot replace it', async () => {
     const cab = await signed();
     const emailProtection = { oid: '1.3.6.1.5.5.7.3.4', name: 'emailProtection' };
-    await expect(verifyAuthenticodeCab(cab, trust, 'TrustedTpm.cab', undefined, { requiredEkus: [emailProtection] }))
-      .rejects.toThrow(/signer certificate extendedKeyUsage lacks emailProtection \(signer "CN=Test Signer CAB/);
+    await expect(verifyAuthenticodeCab(cab, trust, 'TrustedTpm.cab', undefined, { requiredEkus: [emailProtection] })).rejects.toThrow(
+      /signer certificate extendedKeyUsage lacks emailProtection \(signer "CN=Test Signer CAB/,
+    );
     const tls = await signCab(unsigned, path.join(tmp, 'tls-rule.cab'), { certs: tlsCerts, key: pki.leafKey });
     const serverAuth = { oid: '1.3.6.1.5.5.7.3.1', name: 'serverAuth' };
-    await expect(verifyAuthenticodeCab(tls, trust, 'TrustedTpm.cab', undefined, { requiredEkus: [serverAuth] }))
-      .rejects.toThrow(/extendedKeyUsage lacks codeSigning/);
+    await expect(verifyAuthenticodeCab(tls, trust, 'TrustedTpm.cab', undefined, { requiredEkus: [serverAuth] })).rejects.toThrow(
+      /extendedKeyUsage lacks codeSigning/,
+    );
   });
 
   it('SHA-384 without a timestamp: both accept', async () => {
@@ -175,7 +182,10 @@ describe('Authenticode cabinets against osslsigncode verify', () => {
     for (const at of sites) {
       const cab = await flip(good, at, 0x05 ^ 0x01);
       expect((await osslsigncodeVerify(cab, pki.rootPem)).ok).toBe(false);
-      expect(await ours(cab)).toMatchObject({ ok: false, reason: expect.stringMatching(/digest algorithm 2\.16\.840\.1\.101\.3\.4\.2\.1 has parameters other than NULL/) });
+      expect(await ours(cab)).toMatchObject({
+        ok: false,
+        reason: expect.stringMatching(/digest algorithm 2\.16\.840\.1\.101\.3\.4\.2\.1 has parameters other than NULL/),
+      });
     }
   });
 
@@ -212,7 +222,9 @@ describe('Authenticode time rules', () => {
 
   it('a timestamp from the future is refused', async () => {
     const cab = await signCab(unsigned, path.join(tmp, 'future.cab'), {
-      certs, key: pki.leafKey, tsa: { certs: tsaCerts, key: pki.leafKey, time: new Date(Date.now() + 86_400_000) },
+      certs,
+      key: pki.leafKey,
+      tsa: { certs: tsaCerts, key: pki.leafKey, time: new Date(Date.now() + 86_400_000) },
     });
     expect(await ours(cab)).toMatchObject({ ok: false, reason: expect.stringMatching(/timestamp: time .* is in the future/) });
   });

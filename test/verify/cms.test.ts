@@ -55,8 +55,21 @@ let counter = 0;
 /** `openssl cms -sign`; returns the signature path. */
 async function sign(args: string[], opts: { attached?: boolean; pem?: boolean; input?: string; md?: string } = {}): Promise<string> {
   const out = path.join(tmp, `sig-${++counter}.${opts.pem ? 'pem' : 'p7s'}`);
-  await opensslOk(['cms', '-sign', '-binary', '-md', opts.md ?? 'sha256', '-in', opts.input ?? content, ...(opts.attached ? ['-nodetach'] : []),
-    '-outform', opts.pem ? 'PEM' : 'DER', ...args, '-out', out]);
+  await opensslOk([
+    'cms',
+    '-sign',
+    '-binary',
+    '-md',
+    opts.md ?? 'sha256',
+    '-in',
+    opts.input ?? content,
+    ...(opts.attached ? ['-nodetach'] : []),
+    '-outform',
+    opts.pem ? 'PEM' : 'DER',
+    ...args,
+    '-out',
+    out,
+  ]);
   return out;
 }
 
@@ -76,8 +89,23 @@ async function bundle(files: string[]): Promise<string> {
 async function oracle(sig: string, anchors: string[], intermediates: string[], opts: { content?: string; pem?: boolean; purpose?: string }): Promise<boolean> {
   const ca = await bundle([...anchors, ...intermediates]);
   const certfile = intermediates.length ? ['-certfile', await bundle(intermediates)] : [];
-  const r = await openssl(['cms', '-verify', '-binary', '-inform', opts.pem ? 'PEM' : 'DER', '-in', sig,
-    ...(opts.content ? ['-content', opts.content] : []), '-CAfile', ca, ...certfile, '-purpose', opts.purpose ?? 'any', '-out', '/dev/null']);
+  const r = await openssl([
+    'cms',
+    '-verify',
+    '-binary',
+    '-inform',
+    opts.pem ? 'PEM' : 'DER',
+    '-in',
+    sig,
+    ...(opts.content ? ['-content', opts.content] : []),
+    '-CAfile',
+    ca,
+    ...certfile,
+    '-purpose',
+    opts.purpose ?? 'any',
+    '-out',
+    '/dev/null',
+  ]);
   return r.exitCode === 0;
 }
 
@@ -134,44 +162,252 @@ interface Case {
 const cases: Case[] = [];
 for (const key of ['rsa', 'p256', 'p384', 'bp256'] as const) {
   cases.push(
-    { name: `${key} detached`, make: () => sign([...signer(pkis[key]), ...withInt(pkis[key])]), detached: true, anchors: () => [pkis[key].rootPem], expectOk: true },
-    { name: `${key} attached`, make: () => sign([...signer(pkis[key]), ...withInt(pkis[key])], { attached: true }), detached: false, anchors: () => [pkis[key].rootPem], expectOk: true },
+    {
+      name: `${key} detached`,
+      make: () => sign([...signer(pkis[key]), ...withInt(pkis[key])]),
+      detached: true,
+      anchors: () => [pkis[key].rootPem],
+      expectOk: true,
+    },
+    {
+      name: `${key} attached`,
+      make: () => sign([...signer(pkis[key]), ...withInt(pkis[key])], { attached: true }),
+      detached: false,
+      anchors: () => [pkis[key].rootPem],
+      expectOk: true,
+    },
   );
 }
 const CODE_SIGNING = [{ oid: '1.3.6.1.5.5.7.3.3', name: 'codeSigning' }];
 const EMAIL_PROTECTION = [{ oid: '1.3.6.1.5.5.7.3.4', name: 'emailProtection' }];
 cases.push(
-  { name: 'RSA-2048 SHA-384 detached', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)], { md: 'sha384' }), detached: true, anchors: () => [pkis.rsa.rootPem], expectOk: true },
-  { name: 'RSA-2048 SHA-384 attached, no signed attributes', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-noattr'], { md: 'sha384', attached: true }), detached: false, anchors: () => [pkis.rsa.rootPem], expectOk: true },
-  { name: 'P-384 SHA-384 PEM detached', make: () => sign([...signer(pkis.p384), ...withInt(pkis.p384)], { md: 'sha384', pem: true }), detached: true, pem: true, anchors: () => [pkis.p384.rootPem], expectOk: true },
+  {
+    name: 'RSA-2048 SHA-384 detached',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)], { md: 'sha384' }),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'RSA-2048 SHA-384 attached, no signed attributes',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-noattr'], { md: 'sha384', attached: true }),
+    detached: false,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'P-384 SHA-384 PEM detached',
+    make: () => sign([...signer(pkis.p384), ...withInt(pkis.p384)], { md: 'sha384', pem: true }),
+    detached: true,
+    pem: true,
+    anchors: () => [pkis.p384.rootPem],
+    expectOk: true,
+  },
   // openssl -stream always attaches the content, so the detached BER vector is rewritten from DER.
-  { name: 'BER indefinite lengths, detached', make: async () => indefinite(await sign([...signer(pkis.p256), ...withInt(pkis.p256)])), detached: true, anchors: () => [pkis.p256.rootPem], expectOk: true },
-  { name: 'BER indefinite lengths, detached, tampered content', make: async () => indefinite(await sign([...signer(pkis.p256), ...withInt(pkis.p256)])), detached: true, anchors: () => [pkis.p256.rootPem], content: tampered, expectOk: false, reason: /content digest does not match/ },
+  {
+    name: 'BER indefinite lengths, detached',
+    make: async () => indefinite(await sign([...signer(pkis.p256), ...withInt(pkis.p256)])),
+    detached: true,
+    anchors: () => [pkis.p256.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'BER indefinite lengths, detached, tampered content',
+    make: async () => indefinite(await sign([...signer(pkis.p256), ...withInt(pkis.p256)])),
+    detached: true,
+    anchors: () => [pkis.p256.rootPem],
+    content: tampered,
+    expectOk: false,
+    reason: /content digest does not match/,
+  },
   // The test leaves carry extendedKeyUsage codeSigning only.
-  { name: 'codeSigning-only leaf, rule requires codeSigning', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)]), detached: true, anchors: () => [pkis.rsa.rootPem], eku: CODE_SIGNING, expectOk: true },
-  { name: 'codeSigning-only leaf, rule requires emailProtection (openssl -purpose smimesign)', make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256)], { attached: true }), detached: false, anchors: () => [pkis.p256.rootPem], eku: EMAIL_PROTECTION, purpose: 'smimesign', expectOk: false, reason: /signer certificate extendedKeyUsage lacks emailProtection \(signer "CN=Test Signer P-256/ },
-  { name: 'RSA-PSS signature and PSS-signed chain, detached', make: () => sign([...signer(pkis.pss), ...withInt(pkis.pss), '-keyopt', 'rsa_padding_mode:pss']), detached: true, anchors: () => [pkis.pss.rootPem], expectOk: true },
-  { name: 'RSA-PSS attached', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-keyopt', 'rsa_padding_mode:pss'], { attached: true }), detached: false, anchors: () => [pkis.rsa.rootPem], expectOk: true },
-  { name: 'PEM detached', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)], { pem: true }), detached: true, pem: true, anchors: () => [pkis.rsa.rootPem], expectOk: true },
-  { name: 'PEM attached', make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256)], { pem: true, attached: true }), detached: false, pem: true, anchors: () => [pkis.p256.rootPem], expectOk: true },
-  { name: '-noattr detached (signature over the streamed content)', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-noattr']), detached: true, anchors: () => [pkis.rsa.rootPem], expectOk: true },
-  { name: '-noattr attached, brainpool', make: () => sign([...signer(pkis.bp256), ...withInt(pkis.bp256), '-noattr'], { attached: true }), detached: false, anchors: () => [pkis.bp256.rootPem], expectOk: true },
-  { name: '-noattr detached, tampered content', make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256), '-noattr']), detached: true, anchors: () => [pkis.p256.rootPem], content: tampered, expectOk: false, reason: /signature over the content does not verify/ },
-  { name: '-keyid (SKI signer id)', make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256), '-keyid']), detached: true, anchors: () => [pkis.p256.rootPem], expectOk: true },
-  { name: 'BER indefinite length (-stream), attached', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-stream'], { attached: true }), detached: false, anchors: () => [pkis.rsa.rootPem], expectOk: true },
-  { name: 'two signers, both trusted', make: async () => sign([...signer(pkis.rsa), ...signer(pkis.p256), ...(await bothIntermediates())]), detached: true, anchors: () => [pkis.rsa.rootPem, pkis.p256.rootPem], expectOk: true },
-  { name: 'two signers, one untrusted', make: async () => sign([...signer(pkis.rsa), ...signer(pkis.p256), ...(await bothIntermediates())]), detached: true, anchors: () => [pkis.rsa.rootPem], expectOk: false, reason: /no trusted anchor.*signer "CN=Test Signer P-256/ },
-  { name: 'two signers from one CA (rotation: two anchors configured)', make: () => sign([...signer(pkis.rsa), ...signer(pkis.rsa, secondLeaf), ...withInt(pkis.rsa)]), detached: true, anchors: () => [pkis.other.rootPem, pkis.rsa.rootPem], expectOk: true },
-  { name: 'wrong CA', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)]), detached: true, anchors: () => [pkis.p256.rootPem], expectOk: false, reason: /no trusted anchor for "CN=Test Signer RSA/ },
-  { name: 'same subject names, different root key', make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256)]), detached: true, anchors: () => [pkis.other.rootPem], expectOk: false },
-  { name: 'missing intermediate (not in the cert set, not configured)', make: () => sign(signer(pkis.rsa)), detached: true, anchors: () => [pkis.rsa.rootPem], expectOk: false, reason: /issuer "CN=Test Intermediate RSA, O=Example Org, C=DE" not found/ },
-  { name: 'intermediate configured instead of embedded', make: () => sign(signer(pkis.bp256)), detached: true, anchors: () => [pkis.bp256.rootPem], intermediates: () => [pkis.bp256.intPem], expectOk: true },
-  { name: '-nocerts with leaf and intermediate configured', make: () => sign([...signer(pkis.rsa), '-nocerts']), detached: true, anchors: () => [pkis.rsa.rootPem], intermediates: () => [pkis.rsa.intPem, pkis.rsa.leafPem], expectOk: true },
-  { name: '-nocerts, nothing configured', make: () => sign([...signer(pkis.rsa), '-nocerts']), detached: true, anchors: () => [pkis.rsa.rootPem], expectOk: false, reason: /signer certificate not found/ },
-  { name: 'expired leaf', make: () => sign([...signer(pkis.rsa, expiredLeaf), ...withInt(pkis.rsa)]), detached: true, anchors: () => [pkis.rsa.rootPem], expectOk: false, reason: /certificate "CN=Expired Signer RSA, O=Example Org, C=DE" expired on 2021-01-01T00:00:00.000Z/ },
-  { name: 'end-entity certificate used as issuer', make: async () => sign([...signer(pkis.rsa, subLeaf), '-certfile', await bundle([pkis.rsa.intPem, pkis.rsa.leafPem])]), detached: true, anchors: () => [pkis.rsa.rootPem], expectOk: false, reason: /"CN=Test Signer RSA, O=Example Org, C=DE" issued "CN=Sub Signer RSA, O=Example Org, C=DE" but is not a CA/ },
-  { name: 'tampered content, attached', make: async () => tamperAttached(await sign([...signer(pkis.bp256), ...withInt(pkis.bp256)], { attached: true })), detached: false, anchors: () => [pkis.bp256.rootPem], expectOk: false, reason: /content digest does not match the signature \(signer "CN=Test Signer brainpoolP256r1/ },
-  { name: 'tampered content, detached', make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)]), detached: true, anchors: () => [pkis.rsa.rootPem], content: tampered, expectOk: false, reason: /content digest does not match the signature \(signer "CN=Test Signer RSA/ },
+  {
+    name: 'codeSigning-only leaf, rule requires codeSigning',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)]),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    eku: CODE_SIGNING,
+    expectOk: true,
+  },
+  {
+    name: 'codeSigning-only leaf, rule requires emailProtection (openssl -purpose smimesign)',
+    make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256)], { attached: true }),
+    detached: false,
+    anchors: () => [pkis.p256.rootPem],
+    eku: EMAIL_PROTECTION,
+    purpose: 'smimesign',
+    expectOk: false,
+    reason: /signer certificate extendedKeyUsage lacks emailProtection \(signer "CN=Test Signer P-256/,
+  },
+  {
+    name: 'RSA-PSS signature and PSS-signed chain, detached',
+    make: () => sign([...signer(pkis.pss), ...withInt(pkis.pss), '-keyopt', 'rsa_padding_mode:pss']),
+    detached: true,
+    anchors: () => [pkis.pss.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'RSA-PSS attached',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-keyopt', 'rsa_padding_mode:pss'], { attached: true }),
+    detached: false,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'PEM detached',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)], { pem: true }),
+    detached: true,
+    pem: true,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'PEM attached',
+    make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256)], { pem: true, attached: true }),
+    detached: false,
+    pem: true,
+    anchors: () => [pkis.p256.rootPem],
+    expectOk: true,
+  },
+  {
+    name: '-noattr detached (signature over the streamed content)',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-noattr']),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: true,
+  },
+  {
+    name: '-noattr attached, brainpool',
+    make: () => sign([...signer(pkis.bp256), ...withInt(pkis.bp256), '-noattr'], { attached: true }),
+    detached: false,
+    anchors: () => [pkis.bp256.rootPem],
+    expectOk: true,
+  },
+  {
+    name: '-noattr detached, tampered content',
+    make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256), '-noattr']),
+    detached: true,
+    anchors: () => [pkis.p256.rootPem],
+    content: tampered,
+    expectOk: false,
+    reason: /signature over the content does not verify/,
+  },
+  {
+    name: '-keyid (SKI signer id)',
+    make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256), '-keyid']),
+    detached: true,
+    anchors: () => [pkis.p256.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'BER indefinite length (-stream), attached',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa), '-stream'], { attached: true }),
+    detached: false,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'two signers, both trusted',
+    make: async () => sign([...signer(pkis.rsa), ...signer(pkis.p256), ...(await bothIntermediates())]),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem, pkis.p256.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'two signers, one untrusted',
+    make: async () => sign([...signer(pkis.rsa), ...signer(pkis.p256), ...(await bothIntermediates())]),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: false,
+    reason: /no trusted anchor.*signer "CN=Test Signer P-256/,
+  },
+  {
+    name: 'two signers from one CA (rotation: two anchors configured)',
+    make: () => sign([...signer(pkis.rsa), ...signer(pkis.rsa, secondLeaf), ...withInt(pkis.rsa)]),
+    detached: true,
+    anchors: () => [pkis.other.rootPem, pkis.rsa.rootPem],
+    expectOk: true,
+  },
+  {
+    name: 'wrong CA',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)]),
+    detached: true,
+    anchors: () => [pkis.p256.rootPem],
+    expectOk: false,
+    reason: /no trusted anchor for "CN=Test Signer RSA/,
+  },
+  {
+    name: 'same subject names, different root key',
+    make: () => sign([...signer(pkis.p256), ...withInt(pkis.p256)]),
+    detached: true,
+    anchors: () => [pkis.other.rootPem],
+    expectOk: false,
+  },
+  {
+    name: 'missing intermediate (not in the cert set, not configured)',
+    make: () => sign(signer(pkis.rsa)),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: false,
+    reason: /issuer "CN=Test Intermediate RSA, O=Example Org, C=DE" not found/,
+  },
+  {
+    name: 'intermediate configured instead of embedded',
+    make: () => sign(signer(pkis.bp256)),
+    detached: true,
+    anchors: () => [pkis.bp256.rootPem],
+    intermediates: () => [pkis.bp256.intPem],
+    expectOk: true,
+  },
+  {
+    name: '-nocerts with leaf and intermediate configured',
+    make: () => sign([...signer(pkis.rsa), '-nocerts']),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    intermediates: () => [pkis.rsa.intPem, pkis.rsa.leafPem],
+    expectOk: true,
+  },
+  {
+    name: '-nocerts, nothing configured',
+    make: () => sign([...signer(pkis.rsa), '-nocerts']),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: false,
+    reason: /signer certificate not found/,
+  },
+  {
+    name: 'expired leaf',
+    make: () => sign([...signer(pkis.rsa, expiredLeaf), ...withInt(pkis.rsa)]),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: false,
+    reason: /certificate "CN=Expired Signer RSA, O=Example Org, C=DE" expired on 2021-01-01T00:00:00.000Z/,
+  },
+  {
+    name: 'end-entity certificate used as issuer',
+    make: async () => sign([...signer(pkis.rsa, subLeaf), '-certfile', await bundle([pkis.rsa.intPem, pkis.rsa.leafPem])]),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    expectOk: false,
+    reason: /"CN=Test Signer RSA, O=Example Org, C=DE" issued "CN=Sub Signer RSA, O=Example Org, C=DE" but is not a CA/,
+  },
+  {
+    name: 'tampered content, attached',
+    make: async () => tamperAttached(await sign([...signer(pkis.bp256), ...withInt(pkis.bp256)], { attached: true })),
+    detached: false,
+    anchors: () => [pkis.bp256.rootPem],
+    expectOk: false,
+    reason: /content digest does not match the signature \(signer "CN=Test Signer brainpoolP256r1/,
+  },
+  {
+    name: 'tampered content, detached',
+    make: () => sign([...signer(pkis.rsa), ...withInt(pkis.rsa)]),
+    detached: true,
+    anchors: () => [pkis.rsa.rootPem],
+    content: tampered,
+    expectOk: false,
+    reason: /content digest does not match the signature \(signer "CN=Test Signer RSA/,
+  },
 );
 
 /** `openssl cms -sign` honours only the last -certfile: give it one file with both intermediates. */
@@ -260,7 +496,9 @@ describe('CMS structure', () => {
     await expect(verifyCmsDetached(content, sig, trust, 'f')).rejects.toThrow(/expired on 2021-01-01/);
     // Root and intermediate were made today, so no past instant is inside every validity period:
     // the earliest-failing certificate must be named instead.
-    await expect(verifyCmsDetached(content, sig, trust, 'f', new Date('2020-06-01T00:00:00Z'))).rejects.toThrow(/"CN=Test Intermediate RSA, O=Example Org, C=DE" is not valid before/);
+    await expect(verifyCmsDetached(content, sig, trust, 'f', new Date('2020-06-01T00:00:00Z'))).rejects.toThrow(
+      /"CN=Test Intermediate RSA, O=Example Org, C=DE" is not valid before/,
+    );
   });
 });
 

@@ -15,7 +15,14 @@ import { validateChain } from '../../src/pki/chain.js';
 import { signatureTag, verifyCosignSignature, type CosignPolicy, type CosignSignatureInput } from '../../src/verify/cosign.js';
 import { REPO_ROOT } from '../support/cli.js';
 import {
-  GEMATIK_IDENTITY, addCosignLeaves, cosignPayload, randomDigest, signBytes, signatureManifest, type CosignLeaves, type LayerSpec,
+  GEMATIK_IDENTITY,
+  addCosignLeaves,
+  cosignPayload,
+  randomDigest,
+  signBytes,
+  signatureManifest,
+  type CosignLeaves,
+  type LayerSpec,
 } from '../support/cosign.js';
 import { issue, issueExpiredLeaf, makePki, openssl, opensslOk, type Pki } from '../support/openssl.js';
 
@@ -178,12 +185,16 @@ describe('cosign signatures (gematik mode)', () => {
     expect(verify(signatureManifest([bad, good])).identity).toBe(GEMATIK_IDENTITY);
     const wrongDigest = await layer({ payload: cosignPayload(randomDigest()) });
     const msg = reason(signatureManifest([bad, wrongDigest]));
-    expect(msg).toMatch(/^image signature: none of 2 signatures verifies: #1 sha256:[0-9a-f]{12}…: no trusted anchor.*; #2 sha256:[0-9a-f]{12}…: payload names/);
+    expect(msg).toMatch(
+      /^image signature: none of 2 signatures verifies: #1 sha256:[0-9a-f]{12}…: no trusted anchor.*; #2 sha256:[0-9a-f]{12}…: payload names/,
+    );
   });
 
   it('rejects what is not a cosign signature manifest', async () => {
     const good = signatureManifest([await layer()]);
-    expect(reason({ ...good, manifest: Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}') })).toMatch(/not an OCI\/Docker image manifest/);
+    expect(reason({ ...good, manifest: Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}') })).toMatch(
+      /not an OCI\/Docker image manifest/,
+    );
     expect(reason({ ...good, manifest: Buffer.from([0xff, 0xfe]) })).toMatch(/signature manifest is not valid JSON/);
     expect(reason(signatureManifest([{ ...(await layer()), mediaType: 'application/octet-stream' }]))).toMatch(/no cosign signature layer/);
     expect(reason(good, { imageDigest: 'latest' })).toMatch(/"latest" is not a sha256 manifest digest/);
@@ -210,8 +221,26 @@ describe.skipIf(!existsSync(SIGNING))(`real gematik signing chains (${SIGNING})`
     const ou = (o: string): string => `/C=DE/O=gematik GmbH NOT-VALID/OU=${o}`;
     const rootSubj = `${ou('Zentrale Root-CA der Telematikinfrastruktur')}/CN=GEM.RCA7 TEST-ONLY`;
     const caSubj = `${ou('Komponenten-CA der Telematikinfrastruktur')}/CN=GEM.KOMP-CA61 TEST-ONLY`;
-    await opensslOk(['req', '-x509', '-new', '-config', fake.cnf, '-extensions', 'v3_ca', '-key', fake.rootKey, '-sha256',
-      '-subj', rootSubj, '-days', '3650', '-set_serial', '1', '-out', fake.rootPem]);
+    await opensslOk([
+      'req',
+      '-x509',
+      '-new',
+      '-config',
+      fake.cnf,
+      '-extensions',
+      'v3_ca',
+      '-key',
+      fake.rootKey,
+      '-sha256',
+      '-subj',
+      rootSubj,
+      '-days',
+      '3650',
+      '-set_serial',
+      '1',
+      '-out',
+      fake.rootPem,
+    ]);
     await issue(fake, fake.intKey, caSubj, fake.rootPem, fake.rootKey, 'v3_ca', fake.intPem, [], 2);
     const forged = await addCosignLeaves(fake, 'Forged');
     const chain = (await pem(fake.intPem)) + (await pem(fake.rootPem));
@@ -236,7 +265,13 @@ describe.skipIf(!existsSync(SIGNING))(`real gematik signing chains (${SIGNING})`
     expect(subjectAltEmails(leaf!)).toEqual([GEMATIK_IDENTITY]);
     const at = new Date(leaf!.notBefore.value.getTime() + 86_400_000);
     expect(() => validateChain({ leaf: leaf!, intermediates: [], anchors: chain, at })).toThrow(/issuer "CN=GEM\.KOMP-CA8, [^"]*" not found/);
-    const peer = await openssl(['verify', '-partial_chain', '-CAfile', path.join(SIGNING, 'prod', 'ca-chain.pem'), path.join(SIGNING, 'prod', 'OCIcontainerimage2.pem')]);
+    const peer = await openssl([
+      'verify',
+      '-partial_chain',
+      '-CAfile',
+      path.join(SIGNING, 'prod', 'ca-chain.pem'),
+      path.join(SIGNING, 'prod', 'OCIcontainerimage2.pem'),
+    ]);
     expect(peer.exitCode).not.toBe(0);
   });
 });

@@ -81,16 +81,18 @@ function mutate(input: Uint8Array, rand: (n: number) => number): Buffer {
       case 4: // truncation
         b = b.subarray(0, rand(b.length + 1));
         break;
-      case 5: { // length-field corruption right after something that looks like a tag
+      case 5: {
+        // length-field corruption right after something that looks like a tag
         const tags = [];
         for (let i = 0; i + 1 < b.length && tags.length < 64; i = i + 1 + rand(32)) if (TAGS.has(b[i]!)) tags.push(i);
         const t = tags[rand(tags.length)];
         if (t === undefined) break;
-        const lenBytes = (b[t + 1]! & 0x80) ? 1 + (b[t + 1]! & 0x7f) : 1;
+        const lenBytes = b[t + 1]! & 0x80 ? 1 + (b[t + 1]! & 0x7f) : 1;
         b = Buffer.concat([b.subarray(0, t + 1), Buffer.from(HUGE_LENGTHS[rand(HUGE_LENGTHS.length)]!), b.subarray(t + 1 + lenBytes)]);
         break;
       }
-      case 6: { // duplicate a slice elsewhere (repeated structures, overlapping lengths)
+      case 6: {
+        // duplicate a slice elsewhere (repeated structures, overlapping lengths)
         const len = 1 + rand(64);
         b = Buffer.concat([b.subarray(0, at), b.subarray(rand(b.length), rand(b.length) + len), b.subarray(at)]);
         break;
@@ -113,7 +115,12 @@ interface Outcome {
 }
 
 /** Run `call` on ITERATIONS mutations; classify each result. */
-async function fuzz(original: Uint8Array, seed: number, call: (input: Buffer, rand: (n: number) => number) => Promise<unknown>, same: (r: unknown) => boolean): Promise<Outcome> {
+async function fuzz(
+  original: Uint8Array,
+  seed: number,
+  call: (input: Buffer, rand: (n: number) => number) => Promise<unknown>,
+  same: (r: unknown) => boolean,
+): Promise<Outcome> {
   const rand = prng(seed);
   const out: Outcome = { iterations: 0, rejected: 0, accepted: [], escaped: [], maxMs: 0, totalMs: 0 };
   const start = performance.now();
@@ -127,7 +134,7 @@ async function fuzz(original: Uint8Array, seed: number, call: (input: Buffer, ra
       else if (!input.equals(original)) out.accepted.push(input);
     } catch (err) {
       if (err instanceof VerifyError && !/\n/.test(err.message)) out.rejected++;
-      else if (out.escaped.length < 10) out.escaped.push(`#${i}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      else if (out.escaped.length < 10) out.escaped.push(`#${i}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       else out.escaped.push(`#${i}`);
     }
     out.maxMs = Math.max(out.maxMs, performance.now() - t0);
@@ -138,8 +145,10 @@ async function fuzz(original: Uint8Array, seed: number, call: (input: Buffer, ra
 }
 
 function expectTyped(name: string, o: Outcome): void {
-  console.log(`fuzz ${name}: ${o.iterations} inputs, ${o.rejected} VerifyErrors, ${o.accepted.length} accepted as equivalent (signed bytes and report unchanged), ` +
-    `${o.escaped.length} escaped, ${(o.totalMs / 1000).toFixed(1)} s total, slowest call ${o.maxMs.toFixed(0)} ms`);
+  console.log(
+    `fuzz ${name}: ${o.iterations} inputs, ${o.rejected} VerifyErrors, ${o.accepted.length} accepted as equivalent (signed bytes and report unchanged), ` +
+      `${o.escaped.length} escaped, ${(o.totalMs / 1000).toFixed(1)} s total, slowest call ${o.maxMs.toFixed(0)} ms`,
+  );
   expect(o.escaped.slice(0, 5)).toEqual([]);
   expect(o.iterations).toBe(ITERATIONS);
   expect(o.maxMs).toBeLessThan(MAX_CALL_MS);
@@ -160,13 +169,34 @@ describe(`fuzz (${ITERATIONS} seeded mutations per format)`, () => {
     const sig = await readFile(`${content}.p7s`);
     const trust: TrustAnchors = { anchors: await loadCertificates([path.join(dir, 'trust', 'example-root-ca.pem')]), intermediates: [] };
     const baseline = JSON.stringify(await verifyCmsDetached(content, sig, trust, 'nginx/nginx.conf'));
-    const o = await fuzz(sig, SEED, (input) => verifyCmsDetached(content, input, trust, 'nginx/nginx.conf'), (r) => JSON.stringify(r) === baseline);
+    const o = await fuzz(
+      sig,
+      SEED,
+      (input) => verifyCmsDetached(content, input, trust, 'nginx/nginx.conf'),
+      (r) => JSON.stringify(r) === baseline,
+    );
     expectTyped('cms', o);
     // Whatever we accepted, openssl must accept too (e.g. a flipped bit in an unsigned certificate copy).
     for (const [i, input] of o.accepted.slice(0, MAX_ORACLE_CHECKS).entries()) {
       const f = path.join(tmp, `cms-accepted-${i}.p7s`);
       await writeFile(f, input);
-      const peer = await openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', f, '-content', content, '-CAfile', path.join(dir, 'trust', 'example-root-ca.pem'), '-purpose', 'any', '-out', '/dev/null']);
+      const peer = await openssl([
+        'cms',
+        '-verify',
+        '-binary',
+        '-inform',
+        'DER',
+        '-in',
+        f,
+        '-content',
+        content,
+        '-CAfile',
+        path.join(dir, 'trust', 'example-root-ca.pem'),
+        '-purpose',
+        'any',
+        '-out',
+        '/dev/null',
+      ]);
       const diff = [...input.keys()].filter((k) => input[k] !== sig[k]).slice(0, 4);
       expect({ i, exit: peer.exitCode, diff, lengths: [input.length, sig.length], peer: peer.stderr }).toMatchObject({ i, exit: 0 });
     }
@@ -180,15 +210,23 @@ describe(`fuzz (${ITERATIONS} seeded mutations per format)`, () => {
     await writeFile(path.join(content, 'version.txt'), '1.0\n');
     const pki = await makePki(path.join(tmp, 'cab-pki'), 'Fuzz CAB', 'p256');
     const unsigned = await makeCab(path.join(tmp, 'unsigned.cab'), content, ['setup.cmd', 'version.txt']);
-    const signed = await signCab(unsigned, path.join(tmp, 'signed.cab'), { certs: await bundle(path.join(tmp, 'certs.pem'), [pki.leafPem, pki.intPem]), key: pki.leafKey });
+    const signed = await signCab(unsigned, path.join(tmp, 'signed.cab'), {
+      certs: await bundle(path.join(tmp, 'certs.pem'), [pki.leafPem, pki.intPem]),
+      key: pki.leafKey,
+    });
     const trust: TrustAnchors = { anchors: await loadCertificates([pki.rootPem]), intermediates: [] };
     const original = await readFile(signed);
     const baseline = JSON.stringify(await verifyAuthenticodeCab(signed, trust, 'TrustedTpm.cab'));
     const target = path.join(tmp, 'mutated.cab');
-    const o = await fuzz(original, SEED + 1, async (input) => {
-      await writeFile(target, input);
-      return verifyAuthenticodeCab(target, trust, 'TrustedTpm.cab');
-    }, (r) => JSON.stringify(r) === baseline);
+    const o = await fuzz(
+      original,
+      SEED + 1,
+      async (input) => {
+        await writeFile(target, input);
+        return verifyAuthenticodeCab(target, trust, 'TrustedTpm.cab');
+      },
+      (r) => JSON.stringify(r) === baseline,
+    );
     expectTyped('authenticode', o);
     // Accepted changes must be ones osslsigncode accepts too (e.g. header bytes Authenticode excludes).
     for (const [i, input] of o.accepted.slice(0, MAX_ORACLE_CHECKS).entries()) {
@@ -216,24 +254,30 @@ describe(`fuzz (${ITERATIONS} seeded mutations per format)`, () => {
 
     // The mutated bytes drive one of several targets; the signed payload must be unchanged on success.
     let verifiedPayload: Uint8Array | undefined;
-    const o = await fuzz(original, SEED + 2, async (input, rand) => {
-      const target = rand(6);
-      let image;
-      const mut = (b: Uint8Array): Buffer => mutate(b, rand);
-      if (target === 0) image = { ...signatureManifest([good]), manifest: input };
-      else if (target === 1) image = signatureManifest([{ ...good, payload: mut(payload) }]);
-      else if (target === 2) image = signatureManifest([{ ...good, signature: mut(Buffer.from(good.signature!, 'base64')).toString('base64') }]);
-      else if (target === 3) image = signatureManifest([{ ...good, certPem: toPem(mut(pemDer(leafPem))) }]);
-      else if (target === 4) image = signatureManifest([{ ...good, chainPem: toPem(mut(pemDer(chainPem.split('-----END CERTIFICATE-----')[0]!))) + chainPem }]);
-      else {
-        // Blob swapped under the right digest: the defence-in-depth digest check must catch it.
-        const m = signatureManifest([good]);
-        image = { ...m, blobs: new Map([...m.blobs.keys()].map((k) => [k, mut(payload)])) };
-      }
-      const r: CosignResult = verifyCosignSignature(image, policy);
-      verifiedPayload = [...image.blobs.values()][0];
-      return r;
-    }, (r) => JSON.stringify(r) === baseline && verifiedPayload !== undefined && Buffer.from(verifiedPayload).equals(payload));
+    const o = await fuzz(
+      original,
+      SEED + 2,
+      async (input, rand) => {
+        const target = rand(6);
+        let image;
+        const mut = (b: Uint8Array): Buffer => mutate(b, rand);
+        if (target === 0) image = { ...signatureManifest([good]), manifest: input };
+        else if (target === 1) image = signatureManifest([{ ...good, payload: mut(payload) }]);
+        else if (target === 2) image = signatureManifest([{ ...good, signature: mut(Buffer.from(good.signature!, 'base64')).toString('base64') }]);
+        else if (target === 3) image = signatureManifest([{ ...good, certPem: toPem(mut(pemDer(leafPem))) }]);
+        else if (target === 4)
+          image = signatureManifest([{ ...good, chainPem: toPem(mut(pemDer(chainPem.split('-----END CERTIFICATE-----')[0]!))) + chainPem }]);
+        else {
+          // Blob swapped under the right digest: the defence-in-depth digest check must catch it.
+          const m = signatureManifest([good]);
+          image = { ...m, blobs: new Map([...m.blobs.keys()].map((k) => [k, mut(payload)])) };
+        }
+        const r: CosignResult = verifyCosignSignature(image, policy);
+        verifiedPayload = [...image.blobs.values()][0];
+        return r;
+      },
+      (r) => JSON.stringify(r) === baseline && verifiedPayload !== undefined && Buffer.from(verifiedPayload).equals(payload),
+    );
     expectTyped('cosign', o);
   }, 120_000);
 });

@@ -37,7 +37,10 @@ async function payload(files: Record<string, string>, manifest: string): Promise
 }
 
 async function manifestError(dir: string): Promise<string> {
-  const err = await verifyPayloadManifest(dir, { unlisted: 'warn' }).then(() => undefined, (e: unknown) => e);
+  const err = await verifyPayloadManifest(dir, { unlisted: 'warn' }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(VerifyError);
   expect((err as VerifyError).file).toBe('.manifest');
   return (err as VerifyError).message;
@@ -47,9 +50,15 @@ describe.skipIf(!existsSync(POPP))(`gematik-popp payload (${POPP})`, () => {
   it('verifies every listed file, ignores the self line, reports the unlisted TSL and the revision', async () => {
     const r = await verifyPayloadManifest(await poppCopy(), { unlisted: 'warn' });
     expect(r.checks.map((c) => c.file).sort()).toEqual([
-      '.revision', 'ECC-RSA_TSL-test.xml', 'TrustedTpm.cab', 'apple-root-ca/apple-root.pem', 'federation-master.yaml',
-      'policy-engine-bundle-keys/ca/GEM.KOMP-CA61-TEST-ONLY.pem', 'policy-engine-bundle-keys/ca/GEM.RCA7-TEST-ONLY.pem',
-      'policy-engine-bundle-keys/signers/zeta-policy-freigeber-komp61.pem', 'roots.json',
+      '.revision',
+      'ECC-RSA_TSL-test.xml',
+      'TrustedTpm.cab',
+      'apple-root-ca/apple-root.pem',
+      'federation-master.yaml',
+      'policy-engine-bundle-keys/ca/GEM.KOMP-CA61-TEST-ONLY.pem',
+      'policy-engine-bundle-keys/ca/GEM.RCA7-TEST-ONLY.pem',
+      'policy-engine-bundle-keys/signers/zeta-policy-freigeber-komp61.pem',
+      'roots.json',
     ]);
     expect(r.checks.every((c) => c.ok && c.kind === 'manifest')).toBe(true);
     expect(r.unlisted).toEqual(['TSL-valid-ECC-rise-cvc.xml']);
@@ -60,7 +69,9 @@ describe.skipIf(!existsSync(POPP))(`gematik-popp payload (${POPP})`, () => {
   it("policy 'error' turns the unlisted file into a failed check", async () => {
     const r = await verifyPayloadManifest(await poppCopy(), { unlisted: 'error' });
     const failed = r.checks.filter((c) => !c.ok);
-    expect(failed).toEqual([{ file: 'TSL-valid-ECC-rise-cvc.xml', kind: 'manifest', ok: false, signers: [], reason: 'TSL-valid-ECC-rise-cvc.xml: not listed in .manifest' }]);
+    expect(failed).toEqual([
+      { file: 'TSL-valid-ECC-rise-cvc.xml', kind: 'manifest', ok: false, signers: [], reason: 'TSL-valid-ECC-rise-cvc.xml: not listed in .manifest' },
+    ]);
     expect(r.warnings).toEqual([]);
   });
 
@@ -85,7 +96,10 @@ describe('payload manifest rules', () => {
   it('accepts both sha256sum forms and upper-case hex; ignores the self line', async () => {
     const dir = await payload({ a: 'A', 'sub/b': 'B' }, `${hex('A').toUpperCase()}  ./a\n${hex('B')} *sub/b\n${'0'.repeat(64)}  ./.manifest\n`);
     const r = await verifyPayloadManifest(dir, { unlisted: 'error' });
-    expect(r.checks.map((c) => [c.file, c.ok])).toEqual([['a', true], ['sub/b', true]]);
+    expect(r.checks.map((c) => [c.file, c.ok])).toEqual([
+      ['a', true],
+      ['sub/b', true],
+    ]);
     expect(r.unlisted).toEqual([]);
     expect(r.revision).toBeUndefined();
   });

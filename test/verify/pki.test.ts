@@ -68,7 +68,7 @@ describe('loadCertificates', () => {
 });
 
 describe('naming and fingerprints', () => {
-  it('certSha256 equals openssl\'s SHA-256 fingerprint', async () => {
+  it("certSha256 equals openssl's SHA-256 fingerprint", async () => {
     const [cert] = await loadCertificates([bp.leafPem]);
     const out = await opensslOk(['x509', '-in', bp.leafPem, '-noout', '-fingerprint', '-sha256']);
     expect(certSha256(cert!)).toBe(out.split('=')[1]!.trim().replace(/:/g, '').toLowerCase());
@@ -78,8 +78,21 @@ describe('naming and fingerprints', () => {
     const key = path.join(tmp, 'k.pem');
     await opensslOk(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
     const cert = path.join(tmp, 'names.pem');
-    await opensslOk(['req', '-x509', '-new', '-config', bp.cnf, '-key', key, '-days', '1', '-out', cert,
-      '-subj', '/C=DE/ST=Berlin/L=Berlin/O=Example, Org/OU=Unit/CN=Signer\\+1/serialNumber=42/emailAddress=a@example.org']);
+    await opensslOk([
+      'req',
+      '-x509',
+      '-new',
+      '-config',
+      bp.cnf,
+      '-key',
+      key,
+      '-days',
+      '1',
+      '-out',
+      cert,
+      '-subj',
+      '/C=DE/ST=Berlin/L=Berlin/O=Example, Org/OU=Unit/CN=Signer\\+1/serialNumber=42/emailAddress=a@example.org',
+    ]);
     const [c] = await loadCertificates([cert]);
     expect(subjectString(c!)).toBe('emailAddress=a@example.org, serialNumber=42, CN=Signer\\+1, OU=Unit, O=Example\\, Org, L=Berlin, ST=Berlin, C=DE');
   });
@@ -105,8 +118,9 @@ describe('node:crypto engine and chain', () => {
     expect(r.anchor).toBe(root);
     const minAfter = Math.min(...[root!, int!, leaf!].map((c) => c.notAfter.value.getTime()));
     expect(r.earliestExpiry.getTime()).toBe(minAfter);
-    expect(() => validateChain({ leaf: leaf!, intermediates: [int!], anchors: [otherRoot!], at: new Date() }))
-      .toThrow(/no trusted anchor for "CN=Test Signer PSS, O=Example Org, C=DE": issuer "CN=Test Root PSS, O=Example Org, C=DE" of "CN=Test Intermediate PSS/);
+    expect(() => validateChain({ leaf: leaf!, intermediates: [int!], anchors: [otherRoot!], at: new Date() })).toThrow(
+      /no trusted anchor for "CN=Test Signer PSS, O=Example Org, C=DE": issuer "CN=Test Root PSS, O=Example Org, C=DE" of "CN=Test Intermediate PSS/,
+    );
     expect(() => validateChain({ leaf: leaf!, intermediates: [int!], anchors: [root!], at: new Date('2100-01-01') })).toThrow(/expired on/);
   });
 });

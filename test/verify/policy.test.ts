@@ -11,7 +11,12 @@ import type { FileCheck, ImageCheck, SignerReport } from '../../src/verify/types
 
 const signer = (earliestExpiry: string, subject = 'CN=Signer'): SignerReport => ({ subject, anchor: 'CN=Root', earliestExpiry });
 const check = (file: string, extra: Partial<FileCheck> = {}): FileCheck => ({ file, kind: 'authenticode', ok: true, signers: [], ...extra });
-const image = (signedAt?: string): ImageCheck => ({ checked: true, signer: signer('2030-01-01T00:00:00.000Z'), identity: 'a@b', ...(signedAt ? { signedAt } : {}) });
+const image = (signedAt?: string): ImageCheck => ({
+  checked: true,
+  signer: signer('2030-01-01T00:00:00.000Z'),
+  identity: 'a@b',
+  ...(signedAt ? { signedAt } : {}),
+});
 
 describe('proven time', () => {
   it('prefers the image signature time, else the latest verified timestamp, never a failed check', () => {
@@ -24,13 +29,22 @@ describe('proven time', () => {
     expect(provenTime(image('2026-03-01T10:00:00Z'), checks)).toEqual({ time: '2026-03-01T10:00:00.000Z', basis: 'image signature' });
     expect(provenTime(image(), checks)).toEqual({ time: '2025-06-01T00:00:00.000Z', basis: 'RFC 3161 timestamp of b.cab' });
     // An image check that did not happen proves nothing, whatever it carries.
-    expect(provenTime({ checked: false, signedAt: '2030-01-01T00:00:00Z' }, checks)).toEqual({ time: '2025-06-01T00:00:00.000Z', basis: 'RFC 3161 timestamp of b.cab' });
+    expect(provenTime({ checked: false, signedAt: '2030-01-01T00:00:00Z' }, checks)).toEqual({
+      time: '2025-06-01T00:00:00.000Z',
+      basis: 'RFC 3161 timestamp of b.cab',
+    });
     expect(provenTime(undefined, [check('d.conf')])).toBeUndefined();
   });
 
   it('takes the latest recorded time over all targets and ignores unreadable ones', () => {
-    expect(lastProvenTime([undefined, { provenTime: 'garbage' }, { provenTime: '2025-01-01T00:00:00.000Z', provenBasis: 'x' }, { provenTime: '2025-02-01T00:00:00.000Z' }]))
-      .toEqual({ time: '2025-02-01T00:00:00.000Z', basis: 'unknown' });
+    expect(
+      lastProvenTime([
+        undefined,
+        { provenTime: 'garbage' },
+        { provenTime: '2025-01-01T00:00:00.000Z', provenBasis: 'x' },
+        { provenTime: '2025-02-01T00:00:00.000Z' },
+      ]),
+    ).toEqual({ time: '2025-02-01T00:00:00.000Z', basis: 'unknown' });
     expect(lastProvenTime([undefined, {}])).toBeUndefined();
   });
 
@@ -41,7 +55,9 @@ describe('proven time', () => {
     expect(downgradeProblem({ time: '2025-05-31T23:59:59.999Z', basis: 'RFC 3161 timestamp of x.cab' }, last)).toBe(
       "payload was proven at 2025-05-31T23:59:59.999Z (RFC 3161 timestamp of x.cab), older than the last applied payload's 2025-06-01T00:00:00.000Z (image signature)",
     );
-    expect(downgradeProblem(undefined, last)).toBe('payload proves no signing time, but the last applied payload was proven at 2025-06-01T00:00:00.000Z (image signature)');
+    expect(downgradeProblem(undefined, last)).toBe(
+      'payload proves no signing time, but the last applied payload was proven at 2025-06-01T00:00:00.000Z (image signature)',
+    );
     // Nothing recorded (first run, or records from before this check existed): nothing to compare.
     expect(downgradeProblem(undefined, undefined)).toBeUndefined();
     expect(downgradeProblem({ time: '2000-01-01T00:00:00.000Z', basis: 'image signature' }, undefined)).toBeUndefined();
@@ -84,7 +100,13 @@ describe('config: manifest, eku, expiryWarningDays', () => {
   };
 
   it('defaults: manifest off with unlisted warn, 30 days, no EKU for cms, codeSigning for authenticode', () => {
-    const c = parse({ trust: { t: ['r.pem'] }, verify: [{ files: 'a', trust: ['t'] }, { files: 'b.cab', kind: 'authenticode', trust: ['t'] }] });
+    const c = parse({
+      trust: { t: ['r.pem'] },
+      verify: [
+        { files: 'a', trust: ['t'] },
+        { files: 'b.cab', kind: 'authenticode', trust: ['t'] },
+      ],
+    });
     expect(c.manifest).toEqual({ check: 'off', unlisted: 'warn' });
     expect(c.expiryWarningDays).toBe(30);
     expect(c.verify[0]!.eku).toEqual([]);
@@ -103,7 +125,10 @@ describe('config: manifest, eku, expiryWarningDays', () => {
     });
     expect(c.manifest).toEqual({ check: 'required', unlisted: 'error' });
     expect(c.expiryWarningDays).toBe(90);
-    expect(c.verify[0]!.eku).toEqual([{ oid: '1.3.6.1.5.5.7.3.4', name: 'emailProtection' }, { oid: '1.2.3.4', name: '1.2.3.4' }]);
+    expect(c.verify[0]!.eku).toEqual([
+      { oid: '1.3.6.1.5.5.7.3.4', name: 'emailProtection' },
+      { oid: '1.2.3.4', name: '1.2.3.4' },
+    ]);
     expect(c.verify[1]!.eku.map((e) => e.name)).toEqual(['codeSigning', 'timeStamping']);
   });
 
@@ -114,7 +139,8 @@ describe('config: manifest, eku, expiryWarningDays', () => {
     expect(error({ manifest: 'required' })).toBe('test.yaml: manifest: expected a mapping with check and unlisted');
     expect(error({ expiryWarningDays: -1 })).toBe('test.yaml: expiryWarningDays: expected a whole number of days from 0 to 3650');
     expect(error({ expiryWarningDays: '30' })).toBe('test.yaml: expiryWarningDays: expected a whole number of days from 0 to 3650');
-    expect(error({ trust: { t: ['r.pem'] }, verify: [{ files: 'a', trust: ['t'], eku: ['codesigning'] }] }))
-      .toBe('test.yaml: verify.0.eku.0: unknown extendedKeyUsage "codesigning" (expected serverAuth, clientAuth, codeSigning, emailProtection, timeStamping or a dotted OID)');
+    expect(error({ trust: { t: ['r.pem'] }, verify: [{ files: 'a', trust: ['t'], eku: ['codesigning'] }] })).toBe(
+      'test.yaml: verify.0.eku.0: unknown extendedKeyUsage "codesigning" (expected serverAuth, clientAuth, codeSigning, emailProtection, timeStamping or a dotted OID)',
+    );
   });
 });

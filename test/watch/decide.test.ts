@@ -2,7 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { afterAttempt, decideAtStart, decideReload, dueIn, noteChange, START_MARGIN_MS } from '../../src/watch/decide.js';
 import { combineDigests, isBookkeeping } from '../../src/watch/hash.js';
-import { parseBootTime, parsePidFile, parseProcStat, parseStartTicks, pidFileOwner, processStartMs, selectTargets, signalError, USER_HZ, type ProcInfo } from '../../src/watch/procs.js';
+import {
+  parseBootTime,
+  parsePidFile,
+  parseProcStat,
+  parseStartTicks,
+  pidFileOwner,
+  processStartMs,
+  selectTargets,
+  signalError,
+  USER_HZ,
+  type ProcInfo,
+} from '../../src/watch/procs.js';
 
 describe('debounce', () => {
   it('is due quietMs after the last change of a burst', () => {
@@ -34,14 +45,20 @@ describe('debounce', () => {
 describe('reload at start', () => {
   const swap = 1_800_000_000_000;
   it('reloads a consumer that started before the current content was swapped in', () => {
-    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap - 60_000] })).toEqual({ reload: true, reason: 'consumer started before the content' });
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap - 60_000] })).toEqual({
+      reload: true,
+      reason: 'consumer started before the content',
+    });
     // Within the margin is not proof: nginx may have read its config just before the PID we see began.
     expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + START_MARGIN_MS - 1] }).reload).toBe(true);
   });
 
   it('spares a consumer that provably started after the swap (a fresh pod), but only if all of them did', () => {
     expect(START_MARGIN_MS).toBe(1000); // the README's "at least 1 s after"
-    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + START_MARGIN_MS] })).toEqual({ reload: false, reason: 'consumer started after the content' });
+    expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + START_MARGIN_MS] })).toEqual({
+      reload: false,
+      reason: 'consumer started after the content',
+    });
     expect(decideAtStart({ mode: 'auto', contentTimeMs: swap, consumerStartsMs: [swap + 5000, swap - 5000] }).reload).toBe(true);
   });
 
@@ -147,7 +164,9 @@ describe('process selection', () => {
     expect(pidFileOwner('/run/app/pid')).toBe('the consumer');
     expect(() => parsePidFile('/run/nginx.pid', '')).toThrow('nginx (pid file /run/nginx.pid) is not running: the file is empty');
     expect(() => parsePidFile('/run/nginx.pid', ' \n')).toThrow(/is not running: the file is empty/);
-    expect(() => parsePidFile('/run/nginx.pid', 'token=s3cret\n')).toThrow('nginx (pid file /run/nginx.pid) does not hold a process ID (13 bytes, not one number)');
+    expect(() => parsePidFile('/run/nginx.pid', 'token=s3cret\n')).toThrow(
+      'nginx (pid file /run/nginx.pid) does not hold a process ID (13 bytes, not one number)',
+    );
     expect(parsePidFile('/run/nginx.pid', '4242\n')).toBe(4242);
     const gone = signalError(Object.assign(new Error('kill ESRCH'), { code: 'ESRCH' }), 123, 'pid file /run/nginx.pid');
     expect(gone.message).toBe('process 123 from pid file /run/nginx.pid is gone');

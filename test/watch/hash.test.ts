@@ -15,10 +15,12 @@ describe('DirectoryHasher on a published volume', () => {
     const hasher = new DirectoryHasher(volume);
     const first = await hasher.hash();
     const conf = path.join(volume, 'nginx', 'nginx.conf');
-    expect(first).toBe(combineDigests([
-      { path: 'nginx/nginx.conf', sha256: await sha256File(conf) },
-      { path: 'opa/policy.rego', sha256: await sha256File(path.join(volume, 'opa', 'policy.rego')) },
-    ]));
+    expect(first).toBe(
+      combineDigests([
+        { path: 'nginx/nginx.conf', sha256: await sha256File(conf) },
+        { path: 'opa/policy.rego', sha256: await sha256File(path.join(volume, 'opa', 'policy.rego')) },
+      ]),
+    );
     // Bookkeeping (..data, generations, status, lock) does not count.
     expect((await readdir(volume)).filter((n) => n.startsWith('..')).length).toBeGreaterThan(1);
 
@@ -99,7 +101,7 @@ describe('DirectoryHasher on a published volume', () => {
     expect(t1).toBeGreaterThan(t2);
   });
 
-  it('dates a subdirectory of a swapped volume by the parent\'s ..data swap', async () => {
+  it("dates a subdirectory of a swapped volume by the parent's ..data swap", async () => {
     const volume = path.join(await tempDir(), 'volume');
     await publish(volume, { 'nginx/nginx.conf': 'a\n' });
     await new Promise((r) => setTimeout(r, 20));
@@ -113,7 +115,9 @@ describe('DirectoryHasher on a published volume', () => {
     await writeFile(path.join(dir, 'sub', 'a'), 'a');
     await writeFile(path.join(dir, 'b'), 'b');
     const hasher = new DirectoryHasher(dir);
-    expect(await hasher.contentTime()).toBe(Math.max(...(await Promise.all([dir, path.join(dir, 'sub'), path.join(dir, 'sub', 'a'), path.join(dir, 'b')].map(async (p) => (await stat(p)).ctimeMs)))));
+    expect(await hasher.contentTime()).toBe(
+      Math.max(...(await Promise.all([dir, path.join(dir, 'sub'), path.join(dir, 'sub', 'a'), path.join(dir, 'b')].map(async (p) => (await stat(p)).ctimeMs)))),
+    );
     await new Promise((r) => setTimeout(r, 20));
     await writeFile(path.join(dir, 'sub', 'c'), 'c');
     await rm(path.join(dir, 'sub', 'c'));

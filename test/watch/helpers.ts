@@ -90,7 +90,12 @@ export async function startNginx(prefix: string, config: string): Promise<Nginx>
   const child: ChildProcess = spawn(bin, [...args, '-g', `daemon off; pid ${pidFile};`], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const pid = async () => Number((await readFile(pidFile, 'utf8')).trim());
-  await waitFor('nginx to write its pid file', () => readFile(pidFile, 'utf8').then((t) => (t.trim() ? t : undefined), () => undefined));
+  await waitFor('nginx to write its pid file', () =>
+    readFile(pidFile, 'utf8').then(
+      (t) => (t.trim() ? t : undefined),
+      () => undefined,
+    ),
+  );
   return {
     pidFile,
     errorLog,

@@ -17,7 +17,13 @@ describe('watch options', () => {
   });
 
   it('parses the OPA PUT and keeps credentials out of URLs', () => {
-    const o = parseWatchOptions({ ...dir, http: ['put', 'http://127.0.0.1:8181/v1/policies/zeta'], bodyFile: '/p/policy.rego', onStart: true, pollSeconds: '2.5' });
+    const o = parseWatchOptions({
+      ...dir,
+      http: ['put', 'http://127.0.0.1:8181/v1/policies/zeta'],
+      bodyFile: '/p/policy.rego',
+      onStart: true,
+      pollSeconds: '2.5',
+    });
     expect(o.action).toMatchObject({ kind: 'http', method: 'PUT', bodyFile: '/p/policy.rego' });
     expect(o.pollMs).toBe(2500);
     expect(o.onStart).toBe('always');
@@ -62,11 +68,17 @@ describe('watch options', () => {
     expect(onStart([], { ZETA_PROVISION_ON_START: 'true' })).toBe('always');
     expect(onStart(['--on-start=always'], { ZETA_PROVISION_ON_START: 'never' })).toBe('always');
     expect(() => onStart(['--on-start=sometimes'])).toThrow('--on-start: expected auto, always or never, got "sometimes"');
-    expect(() => onStart([], { ZETA_PROVISION_ON_START: 'later' })).toThrow('environment variable ZETA_PROVISION_ON_START: expected auto, always or never, got "later"');
+    expect(() => onStart([], { ZETA_PROVISION_ON_START: 'later' })).toThrow(
+      'environment variable ZETA_PROVISION_ON_START: expected auto, always or never, got "later"',
+    );
   });
 
   it('is reachable through the command line with --http METHOD URL', () => {
-    const cmd = parseCommandLine(['watch', '--dir', '/d', '--http', 'PUT', 'http://127.0.0.1:8181/v1/policies/zeta', '--body-file', '/d/p.rego', '--log-format', 'json'], {}, '0');
+    const cmd = parseCommandLine(
+      ['watch', '--dir', '/d', '--http', 'PUT', 'http://127.0.0.1:8181/v1/policies/zeta', '--body-file', '/d/p.rego', '--log-format', 'json'],
+      {},
+      '0',
+    );
     expect(cmd).toMatchObject({ name: 'watch', logFormat: 'json', options: { dir: '/d', action: { kind: 'http', method: 'PUT', bodyFile: '/d/p.rego' } } });
     expect(() => parseCommandLine(['watch', '--dir', '/d', '--signal', 'HUP'], {}, '0')).toThrow(/needs a target/);
     const help = parseCommandLine(['watch', '--help'], {}, '0');

@@ -28,10 +28,18 @@ export interface InitdataOutput {
 
 export async function deriveInitdata(stagingRoot: string, tree: TreeEntry[], config: InitdataConfig): Promise<InitdataOutput> {
   const parts = await resolveParts(stagingRoot, tree, config.parts);
-  return buildInitdata(config, Object.fromEntries(parts.map((p) => [p.key, p.text])), parts.map((p) => ({ key: p.key, sources: p.sources })));
+  return buildInitdata(
+    config,
+    Object.fromEntries(parts.map((p) => [p.key, p.text])),
+    parts.map((p) => ({ key: p.key, sources: p.sources })),
+  );
 }
 
-export function buildInitdata(config: Pick<InitdataConfig, 'algorithm' | 'platforms'>, data: Record<string, string>, parts: InitdataOutput['parts'] = []): InitdataOutput {
+export function buildInitdata(
+  config: Pick<InitdataConfig, 'algorithm' | 'platforms'>,
+  data: Record<string, string>,
+  parts: InitdataOutput['parts'] = [],
+): InitdataOutput {
   const toml = renderInitdata(config.algorithm, data);
   return {
     algorithm: config.algorithm,

@@ -30,9 +30,14 @@ export async function resolveParts(stagingRoot: string, tree: TreeEntry[], parts
     const entry = regular.get(rel);
     if (!entry) {
       const other = tree.find((e) => e.path === rel);
-      throw new VerifyError(`${what}: the payload has ${other ? `a ${other.type}, not a regular file,` : 'no file'} ${rel}`, rel, 'check initdata.parts in the config against the payload');
+      throw new VerifyError(
+        `${what}: the payload has ${other ? `a ${other.type}, not a regular file,` : 'no file'} ${rel}`,
+        rel,
+        'check initdata.parts in the config against the payload',
+      );
     }
-    if (entry.size > MAX_PART_BYTES) throw new VerifyError(`${what}: ${rel} is ${entry.size} bytes, over the ${MAX_PART_BYTES}-byte limit of an initdata part`, rel);
+    if (entry.size > MAX_PART_BYTES)
+      throw new VerifyError(`${what}: ${rel} is ${entry.size} bytes, over the ${MAX_PART_BYTES}-byte limit of an initdata part`, rel);
     const bytes = await readFile(path.join(stagingRoot, rel));
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -52,7 +57,8 @@ export async function resolveParts(stagingRoot: string, tree: TreeEntry[], parts
       const template = await read(part.template, what);
       sources.push(part.template);
       const wanted = [...template.matchAll(PLACEHOLDER)];
-      if (wanted.length > MAX_SUBSTITUTIONS) throw new VerifyError(`${what}: ${part.template} has ${wanted.length} placeholders, more than ${MAX_SUBSTITUTIONS}`, part.template);
+      if (wanted.length > MAX_SUBSTITUTIONS)
+        throw new VerifyError(`${what}: ${part.template} has ${wanted.length} placeholders, more than ${MAX_SUBSTITUTIONS}`, part.template);
       const values = new Map<string, string>();
       for (const m of wanted) {
         const ref = /^file:(.+)$/.exec(m[1]!);
@@ -66,7 +72,8 @@ export async function resolveParts(stagingRoot: string, tree: TreeEntry[], parts
         sources.push(rel);
       }
       text = template.replace(PLACEHOLDER, (_all, inner: string) => values.get(inner.replace(/^file:/, '').trim())!);
-      if (Buffer.byteLength(text) > MAX_PART_BYTES) throw new VerifyError(`${what}: ${part.template} with its substitutions is over ${MAX_PART_BYTES} bytes`, part.template);
+      if (Buffer.byteLength(text) > MAX_PART_BYTES)
+        throw new VerifyError(`${what}: ${part.template} with its substitutions is over ${MAX_PART_BYTES} bytes`, part.template);
     }
     checkPart(part.key, text, sources[0]!);
     out.push({ key: part.key, text, sources });
@@ -94,10 +101,14 @@ export function checkPart(key: string, text: string, source: string): void {
   } else if (key.endsWith('.rego')) {
     // Not a Rego parser: the shape the Kata agent needs — a package clause first (comments and
     // blank lines aside), balanced braces, and at least one rule after it.
-    const lines = text.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter((l) => l !== '');
+    const lines = text
+      .split('\n')
+      .map((l) => l.replace(/#.*$/, '').trim())
+      .filter((l) => l !== '');
     const pkg = /^package\s+([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)$/.exec(lines[0] ?? '');
     if (!pkg) throw new VerifyError(`initdata part ${key} (${source}) does not start with a Rego package clause`, source);
-    if (key === 'policy.rego' && pkg[1] !== 'agent_policy') throw new VerifyError(`initdata part policy.rego (${source}) is package ${pkg[1]}; the Kata agent reads package agent_policy`, source);
+    if (key === 'policy.rego' && pkg[1] !== 'agent_policy')
+      throw new VerifyError(`initdata part policy.rego (${source}) is package ${pkg[1]}; the Kata agent reads package agent_policy`, source);
     if (lines.length < 2) throw new VerifyError(`initdata part ${key} (${source}) has no rules after its package clause`, source);
     let depth = 0;
     for (const ch of stripStrings(text)) {

@@ -69,7 +69,8 @@ export function parseInitdata(bytes: Buffer, what: string): InitdataDocument {
   const extra = Object.keys(doc).filter((k) => !['algorithm', 'version', 'data'].includes(k));
   if (extra.length > 0) throw new VerifyError(`${what} has unexpected top-level keys: ${extra.join(', ')}`);
   if (doc.version !== INITDATA_VERSION) throw new VerifyError(`${what}: version ${JSON.stringify(doc.version)} is not ${INITDATA_VERSION}`);
-  if (doc.algorithm !== 'sha256' && doc.algorithm !== 'sha384' && doc.algorithm !== 'sha512') throw new VerifyError(`${what}: algorithm ${JSON.stringify(doc.algorithm)} is not sha256, sha384 or sha512`);
+  if (doc.algorithm !== 'sha256' && doc.algorithm !== 'sha384' && doc.algorithm !== 'sha512')
+    throw new VerifyError(`${what}: algorithm ${JSON.stringify(doc.algorithm)} is not sha256, sha384 or sha512`);
   const data = doc.data;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new VerifyError(`${what}: [data] is missing`);
   for (const [k, v] of Object.entries(data)) if (typeof v !== 'string') throw new VerifyError(`${what}: data.${k} is not a string`);
@@ -80,7 +81,11 @@ export function parseInitdata(bytes: Buffer, what: string): InitdataDocument {
 export function encodeInitdata(toml: Buffer): string {
   const encoded = gzipSync(toml, { level: 9 }).toString('base64');
   if (encoded.length > MAX_ENCODED_BYTES) {
-    throw new VerifyError(`the encoded initdata is ${encoded.length} bytes, over the ${MAX_ENCODED_BYTES}-byte limit for an annotation or ConfigMap value`, undefined, 'shorten the parts (the agent policy is usually the largest)');
+    throw new VerifyError(
+      `the encoded initdata is ${encoded.length} bytes, over the ${MAX_ENCODED_BYTES}-byte limit for an annotation or ConfigMap value`,
+      undefined,
+      'shorten the parts (the agent policy is usually the largest)',
+    );
   }
   return encoded;
 }

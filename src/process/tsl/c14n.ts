@@ -123,7 +123,9 @@ export function canonicalize(apex: XmlDocument | XmlElement, options: C14nOption
       for (const [p, u] of anc.namespaces) scope.set(p, u);
       for (const a of anc.attributes) if (a.namespaceURI === NS_XML) xmlAttrs.set(a.localName, a);
     }
-    const extra = options.exclusive ? [] : [...xmlAttrs.values()].filter((a) => !apex.attributes.some((b) => b.namespaceURI === NS_XML && b.localName === a.localName));
+    const extra = options.exclusive
+      ? []
+      : [...xmlAttrs.values()].filter((a) => !apex.attributes.some((b) => b.namespaceURI === NS_XML && b.localName === a.localName));
     element(apex, scope, new Map(), extra);
   }
   if (buf) sink(buf);

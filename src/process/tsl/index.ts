@@ -44,7 +44,18 @@ export function processTsl(bytes: Uint8Array, file: string, options: TslOptions)
   const signature: TslSignatureResult =
     options.signature === 'off'
       ? { checked: false, reason: 'turned off with --tsl-signature off or process.tsl.signature' }
-      : verifyTslSignature(parsed, { anchors: options.signerAnchors, intermediates: [], anchorOrigin: options.anchorOrigin ?? 'configured anchors', serviceCerts, cross: options.crossCertificates ?? [] }, options.now, file);
+      : verifyTslSignature(
+          parsed,
+          {
+            anchors: options.signerAnchors,
+            intermediates: [],
+            anchorOrigin: options.anchorOrigin ?? 'configured anchors',
+            serviceCerts,
+            cross: options.crossCertificates ?? [],
+          },
+          options.now,
+          file,
+        );
   const warnings: string[] = [];
   const fresh = checkFreshness(model, options.now, options, file);
   if (fresh) warnings.push(fresh);

@@ -47,7 +47,8 @@ export function readTsl({ doc }: TslDocument, file: string): TslModel {
         for (const x of children(id, NS_TSL, 'X509Certificate')) {
           const b64 = (x.textContent ?? '').replace(/\s+/g, '');
           // Buffer.from skips junk silently; a damaged certificate must be noticed, not half-read.
-          if (!BASE64.test(b64) || b64.length === 0) throw new VerifyError(`${file}: service "${clip(text(info) ?? '')}" has an X509Certificate that is not base64`, file);
+          if (!BASE64.test(b64) || b64.length === 0)
+            throw new VerifyError(`${file}: service "${clip(text(info) ?? '')}" has an X509Certificate that is not base64`, file);
           certificates.push(Buffer.from(b64, 'base64'));
         }
       }

@@ -32,7 +32,9 @@ export interface Selection {
 export function selectSmcbCas(tsl: TslModel): Selection {
   return select(
     tsl,
-    (s) => s.extensions.some((e) => e.oid === OID_SMCB_AUT_EXTENSION && e.value === SMCB_AUT_VALUE) && (s.status === STATUS_IN_ACCORD || s.status === STATUS_REVOKED),
+    (s) =>
+      s.extensions.some((e) => e.oid === OID_SMCB_AUT_EXTENSION && e.value === SMCB_AUT_VALUE) &&
+      (s.status === STATUS_IN_ACCORD || s.status === STATUS_REVOKED),
     'SMC-B CA',
   );
 }
@@ -83,7 +85,10 @@ function select(tsl: TslModel, wanted: (s: TslService) => boolean, what: string)
  * text. Control characters are the one thing replaced, so a name cannot forge a log line.
  */
 export function plainText(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  return s
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
 }
 
 export interface FreshnessPolicy {

@@ -18,9 +18,7 @@ import { verifyXmlSignature } from './xmldsig.js';
 
 export const OID_EKU_TSL_SIGNING = '0.4.0.2231.3.0';
 
-export type TslSignatureResult =
-  | { checked: true; signer: string; signerSha256: string; anchor: string }
-  | { checked: false; reason: string };
+export type TslSignatureResult = { checked: true; signer: string; signerSha256: string; anchor: string } | { checked: false; reason: string };
 
 const ECDSA: Record<string, string> = {
   'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256': 'sha256',
@@ -63,7 +61,8 @@ export function verifyTslSignature(tsl: TslDocument, trust: TslTrust | pkijs.Cer
   });
   const signer = keyCerts[0] ?? fail('KeyInfo carries no X509Certificate');
   const chain = trustTslSigner(signer, keyCerts.slice(1), trust, at, file);
-  if (!allowsExtendedKeyUsage(signer, OID_EKU_TSL_SIGNING)) fail(`signer "${subjectString(signer)}" is not allowed to sign TSLs (extendedKeyUsage lacks ${OID_EKU_TSL_SIGNING})`);
+  if (!allowsExtendedKeyUsage(signer, OID_EKU_TSL_SIGNING))
+    fail(`signer "${subjectString(signer)}" is not allowed to sign TSLs (extendedKeyUsage lacks ${OID_EKU_TSL_SIGNING})`);
   // Trust is judged first (an untrusted signer is the more useful message, e.g. a TEST-ONLY list in
   // production); the digests and signature value must hold all the same before anything is used.
   if (!dsig.ok) fail(describeSignatureFailure(dsig.reason));

@@ -45,11 +45,18 @@ export function candidateIssuers(leaf: pkijs.Certificate, ders: readonly Uint8Ar
 export function trustTslSigner(signer: pkijs.Certificate, keyInfoExtras: pkijs.Certificate[], trust: TslTrust, at: Date, file: string): ChainResult {
   try {
     const fromList = candidateIssuers(signer, trust.serviceCerts ?? [], file);
-    return validateChain({ leaf: signer, intermediates: [...keyInfoExtras, ...trust.intermediates, ...fromList, ...(trust.cross ?? [])], anchors: trust.anchors, at });
+    return validateChain({
+      leaf: signer,
+      intermediates: [...keyInfoExtras, ...trust.intermediates, ...fromList, ...(trust.cross ?? [])],
+      anchors: trust.anchors,
+      at,
+    });
   } catch (err) {
     const who = `"${subjectString(signer)}"`;
     const why = errorMessage(err);
-    const test = /TEST-ONLY/.test(subjectString(signer)) ? '; a TEST-ONLY signer belongs to gematik\'s test environment (RU/TU): use --tsl-trust gematik-rca-test' : '';
+    const test = /TEST-ONLY/.test(subjectString(signer))
+      ? "; a TEST-ONLY signer belongs to gematik's test environment (RU/TU): use --tsl-trust gematik-rca-test"
+      : '';
     if (/^no trusted anchor/.test(why)) {
       // Path-building failures (issuer not found, loops through other roots' cross-certificates, an
       // untrusted root): say which anchors were tried and what would complete the path.
@@ -70,4 +77,3 @@ export function describeSignatureFailure(raw: string): string {
   if (/^signature value does not verify/.test(raw)) return `the TSL or its signature was altered: ${raw}`;
   return raw;
 }
-

@@ -24,9 +24,9 @@ export const NS_XMLNS = 'http://www.w3.org/2000/xmlns/';
 
 export class XmlSyntaxError extends Error {}
 
-
 // XML 1.0 (5th ed.) Name production; a QName has at most one colon, not at either end.
-const NAME_START = ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\uD800-\\uDBFF\\uDC00-\\uDFFF';
+const NAME_START =
+  ':A-Z_a-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C-\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\uD800-\\uDBFF\\uDC00-\\uDFFF';
 const NAME = new RegExp(`[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F-\\u2040]*`, 'y');
 // Characters outside XML 1.0's Char production (surrogates are paired: the text came from strict UTF-8).
 const BAD_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
@@ -58,7 +58,11 @@ export function parseXml(input: string): XmlDocument {
   if (src.startsWith('<?xml', pos) && /[ \t\n?]/.test(src[pos + 5] ?? '')) {
     const end = src.indexOf('?>', pos);
     if (end < 0) throw syntax(src, pos, 'unterminated XML declaration');
-    if (!/^<\?xml[ \t\n]+version[ \t\n]*=[ \t\n]*("1\.[0-9]+"|'1\.[0-9]+')([ \t\n]+encoding[ \t\n]*=[ \t\n]*("[A-Za-z][\w.-]*"|'[A-Za-z][\w.-]*'))?([ \t\n]+standalone[ \t\n]*=[ \t\n]*("(yes|no)"|'(yes|no)'))?[ \t\n]*$/.test(src.slice(pos, end))) {
+    if (
+      !/^<\?xml[ \t\n]+version[ \t\n]*=[ \t\n]*("1\.[0-9]+"|'1\.[0-9]+')([ \t\n]+encoding[ \t\n]*=[ \t\n]*("[A-Za-z][\w.-]*"|'[A-Za-z][\w.-]*'))?([ \t\n]+standalone[ \t\n]*=[ \t\n]*("(yes|no)"|'(yes|no)'))?[ \t\n]*$/.test(
+        src.slice(pos, end),
+      )
+    ) {
       throw syntax(src, pos, 'malformed XML declaration');
     }
     pos = end + 2;
@@ -130,7 +134,15 @@ export function parseXml(input: string): XmlDocument {
   return doc;
 }
 
-function startTag(src: string, at: number, parent: XmlElement | XmlDocument, doc: XmlDocument, stack: (XmlElement | XmlDocument)[], scope: Binding[], intern: Interner): number {
+function startTag(
+  src: string,
+  at: number,
+  parent: XmlElement | XmlDocument,
+  doc: XmlDocument,
+  stack: (XmlElement | XmlDocument)[],
+  scope: Binding[],
+  intern: Interner,
+): number {
   const nEnd = nameEnd(src, at + 1);
   if (nEnd === at + 1) throw syntax(src, at, 'malformed start tag');
   const qname = intern.get(src.slice(at + 1, nEnd));
@@ -174,7 +186,13 @@ function startTag(src: string, at: number, parent: XmlElement | XmlDocument, doc
     // Attribute-value normalisation (§3.3.3): literal white space becomes a space; references do not.
     const spacedValue = raw.includes('\t') || raw.includes('\n') ? raw.replace(/[\t\n]/g, ' ') : raw;
     if (aName === 'xmlns' || aName.startsWith('xmlns:')) declares = true;
-    pending.push({ qname: aName, prefix: '', localName: aName, namespaceURI: '', value: spacedValue.includes('&') ? decode(src, spacedValue, pos + 1) : spacedValue });
+    pending.push({
+      qname: aName,
+      prefix: '',
+      localName: aName,
+      namespaceURI: '',
+      value: spacedValue.includes('&') ? decode(src, spacedValue, pos + 1) : spacedValue,
+    });
     pos = end + 1;
   }
   const depth = stack.length;
@@ -203,7 +221,8 @@ function startTag(src: string, at: number, parent: XmlElement | XmlDocument, doc
       a.localName = a.qname.slice(colon + 1);
       a.namespaceURI = resolvePrefix(src, at, scope, a.prefix, a.localName, a.qname);
       // Two prefixes bound to one namespace must not smuggle in the same attribute twice.
-      if (attributes.some((b) => b !== a && b.localName === a.localName && b.namespaceURI === a.namespaceURI)) throw syntax(src, at, `attribute {${a.namespaceURI}}${a.localName} given twice`);
+      if (attributes.some((b) => b !== a && b.localName === a.localName && b.namespaceURI === a.namespaceURI))
+        throw syntax(src, at, `attribute {${a.namespaceURI}}${a.localName} given twice`);
     }
   }
   const colon = qname.indexOf(':');

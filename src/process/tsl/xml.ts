@@ -40,7 +40,10 @@ export function parseTslXml(bytes: Uint8Array, file: string): TslDocument {
   // reasoning about where a parser would honour one.
   const dtd = markupDeclaration(text);
   if (dtd) {
-    throw new VerifyError(`${file}: contains a <!${dtd[1]!.toUpperCase()} declaration; DTDs and entities are refused (external entity / entity expansion attack)`, file);
+    throw new VerifyError(
+      `${file}: contains a <!${dtd[1]!.toUpperCase()} declaration; DTDs and entities are refused (external entity / entity expansion attack)`,
+      file,
+    );
   }
   let doc: XmlDocument;
   try {

@@ -16,7 +16,7 @@
 import crypto from 'node:crypto';
 import { C14nError, canonicalize, type C14nOptions } from './c14n.js';
 import { NS_DSIG } from './xml.js';
-import { XmlDocument, XmlElement } from './xml-parser.js';
+import type { XmlDocument, XmlElement } from './xml-parser.js';
 
 export type XmlDsigFailure =
   | 'structure'
@@ -117,7 +117,8 @@ export function verifyXmlSignature(doc: XmlDocument, signature: XmlElement): Xml
 }
 
 function checkReference(doc: XmlDocument, signature: XmlElement, ref: XmlElement, n: number): XmlDsigReference {
-  if (ref.localName !== 'Reference' || ref.namespaceURI !== NS_DSIG) throw new Refused('structure', `ds:SignedInfo has a ${ref.qname} where a ds:Reference belongs`);
+  if (ref.localName !== 'Reference' || ref.namespaceURI !== NS_DSIG)
+    throw new Refused('structure', `ds:SignedInfo has a ${ref.qname} where a ds:Reference belongs`);
   const uri = ref.getAttribute('URI');
   const id = ref.getAttribute('Id') ?? undefined;
   const label = `reference ${n} (URI=${JSON.stringify(uri ?? '')}${id ? `, Id ${JSON.stringify(id)}` : ''})`;
@@ -145,7 +146,8 @@ function checkReference(doc: XmlDocument, signature: XmlElement, ref: XmlElement
   const valueEl = expect(kids[k + 1], 'DigestValue', `${label} lacks ds:DigestValue`);
   const digestAlgorithm = digestEl.getAttribute('Algorithm') ?? '';
   const hashName = DIGESTS[digestAlgorithm];
-  if (!hashName) throw new Refused('unsupported-algorithm', `${label}: digest method ${JSON.stringify(digestAlgorithm)} is not supported (SHA-224 or stronger)`);
+  if (!hashName)
+    throw new Refused('unsupported-algorithm', `${label}: digest method ${JSON.stringify(digestAlgorithm)} is not supported (SHA-224 or stronger)`);
   const expected = base64(valueEl.textContent ?? '', `${label} DigestValue`);
   // A same-document reference selects its nodes without comments (XMLDSig §4.4.3.3), whatever the
   // c14n variant; with no c14n transform the node-set is serialised with inclusive c14n.
@@ -168,16 +170,26 @@ function c14nOptions(el: XmlElement, what: string): C14nOptions {
   if (base.exclusive) {
     const inc = elementChildren(el).find((c) => c.localName === 'InclusiveNamespaces' && c.namespaceURI === NS_EXC_C14N);
     const list = inc?.getAttribute('PrefixList');
-    if (list) opts.inclusivePrefixes = list.split(/[ \t\n]+/).filter((p) => p !== '').map((p) => (p === '#default' ? '' : p));
+    if (list)
+      opts.inclusivePrefixes = list
+        .split(/[ \t\n]+/)
+        .filter((p) => p !== '')
+        .map((p) => (p === '#default' ? '' : p));
   }
   return opts;
 }
 
 /** The element whose Id (or ID, id) attribute is `id`; exactly one, or the reference is ambiguous. */
 function byId(doc: XmlDocument, id: string, label: string): XmlElement {
-  const found = doc.elements.filter((el) => el.attributes.some((a) => a.namespaceURI === '' && (a.localName === 'Id' || a.localName === 'ID' || a.localName === 'id') && a.value === id));
+  const found = doc.elements.filter((el) =>
+    el.attributes.some((a) => a.namespaceURI === '' && (a.localName === 'Id' || a.localName === 'ID' || a.localName === 'id') && a.value === id),
+  );
   // Two elements with one Id is the classic signature-wrapping set-up: refuse rather than pick one.
-  if (found.length !== 1) throw new Refused('reference-not-found', found.length === 0 ? `${label}: no element has Id ${JSON.stringify(id)}` : `${label}: ${found.length} elements have Id ${JSON.stringify(id)}`);
+  if (found.length !== 1)
+    throw new Refused(
+      'reference-not-found',
+      found.length === 0 ? `${label}: no element has Id ${JSON.stringify(id)}` : `${label}: ${found.length} elements have Id ${JSON.stringify(id)}`,
+    );
   return found[0]!;
 }
 
@@ -187,7 +199,8 @@ function keyInfoCerts(signature: XmlElement): Buffer[] {
   if (!keyInfo) return out;
   for (const data of elementChildren(keyInfo)) {
     if (data.localName !== 'X509Data' || data.namespaceURI !== NS_DSIG) continue;
-    for (const c of elementChildren(data)) if (c.localName === 'X509Certificate' && c.namespaceURI === NS_DSIG) out.push(base64(c.textContent ?? '', 'KeyInfo X509Certificate'));
+    for (const c of elementChildren(data))
+      if (c.localName === 'X509Certificate' && c.namespaceURI === NS_DSIG) out.push(base64(c.textContent ?? '', 'KeyInfo X509Certificate'));
   }
   return out;
 }

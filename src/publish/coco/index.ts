@@ -81,7 +81,10 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     readonly options: CocoOptions,
   ) {
     const c = options.config;
-    const to = [c.peerPodsConfigMap ? `ConfigMap ${c.peerPodsConfigMap.namespace}/${c.peerPodsConfigMap.name}` : undefined, c.deployments.length ? `${c.deployments.length} Deployment(s)` : undefined].filter(Boolean);
+    const to = [
+      c.peerPodsConfigMap ? `ConfigMap ${c.peerPodsConfigMap.namespace}/${c.peerPodsConfigMap.name}` : undefined,
+      c.deployments.length ? `${c.deployments.length} Deployment(s)` : undefined,
+    ].filter(Boolean);
     this.where = `RVPS ${c.referenceValues.namespace}/${c.referenceValues.name}, then ${to.join(' and ')} (${http.connection.origin})`;
   }
 
@@ -130,7 +133,8 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
       return [{ target: this.id, object: `ConfigMap/${c.referenceValues.namespace}/${c.referenceValues.name}`, what: errorMessage(err) }];
     }
     const out: DriftItem[] = decision.update.map((ref) => ({ target: this.id, object: ref, what: 'initdata differs from the applied one' }));
-    if (decision.rvps) out.push({ target: this.id, object: `ConfigMap/${c.referenceValues.namespace}/${c.referenceValues.name}`, what: decision.rvps.why.join('; ') });
+    if (decision.rvps)
+      out.push({ target: this.id, object: `ConfigMap/${c.referenceValues.namespace}/${c.referenceValues.name}`, what: decision.rvps.why.join('; ') });
     return out;
   }
 
@@ -142,9 +146,16 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     const actions: string[] = [];
     if (decision.rvps) {
       const listed = Object.keys(this.desiredValues(initdata)).map((n) => `${n} ${initdata.values[this.platformOf(n)!]!.slice(0, 16)}…`);
-      actions.push(`update ConfigMap ${rv.namespace}/${rv.name} ${rv.key}: ${listed.join(', ')}${decision.overlapping.length ? ` (+${decision.overlapping.length} overlapping)` : ''} — ${decision.rvps.why.join('; ')}`);
+      actions.push(
+        `update ConfigMap ${rv.namespace}/${rv.name} ${rv.key}: ${listed.join(', ')}${decision.overlapping.length ? ` (+${decision.overlapping.length} overlapping)` : ''} — ${decision.rvps.why.join('; ')}`,
+      );
     }
-    for (const ref of decision.update) actions.push(ref.startsWith('Deployment/') ? `annotate ${ref} with initdata ${initdata.id} (rollout)` : `set ${this.options.config.peerPodsConfigMap!.key} of ${ref} to initdata ${initdata.id}`);
+    for (const ref of decision.update)
+      actions.push(
+        ref.startsWith('Deployment/')
+          ? `annotate ${ref} with initdata ${initdata.id} (rollout)`
+          : `set ${this.options.config.peerPodsConfigMap!.key} of ${ref} to initdata ${initdata.id}`,
+      );
     const drift = decision.drift.map((what) => ({ target: this.id, object: `ConfigMap/${rv.namespace}/${rv.name}`, what }));
     return { target: this.id, changes: actions.length > 0, drift, actions, detail: { initdata, decision, rvps: observed.live.rvps, where: this.where } };
   }
@@ -181,7 +192,10 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
       } catch (err) {
         const e = err instanceof PublishError ? err : this.failure(err, req.what);
         const done = rvpsWritten ? 'the reference values already list the new initdata beside the old one, so pods keep attesting; ' : '';
-        throw new PublishError(`${e.message} (${done}${updated.length} of ${writes2.length} initdata write(s) done)`, [e.hint, 'the next run retries'].filter(Boolean).join('; '));
+        throw new PublishError(
+          `${e.message} (${done}${updated.length} of ${writes2.length} initdata write(s) done)`,
+          [e.hint, 'the next run retries'].filter(Boolean).join('; '),
+        );
       }
     }
     const report: CocoReport = {
@@ -192,7 +206,11 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
       overlapping: decision.overlapping.map(({ id, values, until, waitingFor }) => ({ id, values, until, waitingFor })),
     };
     for (const line of plan.actions) this.options.log.info(`${opts.dryRun ? 'would ' : ''}${line}`);
-    return { wrote: decision.rvps !== undefined || updated.length > 0, details: { id: initdata.id, values: report.values, overlapping: report.overlapping.map((o) => o.id), encoded: initdata.encoded } satisfies CocoDetails, report };
+    return {
+      wrote: decision.rvps !== undefined || updated.length > 0,
+      details: { id: initdata.id, values: report.values, overlapping: report.overlapping.map((o) => o.id), encoded: initdata.encoded } satisfies CocoDetails,
+      report,
+    };
   }
 
   /** The rotation state lives with the entries (written in apply): nothing else to record. */
@@ -211,7 +229,12 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
           path: cmPath(namespace, name),
           query: { fieldManager: MANAGER, force: 'true' },
           contentType: 'application/apply-patch+yaml',
-          body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': MANAGER } }, data: { [RECORD_KEY]: text } }),
+          body: JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': MANAGER } },
+            data: { [RECORD_KEY]: text },
+          }),
         },
       },
       false,
@@ -262,7 +285,12 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
       const seen = entries.get(el.name);
       entries.set(el.name, { raw: seen?.raw ?? el.value, count: (seen?.count ?? 0) + 1 });
     }
-    const consumers: ConsumerObservation[] = live.consumers.map((k) => ({ ref: refOf(k), current: k.ids.every((id) => id === initdata.id), checkable: k.kind === 'Deployment', settled: k.settled }));
+    const consumers: ConsumerObservation[] = live.consumers.map((k) => ({
+      ref: refOf(k),
+      current: k.ids.every((id) => id === initdata.id),
+      checkable: k.kind === 'Deployment',
+      settled: k.settled,
+    }));
     const algs = Object.fromEntries(Object.keys(desired.values).map((n) => [n, this.platformOf(n) === 'azure-vtpm' ? 'sha256' : initdata.algorithm]));
     const decision = decideRotation({
       now: this.options.now?.() ?? new Date(),
@@ -308,7 +336,10 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
         path: cmPath(rv.namespace, rv.name),
         query: { fieldManager: MANAGER },
         contentType: 'application/merge-patch+json',
-        body: JSON.stringify({ metadata: { resourceVersion: live.resourceVersion, annotations: { [ROTATION_ANNOTATION]: JSON.stringify(decision.rvps!.state) } }, data: { [rv.key]: text } }),
+        body: JSON.stringify({
+          metadata: { resourceVersion: live.resourceVersion, annotations: { [ROTATION_ANNOTATION]: JSON.stringify(decision.rvps!.state) } },
+          data: { [rv.key]: text },
+        }),
       },
       retryOnConflict: true,
     };
@@ -327,7 +358,12 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
           path: cmPath(namespace, name),
           query: { fieldManager: MANAGER, force: String(this.options.forceConflicts) },
           contentType: 'application/apply-patch+yaml',
-          body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, annotations: { [INITDATA_ID_ANNOTATION]: initdata.id } }, data: { [p.key]: initdata.encoded } }),
+          body: JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name, namespace, annotations: { [INITDATA_ID_ANNOTATION]: initdata.id } },
+            data: { [p.key]: initdata.encoded },
+          }),
         },
       };
     }
@@ -336,7 +372,13 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     return {
       ref,
       what: `annotate Deployment ${namespace}/${name}`,
-      spec: { method: 'PATCH', path: deploymentPath(namespace, name), query: { fieldManager: MANAGER }, contentType: 'application/merge-patch+json', body: JSON.stringify({ spec: { template: { metadata: { annotations } } } }) },
+      spec: {
+        method: 'PATCH',
+        path: deploymentPath(namespace, name),
+        query: { fieldManager: MANAGER },
+        contentType: 'application/merge-patch+json',
+        body: JSON.stringify({ spec: { template: { metadata: { annotations } } } }),
+      },
     };
   }
 
@@ -357,9 +399,14 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     const where = `(${this.http.connection.origin})`;
     if (err.status === 0) return new PublishError(`${what}: no answer from the API server ${where}: ${err.message}`, 'check connectivity and --kube-deadline');
     if (err.status === 401) return new PublishError(`${what}: 401 Unauthorized ${where}`, 'the token or client certificate was refused');
-    if (err.status === 403) return new PublishError(`${what}: ${err.apiStatus?.message ?? '403 Forbidden'}`, 'grant it in the Roles of manifests/overlays/coco/rbac.yaml');
+    if (err.status === 403)
+      return new PublishError(`${what}: ${err.apiStatus?.message ?? '403 Forbidden'}`, 'grant it in the Roles of manifests/overlays/coco/rbac.yaml');
     const fieldConflict = err.status === 409 && (err.apiStatus?.details?.causes ?? []).some((c) => c.reason === 'FieldManagerConflict');
-    if (fieldConflict) return new PublishError(`${what}: ${err.apiStatus?.message ?? 'conflict'}`, 'another field manager owns this key; pass --force-conflicts to take it over');
+    if (fieldConflict)
+      return new PublishError(
+        `${what}: ${err.apiStatus?.message ?? 'conflict'}`,
+        'another field manager owns this key; pass --force-conflicts to take it over',
+      );
     return new PublishError(`${what}: ${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}`);
   }
 }

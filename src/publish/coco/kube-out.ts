@@ -55,7 +55,10 @@ export class CocoKubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail,
     const recordText = (await read(RECORD))?.toString('utf8');
     const stored = recordText === undefined ? undefined : parseStored(recordText, path.join(this.sub, RECORD));
     const record = stored ? parseRecord(stored.doc) : undefined;
-    const live: KubeOutLive = { ...(toml ? { toml: 'sha256:' + createHash('sha256').update(toml).digest('hex') } : {}), ...(recordText !== undefined ? { recordText } : {}) };
+    const live: KubeOutLive = {
+      ...(toml ? { toml: 'sha256:' + createHash('sha256').update(toml).digest('hex') } : {}),
+      ...(recordText !== undefined ? { recordText } : {}),
+    };
     return { live, ...(record ? { record } : {}) };
   }
 
@@ -67,7 +70,13 @@ export class CocoKubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail,
   plan(desired: DesiredOutputs, observed: Observed<KubeOutLive>): TargetPlan<KubeOutPlanDetail> {
     if (!desired.initdata) throw new InternalError('initdata is configured but the process stage produced none');
     const write = observed.live.toml !== desired.initdata.id || !observed.record;
-    return { target: this.id, changes: write, drift: [], actions: write ? [`write ${this.sub}/ (initdata ${desired.initdata.id})`] : [], detail: { where: this.where, write, initdata: desired.initdata } };
+    return {
+      target: this.id,
+      changes: write,
+      drift: [],
+      actions: write ? [`write ${this.sub}/ (initdata ${desired.initdata.id})`] : [],
+      detail: { where: this.where, write, initdata: desired.initdata },
+    };
   }
 
   async apply(plan: TargetPlan<KubeOutPlanDetail>, _record: AppliedRecord, opts: { dryRun: boolean }): Promise<TargetApplied<{ files: string[] }>> {

@@ -55,17 +55,31 @@ export async function observeCoco(http: KubeHttp, config: InitdataConfig, descri
     }
   };
   const rv = config.referenceValues;
-  const rvps = await get(cmPath(rv.namespace, rv.name), `ConfigMap ${rv.namespace}/${rv.name}`, 'create the RVPS ConfigMap (reference-values.json: []) and name it in the KbsConfig (kbsRvpsRefValuesConfigMapName), or set initdata.referenceValues');
+  const rvps = await get(
+    cmPath(rv.namespace, rv.name),
+    `ConfigMap ${rv.namespace}/${rv.name}`,
+    'create the RVPS ConfigMap (reference-values.json: []) and name it in the KbsConfig (kbsRvpsRefValuesConfigMapName), or set initdata.referenceValues',
+  );
   const consumers: ConsumerLive[] = [];
   if (config.peerPodsConfigMap) {
     const p = config.peerPodsConfigMap;
-    const cm = await get(cmPath(p.namespace, p.name), `ConfigMap ${p.namespace}/${p.name}`, 'install the OpenShift sandboxed containers operator and create peer-pods-cm first (or drop initdata.peerPodsConfigMap)');
+    const cm = await get(
+      cmPath(p.namespace, p.name),
+      `ConfigMap ${p.namespace}/${p.name}`,
+      'install the OpenShift sandboxed containers operator and create peer-pods-cm first (or drop initdata.peerPodsConfigMap)',
+    );
     consumers.push({ kind: 'ConfigMap', namespace: p.namespace, name: p.name, ids: [idOf(cm.data?.[p.key])], settled: false });
   }
   for (const d of config.deployments) {
     const dep = await get(deploymentPath(d.namespace, d.name), `Deployment ${d.namespace}/${d.name}`, 'check initdata.deployments in the config');
     const annotations = dep.spec?.template?.metadata?.annotations ?? {};
-    consumers.push({ kind: 'Deployment', namespace: d.namespace, name: d.name, ids: config.annotations.map((k) => idOf(annotations[k])), settled: rolledOut(dep) });
+    consumers.push({
+      kind: 'Deployment',
+      namespace: d.namespace,
+      name: d.name,
+      ids: config.annotations.map((k) => idOf(annotations[k])),
+      settled: rolledOut(dep),
+    });
   }
   return { rvps: readRvps(rvps, config), consumers };
 }
@@ -82,7 +96,10 @@ export function readRvps(cm: Obj, config: InitdataConfig): RvpsLive {
 function parseState(raw: unknown, what: string): RotationState | undefined {
   if (raw === undefined) return undefined;
   const bad = (why: string): never => {
-    throw new PublishError(`${what}: annotation ${ROTATION_ANNOTATION} ${why}; nothing was written`, 'someone edited it: remove the annotation and re-run with --force-conflicts to take the entries over again');
+    throw new PublishError(
+      `${what}: annotation ${ROTATION_ANNOTATION} ${why}; nothing was written`,
+      'someone edited it: remove the annotation and re-run with --force-conflicts to take the entries over again',
+    );
   };
   if (typeof raw !== 'string' || raw.length > MAX_STATE_BYTES) return bad('is not a bounded string');
   let doc: any;
@@ -92,10 +109,12 @@ function parseState(raw: unknown, what: string): RotationState | undefined {
     return bad('is not JSON');
   }
   storedVersion(doc, `${what} annotation ${ROTATION_ANNOTATION}`);
-  const values = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string' && /^[0-9a-f]{1,256}$/.test(x));
+  const values = (v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string' && /^[0-9a-f]{1,256}$/.test(x));
   const isTime = (t: unknown) => typeof t === 'string' && !Number.isNaN(Date.parse(t));
   if (doc?.version !== 1 || !isTime(doc.expiration) || !Array.isArray(doc.previous) || doc.previous.length > 64) return bad('has an unknown shape');
-  if (doc.current !== undefined && !(typeof doc.current.id === 'string' && values(doc.current.values) && isTime(doc.current.since))) return bad('has an unknown current entry');
+  if (doc.current !== undefined && !(typeof doc.current.id === 'string' && values(doc.current.values) && isTime(doc.current.since)))
+    return bad('has an unknown current entry');
   for (const p of doc.previous) if (!(typeof p?.id === 'string' && values(p.values) && isTime(p.retiredAt))) return bad('has an unknown previous entry');
   return doc as RotationState;
 }
@@ -111,5 +130,10 @@ export function idOf(value: unknown): string | undefined {
 export function rolledOut(dep: Obj): boolean {
   const want = dep.spec?.replicas ?? 1;
   const st = dep.status ?? {};
-  return (st.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0) && (st.updatedReplicas ?? 0) === want && (st.replicas ?? 0) === want && (st.unavailableReplicas ?? 0) === 0;
+  return (
+    (st.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0) &&
+    (st.updatedReplicas ?? 0) === want &&
+    (st.replicas ?? 0) === want &&
+    (st.unavailableReplicas ?? 0) === 0
+  );
 }

@@ -11,7 +11,12 @@ import type { TargetFactory } from '../target.js';
 import { CocoInitdataTarget, COCO_TARGET_ID } from './index.js';
 import { CocoKubeOutTarget } from './kube-out.js';
 
-export async function openCocoTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<CocoInitdataTarget | CocoKubeOutTarget | undefined> {
+export async function openCocoTarget(
+  settings: Settings,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+  serviceAccountDir?: string,
+): Promise<CocoInitdataTarget | CocoKubeOutTarget | undefined> {
   const config = settings.config.initdata;
   if (!config) return undefined;
   if (settings.kubeOut) return new CocoKubeOutTarget(settings.kubeOut, config);

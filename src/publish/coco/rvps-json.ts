@@ -38,7 +38,10 @@ export function scanReferenceValues(text: string, what: string): RvpsList {
   // An absent or blank key is an empty list: the Trustee operator's sample starts that way.
   if (text.trim() === '') return { text: '[]', open: 0, close: 1, elements: [] };
   const fail = (at: number, why: string): never => {
-    throw new PublishError(`${what} is not a JSON list of reference values: ${why} at offset ${at}`, 'fix the ConfigMap by hand (nothing was written); zeta-provision edits only a well-formed list');
+    throw new PublishError(
+      `${what} is not a JSON list of reference values: ${why} at offset ${at}`,
+      'fix the ConfigMap by hand (nothing was written); zeta-provision edits only a well-formed list',
+    );
   };
   let i = skipWs(text, 0);
   if (text[i] !== '[') fail(i, text[i] === '{' ? 'it is an object, not a list' : 'expected "["');
@@ -59,7 +62,10 @@ export function scanReferenceValues(text: string, what: string): RvpsList {
     } catch (err) {
       return fail(start, (err as Error).message.split('\n')[0]!);
     }
-    const name = value !== null && typeof value === 'object' && !Array.isArray(value) && typeof (value as { name?: unknown }).name === 'string' ? (value as { name: string }).name : undefined;
+    const name =
+      value !== null && typeof value === 'object' && !Array.isArray(value) && typeof (value as { name?: unknown }).name === 'string'
+        ? (value as { name: string }).name
+        : undefined;
     elements.push({ start, end, value, ...(name !== undefined ? { name } : {}) });
     if (elements.length > MAX_ENTRIES) fail(start, `more than ${MAX_ENTRIES} entries`);
     i = skipWs(text, end);

@@ -51,8 +51,14 @@ export function summarizeInitdata(out: InitdataOutput, config: InitdataConfig): 
 /** The report of a planned run: what the target's plan does with this initdata. */
 export function initdataPlanReport(config: InitdataConfig, out: InitdataOutput, part: TargetPlan | undefined): InitdataRunReport {
   const detail = part?.detail as CocoPlanDetail | KubeOutPlanDetail | undefined;
-  const overlapping = detail && 'decision' in detail ? detail.decision.overlapping.map(({ id, values, until, waitingFor }) => ({ id, values, until, waitingFor })) : undefined;
-  return { ...summarizeInitdata(out, config), actions: part?.actions ?? [], ...(overlapping ? { overlapping } : {}), ...(detail && 'where' in detail ? { where: detail.where } : {}) };
+  const overlapping =
+    detail && 'decision' in detail ? detail.decision.overlapping.map(({ id, values, until, waitingFor }) => ({ id, values, until, waitingFor })) : undefined;
+  return {
+    ...summarizeInitdata(out, config),
+    actions: part?.actions ?? [],
+    ...(overlapping ? { overlapping } : {}),
+    ...(detail && 'where' in detail ? { where: detail.where } : {}),
+  };
 }
 
 /**
@@ -68,16 +74,36 @@ export async function writeInitdataManifests(dir: string, config: InitdataConfig
   const files: [string, string][] = [['initdata.toml', out.toml.toString('utf8')]];
   const names = config.referenceValues.names;
   const expiration = new Date(Date.now() + config.referenceValues.validDays * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const entries = config.platforms.map((p) => (config.referenceValues.format === 'hash-value' ? { name: names[p], expiration, 'hash-value': [{ alg: p === 'azure-vtpm' ? 'sha256' : out.algorithm, value: out.values[p] }] } : { name: names[p], expiration, value: [out.values[p]] }));
+  const entries = config.platforms.map((p) =>
+    config.referenceValues.format === 'hash-value'
+      ? { name: names[p], expiration, 'hash-value': [{ alg: p === 'azure-vtpm' ? 'sha256' : out.algorithm, value: out.values[p] }] }
+      : { name: names[p], expiration, value: [out.values[p]] },
+  );
   files.push(['1-reference-values.entries.json', JSON.stringify(entries, null, 2) + '\n']);
   if (config.peerPodsConfigMap) {
     const p = config.peerPodsConfigMap;
-    files.push(['2-peer-pods-cm.yaml', toYaml({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: p.name, namespace: p.namespace, annotations: { [INITDATA_ID_ANNOTATION]: out.id } }, data: { [p.key]: out.encoded } })]);
+    files.push([
+      '2-peer-pods-cm.yaml',
+      toYaml({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: p.name, namespace: p.namespace, annotations: { [INITDATA_ID_ANNOTATION]: out.id } },
+        data: { [p.key]: out.encoded },
+      }),
+    ]);
   }
   for (const d of config.deployments) {
     const annotations: Record<string, string> = { [INITDATA_ID_ANNOTATION]: out.id };
     for (const k of config.annotations) annotations[k] = out.encoded;
-    files.push([`2-deployment-${d.namespace}-${d.name}.yaml`, toYaml({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: d.name, namespace: d.namespace }, spec: { template: { metadata: { annotations } } } })]);
+    files.push([
+      `2-deployment-${d.namespace}-${d.name}.yaml`,
+      toYaml({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: d.name, namespace: d.namespace },
+        spec: { template: { metadata: { annotations } } },
+      }),
+    ]);
   }
   for (const [name, text] of files) await writeFile(path.join(sub, name), text);
   return files.map(([name]) => path.join('coco-initdata', name));

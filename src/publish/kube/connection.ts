@@ -108,7 +108,15 @@ function fromKubeconfig(KubeConfigClass: typeof KubeConfig, files: string[], con
   }
   if (context) {
     if (!kc.getContextObject(context)) {
-      throw new ConfigError(`kubeconfig ${files.join(path.delimiter)} has no context "${context}"`, `contexts: ${kc.getContexts().map((c) => c.name).join(', ') || '(none)'}`);
+      throw new ConfigError(
+        `kubeconfig ${files.join(path.delimiter)} has no context "${context}"`,
+        `contexts: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || '(none)'
+        }`,
+      );
     }
     kc.setCurrentContext(context);
   }
@@ -176,7 +184,9 @@ function inCluster(host: string, port: string, saDir: string): Connection {
         ca ??= readFileSync(caFile);
         return { headers: { Authorization: `Bearer ${token()}` }, ca, rejectUnauthorized: true };
       } catch (err) {
-        throw new ConfigError(`in-cluster: cannot read the ServiceAccount token or CA in ${saDir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+        throw new ConfigError(
+          `in-cluster: cannot read the ServiceAccount token or CA in ${saDir}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`,
+        );
       }
     },
   };

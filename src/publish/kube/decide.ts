@@ -48,7 +48,8 @@ export function decide(
     // Secret in the namespace), so they are pruned from the record of what this instance made.
     for (const l of live.values()) if (l.kind === 'ConfigMap') candidates.set(key(l.kind, l.name), l);
     for (const o of previous?.objects ?? []) candidates.set(key(o.kind, o.name), o);
-    for (const [k, c] of candidates) if (!wanted.has(k) && !(c.kind === 'ConfigMap' && c.name === opts.statusName)) plan.prune.push({ kind: c.kind, name: c.name });
+    for (const [k, c] of candidates)
+      if (!wanted.has(k) && !(c.kind === 'ConfigMap' && c.name === opts.statusName)) plan.prune.push({ kind: c.kind, name: c.name });
     plan.prune.sort((a, b) => (key(a.kind, a.name) < key(b.kind, b.name) ? -1 : 1));
   }
   const hashes = inputsHashes(targets, new Map(desired.map((d) => [d.name, d.contentHash])));

@@ -67,7 +67,8 @@ export class KubeHttp {
     const random = this.options.random ?? Math.random;
     for (let attempt = 0; ; attempt++) {
       const remaining = this.options.deadline - Date.now();
-      if (remaining <= 0) throw new ApiRequestError(spec.method, spec.path, 0, undefined, `${spec.method} ${spec.path}: deadline passed before the request could be sent`);
+      if (remaining <= 0)
+        throw new ApiRequestError(spec.method, spec.path, 0, undefined, `${spec.method} ${spec.path}: deadline passed before the request could be sent`);
       let failure: Failure;
       let error: ApiRequestError;
       try {
@@ -75,7 +76,8 @@ export class KubeHttp {
       } catch (err) {
         if (!(err instanceof ApiRequestError)) throw err;
         error = err;
-        failure = err.status === 0 ? { kind: 'transport' } : { kind: 'status', status: err.status, retryAfterSeconds: err.apiStatus?.details?.retryAfterSeconds };
+        failure =
+          err.status === 0 ? { kind: 'transport' } : { kind: 'status', status: err.status, retryAfterSeconds: err.apiStatus?.details?.retryAfterSeconds };
       }
       const delay = retryDelay(failure, attempt, this.options.deadline - Date.now(), random(), policy);
       if (delay === undefined) throw error;
@@ -92,7 +94,14 @@ export class KubeHttp {
     for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const isHttps = url.protocol === 'https:';
     this.agent ??= isHttps
-      ? new https.Agent({ keepAlive: true, ca: creds.ca, cert: creds.cert, key: creds.key, rejectUnauthorized: creds.rejectUnauthorized, servername: creds.servername })
+      ? new https.Agent({
+          keepAlive: true,
+          ca: creds.ca,
+          cert: creds.cert,
+          key: creds.key,
+          rejectUnauthorized: creds.rejectUnauthorized,
+          servername: creds.servername,
+        })
       : new http.Agent({ keepAlive: true });
     const headers: Record<string, string> = { ...creds.headers, accept: 'application/json', 'user-agent': 'zeta-provision' };
     if (spec.body !== undefined) {
@@ -125,7 +134,15 @@ export class KubeHttp {
           const st = (body && typeof body === 'object' ? body : {}) as ApiStatus;
           const retryAfter = parseRetryAfter(res.headers['retry-after']);
           if (retryAfter !== undefined) st.details = { ...st.details, retryAfterSeconds: retryAfter };
-          reject(new ApiRequestError(spec.method, spec.path, code, st, `${spec.method} ${url.pathname}: ${code} ${st.reason ?? ''}${st.message ? `: ${st.message}` : ''}`.trim()));
+          reject(
+            new ApiRequestError(
+              spec.method,
+              spec.path,
+              code,
+              st,
+              `${spec.method} ${url.pathname}: ${code} ${st.reason ?? ''}${st.message ? `: ${st.message}` : ''}`.trim(),
+            ),
+          );
         });
       });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));

@@ -88,7 +88,8 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
       deadline: Date.now() + options.deadlineSeconds * 1000,
       random: options.random,
       onSecret: (s) => options.log.redactor.add(s),
-      onRetry: (r) => options.log.warn('API request failed, retrying', { method: r.method, path: r.path, attempt: r.attempt + 1, delayMs: r.delayMs, error: r.why }),
+      onRetry: (r) =>
+        options.log.warn('API request failed, retrying', { method: r.method, path: r.path, attempt: r.attempt + 1, delayMs: r.delayMs, error: r.why }),
     });
   }
 
@@ -159,14 +160,20 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
       return buildDesiredObject(cm, spec, this.namespace, this.options.instance, provenance);
     });
     const previous = observed.record?.targets[ID] as KubeDetail | undefined;
-    const plan = decide(objects, observed.live.objects, this.options.targets, previous, { prune: this.options.prune, statusName: statusName(this.options.instance) });
+    const plan = decide(objects, observed.live.objects, this.options.targets, previous, {
+      prune: this.options.prune,
+      statusName: statusName(this.options.instance),
+    });
     const drift = observed.record ? this.check(observed.record, observed.live).filter((d) => d.what !== 'not applied yet') : [];
     const actions = [
       ...plan.apply.map((a) => `${a.action} ${a.object.kind}/${a.object.name}`),
       ...plan.prune.map((p) => `prune ${p.kind}/${p.name}`),
       ...plan.restart.map((r) => `rollout ${r.ref} (inputs ${r.inputs.join(', ')})`),
     ];
-    const objectsPlan = [...plan.apply.map((a) => ({ name: a.object.name, action: a.action })), ...plan.unchanged.map((u) => ({ name: u.name, action: 'unchanged' as const }))];
+    const objectsPlan = [
+      ...plan.apply.map((a) => ({ name: a.object.name, action: a.action })),
+      ...plan.unchanged.map((u) => ({ name: u.name, action: 'unchanged' as const })),
+    ];
     return { target: ID, changes: actions.length > 0, drift, actions, detail: { desired: objects, plan, previous }, objects: objectsPlan };
   }
 
@@ -174,12 +181,20 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
     // Bodies carry the run's provenance annotations (the plan was made before the record existed).
     const desired = plan.detail.desired.map((d) => buildDesiredObject(d.cm, this.spec(d.name), this.namespace, this.options.instance, record));
     const byName = new Map(desired.map((d) => [`${d.kind}/${d.name}`, d]));
-    const kplan: KubePlan = { ...plan.detail.plan, apply: plan.detail.plan.apply.map((a) => ({ ...a, object: byName.get(`${a.object.kind}/${a.object.name}`)! })) };
+    const kplan: KubePlan = {
+      ...plan.detail.plan,
+      apply: plan.detail.plan.apply.map((a) => ({ ...a, object: byName.get(`${a.object.kind}/${a.object.name}`)! })),
+    };
     const { report, consumers } = await runPlan(this, kplan, opts.dryRun, this.emptyReport());
     const details: KubeDetail = {
       namespace: this.namespace,
       objects: managedObjects(plan.detail.previous, desired, report),
-      consumers: { ...Object.fromEntries(Object.entries(plan.detail.previous?.consumers ?? {}).filter(([ref]) => this.options.targets.some((t) => t.consumers.some((c) => c.ref === ref)))), ...consumers },
+      consumers: {
+        ...Object.fromEntries(
+          Object.entries(plan.detail.previous?.consumers ?? {}).filter(([ref]) => this.options.targets.some((t) => t.consumers.some((c) => c.ref === ref))),
+        ),
+        ...consumers,
+      },
     };
     return { wrote: report.applied.length + report.pruned.length + report.restarted.length > 0, details, report };
   }
@@ -204,7 +219,12 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
         contentType: APPLY,
         body: JSON.stringify(statusBody(this.options.instance, this.namespace, doc)),
       });
-      const event = eventBody({ name, namespace: this.namespace, uid: applied?.metadata?.uid, resourceVersion: applied?.metadata?.resourceVersion }, reason, run.message, new Date());
+      const event = eventBody(
+        { name, namespace: this.namespace, uid: applied?.metadata?.uid, resourceVersion: applied?.metadata?.resourceVersion },
+        reason,
+        run.message,
+        new Date(),
+      );
       await this.http.request({ method: 'POST', path: `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/events`, body: JSON.stringify(event) });
       return true;
     } catch (err) {
@@ -224,7 +244,8 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
     const kept = new Set(to.configMaps.map((c) => c.name));
     const problems: string[] = [];
     for (const o of then) {
-      if (o.kind === 'Secret' && now.find((n) => n.kind === 'Secret' && n.name === o.name)?.contentHash !== o.contentHash) problems.push(`Secret ${o.name} (Secret data is never stored)`);
+      if (o.kind === 'Secret' && now.find((n) => n.kind === 'Secret' && n.name === o.name)?.contentHash !== o.contentHash)
+        problems.push(`Secret ${o.name} (Secret data is never stored)`);
       if (o.kind === 'ConfigMap' && !kept.has(o.name)) problems.push(`ConfigMap ${o.name} (not kept with that payload)`);
     }
     return problems.length ? `cannot restore ${problems.join(', ')}` : undefined;
@@ -241,7 +262,17 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
   }
 
   emptyReport(): KubePublishReport {
-    return { server: this.origin, namespace: this.namespace, applied: [], unchanged: [], pruned: [], restarted: [], pending: [], statusWritten: false, requests: 0 };
+    return {
+      server: this.origin,
+      namespace: this.namespace,
+      applied: [],
+      unchanged: [],
+      pruned: [],
+      restarted: [],
+      pending: [],
+      statusWritten: false,
+      requests: 0,
+    };
   }
 
   spec(name: string): TargetSpec {
@@ -261,11 +292,17 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
     if (err instanceof PublishError) return { detail: err.message, hint: err.hint };
     if (!(err instanceof ApiRequestError)) return { detail: errorMessage(err) };
     const where = `(${this.origin}, namespace ${this.namespace})`;
-    if (err.status === 0) return { detail: `no answer from the API server ${where}: ${err.message}`, hint: `check connectivity; gave up after the ${this.options.deadlineSeconds} s deadline` };
+    if (err.status === 0)
+      return {
+        detail: `no answer from the API server ${where}: ${err.message}`,
+        hint: `check connectivity; gave up after the ${this.options.deadlineSeconds} s deadline`,
+      };
     if (err.status === 401) return { detail: `401 Unauthorized ${where}`, hint: 'the token or client certificate was refused' };
     if (err.status === 403) return { detail: err.apiStatus?.message ?? '403 Forbidden', hint: 'grant it in the Role (manifests/base/rbac.yaml)' };
-    if (isFieldConflict(err)) return { detail: err.apiStatus?.message ?? 'conflict', hint: 'another field manager owns these fields; pass --force-conflicts to take them over' };
-    if (err.status === 404 && /namespaces? "[^"]*" not found/.test(err.apiStatus?.message ?? '')) return { detail: err.apiStatus!.message!, hint: `create namespace ${this.namespace} first, or pass --namespace` };
+    if (isFieldConflict(err))
+      return { detail: err.apiStatus?.message ?? 'conflict', hint: 'another field manager owns these fields; pass --force-conflicts to take them over' };
+    if (err.status === 404 && /namespaces? "[^"]*" not found/.test(err.apiStatus?.message ?? ''))
+      return { detail: err.apiStatus!.message!, hint: `create namespace ${this.namespace} first, or pass --namespace` };
     return { detail: `${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}` };
   }
 

@@ -18,8 +18,10 @@ type Obj = Record<string, any>;
  */
 export function liveDataHash(kind: ObjectKind, item: Obj): string {
   const entries: [string, Buffer][] = [];
-  for (const [k, v] of Object.entries((item.data ?? {}) as Record<string, string>)) entries.push([k, kind === 'Secret' ? Buffer.from(String(v), 'base64') : Buffer.from(String(v), 'utf8')]);
-  if (kind === 'ConfigMap') for (const [k, v] of Object.entries((item.binaryData ?? {}) as Record<string, string>)) entries.push([k, Buffer.from(String(v), 'base64')]);
+  for (const [k, v] of Object.entries((item.data ?? {}) as Record<string, string>))
+    entries.push([k, kind === 'Secret' ? Buffer.from(String(v), 'base64') : Buffer.from(String(v), 'utf8')]);
+  if (kind === 'ConfigMap')
+    for (const [k, v] of Object.entries((item.binaryData ?? {}) as Record<string, string>)) entries.push([k, Buffer.from(String(v), 'base64')]);
   const hash = createHash('sha256');
   for (const [k, b] of entries.sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(k).update('\0').update(String(b.length)).update('\0').update(b);
   return 'sha256:' + hash.digest('hex');
@@ -54,7 +56,8 @@ export function kubeDrift(detail: KubeDetail | undefined, live: Map<string, Live
     if (!r) drift.push({ target: 'kube', object: key, what: 'not applied yet' });
     else if (!l) drift.push({ target: 'kube', object: key, what: 'deleted' });
     else if (!l.ours) drift.push({ target: 'kube', object: key, what: 'managed-by label removed' });
-    else if (l.contentHash !== r.contentHash) drift.push({ target: 'kube', object: key, what: `data changed${l.otherManagers?.length ? ` (field managers: ${l.otherManagers.join(', ')})` : ''}` });
+    else if (l.contentHash !== r.contentHash)
+      drift.push({ target: 'kube', object: key, what: `data changed${l.otherManagers?.length ? ` (field managers: ${l.otherManagers.join(', ')})` : ''}` });
   }
   const hashes = inputsHashes(targets, new Map(detail.objects.map((o) => [o.name, o.contentHash])));
   for (const [ref, hash] of hashes) if (detail.consumers[ref] !== hash) drift.push({ target: 'kube', object: ref, what: 'rollout pending' });

@@ -74,12 +74,18 @@ export function buildDesiredObject(cm: ConfigMapObject, spec: TargetSpec, namesp
   const pathOf = (key: string): string => spec.files.find((f) => f.key === key)?.path ?? key;
   for (const key of sizes.keys()) {
     if (!KEY.test(key) || key.length > 253 || key === '.' || key === '..') {
-      throw new PublishError(`${spec.kind} ${spec.name}: key "${key}" (from ${pathOf(key)}) is not a valid key ([-._a-zA-Z0-9]+, at most 253 characters)`, 'set files[].key in the config to a valid name');
+      throw new PublishError(
+        `${spec.kind} ${spec.name}: key "${key}" (from ${pathOf(key)}) is not a valid key ([-._a-zA-Z0-9]+, at most 253 characters)`,
+        'set files[].key in the config to a valid name',
+      );
     }
   }
   const total = [...sizes.values()].reduce((a, b) => a + b, 0);
   if (total > MAX_OBJECT_DATA_BYTES) {
-    const list = [...sizes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${pathOf(k)} ${n} B`).join(', ');
+    const list = [...sizes]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${pathOf(k)} ${n} B`)
+      .join(', ');
     throw new PublishError(
       `${spec.kind} ${spec.name} would hold ${total} bytes, over the API limit of ${MAX_OBJECT_DATA_BYTES} (${list})`,
       'publish large files through the volume target (volume.files) instead',

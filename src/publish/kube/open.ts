@@ -30,7 +30,12 @@ export function targetSpecs(settings: Settings): TargetSpec[] {
  * any cluster configuration is a configuration error (exit 2) naming what was tried; a client-side
  * dry run plans as if none of the objects existed and says so.
  */
-export async function chooseKubeTarget(settings: Settings, log: Logger, env: NodeJS.ProcessEnv = process.env, serviceAccountDir?: string): Promise<KubeTargetChoice> {
+export async function chooseKubeTarget(
+  settings: Settings,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+  serviceAccountDir?: string,
+): Promise<KubeTargetChoice> {
   const specs = targetSpecs(settings);
   // --kube-out wins: its own target (kube-out-target.ts) refuses sensitive files.
   if (settings.kubeOut) return { target: undefined };

@@ -14,7 +14,12 @@ import type { KubePublishReport } from './report.js';
 
 type Obj = Record<string, any>;
 
-export async function runPlan(t: KubeTarget, plan: KubePlan, dryRun: boolean, report: KubePublishReport): Promise<{ report: KubePublishReport; consumers: Record<string, string> }> {
+export async function runPlan(
+  t: KubeTarget,
+  plan: KubePlan,
+  dryRun: boolean,
+  report: KubePublishReport,
+): Promise<{ report: KubePublishReport; consumers: Record<string, string> }> {
   const { log } = t.options;
   if (dryRun) report.dryRun = 'server';
   report.unchanged = plan.unchanged.map(ref);
@@ -31,7 +36,12 @@ export async function runPlan(t: KubeTarget, plan: KubePlan, dryRun: boolean, re
       const action = await applyObject(t, step.object, step.action, step.resourceVersion, dry);
       if (action === 'unchanged') report.unchanged.push(ref(step.object));
       else report.applied.push({ ...ref(step.object), action });
-      log.info(`${dryRun ? 'would apply' : 'applied'} ${step.object.kind} ${step.object.name}`, { action, namespace: t.namespace, keys: step.object.keys, bytes: step.object.bytes });
+      log.info(`${dryRun ? 'would apply' : 'applied'} ${step.object.kind} ${step.object.name}`, {
+        action,
+        namespace: t.namespace,
+        keys: step.object.keys,
+        bytes: step.object.bytes,
+      });
     } catch (err) {
       report.pending.push({ ...ref(step.object), step: 'apply', error: note(err) });
     }
@@ -100,7 +110,13 @@ export async function runPlan(t: KubeTarget, plan: KubePlan, dryRun: boolean, re
  * the name is looked up: an object there that is not ours was made by someone else, and taking it
  * over is the operator's decision (--force-conflicts), never ours.
  */
-async function applyObject(t: KubeTarget, d: DesiredObject, action: 'create' | 'update', resourceVersion: string | undefined, dryRun: string | undefined): Promise<'create' | 'update' | 'unchanged'> {
+async function applyObject(
+  t: KubeTarget,
+  d: DesiredObject,
+  action: 'create' | 'update',
+  resourceVersion: string | undefined,
+  dryRun: string | undefined,
+): Promise<'create' | 'update' | 'unchanged'> {
   let rv = resourceVersion;
   // ConfigMaps the labelled LIST returned are ours; a Secret (read by name) may not be.
   if (action === 'create' || rv === undefined || d.kind === 'Secret') {

@@ -52,7 +52,14 @@ export function parseStatusDoc(data: Record<string, string> | undefined, namespa
   const version = storedVersion(doc, where);
   if (version === 1) {
     const applied = kubeFromV1(doc as Record<string, unknown>, namespace);
-    return { version: RECORD_VERSION, ...(applied ? { applied } : {}), outcome: 'applied', message: 'recorded by release 0.1.0', conditions: [], upgradedFrom: 1 };
+    return {
+      version: RECORD_VERSION,
+      ...(applied ? { applied } : {}),
+      outcome: 'applied',
+      message: 'recorded by release 0.1.0',
+      conditions: [],
+      upgradedFrom: 1,
+    };
   }
   if (version !== RECORD_VERSION) return undefined;
   const d = doc as Partial<KubeStatusDoc>;
@@ -74,14 +81,25 @@ export function nextStatusDoc(previous: KubeStatusDoc | undefined, applied: Appl
     const before = previous?.conditions.find((p) => p.type === c.type);
     return { ...c, lastTransitionTime: before && before.status === c.status ? before.lastTransitionTime : at };
   });
-  return { version: RECORD_VERSION, ...(applied ? { applied } : {}), outcome: run.outcome, message: run.message, conditions, ...(run.drift.length ? { drift: run.drift } : {}) };
+  return {
+    version: RECORD_VERSION,
+    ...(applied ? { applied } : {}),
+    outcome: run.outcome,
+    message: run.message,
+    conditions,
+    ...(run.drift.length ? { drift: run.drift } : {}),
+  };
 }
 
 /** Same content apart from times: then nothing is written (and no Event sent). */
 export function sameStatus(a: KubeStatusDoc | undefined, b: KubeStatusDoc): boolean {
   if (!a || a.upgradedFrom !== undefined) return false;
   const strip = (d: KubeStatusDoc): string =>
-    JSON.stringify({ ...d, applied: d.applied ? { ...d.applied, appliedAt: undefined } : undefined, conditions: d.conditions.map((c) => ({ ...c, lastTransitionTime: undefined })) });
+    JSON.stringify({
+      ...d,
+      applied: d.applied ? { ...d.applied, appliedAt: undefined } : undefined,
+      conditions: d.conditions.map((c) => ({ ...c, lastTransitionTime: undefined })),
+    });
   return strip(a) === strip(b);
 }
 
@@ -97,13 +115,25 @@ export function statusBody(instance: string, namespace: string, doc: KubeStatusD
 
 const NORMAL = new Set<EventReason>(['Provisioned', 'DriftCorrected', 'RolledBack']);
 
-export function eventBody(statusObject: { name: string; namespace: string; uid?: string; resourceVersion?: string }, reason: EventReason, message: string, now: Date): Record<string, unknown> {
+export function eventBody(
+  statusObject: { name: string; namespace: string; uid?: string; resourceVersion?: string },
+  reason: EventReason,
+  message: string,
+  now: Date,
+): Record<string, unknown> {
   const time = now.toISOString().replace(/\.\d+Z$/, 'Z');
   return {
     apiVersion: 'v1',
     kind: 'Event',
     metadata: { generateName: `${statusObject.name}.`, namespace: statusObject.namespace, labels: { [MANAGED_BY_LABEL]: MANAGER } },
-    involvedObject: { apiVersion: 'v1', kind: 'ConfigMap', name: statusObject.name, namespace: statusObject.namespace, uid: statusObject.uid, resourceVersion: statusObject.resourceVersion },
+    involvedObject: {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      name: statusObject.name,
+      namespace: statusObject.namespace,
+      uid: statusObject.uid,
+      resourceVersion: statusObject.resourceVersion,
+    },
     reason,
     // Events are capped at 1 KiB of message by convention (kubectl describe truncates too).
     message: message.length > 1024 ? message.slice(0, 1021) + '...' : message,

@@ -47,7 +47,8 @@ export async function currentGeneration(volumeDir: string): Promise<string | und
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code === 'EINVAL') throw new PublishError(`${volumeDir}/${DATA_LINK} exists but is not a symlink; refusing to touch a volume laid out by something else`);
+    if (code === 'EINVAL')
+      throw new PublishError(`${volumeDir}/${DATA_LINK} exists but is not a symlink; refusing to touch a volume laid out by something else`);
     throw new PublishError(`cannot read ${volumeDir}/${DATA_LINK}: ${errorMessage(err)}`);
   }
   // Only a plain relative generation name is ours; anything else could point anywhere on the node.

@@ -113,7 +113,18 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
         const next = publishedRecord(record, opts.record, current, recovery.kept, counts);
         const recordWritten = !recordMatches(record, next);
         if (recordWritten) await writeVolumeRecord(volumeDir, next, fileMode);
-        return { generation: current, changed: false, previous: recovery.kept[1], kept: recovery.kept, files: files.length, bytesWritten: 0, linked: 0, copied: 0, removedGenerations: recovery.removed, recordWritten };
+        return {
+          generation: current,
+          changed: false,
+          previous: recovery.kept[1],
+          kept: recovery.kept,
+          files: files.length,
+          bytesWritten: 0,
+          linked: 0,
+          copied: 0,
+          removedGenerations: recovery.removed,
+          recordWritten,
+        };
       }
 
       const generation = newGenerationName(now());
@@ -148,7 +159,18 @@ export async function publishVolume(volumeDir: string, files: VolumeFile[], opts
       }
       // No fsync for the removals: one undone by a power cut leaves only what the next run's recovery
       // removes anyway (unrecorded generations, dangling links of ours).
-      return { generation, changed: true, previous: kept[1], kept, files: files.length, bytesWritten: written.bytesWritten, linked: written.linked, copied: written.copied, removedGenerations, recordWritten: true };
+      return {
+        generation,
+        changed: true,
+        previous: kept[1],
+        kept,
+        files: files.length,
+        bytesWritten: written.bytesWritten,
+        linked: written.linked,
+        copied: written.copied,
+        removedGenerations,
+        recordWritten: true,
+      };
     } finally {
       await lock.release();
     }
@@ -186,7 +208,8 @@ function identical(state: Map<string, FileState>, files: VolumeFile[], fileMode:
 
 function hintFor(err: unknown): string | undefined {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return 'the volume is full; the current generation was left as it was — free space or enlarge the volume, then rerun';
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return 'the volume is full; the current generation was left as it was — free space or enlarge the volume, then rerun';
   if (code === 'EACCES' || code === 'EPERM') return 'the volume is not writable for this user; check fsGroup / ownership';
   return undefined;
 }

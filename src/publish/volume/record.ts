@@ -56,7 +56,13 @@ export async function readVolumeRecord(volumeDir: string): Promise<VolumeRecord 
     const a = parseRecord(r);
     if (a) generations[g] = a;
   }
-  return { version: RECORD_VERSION, ...(typeof d.generation === 'string' ? { generation: d.generation } : {}), kept, generations, ...(d.rollback ? { rollback: d.rollback } : {}) };
+  return {
+    version: RECORD_VERSION,
+    ...(typeof d.generation === 'string' ? { generation: d.generation } : {}),
+    kept,
+    generations,
+    ...(d.rollback ? { rollback: d.rollback } : {}),
+  };
 }
 
 export async function writeVolumeRecord(volumeDir: string, record: VolumeRecord, mode: number): Promise<void> {
@@ -70,7 +76,13 @@ export function withVolumeDetail(applied: AppliedRecord, detail: VolumeDetail): 
 }
 
 /** The record after a publish that left `generation` current with `kept` on disk. */
-export function publishedRecord(previous: VolumeRecord | undefined, applied: AppliedRecord | undefined, generation: string, kept: string[], counts: { files: number; bytes: number }): VolumeRecord {
+export function publishedRecord(
+  previous: VolumeRecord | undefined,
+  applied: AppliedRecord | undefined,
+  generation: string,
+  kept: string[],
+  counts: { files: number; bytes: number },
+): VolumeRecord {
   const generations: Record<string, AppliedRecord> = {};
   for (const g of kept) {
     const known = previous?.generations[g];
@@ -83,7 +95,8 @@ export function publishedRecord(previous: VolumeRecord | undefined, applied: App
 
 /** Does the record already say exactly this (so a no-op publish writes nothing)? appliedAt aside. */
 export function recordMatches(r: VolumeRecord | undefined, next: VolumeRecord): boolean {
-  if (!r || r.upgradedFrom !== undefined || r.rollback || r.generation !== next.generation || JSON.stringify(r.kept) !== JSON.stringify(next.kept)) return false;
+  if (!r || r.upgradedFrom !== undefined || r.rollback || r.generation !== next.generation || JSON.stringify(r.kept) !== JSON.stringify(next.kept))
+    return false;
   // Other targets' details are completed after the apply (target.ts record()); only the volume's count here.
   const strip = (a: AppliedRecord | undefined): string => JSON.stringify(a ? { ...a, appliedAt: undefined, targets: { volume: a.targets.volume } } : null);
   return next.generation === undefined || strip(r.generations[next.generation]) === strip(next.generations[next.generation]);

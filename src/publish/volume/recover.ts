@@ -56,12 +56,7 @@ export async function recoverVolume(volumeDir: string, record: VolumeRecord | un
  * than ..data, a run died between the swap and the record update: the record's generation is then the
  * one that was replaced, so it becomes the rollback target.
  */
-function keptGenerations(
-  current: string | undefined,
-  record: VolumeRecord | undefined,
-  present: string[],
-  keep: number,
-): string[] {
+function keptGenerations(current: string | undefined, record: VolumeRecord | undefined, present: string[], keep: number): string[] {
   const order: string[] = [];
   const add = (g: string | undefined): void => {
     if (g && !order.includes(g) && (g === current || present.includes(g))) order.push(g);

@@ -22,11 +22,18 @@ export interface RollbackResult {
   kept: string[];
 }
 
-export async function rollbackVolume(volumeDir: string, opts: { to?: string; lock?: LockOptions; keepGenerations?: number; now?: () => Date } = {}): Promise<RollbackResult> {
+export async function rollbackVolume(
+  volumeDir: string,
+  opts: { to?: string; lock?: LockOptions; keepGenerations?: number; now?: () => Date } = {},
+): Promise<RollbackResult> {
   if (opts.to !== undefined && !GENERATION_PATTERN.test(opts.to)) {
-    throw new UsageError(`--to ${JSON.stringify(opts.to)} is not a generation name (like ..2026_01_31_12_00_00.1a2b3c4d)`, 'zeta-provision status --volume DIR lists the kept generations');
+    throw new UsageError(
+      `--to ${JSON.stringify(opts.to)} is not a generation name (like ..2026_01_31_12_00_00.1a2b3c4d)`,
+      'zeta-provision status --volume DIR lists the kept generations',
+    );
   }
-  if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory()) throw new SourceError(`volume directory ${volumeDir} does not exist`, 'check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
+  if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory())
+    throw new SourceError(`volume directory ${volumeDir} does not exist`, 'check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
   const lock = await acquireVolumeLock(volumeDir, opts.lock);
   try {
     const record = await readVolumeRecord(volumeDir);
@@ -35,11 +42,22 @@ export async function rollbackVolume(volumeDir: string, opts: { to?: string; loc
     const keep = Math.max(1, opts.keepGenerations ?? DEFAULT_KEEP_GENERATIONS, record?.kept?.length ?? 0);
     const recovery = await recoverVolume(volumeDir, record, keep);
     const from = recovery.current;
-    if (!from) throw new UsageError(`${volumeDir} has no current generation (..data); nothing to roll back`, 'zeta-provision status --volume DIR shows what the volume holds');
+    if (!from)
+      throw new UsageError(
+        `${volumeDir} has no current generation (..data); nothing to roll back`,
+        'zeta-provision status --volume DIR shows what the volume holds',
+      );
     const to = opts.to ?? recovery.kept[1];
-    if (!to) throw new UsageError(`${volumeDir} keeps no previous generation to roll back to`, 'a rollback target exists after the second publish; zeta-provision status --volume DIR lists the kept generations');
+    if (!to)
+      throw new UsageError(
+        `${volumeDir} keeps no previous generation to roll back to`,
+        'a rollback target exists after the second publish; zeta-provision status --volume DIR lists the kept generations',
+      );
     if (!recovery.kept.includes(to)) {
-      throw new UsageError(`generation ${to} is not kept in ${volumeDir} (kept: ${recovery.kept.join(', ')})`, 'zeta-provision status --volume DIR lists the kept generations');
+      throw new UsageError(
+        `generation ${to} is not kept in ${volumeDir} (kept: ${recovery.kept.join(', ')})`,
+        'zeta-provision status --volume DIR lists the kept generations',
+      );
     }
     if (to === from) throw new UsageError(`generation ${to} is already current`);
 
@@ -53,7 +71,11 @@ export async function rollbackVolume(volumeDir: string, opts: { to?: string; loc
     // The restored generation's record says it got there by a rollback, so the next run neither calls
     // a disagreeing state "up to date" nor silently undoes it (the record's digest is the restored one).
     const restored = generations[to];
-    if (restored) generations[to] = { ...restored, rollback: { fromDigest: generations[from]?.digest ?? '', ...(generations[from] ? { fromConfigHash: generations[from].configHash } : {}), at } };
+    if (restored)
+      generations[to] = {
+        ...restored,
+        rollback: { fromDigest: generations[from]?.digest ?? '', ...(generations[from] ? { fromConfigHash: generations[from].configHash } : {}), at },
+      };
     await writeVolumeRecord(volumeDir, { version: 2, generation: to, kept, generations, rollback: { from, to, at } }, DEFAULT_FILE_MODE);
     await removeStaleLinks(volumeDir, names);
     return { from, to, kept };
@@ -88,13 +110,15 @@ export interface VolumeStatus {
 
 /** Read-only: takes no lock and changes nothing, so it is safe while a run publishes. */
 export async function volumeStatus(volumeDir: string, now: Date = new Date()): Promise<VolumeStatus> {
-  if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory()) throw new SourceError(`volume directory ${volumeDir} does not exist`, 'check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
+  if (!(await lstat(volumeDir).catch(() => undefined))?.isDirectory())
+    throw new SourceError(`volume directory ${volumeDir} does not exist`, 'check --volume (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
   const current = await currentGeneration(volumeDir);
   const record = await readVolumeRecord(volumeDir);
   const present = await listGenerations(volumeDir);
   // If the record lags ..data (a run died in between), the record's generation is the previous one.
-  const kept = [current, ...(record?.generation !== current ? [record?.generation] : []), ...(record?.kept ?? [])]
-    .filter((g, i, all): g is string => g !== undefined && all.indexOf(g) === i && present.includes(g));
+  const kept = [current, ...(record?.generation !== current ? [record?.generation] : []), ...(record?.kept ?? [])].filter(
+    (g, i, all): g is string => g !== undefined && all.indexOf(g) === i && present.includes(g),
+  );
   const status: VolumeStatus = {
     volume: volumeDir,
     current,
@@ -135,11 +159,17 @@ export function renderVolumeStatus(s: VolumeStatus, now: Date = new Date()): str
   if (!s.current) lines.push('  no generation published yet');
   for (const g of s.generations) {
     const tag = g.current ? 'current ' : g.name === s.previous ? 'previous' : 'kept    ';
-    const what = g.digest ? `${g.source} ${g.digest}${g.revision ? ` (revision ${g.revision})` : ''}, ${g.files} files, ${g.bytes} bytes, applied ${g.appliedAt}` : 'no provenance recorded';
+    const what = g.digest
+      ? `${g.source} ${g.digest}${g.revision ? ` (revision ${g.revision})` : ''}, ${g.files} files, ${g.bytes} bytes, applied ${g.appliedAt}`
+      : 'no provenance recorded';
     lines.push(`  ${tag} ${g.name}  ${what}`);
   }
-  if (s.lastApplied) lines.push(`  last run  ${s.lastApplied.source} ${s.lastApplied.digest}${s.lastApplied.revision ? ` (revision ${s.lastApplied.revision})` : ''} at ${s.lastApplied.appliedAt}`);
-  if (s.rollback) lines.push(`  rolled back from ${s.rollback.from} to ${s.rollback.to} at ${s.rollback.at}; the next run keeps it until a new payload or config arrives`);
+  if (s.lastApplied)
+    lines.push(
+      `  last run  ${s.lastApplied.source} ${s.lastApplied.digest}${s.lastApplied.revision ? ` (revision ${s.lastApplied.revision})` : ''} at ${s.lastApplied.appliedAt}`,
+    );
+  if (s.rollback)
+    lines.push(`  rolled back from ${s.rollback.from} to ${s.rollback.to} at ${s.rollback.at}; the next run keeps it until a new payload or config arrives`);
   if (s.unreferenced.length) lines.push(`  unreferenced ${s.unreferenced.join(', ')} (removed by the next run)`);
   const f = s.freshness;
   if (f) {

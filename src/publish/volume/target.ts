@@ -12,7 +12,16 @@ import type { ConfigMapObject, DesiredOutputs, VolumeFile } from '../../process/
 import { planVolume, type VolumePlan } from '../../plan/index.js';
 import type { AppliedRecord } from '../record.js';
 import type { DriftItem, Observed, RollbackSource, Target, TargetApplied, TargetFactory, TargetPlan } from '../target.js';
-import { DATA_LINK, DATA_TMP_LINK, DEFAULT_FILE_MODE, DEFAULT_KEEP_GENERATIONS, GENERATION_PATTERN, OUTPUTS_NAME, TEMP_PATTERN, currentGeneration } from './layout.js';
+import {
+  DATA_LINK,
+  DATA_TMP_LINK,
+  DEFAULT_FILE_MODE,
+  DEFAULT_KEEP_GENERATIONS,
+  GENERATION_PATTERN,
+  OUTPUTS_NAME,
+  TEMP_PATTERN,
+  currentGeneration,
+} from './layout.js';
 import { acquireVolumeLock, lockFile, type LockOptions } from './lock.js';
 import { readManifest } from './manifest.js';
 import { publishVolume, type VolumePublishOptions, type VolumePublishResult } from './publish.js';
@@ -80,7 +89,8 @@ export class VolumeTarget implements Target<VolumeLive, VolumePlanDetail, Volume
   check(record: AppliedRecord, live: VolumeLive): DriftItem[] {
     const detail = record.targets[ID] as Partial<VolumeDetail> | undefined;
     if (!live.current) return [{ target: ID, object: this.dir, what: 'no generation published (..data missing)' }];
-    if (detail?.generation !== live.current) return [{ target: ID, object: DATA_LINK, what: `points to ${live.current}, the record says ${detail?.generation ?? 'nothing'}` }];
+    if (detail?.generation !== live.current)
+      return [{ target: ID, object: DATA_LINK, what: `points to ${live.current}, the record says ${detail?.generation ?? 'nothing'}` }];
     return live.problems;
   }
 
@@ -175,7 +185,17 @@ export class VolumeTarget implements Target<VolumeLive, VolumePlanDetail, Volume
 }
 
 function dryReport(plan: TargetPlan<VolumePlanDetail>): VolumePublishResult {
-  return { generation: '', changed: plan.changes, kept: [], files: plan.detail.files.length, bytesWritten: plan.detail.volume.bytesToWrite, linked: 0, copied: 0, removedGenerations: [], recordWritten: false };
+  return {
+    generation: '',
+    changed: plan.changes,
+    kept: [],
+    files: plan.detail.files.length,
+    bytesWritten: plan.detail.volume.bytesToWrite,
+    linked: 0,
+    copied: 0,
+    removedGenerations: [],
+    recordWritten: false,
+  };
 }
 
 /** Non-secret objects only: Secret data never reaches the volume. */
@@ -188,7 +208,9 @@ async function readOutputs(genDir: string): Promise<ConfigMapObject[]> {
   if (text === undefined) return [];
   try {
     const doc = JSON.parse(text) as { configMaps?: ConfigMapObject[] };
-    return Array.isArray(doc.configMaps) ? doc.configMaps.filter((c) => c && c.kind === 'ConfigMap' && typeof c.name === 'string' && typeof c.contentHash === 'string') : [];
+    return Array.isArray(doc.configMaps)
+      ? doc.configMaps.filter((c) => c && c.kind === 'ConfigMap' && typeof c.name === 'string' && typeof c.contentHash === 'string')
+      : [];
   } catch {
     throw new PublishError(`${genDir}/${OUTPUTS_NAME} is damaged; cannot restore that payload's ConfigMaps`);
   }
@@ -201,7 +223,14 @@ export const volumeTargetFactory: TargetFactory = {
     const publishes = settings.config.volume.files.length > 0 || settings.config.volume.outputs.length > 0;
     if (!settings.volumeDir || (!publishes && purpose !== 'rollback')) return undefined;
     const { fileMode, dirMode, group, keep, lockStale, lockTimeout } = settings.config.volume;
-    const lock: LockOptions = { ...(lockStale === undefined ? {} : { staleMs: lockStale * 1000 }), ...(lockTimeout === undefined ? {} : { timeoutMs: lockTimeout * 1000 }) };
-    return new VolumeTarget(settings.volumeDir, { fileMode, dirMode, gid: group, keepGenerations: keep, lock }, settings.config.configMaps.length > 0) as Target;
+    const lock: LockOptions = {
+      ...(lockStale === undefined ? {} : { staleMs: lockStale * 1000 }),
+      ...(lockTimeout === undefined ? {} : { timeoutMs: lockTimeout * 1000 }),
+    };
+    return new VolumeTarget(
+      settings.volumeDir,
+      { fileMode, dirMode, gid: group, keepGenerations: keep, lock },
+      settings.config.configMaps.length > 0,
+    ) as Target;
   },
 };

@@ -71,7 +71,9 @@ export async function fetchBearerToken(req: TokenRequest): Promise<string> {
   const res = await req.fetchImpl(url, { headers, redirect: 'error' });
   if (res.status === 401 || res.status === 403) {
     await res.body?.cancel();
-    const who = req.credentials ? ` as user '${req.credentials.username}'${req.credentials.origin ? ` (credentials from ${req.credentials.origin})` : ''}` : ' anonymously';
+    const who = req.credentials
+      ? ` as user '${req.credentials.username}'${req.credentials.origin ? ` (credentials from ${req.credentials.origin})` : ''}`
+      : ' anonymously';
     throw new SourceError(`authentication at ${url.host} failed${who} (HTTP ${res.status})`, CREDENTIALS_HINT);
   }
   if (!res.ok) {

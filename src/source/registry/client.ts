@@ -86,7 +86,8 @@ export class RegistryClient {
     if (SCHEMA1.test(mediaType)) throw new SourceError(`${this.describe()}: schema 1 manifests are not supported (re-push the image with a current client)`);
     const bytes = await readCappedBody(res, MAX_JSON_BLOB_BYTES, `manifest ${reference}`);
     const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-    if (DIGEST.test(reference) && digest !== reference) throw new SourceError(`manifest ${reference} from ${this.image.registry} does not match its digest (got ${digest})`);
+    if (DIGEST.test(reference) && digest !== reference)
+      throw new SourceError(`manifest ${reference} from ${this.image.registry} does not match its digest (got ${digest})`);
     return { digest, mediaType, bytes };
   }
 
@@ -114,8 +115,7 @@ export class RegistryClient {
     return {
       readJson: async (desc: Descriptor, what: string) => {
         const isManifest = MANIFEST_TYPES.has(desc.mediaType) || INDEX_TYPES.has(desc.mediaType);
-        const bytes =
-          fetched?.digest === desc.digest ? fetched.bytes : isManifest ? (await this.getManifest(desc.digest)).bytes : await this.readBlob(desc);
+        const bytes = fetched?.digest === desc.digest ? fetched.bytes : isManifest ? (await this.getManifest(desc.digest)).bytes : await this.readBlob(desc);
         if (desc.size >= 0 && bytes.length !== desc.size) throw new SourceError(`${what} ${desc.digest}: ${bytes.length} bytes, descriptor says ${desc.size}`);
         return parseJson(bytes, `${what} ${desc.digest}`);
       },
@@ -146,7 +146,8 @@ export class RegistryClient {
       if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
         await res.body?.cancel();
         const next = new URL(res.headers.get('location')!, target);
-        if (target.protocol === 'https:' && next.protocol !== 'https:') throw new SourceError(`${this.describe()}: refusing a redirect from https to ${next.protocol}`);
+        if (target.protocol === 'https:' && next.protocol !== 'https:')
+          throw new SourceError(`${this.describe()}: refusing a redirect from https to ${next.protocol}`);
         target = next;
         continue;
       }
@@ -174,7 +175,10 @@ export class RegistryClient {
     const probe = await this.fetchOnce(new URL(`${this.origin}/v2/`), { headers: { 'User-Agent': userAgent() } });
     const text = (await probe.text()).slice(0, 4096);
     if (tlsExpected(probe.status, text)) {
-      throw new SourceError(`registry ${this.image.registry} speaks TLS, but it is named in --insecure-registry`, `remove ${this.image.registry} from --insecure-registry (pass its CA with --registry-ca FILE if it is a private one)`);
+      throw new SourceError(
+        `registry ${this.image.registry} speaks TLS, but it is named in --insecure-registry`,
+        `remove ${this.image.registry} from --insecure-registry (pass its CA with --registry-ca FILE if it is a private one)`,
+      );
     }
   }
 
@@ -193,7 +197,8 @@ export class RegistryClient {
       return;
     }
     if (challenge?.scheme === 'basic') {
-      if (!this.opts.credentials) throw new SourceError(`${this.describe()} requires credentials, and no login for ${this.image.registry} was found`, CREDENTIALS_HINT);
+      if (!this.opts.credentials)
+        throw new SourceError(`${this.describe()} requires credentials, and no login for ${this.image.registry} was found`, CREDENTIALS_HINT);
       this.authorization = basicHeader(this.opts.credentials);
       return;
     }

@@ -17,7 +17,14 @@ export async function loadAuthFile(file: string): Promise<unknown> {
     if ((await stat(file)).isDirectory()) {
       const candidates = ['.dockerconfigjson', '.dockercfg', 'config.json'].map((n) => path.join(file, n));
       const found = [];
-      for (const c of candidates) if (await stat(c).then((s) => s.isFile(), () => false)) found.push(c);
+      for (const c of candidates)
+        if (
+          await stat(c).then(
+            (s) => s.isFile(),
+            () => false,
+          )
+        )
+          found.push(c);
       if (found.length === 0) throw new ConfigError(`registry auth directory ${file} holds no .dockerconfigjson, .dockercfg or config.json`);
       target = found[0]!;
     }
@@ -54,7 +61,11 @@ export function credentialsFor(registry: string, doc: unknown): Credentials | un
 
 /** `https://index.docker.io/v1/` → `docker.io`; `https://r.example:5000/x` → `r.example:5000`. */
 export function normalizeHost(key: string): string {
-  let host = key.trim().replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+  let host = key
+    .trim()
+    .replace(/^[a-z]+:\/\//i, '')
+    .split('/')[0]!
+    .toLowerCase();
   if (host === 'index.docker.io' || host === 'registry-1.docker.io') host = 'docker.io';
   return host;
 }

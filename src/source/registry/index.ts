@@ -41,7 +41,8 @@ export function registryDriver(ref: RegistryReference, settings: RegistrySetting
       const location = `${ref.image.registry}/${ref.image.repository}:${tag}`;
       return collectSignatureBlobs(found.bytes, found.digest, (desc) => c.readBlob(desc), location);
     },
-    noSignatureReason: (resolved) => `no signature ${cosignSignatureTag(resolved.digest)} found beside the image in ${ref.image.registry}/${ref.image.repository}`,
+    noSignatureReason: (resolved) =>
+      `no signature ${cosignSignatureTag(resolved.digest)} found beside the image in ${ref.image.registry}/${ref.image.repository}`,
     unpack: async (resolved, root, limits, progress) => {
       const c = await session();
       // By digest, never by tag again: the tag may have moved since resolve.

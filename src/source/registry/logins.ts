@@ -56,7 +56,14 @@ export async function findCredentials(registry: string, settings: LoginSettings)
   const env = settings.env ?? process.env;
   for (const file of loginFiles(env, settings.authFile)) {
     // An explicitly named file must exist (loadAuthFile says so); discovered ones may well not.
-    if (file !== settings.authFile && !(await stat(file).then(() => true, () => false))) continue;
+    if (
+      file !== settings.authFile &&
+      !(await stat(file).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     const entry = loginEntry(registry, await loadAuthFile(file));
     if (entry === undefined) continue;
     if ('credentials' in entry) return { ...entry.credentials, origin: file };
@@ -76,12 +83,26 @@ function serverUrl(registry: string): string {
  * nor its stdout beyond the one "not found" answer of the protocol. "Not found" means no credentials
  * (anonymous pull, as docker does); a missing, failing or hanging helper is an error naming it.
  */
-export async function runCredentialHelper(name: string, registry: string, file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<FoundCredentials | undefined> {
+export async function runCredentialHelper(
+  name: string,
+  registry: string,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<FoundCredentials | undefined> {
   // The name comes from a file: it selects a program on PATH, never a path of its own.
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new SourceError(`credential helper name '${name.slice(0, 50)}' in ${file} is not valid`);
   const program = `docker-credential-${name}`;
   const { execa } = await import('execa');
-  const r = await execa(program, ['get'], { input: serverUrl(registry), env, extendEnv: false, timeout: timeoutMs, reject: false, stripFinalNewline: true, maxBuffer: 1024 * 1024 });
+  const r = await execa(program, ['get'], {
+    input: serverUrl(registry),
+    env,
+    extendEnv: false,
+    timeout: timeoutMs,
+    reject: false,
+    stripFinalNewline: true,
+    maxBuffer: 1024 * 1024,
+  });
   const where = `${program} (named in ${file})`;
   const hint = `install ${program} on PATH, log in again, or remove the helper from ${file}; --registry-auth-file FILE names another login file`;
   if ((r as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String((r as { cause?: unknown }).cause ?? ''))) {
@@ -90,7 +111,10 @@ export async function runCredentialHelper(name: string, registry: string, file: 
   if (r.timedOut) throw new SourceError(`credential helper ${where} did not answer within ${timeoutMs} ms`, hint);
   if (r.exitCode !== 0) {
     if (/credentials not found/i.test(String(r.stdout))) return undefined;
-    throw new SourceError(`credential helper ${where} failed for ${registry} (exit ${r.exitCode ?? r.signal ?? 'unknown'}); its output is not shown, it may hold secrets`, hint);
+    throw new SourceError(
+      `credential helper ${where} failed for ${registry} (exit ${r.exitCode ?? r.signal ?? 'unknown'}); its output is not shown, it may hold secrets`,
+      hint,
+    );
   }
   let body: { Username?: unknown; Secret?: unknown };
   try {
@@ -102,7 +126,10 @@ export async function runCredentialHelper(name: string, registry: string, file: 
     throw new SourceError(`credential helper ${where} answered without Username and Secret`, hint);
   }
   if (body.Username === '<token>') {
-    throw new SourceError(`credential helper ${where} holds an identity token for ${registry}; identity tokens are not supported`, 'log in with a username and password or access token, or pass PROVISIONING_CONTAINER_REGISTRY_USERNAME and PROVISIONING_CONTAINER_REGISTRY_TOKEN');
+    throw new SourceError(
+      `credential helper ${where} holds an identity token for ${registry}; identity tokens are not supported`,
+      'log in with a username and password or access token, or pass PROVISIONING_CONTAINER_REGISTRY_USERNAME and PROVISIONING_CONTAINER_REGISTRY_TOKEN',
+    );
   }
   return { username: body.Username, password: body.Secret, origin: program };
 }

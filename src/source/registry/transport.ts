@@ -81,7 +81,9 @@ export async function createRegistryFetch(opts: TransportOptions = {}): Promise<
       const wait = retryDelay(res?.headers.get('retry-after') ?? null, attempt, base);
       if (Date.now() + wait > deadline) {
         await res?.body?.cancel();
-        throw new SourceError(`registry did not answer within the deadline (last: ${res ? `HTTP ${res.status}` : causeCode(failure) || errorMessage(failure)})`);
+        throw new SourceError(
+          `registry did not answer within the deadline (last: ${res ? `HTTP ${res.status}` : causeCode(failure) || errorMessage(failure)})`,
+        );
       }
       await res?.body?.cancel();
       await new Promise((r) => setTimeout(r, wait));

@@ -46,7 +46,8 @@ function after(op, p) {
 }
 
 /** The path a call is about: the destination for two-path calls. */
-const target = (op, args) => (['rename', 'link', 'symlink', 'copyFile', 'linkSync', 'symlinkSync', 'renameSync', 'copyFileSync'].includes(op) ? args[1] : args[0]);
+const target = (op, args) =>
+  ['rename', 'link', 'symlink', 'copyFile', 'linkSync', 'symlinkSync', 'renameSync', 'copyFileSync'].includes(op) ? args[1] : args[0];
 
 function wrapAsync(obj, op) {
   const real = obj[op];

@@ -10,7 +10,12 @@ export const NS = 'zeta';
 
 export function workload(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet', name: string): Record<string, unknown> {
   const labels = { app: name };
-  return { apiVersion: 'apps/v1', kind, metadata: { name, namespace: NS }, spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name, image: `${name}:1` }] } } } };
+  return {
+    apiVersion: 'apps/v1',
+    kind,
+    metadata: { name, namespace: NS },
+    spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name, image: `${name}:1` }] } } },
+  };
 }
 
 /** Creates the workloads directly in the store (as an operator's own manifests would have). */
@@ -63,5 +68,7 @@ export async function writeConfig(dir: string, yaml: string): Promise<string> {
 
 /** Requests that changed something in the cluster (not dry runs, not reads). */
 export function writes(api: KubeApi): { verb: string; resource: string; name?: string }[] {
-  return api.requests.filter((r) => ['create', 'patch', 'delete', 'update'].includes(r.verb) && !r.dryRun && r.status >= 200 && r.status < 300).map((r) => ({ verb: r.verb, resource: r.resource, name: r.name }));
+  return api.requests
+    .filter((r) => ['create', 'patch', 'delete', 'update'].includes(r.verb) && !r.dryRun && r.status >= 200 && r.status < 300)
+    .map((r) => ({ verb: r.verb, resource: r.resource, name: r.name }));
 }

@@ -17,6 +17,12 @@ export function discovery(pathname: string, host: string): unknown | undefined {
   const m = /^\/(?:api\/(v1)|apis\/(apps)\/(v1))$/.exec(pathname);
   if (!m) return undefined;
   const group = m[2] ?? '';
-  const resources = RESOURCES.filter((r) => r.group === group).map((r) => ({ name: r.resource, singularName: r.kind.toLowerCase(), namespaced: true, kind: r.kind, verbs: VERBS }));
+  const resources = RESOURCES.filter((r) => r.group === group).map((r) => ({
+    name: r.resource,
+    singularName: r.kind.toLowerCase(),
+    namespaced: true,
+    kind: r.kind,
+    verbs: VERBS,
+  }));
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/v1` : 'v1', resources };
 }

@@ -143,7 +143,16 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) throw status.unauthorized();
       const doc = method === 'GET' && !route ? discovery(url.pathname, req.headers.host ?? '') : undefined;
       if (doc) return send(res, rec, doc, {}, 200);
-      if (!route) throw new ApiError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', code: 404 });
+      if (!route)
+        throw new ApiError({
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: 'the server could not find the requested resource',
+          reason: 'NotFound',
+          code: 404,
+        });
       const result = serve(route, method, url.searchParams, req.headers['content-type'] ?? '', body, rec);
       send(res, rec, result.body, {}, result.code);
     } catch (err) {
@@ -160,21 +169,44 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     if (dryRunValue !== null && dryRunValue !== 'All') throw status.badRequest(`Invalid value: "${dryRunValue}": supported values: "All"`);
     const dryRun = dryRunValue === 'All';
     if (options.namespaces && !options.namespaces.includes(ns) && method !== 'GET') {
-      throw new ApiError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `namespaces "${ns}" not found`, reason: 'NotFound', details: { name: ns, kind: 'namespaces' }, code: 404 });
+      throw new ApiError({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `namespaces "${ns}" not found`,
+        reason: 'NotFound',
+        details: { name: ns, kind: 'namespaces' },
+        code: 404,
+      });
     }
-    if (options.namespaces && !options.namespaces.includes(ns) && method === 'GET' && name) throw status.notFound({ group: rt.group, resource: rt.resource, name });
+    if (options.namespaces && !options.namespaces.includes(ns) && method === 'GET' && name)
+      throw status.notFound({ group: rt.group, resource: rt.resource, name });
     const need = (verb: string, withName = name): void => {
       const a: AuthzRequest = { verb, group: rt.group, resource: rt.resource, namespace: ns, name: withName };
       rec.authz.push(a);
-      if (!authorize(options.rbac ?? {}, a)) throw status.forbidden(options.user ?? 'system:serviceaccount:default:zeta-provision', verb, { group: rt.group, resource: rt.resource, name: withName }, ns);
+      if (!authorize(options.rbac ?? {}, a))
+        throw status.forbidden(
+          options.user ?? 'system:serviceaccount:default:zeta-provision',
+          verb,
+          { group: rt.group, resource: rt.resource, name: withName },
+          ns,
+        );
     };
-    if (method === 'GET' && name) return need('get'), { code: 200, body: store.get(rt, ns, name) };
-    if (method === 'GET') return need('list'), { code: 200, body: store.list(rt, ns, q.get('labelSelector') ?? undefined) };
+    if (method === 'GET' && name) return (need('get'), { code: 200, body: store.get(rt, ns, name) });
+    if (method === 'GET') return (need('list'), { code: 200, body: store.list(rt, ns, q.get('labelSelector') ?? undefined) });
     if (method === 'POST' && !name) {
       need('create', undefined);
-      return { code: 201, body: store.create(rt, ns, parseBody(raw, contentType, ['application/json', 'application/yaml']), { dryRun, fieldManager: q.get('fieldManager') ?? undefined }) };
+      return {
+        code: 201,
+        body: store.create(rt, ns, parseBody(raw, contentType, ['application/json', 'application/yaml']), {
+          dryRun,
+          fieldManager: q.get('fieldManager') ?? undefined,
+        }),
+      };
     }
-    if (method === 'DELETE' && name) return need('delete'), store.delete(rt, ns, name, dryRun), { code: 200, body: success({ group: rt.group, resource: rt.resource, name }) };
+    if (method === 'DELETE' && name)
+      return (need('delete'), store.delete(rt, ns, name, dryRun), { code: 200, body: success({ group: rt.group, resource: rt.resource, name }) });
     if (method === 'PATCH' && name) {
       need('patch');
       const type = contentType.split(';')[0]!.trim();
@@ -207,7 +239,11 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     options,
     inject: (rule) => faults.push({ ...rule, left: rule.times ?? 1 }),
     clearFaults: () => void (faults = []),
-    type: (resource) => RESOURCES.find((r) => r.resource === resource) ?? (() => { throw new Error(`unknown resource ${resource}`); })(),
+    type: (resource) =>
+      RESOURCES.find((r) => r.resource === resource) ??
+      (() => {
+        throw new Error(`unknown resource ${resource}`);
+      })(),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -239,7 +275,11 @@ function verbOf(method: string, name: string | undefined): string {
 
 function matches(f: FaultRule, method: string, rec: RecordedRequest): boolean {
   const m = f.match ?? {};
-  return (m.method === undefined || m.method === method) && (m.resource === undefined || m.resource === rec.resource) && (m.name === undefined || m.name === rec.name);
+  return (
+    (m.method === undefined || m.method === method) &&
+    (m.resource === undefined || m.resource === rec.resource) &&
+    (m.name === undefined || m.name === rec.name)
+  );
 }
 
 function parseBody(raw: Buffer, contentType: string, accepted: string[]): any {

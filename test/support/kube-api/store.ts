@@ -31,7 +31,18 @@ export const RESOURCES: ResourceType[] = [
 ];
 
 /** Fields that identify an object or are managed by the server; never owned by a field manager. */
-const IDENTITY = new Set(['apiVersion', 'kind', 'metadata.name', 'metadata.namespace', 'metadata.resourceVersion', 'metadata.uid', 'metadata.creationTimestamp', 'metadata.generation', 'metadata.managedFields', 'metadata.generateName']);
+const IDENTITY = new Set([
+  'apiVersion',
+  'kind',
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.resourceVersion',
+  'metadata.uid',
+  'metadata.creationTimestamp',
+  'metadata.generation',
+  'metadata.managedFields',
+  'metadata.generateName',
+]);
 
 interface Stored {
   obj: Obj;
@@ -78,7 +89,12 @@ export class Store {
         const { apiVersion: _a, kind: _k, ...rest } = clone(o);
         return rest;
       });
-    return { kind: `${rt.kind}List`, apiVersion: rt.group ? `${rt.group}/${rt.version}` : rt.version, metadata: { resourceVersion: String(this.revision) }, items };
+    return {
+      kind: `${rt.kind}List`,
+      apiVersion: rt.group ? `${rt.group}/${rt.version}` : rt.version,
+      metadata: { resourceVersion: String(this.revision) },
+      items,
+    };
   }
 
   create(rt: ResourceType, ns: string, body: Obj, opts: WriteOptions): Obj {
@@ -86,7 +102,8 @@ export class Store {
     const obj = clone(body);
     obj.metadata ??= {};
     if (!obj.metadata.name && typeof obj.metadata.generateName === 'string') obj.metadata.name = obj.metadata.generateName + randomUUID().slice(0, 5);
-    if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== ns) throw status.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== ns)
+      throw status.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     if (obj.metadata.resourceVersion) throw status.badRequest('resourceVersion should not be set on objects to be created');
     const name = obj.metadata.name;
     if (typeof name === 'string' && this.objects.has(this.key(rt, ns, name))) throw status.alreadyExists(target(rt, name));
@@ -100,9 +117,11 @@ export class Store {
   apply(rt: ResourceType, ns: string, name: string, body: Obj, opts: WriteOptions & { fieldManager: string }): { obj: Obj; created: boolean } {
     checkKind(rt, body);
     if (body.metadata?.name !== name) throw status.badRequest(`the name of the object (${body.metadata?.name}) does not match the name on the URL (${name})`);
-    if (body.metadata.namespace !== undefined && body.metadata.namespace !== ns) throw status.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (body.metadata.namespace !== undefined && body.metadata.namespace !== ns)
+      throw status.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     const existing = this.objects.get(this.key(rt, ns, name));
-    if (existing && body.metadata.resourceVersion && body.metadata.resourceVersion !== existing.obj.metadata.resourceVersion) throw status.modified(target(rt, name));
+    if (existing && body.metadata.resourceVersion && body.metadata.resourceVersion !== existing.obj.metadata.resourceVersion)
+      throw status.modified(target(rt, name));
     const live: Obj = existing ? clone(existing.obj) : { apiVersion: body.apiVersion, kind: body.kind, metadata: { name, namespace: ns } };
     const owners = new Map([...(existing?.owners ?? new Map<string, Set<string>>())].map(([m, s]) => [m, new Set(s)]));
     const applied = leafPaths(body);
@@ -158,8 +177,10 @@ export class Store {
   /** Update rules of the real server: a Secret's type and an immutable object's data never change. */
   private checkUpdate(rt: ResourceType, before: Obj, after: Obj): void {
     const causes: StatusCause[] = [];
-    if (after.metadata?.namespace !== before.metadata.namespace) causes.push({ reason: 'FieldValueInvalid', message: 'field is immutable', field: 'metadata.namespace' });
-    if (rt.resource === 'secrets' && (after.type ?? 'Opaque') !== (before.type ?? 'Opaque')) causes.push({ reason: 'FieldValueInvalid', message: 'field is immutable', field: 'type' });
+    if (after.metadata?.namespace !== before.metadata.namespace)
+      causes.push({ reason: 'FieldValueInvalid', message: 'field is immutable', field: 'metadata.namespace' });
+    if (rt.resource === 'secrets' && (after.type ?? 'Opaque') !== (before.type ?? 'Opaque'))
+      causes.push({ reason: 'FieldValueInvalid', message: 'field is immutable', field: 'type' });
     if ((rt.resource === 'secrets' || rt.resource === 'configmaps') && before.immutable === true) {
       if (!isDeepStrictEqual(after.data, before.data) || !isDeepStrictEqual(after.binaryData, before.binaryData) || after.immutable !== true) {
         causes.push({ reason: 'FieldValueForbidden', message: 'Forbidden: field is immutable when `immutable` is set', field: 'data' });
@@ -187,7 +208,13 @@ export class Store {
     // As the API server shows them: one entry per manager with its operation and the fields it owns (FieldsV1).
     obj.metadata.managedFields = [...next.owners]
       .filter(([, s]) => s.size > 0)
-      .map(([manager, fields]) => ({ manager, operation: next.operations?.get(manager) ?? 'Update', apiVersion: obj.apiVersion, fieldsType: 'FieldsV1', fieldsV1: fieldsV1(fields) }));
+      .map(([manager, fields]) => ({
+        manager,
+        operation: next.operations?.get(manager) ?? 'Update',
+        apiVersion: obj.apiVersion,
+        fieldsType: 'FieldsV1',
+        fieldsV1: fieldsV1(fields),
+      }));
     if (dryRun) {
       obj.metadata.resourceVersion = previous?.obj.metadata.resourceVersion ?? '';
       return clone(obj);
@@ -265,7 +292,8 @@ function deletePath(o: Obj, p: string): void {
 function mergeInto(target: Obj, patch: Obj): Obj {
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete target[k];
-    else if (typeof v === 'object' && !Array.isArray(v)) target[k] = mergeInto(target[k] && typeof target[k] === 'object' && !Array.isArray(target[k]) ? target[k] : {}, v);
+    else if (typeof v === 'object' && !Array.isArray(v))
+      target[k] = mergeInto(target[k] && typeof target[k] === 'object' && !Array.isArray(target[k]) ? target[k] : {}, v);
     else target[k] = clone(v);
   }
   return target;

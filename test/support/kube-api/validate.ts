@@ -19,20 +19,24 @@ const MAX_ANNOTATION_BYTES = 256 * 1024;
 export function dnsSubdomainProblem(name: unknown): string | undefined {
   if (typeof name !== 'string' || name === '') return 'Required value: name or generateName is required';
   if (name.length > 253) return 'Invalid value: must be no more than 253 characters';
-  if (!DNS1123_SUBDOMAIN.test(name)) return `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`;
+  if (!DNS1123_SUBDOMAIN.test(name))
+    return `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`;
   return undefined;
 }
 
 export function namespaceProblem(ns: string): string | undefined {
-  return ns.length <= 63 && DNS1123_LABEL.test(ns) ? undefined : `Invalid value: "${ns}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'`;
+  return ns.length <= 63 && DNS1123_LABEL.test(ns)
+    ? undefined
+    : `Invalid value: "${ns}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'`;
 }
 
 function qualifiedNameProblem(key: string): string | undefined {
   const parts = key.split('/');
-  if (parts.length > 2) return 'a qualified name must consist of alphanumeric characters, \'-\', \'_\' or \'.\', with an optional DNS subdomain prefix and \'/\'';
+  if (parts.length > 2) return "a qualified name must consist of alphanumeric characters, '-', '_' or '.', with an optional DNS subdomain prefix and '/'";
   const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]!];
   if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) return 'prefix part must be a lowercase RFC 1123 subdomain';
-  if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME.test(name)) return 'name part must consist of alphanumeric characters, \'-\', \'_\' or \'.\', at most 63 characters';
+  if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME.test(name))
+    return "name part must consist of alphanumeric characters, '-', '_' or '.', at most 63 characters";
   return undefined;
 }
 
@@ -44,7 +48,11 @@ function validateMetadata(obj: Obj, causes: StatusCause[]): void {
     const p = qualifiedNameProblem(k);
     if (p) causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: "${k}": ${p}`, field: 'metadata.labels' });
     if (typeof v !== 'string' || v.length > 63 || (v !== '' && !QUALIFIED_NAME.test(v))) {
-      causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(v)}: a valid label value must be 63 characters or less, alphanumeric, '-', '_' or '.'`, field: 'metadata.labels' });
+      causes.push({
+        reason: 'FieldValueInvalid',
+        message: `Invalid value: ${JSON.stringify(v)}: a valid label value must be 63 characters or less, alphanumeric, '-', '_' or '.'`,
+        field: 'metadata.labels',
+      });
     }
   }
   let annotationBytes = 0;
@@ -54,13 +62,14 @@ function validateMetadata(obj: Obj, causes: StatusCause[]): void {
     if (typeof v !== 'string') causes.push({ reason: 'FieldValueInvalid', message: 'annotation values must be strings', field: 'metadata.annotations' });
     annotationBytes += k.length + String(v).length;
   }
-  if (annotationBytes > MAX_ANNOTATION_BYTES) causes.push({ reason: 'FieldValueTooLong', message: `Too long: must have at most ${MAX_ANNOTATION_BYTES} bytes`, field: 'metadata.annotations' });
+  if (annotationBytes > MAX_ANNOTATION_BYTES)
+    causes.push({ reason: 'FieldValueTooLong', message: `Too long: must have at most ${MAX_ANNOTATION_BYTES} bytes`, field: 'metadata.annotations' });
 }
 
 function keyProblem(key: string): string | undefined {
   if (key.length > 253) return 'must be no more than 253 characters';
   if (!CONFIG_KEY.test(key)) return "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
-  if (key === '.' || key === '..') return 'must not be \'.\' or \'..\'';
+  if (key === '.' || key === '..') return "must not be '.' or '..'";
   return undefined;
 }
 
@@ -91,14 +100,21 @@ function validateSecret(obj: Obj, causes: StatusCause[]): void {
     total += base64Bytes(v, `data[${k}]`, causes);
   }
   if (total > MAX_DATA_BYTES) causes.push({ reason: 'FieldValueTooLong', message: `Too long: must have at most ${MAX_DATA_BYTES} bytes`, field: 'data' });
-  if (obj.stringData !== undefined) causes.push({ reason: 'FieldValueNotSupported', message: 'stringData is not implemented by the test double', field: 'stringData' });
+  if (obj.stringData !== undefined)
+    causes.push({ reason: 'FieldValueNotSupported', message: 'stringData is not implemented by the test double', field: 'stringData' });
 }
 
 function validateEvent(obj: Obj, namespace: string, causes: StatusCause[]): void {
   const io = obj.involvedObject;
   if (!io || typeof io !== 'object') causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'involvedObject' });
-  else if (io.namespace !== namespace) causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: "${io.namespace}": does not match event.namespace`, field: 'involvedObject.namespace' });
-  if (obj.type !== 'Normal' && obj.type !== 'Warning') causes.push({ reason: 'FieldValueNotSupported', message: `Unsupported value: "${obj.type}": supported values: "Normal", "Warning"`, field: 'type' });
+  else if (io.namespace !== namespace)
+    causes.push({
+      reason: 'FieldValueInvalid',
+      message: `Invalid value: "${io.namespace}": does not match event.namespace`,
+      field: 'involvedObject.namespace',
+    });
+  if (obj.type !== 'Normal' && obj.type !== 'Warning')
+    causes.push({ reason: 'FieldValueNotSupported', message: `Unsupported value: "${obj.type}": supported values: "Normal", "Warning"`, field: 'type' });
   if (typeof obj.reason !== 'string' || obj.reason === '') causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'reason' });
 }
 
