@@ -196,7 +196,7 @@ function measureSize(registry, sizeMiB) {
   const compareDists = (process.env.BENCH_COMPARE_DIST ?? '').split(',').filter(Boolean);
   const compared = compareDists.map(() => []);
   const ours = series('ours: resolve + unpack (registry source)', () => {
-    compareDists.forEach((dist, i) => compared[i].push(pull(dist)));
+    for (const [i, dist] of compareDists.entries()) compared[i].push(pull(dist));
     return pull();
   });
   const skopeo = series('skopeo copy to OCI layout + tar -xzf per layer', () => {

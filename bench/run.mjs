@@ -2,7 +2,7 @@
 // (openssl cms -verify per signed file, cp -r into the volume, kubectl create configmap per target).
 // Reports wall-time ratios and peak RSS, writes bench/results/latest.json. Not a timed test.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -87,7 +87,7 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     if (!run.verifyOnly) await observeStep(run);
     const converged = run.verifyOnly ? undefined : convergence(run.targets, run.observed!, resolved.digest, settings.configHash);
     if (converged?.upToDate && !settings.force) return await upToDateStep(run, converged, started);
-    if (converged && converged.why.length) log.info('not up to date', { why: converged.why });
+    if (converged?.why.length) log.info('not up to date', { why: converged.why });
 
     const verified = await verifyStep(run, resolved, sourceOptions);
     downgradeStep(run, verified.proven, run.verifyOnly ? await appliedHistory(run) : converged?.record);

@@ -12,9 +12,11 @@ export function cabChecksum(data: Uint8Array, seed = 0): number {
   }
   let tail = 0;
   switch (data.byteLength & 3) {
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: the tail bytes fold in by deliberate fallthrough
     case 3:
       tail |= data[i++]! << 16;
     // falls through
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: as above
     case 2:
       tail |= data[i++]! << 8;
     // falls through

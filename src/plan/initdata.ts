@@ -128,7 +128,8 @@ export function decideRotation(input: RotationInput): RotationDecision {
   if (switching && state?.current) previous.unshift({ id: state.current.id, values: state.current.values, retiredAt: at });
   for (const [n, vs] of Object.entries(adopted)) {
     // Each adopted value keeps its own slot: listed until the overlap ends, as our own old values are.
-    vs.filter((v) => v !== desired.values[n]).forEach((v, i) => previous.push({ id: `adopted:${n}:${i}`, values: { [n]: v }, retiredAt: at, adopted: true }));
+    for (const [i, v] of vs.filter((x) => x !== desired.values[n]).entries())
+      previous.push({ id: `adopted:${n}:${i}`, values: { [n]: v }, retiredAt: at, adopted: true });
   }
 
   if (previous.length > MAX_OVERLAPPING) {

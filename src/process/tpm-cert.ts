@@ -270,7 +270,7 @@ function checkExtensions(der: Uint8Array, wrapper: Tlv): void {
     const parts = ext.tag === 0x30 ? children(der, ext, 4) : [];
     const id = parts[0];
     const value = parts.at(-1);
-    if (!id || id.tag !== 0x06 || value?.tag !== 0x04 || parts.length > 3 || (parts.length === 3 && parts[1]!.tag !== 0x01)) throw new NotSure();
+    if (id?.tag !== 0x06 || value?.tag !== 0x04 || parts.length > 3 || (parts.length === 3 && parts[1]!.tag !== 0x01)) throw new NotSure();
     // An explicit critical FALSE is the DEFAULT written out: not DER.
     if (parts.length === 3 && der[parts[1]!.start] === 0) throw new NotSure();
     const key = oid(der, id);

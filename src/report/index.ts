@@ -75,7 +75,7 @@ function renderText(r: RunReport): string {
       const listed = r.verification.checks.filter((c) => c.kind === 'manifest' && c.ok).length;
       const unlisted = m.unlisted?.length ? `; ${m.unlisted.length} unlisted: ${m.unlisted.join(', ')}` : '';
       lines.push(`  manifest  .manifest: ${listed}/${m.listed ?? 0} listed files match${unlisted}`);
-    } else if (m && m.reason) {
+    } else if (m?.reason) {
       lines.push(`  manifest  not checked: ${m.reason}`);
     }
     if (r.verification.proven) lines.push(`  proven    ${r.verification.proven.time} (${r.verification.proven.basis})`);

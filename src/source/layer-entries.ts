@@ -55,7 +55,7 @@ export class EntryApplier {
 
   endsCleanly(tarBytes: number): boolean {
     const last = this.last;
-    return last !== null && last.complete && tarBytes >= last.end && tarBytes <= last.paddedEnd;
+    return last?.complete === true && tarBytes >= last.end && tarBytes <= last.paddedEnd;
   }
 
   async apply(entry: TarEntry): Promise<void> {

@@ -3,7 +3,6 @@
  * index.json, read and verify manifest and config, then apply the layers into the staging tree.
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { SourceError } from '../errors.js';
 import { applyImage } from './apply-image.js';
 import { blobRel, MAX_JSON_BLOB_BYTES, parseJson, readJsonBlob, isRecord, type Descriptor } from './blobs.js';

@@ -74,8 +74,14 @@ export class ZstdFrameScanner {
     switch (this.state) {
       case 'magic': {
         const magic = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
-        if (magic === FRAME_MAGIC) return this.expect('frame-header', 1);
-        if (magic >>> 4 === 0x184d2a5) return this.expect('skippable-size', 4);
+        if (magic === FRAME_MAGIC) {
+          this.expect('frame-header', 1);
+          return;
+        }
+        if (magic >>> 4 === 0x184d2a5) {
+          this.expect('skippable-size', 4);
+          return;
+        }
         throw new Error('not a zstd frame (bad magic number)');
       }
       case 'skippable-size':
@@ -95,7 +101,8 @@ export class ZstdFrameScanner {
         this.checkWindow();
         this.frames++;
         this.checksum = ((this.descriptor >> 2) & 1) === 1;
-        return this.expect('block-header', 3);
+        this.expect('block-header', 3);
+        return;
       case 'block-header': {
         const v = h[0]! | (h[1]! << 8) | (h[2]! << 16);
         const type = (v >> 1) & 3;
@@ -141,7 +148,10 @@ export class ZstdFrameScanner {
 
   private afterSkip(): void {
     if (this.state !== 'block-header') return; // skippable frame done; 'magic' is already expected
-    if (!this.lastBlock) return this.expect('block-header', 3);
+    if (!this.lastBlock) {
+      this.expect('block-header', 3);
+      return;
+    }
     if (this.checksum) {
       this.checksum = false;
       this.skip = 4; // content checksum; the layer digest and DiffID already cover the bytes

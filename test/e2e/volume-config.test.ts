@@ -12,9 +12,7 @@ import { generationsIn, runCliEnv } from '../support/volume.js';
 
 const tempDir = useTempDirs();
 
-async function example(
-  volumeYaml: string,
-): Promise<{
+async function example(volumeYaml: string): Promise<{
   run: (extra?: string[], env?: Record<string, string>) => ReturnType<typeof runCliEnv>;
   volume: string;
   setVolume: (yaml: string) => Promise<void>;

@@ -37,7 +37,7 @@ function check(schema: KubernetesSchema, type: string, value: unknown, at: strin
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
   if (array) {
     if (!Array.isArray(value)) return void errors.push(`${at}: expected a list`);
-    value.forEach((v, i) => check(schema, array[1]!, v, `${at}[${i}]`, errors));
+    for (const [i, v] of value.entries()) check(schema, array[1]!, v, `${at}[${i}]`, errors);
     return;
   }
   if (map) {

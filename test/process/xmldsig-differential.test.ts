@@ -60,7 +60,7 @@ const VARIANTS: Variant[] = [
       sub(
         t,
         /<ds:DigestMethod Algorithm="([^"]*)"\s*\/>|<ds:DigestMethod Algorithm="([^"]*)"><\/ds:DigestMethod>/,
-        (m, a: string | undefined, b: string | undefined) =>
+        (_m, a: string | undefined, b: string | undefined) =>
           a !== undefined ? `<ds:DigestMethod Algorithm="${a}"></ds:DigestMethod>` : `<ds:DigestMethod Algorithm="${b}"/>`,
       ),
     true,

@@ -2,7 +2,7 @@
  * `zeta-provision run` publishing through the Kubernetes API, end to end through the built CLI,
  * against the in-process API double.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { logText, runCli } from '../support/cli.js';

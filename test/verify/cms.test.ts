@@ -2,7 +2,7 @@
  * CMS verification against openssl as the oracle: every vector is made with `openssl cms -sign` and for
  * each one our verdict must equal `openssl cms -verify`'s (exit 0 or not).
  */
-import { mkdtemp, readFile, rm, writeFile, copyFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -53,7 +53,7 @@ export function parseTslXml(bytes: Uint8Array, file: string): TslDocument {
     throw err;
   }
   const root = doc.documentElement;
-  if (!root || root.localName !== 'TrustServiceStatusList' || root.namespaceURI !== NS_TSL) {
+  if (root?.localName !== 'TrustServiceStatusList' || root.namespaceURI !== NS_TSL) {
     throw new VerifyError(`${file}: not an ETSI TSL (root element must be TrustServiceStatusList in ${NS_TSL})`, file);
   }
   return { text, doc };

@@ -26,6 +26,7 @@ import { parseRecord, parseStored, type AppliedRecord } from '../record.js';
 import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetPlan } from '../target.js';
 import { cmPath, deploymentPath, INITDATA_ID_ANNOTATION, observeCoco, readRvps, ROTATION_ANNOTATION, type CocoLive, type ConsumerLive } from './observe.js';
 import { spliceReferenceValues } from './rvps-json.js';
+import type { ApiObject } from '../kube/api-object.js';
 
 export const COCO_TARGET_ID = 'coco-initdata';
 const HOUR = 3600_000;
@@ -101,9 +102,9 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
    */
   private async readRecord(): Promise<{ record?: AppliedRecord; text: string } | undefined> {
     const { namespace, name } = this.options.recordObject;
-    let cm: Record<string, any>;
+    let cm: ApiObject;
     try {
-      cm = await this.http.request<Record<string, any>>({ method: 'GET', path: cmPath(namespace, name) });
+      cm = await this.http.request<ApiObject>({ method: 'GET', path: cmPath(namespace, name) });
     } catch (err) {
       if (err instanceof ApiRequestError && err.status === 404) return undefined;
       throw this.failure(err, `get ConfigMap ${namespace}/${name}`);
@@ -216,7 +217,7 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
   /** The rotation state lives with the entries (written in apply): nothing else to record. */
   /** Writes the record only when it differs from the stored one (a converged run writes nothing). */
   async record(record: AppliedRecord | undefined, _run: RunStatus, observed: Observed<CocoLive> | undefined): Promise<boolean> {
-    if (!record || !record.targets[this.id]) return false;
+    if (!record?.targets[this.id]) return false;
     const text = JSON.stringify(record);
     if (observed?.live.recordText === text) return false;
     const { namespace, name } = this.options.recordObject;

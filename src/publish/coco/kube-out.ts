@@ -87,7 +87,7 @@ export class CocoKubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail,
   }
 
   async record(record: AppliedRecord | undefined, _run: RunStatus, observed: Observed<KubeOutLive> | undefined): Promise<boolean> {
-    if (!record || !record.targets[this.id]) return false;
+    if (!record?.targets[this.id]) return false;
     const text = JSON.stringify(record, null, 2) + '\n';
     if (observed?.live.recordText === text) return false;
     await writeFileAtomic(path.join(this.sub, RECORD), text);

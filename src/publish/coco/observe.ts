@@ -10,14 +10,13 @@ import { decodeInitdata } from '../../process/initdata/render.js';
 import { tomlId } from '../../process/initdata/index.js';
 import { ApiRequestError, type KubeHttp } from '../kube/http.js';
 import { scanReferenceValues, type RvpsList } from './rvps-json.js';
+import type { ApiObject } from '../kube/api-object.js';
 
 /** Where the rotation state is stored: beside the entries it describes, so one PATCH changes both. */
 export const ROTATION_ANNOTATION = 'zeta-provision.io/initdata-rotation';
 /** On peer-pods-cm and pod templates: which initdata (sha256 of the TOML) the value is. */
 export const INITDATA_ID_ANNOTATION = 'zeta-provision.io/initdata';
 const MAX_STATE_BYTES = 64 * 1024;
-
-type Obj = Record<string, any>;
 
 export interface RvpsLive {
   resourceVersion: string;
@@ -46,9 +45,9 @@ export const cmPath = (ns: string, name?: string) => `/api/v1/namespaces/${encod
 export const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/deployments/${encodeURIComponent(name)}`;
 
 export async function observeCoco(http: KubeHttp, config: InitdataConfig, describe: (err: unknown, what: string) => PublishError): Promise<CocoLive> {
-  const get = async (path: string, what: string, hint: string): Promise<Obj> => {
+  const get = async (path: string, what: string, hint: string): Promise<ApiObject> => {
     try {
-      return await http.request<Obj>({ method: 'GET', path });
+      return await http.request<ApiObject>({ method: 'GET', path });
     } catch (err) {
       if (err instanceof ApiRequestError && err.status === 404) throw new PublishError(`${what} does not exist; zeta-provision does not create it`, hint);
       throw describe(err, `get ${what}`);
@@ -84,7 +83,7 @@ export async function observeCoco(http: KubeHttp, config: InitdataConfig, descri
   return { rvps: readRvps(rvps, config), consumers };
 }
 
-export function readRvps(cm: Obj, config: InitdataConfig): RvpsLive {
+export function readRvps(cm: ApiObject, config: InitdataConfig): RvpsLive {
   const rv = config.referenceValues;
   const what = `ConfigMap ${rv.namespace}/${rv.name} key ${rv.key}`;
   const text = cm.data?.[rv.key];
@@ -102,6 +101,7 @@ function parseState(raw: unknown, what: string): RotationState | undefined {
     );
   };
   if (typeof raw !== 'string' || raw.length > MAX_STATE_BYTES) return bad('is not a bounded string');
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON, checked field by field below
   let doc: any;
   try {
     doc = JSON.parse(raw);
@@ -127,7 +127,7 @@ export function idOf(value: unknown): string | undefined {
 }
 
 /** The Deployment controller has acted on the latest template and no pod of an older one is left. */
-export function rolledOut(dep: Obj): boolean {
+export function rolledOut(dep: ApiObject): boolean {
   const want = dep.spec?.replicas ?? 1;
   const st = dep.status ?? {};
   return (

@@ -23,6 +23,7 @@ import { buildDesiredObject, secretValues, selectorFor, type DesiredObject, type
 import type { KubeObjectRef, KubePublishReport } from './report.js';
 import { runPlan } from './run.js';
 import { eventBody, nextStatusDoc, parseStatusDoc, sameStatus, statusBody, statusName, type KubeDetail, type KubeStatusDoc } from './status.js';
+import type { ApiObject } from './api-object.js';
 
 export { parseWorkloadRef, type TargetSpec, type WorkloadRef } from './objects.js';
 export { loadConnection } from './connection.js';
@@ -68,8 +69,6 @@ export const APPLY = 'application/apply-patch+yaml';
 const STATUS_BUDGET_MS = 5_000;
 const ID = 'kube';
 
-type Obj = Record<string, any>;
-
 export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishReport> {
   readonly id = ID;
   readonly namespace: string;
@@ -112,7 +111,7 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
   async observe(): Promise<Observed<KubeLive>> {
     this.startPhase();
     const list = await this.http
-      .request<{ items?: Obj[] }>({ method: 'GET', path: this.path('ConfigMap'), query: { labelSelector: selectorFor(this.options.instance) } })
+      .request<{ items?: ApiObject[] }>({ method: 'GET', path: this.path('ConfigMap'), query: { labelSelector: selectorFor(this.options.instance) } })
       .catch((err) => {
         const failure = this.failure(err, 'list ConfigMaps');
         const pending = this.options.targets.map((t) => ({ kind: t.kind, name: t.name, step: 'apply' as const, error: `not attempted: ${failure.message}` }));
@@ -142,9 +141,9 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
     return obj ? liveOf(kind, obj) : undefined;
   }
 
-  async getObject(kind: ObjectKind, name: string): Promise<Obj | undefined> {
+  async getObject(kind: ObjectKind, name: string): Promise<ApiObject | undefined> {
     try {
-      return await this.http.request<Obj>({ method: 'GET', path: this.path(kind, name) });
+      return await this.http.request<ApiObject>({ method: 'GET', path: this.path(kind, name) });
     } catch (err) {
       if (err instanceof ApiRequestError && err.status === 404) return undefined;
       throw this.failure(err, `get ${kind} ${name}`);
@@ -156,7 +155,7 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
     const provenance = meta ?? { source: '', digest: '' };
     const objects: DesiredObject[] = desired.configMaps.map((cm) => {
       const spec = this.spec(cm.name);
-      if (spec.kind === 'Secret') secretValues(cm).forEach((v) => log.redactor.add(v));
+      if (spec.kind === 'Secret') for (const v of secretValues(cm)) log.redactor.add(v);
       return buildDesiredObject(cm, spec, this.namespace, this.options.instance, provenance);
     });
     const previous = observed.record?.targets[ID] as KubeDetail | undefined;
@@ -212,7 +211,7 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
     this.startPhase(Math.min(STATUS_BUDGET_MS, this.options.deadlineSeconds * 1000));
     const name = statusName(this.options.instance);
     try {
-      const applied = await this.http.request<Obj>({
+      const applied = await this.http.request<ApiObject>({
         method: 'PATCH',
         path: this.path('ConfigMap', name),
         query: { fieldManager: MANAGER, force: 'true' },

@@ -9,14 +9,13 @@ import type { DriftItem } from '../target.js';
 import type { LiveObject } from './decide.js';
 import { inputsHashes, type ObjectKind, type TargetSpec } from './objects.js';
 import type { KubeDetail } from './status.js';
-
-type Obj = Record<string, any>;
+import type { ApiObject } from './api-object.js';
 
 /**
  * The same hash the process stage gives a ConfigMapObject (sorted keys; key, length and bytes), over
  * the decoded bytes: ConfigMap `data` as UTF-8, `binaryData` and every Secret value from base64.
  */
-export function liveDataHash(kind: ObjectKind, item: Obj): string {
+export function liveDataHash(kind: ObjectKind, item: ApiObject): string {
   const entries: [string, Buffer][] = [];
   for (const [k, v] of Object.entries((item.data ?? {}) as Record<string, string>))
     entries.push([k, kind === 'Secret' ? Buffer.from(String(v), 'base64') : Buffer.from(String(v), 'utf8')]);
@@ -27,7 +26,7 @@ export function liveDataHash(kind: ObjectKind, item: Obj): string {
   return 'sha256:' + hash.digest('hex');
 }
 
-export function liveOf(kind: ObjectKind, item: Obj): LiveObject {
+export function liveOf(kind: ObjectKind, item: ApiObject): LiveObject {
   const ours = item.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGER;
   const managers = ((item.metadata?.managedFields ?? []) as { manager?: string }[]).map((m) => String(m.manager ?? 'unknown')).filter((m) => m !== MANAGER);
   return {

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { PublishError } from '../../errors.js';
 import type { ConfigMapObject } from '../../process/types.js';
-import { ANNOTATION, MANAGED_BY_LABEL, MANAGER, provenanceAnnotations, type ProvenanceMeta } from '../manifest.js';
+import { MANAGED_BY_LABEL, MANAGER, provenanceAnnotations, type ProvenanceMeta } from '../manifest.js';
 
 export const NAME_LABEL = 'app.kubernetes.io/name';
 export const INSTANCE_LABEL = 'app.kubernetes.io/instance';

@@ -11,8 +11,7 @@ import { liveOf } from './live.js';
 import { MANAGER } from '../manifest.js';
 import { INPUTS_HASH_ANNOTATION, type DesiredObject } from './objects.js';
 import type { KubePublishReport } from './report.js';
-
-type Obj = Record<string, any>;
+import type { ApiObject } from './api-object.js';
 
 export async function runPlan(
   t: KubeTarget,
@@ -76,7 +75,7 @@ export async function runPlan(
     try {
       // Ask the workload itself: if the record was lost (or never written) the annotation still
       // says what it runs with, and a lost record must not mean a rollout on every run.
-      const current = await t.http.request<Obj>({ method: 'GET', path: workloadPath });
+      const current = await t.http.request<ApiObject>({ method: 'GET', path: workloadPath });
       if (current?.spec?.template?.metadata?.annotations?.[INPUTS_HASH_ANNOTATION] !== r.hash) {
         await t.http.request({
           method: 'PATCH',
@@ -135,7 +134,7 @@ async function applyObject(
     }
   }
   for (let attempt = 0; ; attempt++) {
-    const body = rv ? { ...d.body, metadata: { ...(d.body.metadata as Obj), resourceVersion: rv } } : d.body;
+    const body = rv ? { ...d.body, metadata: { ...(d.body.metadata as ApiObject), resourceVersion: rv } } : d.body;
     try {
       await t.http.request({
         method: 'PATCH',

@@ -29,7 +29,7 @@ import type { AppliedRecord } from '../record.js';
 import { publishedRecord, readVolumeRecord, recordMatches, writeVolumeRecord } from './record.js';
 import { recoverVolume } from './recover.js';
 import { removeTree } from './remove.js';
-import { currentGenerationState, readGeneration, readReuseCandidates, type FileState, type ReuseCandidates } from './state.js';
+import { currentGenerationState, readReuseCandidates, type FileState, type ReuseCandidates } from './state.js';
 
 const SETGID = 0o2000;
 

@@ -49,7 +49,7 @@ export const status = {
       `Operation cannot be fulfilled on ${qualified(t)} "${t.name}": the object has been modified; please apply your changes to the latest version and try again`,
       { name: t.name, group: t.group || undefined, kind: t.resource },
     ),
-  applyConflict: (t: Target, causes: StatusCause[]) =>
+  applyConflict: (_t: Target, causes: StatusCause[]) =>
     failure(
       409,
       'Conflict',

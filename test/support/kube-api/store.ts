@@ -158,7 +158,7 @@ export class Store {
     const owners = new Map([...existing.owners].map(([m, s]) => [m, new Set(s)]));
     const manager = opts.fieldManager ?? 'unknown';
     const changed = leafPaths(patch).filter((p) => getPath(next, p) !== undefined);
-    for (const [, s] of owners) changed.forEach((p) => s.delete(p));
+    for (const [, s] of owners) for (const p of changed) s.delete(p);
     owners.set(manager, new Set([...(owners.get(manager) ?? []), ...changed]));
     this.check(rt, ns, next);
     const operations = new Map(existing.operations ?? []).set(manager, 'Update');
