@@ -175,7 +175,7 @@ describe('rollback moves every target together', () => {
     expect(cm('nginx-config')!.data['nginx.conf']).toContain('64');
     const rb = await runCli(['rollback', ...s.targets, '--output', 'json']);
     expect(rb.exitCode, rb.stdout + rb.stderr).toBe(0);
-    expect(JSON.parse(rb.stdout).configMaps).toEqual(['nginx-config']);
+    expect(JSON.parse(rb.stdout).reapplied).toEqual(['nginx-config']);
     expect(cm('nginx-config')!.data['nginx.conf']).toBe(FILES['nginx/nginx.conf']);
     expect(events().map((e: { reason: string }) => e.reason)).toEqual(['Provisioned', 'Provisioned', 'RolledBack']);
     const status = JSON.parse(cm('zeta-provision-status')!.data['status.json']);
