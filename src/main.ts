@@ -64,7 +64,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       const volume = requireVolume(cmd.volume, 'rollback');
       const { loadConfigFile, profileConfigFile, resolveSettings } = await import('./config/index.js');
       const settings = resolveSettings(cmd.flags, await loadConfigFile(profileConfigFile(cmd.flags)), env);
-      const { rollbackPipeline } = await import('./pipeline.js');
+      const { rollbackPipeline } = await import('./rollback.js');
       const r = await rollbackPipeline(settings, log, cmd.to);
       const { renderDocument, rollbackDocument } = await reports();
       const text = `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}${r.configMaps.length ? `; re-applied ${r.configMaps.join(', ')}` : ''}\n`;

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { trustSetFiles, type Settings } from './config/index.js';
-import { ConfigError, ExitCode, PublishError, InternalError, SUCCESS_REASONS, UsageError, VerifyError, ZetaError, errorMessage } from './errors.js';
+import { ExitCode, InternalError, VerifyError, ZetaError, errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { DEFAULT_LIMITS, freshnessOf, freshnessWarnings, processedExpiryWarnings, recordedFreshness } from './plan/freshness.js';
 import { failedStatus, runStatus } from './plan/status.js';
@@ -17,14 +17,11 @@ import {
   applyTargets,
   closeTargets,
   convergence,
-  GENERATION_PATTERN,
   KubePublishError,
   newRecord,
   observeTargets,
   openTargets,
-  planRollback,
   planTargets,
-  rollbackTargets,
   recordTargets,
   RECORD_VERSION,
   tidyTargets,
@@ -35,16 +32,8 @@ import {
   type TargetsPlan,
 } from './publish/index.js';
 import type { RunReport } from './report/index.js';
-import {
-  fetchImageSignature,
-  layerReporter,
-  missingSignatureReason,
-  openSource,
-  parsePlatform,
-  parseSourceReference,
-  unpackSource,
-  type SourceOptions,
-} from './source/index.js';
+import { requireTargets, sourceOptionsFrom, sourceReference } from './pipeline-inputs.js';
+import { fetchImageSignature, missingSignatureReason, openSource, unpackSource, type SourceOptions } from './source/index.js';
 import type { ResolvedSource, SourceReference } from './source/types.js';
 import { createStaging, tidyStaging, type Staging } from './util/staging.js';
 import { downgradeProblem, lastProvenTime } from './verify/downgrade.js';
@@ -145,13 +134,6 @@ async function initdataReport(settings: Settings, desired: DesiredOutputs, plann
     desired.initdata!,
     planned.parts.find((p) => p.target === 'coco-initdata'),
   );
-}
-
-function sourceReference(settings: Settings): SourceReference {
-  if (!settings.source) {
-    throw new UsageError('no source given', 'pass --source REF, set ZETA_PROVISION_SOURCE or PROVISIONING_CONTAINER_NAME, or put source: in the config');
-  }
-  return parseSourceReference(settings.source, settings.sourceBaseDir);
 }
 
 async function resolveStep(run: Run, ref: SourceReference, sourceOptions: SourceOptions): Promise<ResolvedSource> {
@@ -346,131 +328,6 @@ function pickFreshness(f: RunReport['freshness']): AppliedRecord['freshness'] {
     ...(f?.earliestCertificateExpiry ? { earliestCertificateExpiry: f.earliestCertificateExpiry } : {}),
     ...(f?.tslNextUpdate ? { tslNextUpdate: f.tslNextUpdate } : {}),
   };
-}
-
-export interface RollbackOutcome {
-  volume?: string;
-  from: string;
-  to: string;
-  kept: string[];
-  /** API objects or manifests re-applied from what the restored payload produced. */
-  configMaps: string[];
-  digest: string;
-}
-
-/**
- * `zeta-provision rollback`: every target back to an earlier applied payload together. Each target is
- * asked first whether it can restore it; if one cannot (a Secret whose data is not kept), nothing is
- * changed and the message names what cannot be restored. The status records the rollback (a
- * RolledBack Event), and the next run holds it until a new payload or config arrives.
- */
-export async function rollbackPipeline(settings: Settings, log: Logger, to?: string): Promise<RollbackOutcome> {
-  if (to !== undefined && !GENERATION_PATTERN.test(to)) {
-    throw new UsageError(
-      `--to ${JSON.stringify(to)} is not a generation name (like ..2026_01_31_12_00_00.1a2b3c4d)`,
-      'zeta-provision status --volume DIR lists the kept generations',
-    );
-  }
-  // The volume's record says which targets the current payload went to: exactly those move back.
-  const volume = await openTargets(settings, log, [], 'rollback', ['volume']);
-  const written = Object.keys((await observeTargets(volume)).get('volume')?.record?.targets ?? {});
-  closeTargets(volume);
-  if (volume.length === 0)
-    throw new UsageError('rollback needs the volume: it keeps the earlier payloads', 'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR)');
-  const targets = await openTargets(settings, log, [], 'rollback', ['volume', ...written]);
-  try {
-    const missing = written.filter((id) => !targets.some((t) => t.id === id));
-    if (missing.length) {
-      throw new UsageError(
-        `the current payload was also published to ${missing.join(', ')}; refusing to roll back the volume alone (nothing was changed)`,
-        'pass the same --config and target options (--kube-out, --kubeconfig, --namespace) as the run',
-      );
-    }
-    const observed = await observeTargets(targets);
-    const plan = await planRollback(targets, observed, to);
-    if (!plan && to)
-      throw new UsageError(`generation ${to} is not kept in ${settings.volumeDir}`, 'zeta-provision status --volume DIR lists the kept generations');
-    if (!plan)
-      throw new UsageError(
-        `${settings.volumeDir} keeps no previous payload to roll back to`,
-        'a rollback target exists after the second publish; zeta-provision status --volume DIR lists the kept generations',
-      );
-    if (plan.problems.length) {
-      throw new PublishError(
-        `refusing to roll back to ${plan.to.ref} (${plan.to.record.digest}); nothing was changed: ${plan.problems.join('; ')}`,
-        'publish the wanted payload with run instead (a Secret can only come from its payload)',
-      );
-    }
-    const { record, results } = await rollbackTargets(targets, observed, plan.to);
-    const message = `rolled back to ${record.source}@${record.digest}${record.revision ? ` revision ${record.revision}` : ''} (from ${record.rollback?.fromDigest ?? 'unknown'})`;
-    await recordTargets(
-      targets,
-      record,
-      {
-        outcome: 'rolled-back',
-        message,
-        drift: [],
-        conditions: [
-          { type: 'Fetched', status: 'True', reason: 'Fetched', message: `kept payload ${record.digest}` },
-          { type: 'Verified', status: 'True', reason: 'Verified', message: 'verified when it was applied' },
-          { type: 'Published', status: 'True', reason: SUCCESS_REASONS['rolled-back'], message },
-        ],
-      },
-      observed,
-    );
-    log.info(message, {});
-    const v = results.volume as { from: string; to: string; kept: string[] } | undefined;
-    const kube = results.kube as { applied: { name: string }[] } | undefined;
-    const out = results['kube-out'] as { written: string[] } | undefined;
-    return {
-      volume: settings.volumeDir,
-      from: v?.from ?? '',
-      to: v?.to ?? plan.to.ref,
-      kept: v?.kept ?? [],
-      configMaps: [...(kube?.applied.map((a) => a.name) ?? []), ...(out?.written ?? [])],
-      digest: record.digest,
-    };
-  } finally {
-    closeTargets(targets);
-  }
-}
-
-/** Registry access from the settings; every token the client obtains is redacted from all output. */
-function sourceOptionsFrom(settings: Settings, log: Logger): SourceOptions {
-  const { registryUsername: username, registryToken: password } = settings.gematik;
-  const cap = settings.maxPayloadBytes;
-  return {
-    ...(settings.platform ? { platform: parsePlatform(settings.platform, '--platform') } : {}),
-    ...(cap === undefined ? {} : { limits: { maxTotalBytes: cap, maxFileBytes: cap } }),
-    onLayer: layerReporter(log, process.stderr.isTTY ? process.stderr : undefined),
-    registry: {
-      credentials: username && password ? { username, password } : undefined,
-      insecureHosts: settings.insecureRegistries,
-      transport: { caFile: settings.registryCaFile },
-      authFile: settings.registryAuthFile,
-      onSecret: (secret) => log.redactor.add(secret),
-    },
-  };
-}
-
-/** Outputs the config produces need somewhere to go; say exactly which setting is missing. */
-function requireTargets(settings: Settings, targets: Target[]): void {
-  if (publishesToVolume(settings) && !settings.volumeDir) {
-    throw new ConfigError(
-      `${settings.config.origin} publishes files to a volume, but no volume directory is set`,
-      'pass --volume DIR (or ZETA_PROVISION_VOLUME, RESULT_DIR, volume.dir in the config)',
-    );
-  }
-  if (settings.config.configMaps.length > 0 && !targets.some((t) => t.id === 'kube' || t.id === 'kube-out')) {
-    throw new ConfigError(
-      `${settings.config.origin} defines ConfigMaps, but no target for them is set`,
-      'pass --kube-out DIR to write them as manifests (or ZETA_PROVISION_KUBE_OUT), or give a cluster (--kubeconfig, KUBECONFIG, in-cluster)',
-    );
-  }
-}
-
-function publishesToVolume(settings: Settings): boolean {
-  return settings.config.volume.files.length > 0 || settings.config.volume.outputs.length > 0;
 }
 
 function finish(report: RunReport, outcome: RunReport['outcome'], exitCode: number, started: number, log: Logger): RunReport {

@@ -225,7 +225,11 @@ describe('status record', () => {
       rollback: { from: g2.generation, to: g1.generation, at: '2026-01-03T10:00:00.000Z' },
     });
     // The config it rolled away from is kept too: the rollback holds only against that payload and config.
-    expect(rolled.generations[g1.generation].rollback).toEqual({ fromDigest: applied(2).digest, fromConfigHash: applied(2).configHash, at: '2026-01-03T10:00:00.000Z' });
+    expect(rolled.generations[g1.generation].rollback).toEqual({
+      fromDigest: applied(2).digest,
+      fromConfigHash: applied(2).configHash,
+      at: '2026-01-03T10:00:00.000Z',
+    });
     const status = await volumeStatus(vol);
     expect(status.generations.map((g) => [g.name, g.current, g.digest, g.files])).toEqual([
       [g1.generation, true, applied(1).digest, 2],

@@ -20,12 +20,12 @@ import type { Logger } from '../../log.js';
 import { decideRotation, type ConsumerObservation, type LiveEntry, type RotationDecision } from '../../plan/initdata.js';
 import { decodeInitdata, parseInitdata, platformValues, tomlId, type InitdataOutput } from '../../process/initdata/index.js';
 import type { DesiredOutputs } from '../../process/types.js';
-import { ApiRequestError, type KubeHttp, type RequestSpec } from '../kube/http.js';
+import { ApiRequestError, type KubeHttp } from '../kube/http.js';
 import { MANAGER } from '../manifest.js';
 import { parseRecord, parseStored, type AppliedRecord } from '../record.js';
 import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetApplied, TargetPlan } from '../target.js';
-import { cmPath, deploymentPath, INITDATA_ID_ANNOTATION, observeCoco, readRvps, ROTATION_ANNOTATION, type CocoLive, type ConsumerLive } from './observe.js';
-import { spliceReferenceValues } from './rvps-json.js';
+import { cmPath, observeCoco, type CocoLive, type ConsumerLive } from './observe.js';
+import { initdataRequest, rvpsRequest, type Write } from './requests.js';
 import type { ApiObject } from '../kube/api-object.js';
 
 export const COCO_TARGET_ID = 'coco-initdata';
@@ -164,7 +164,7 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
   async apply(plan: TargetPlan<CocoPlanDetail>, _record: AppliedRecord, opts: { dryRun: boolean }): Promise<TargetApplied<CocoReport>> {
     const { initdata } = plan.detail;
     let { decision, rvps } = plan.detail;
-    const writes2 = decision.update.map((ref) => this.initdataRequest(ref, initdata));
+    const writes2 = decision.update.map((ref) => initdataRequest(this.options, ref, initdata));
     // Server-side dry run of every write first: a conflict on peer-pods-cm or an RBAC denial is
     // found before write 1, so a predictable failure leaves nothing half-applied.
     for (const req of writes2) await this.send(req, true, `preflight ${req.what}`);
@@ -172,7 +172,7 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     if (decision.rvps) {
       for (let attempt = 0; ; attempt++) {
         try {
-          await this.send(this.rvpsRequest(decision, rvps), opts.dryRun, 'update the RVPS reference values');
+          await this.send(rvpsRequest(this.options.config, decision, rvps), opts.dryRun, 'update the RVPS reference values');
           rvpsWritten = !opts.dryRun;
           break;
         } catch (err) {
@@ -324,65 +324,6 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     return this.options.config.platforms.find((p) => this.options.config.referenceValues.names[p] === name);
   }
 
-  private rvpsRequest(decision: RotationDecision, live: CocoLive['rvps']): Write {
-    const rv = this.options.config.referenceValues;
-    const text = spliceReferenceValues(live.list, decision.rvps!.set);
-    // Checked before it is sent: our edit must leave a list RVPS can read, with foreign entries intact.
-    readRvps({ data: { [rv.key]: text } }, this.options.config);
-    return {
-      ref: `ConfigMap/${rv.namespace}/${rv.name}`,
-      what: `update ConfigMap ${rv.namespace}/${rv.name}`,
-      spec: {
-        method: 'PATCH',
-        path: cmPath(rv.namespace, rv.name),
-        query: { fieldManager: MANAGER },
-        contentType: 'application/merge-patch+json',
-        body: JSON.stringify({
-          metadata: { resourceVersion: live.resourceVersion, annotations: { [ROTATION_ANNOTATION]: JSON.stringify(decision.rvps!.state) } },
-          data: { [rv.key]: text },
-        }),
-      },
-      retryOnConflict: true,
-    };
-  }
-
-  private initdataRequest(ref: string, initdata: InitdataOutput): Write {
-    const c = this.options.config;
-    const [kind, namespace, name] = ref.split('/') as [string, string, string];
-    if (kind === 'ConfigMap') {
-      const p = c.peerPodsConfigMap!;
-      return {
-        ref,
-        what: `set ${p.key} of ConfigMap ${namespace}/${name}`,
-        spec: {
-          method: 'PATCH',
-          path: cmPath(namespace, name),
-          query: { fieldManager: MANAGER, force: String(this.options.forceConflicts) },
-          contentType: 'application/apply-patch+yaml',
-          body: JSON.stringify({
-            apiVersion: 'v1',
-            kind: 'ConfigMap',
-            metadata: { name, namespace, annotations: { [INITDATA_ID_ANNOTATION]: initdata.id } },
-            data: { [p.key]: initdata.encoded },
-          }),
-        },
-      };
-    }
-    const annotations: Record<string, string> = { [INITDATA_ID_ANNOTATION]: initdata.id };
-    for (const k of c.annotations) annotations[k] = initdata.encoded;
-    return {
-      ref,
-      what: `annotate Deployment ${namespace}/${name}`,
-      spec: {
-        method: 'PATCH',
-        path: deploymentPath(namespace, name),
-        query: { fieldManager: MANAGER },
-        contentType: 'application/merge-patch+json',
-        body: JSON.stringify({ spec: { template: { metadata: { annotations } } } }),
-      },
-    };
-  }
-
   private async send(w: Write, dryRun: boolean, what: string): Promise<void> {
     try {
       await this.http.request({ ...w.spec, query: { ...w.spec.query, ...(dryRun ? { dryRun: 'All' } : {}) } });
@@ -410,13 +351,6 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
       );
     return new PublishError(`${what}: ${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}`);
   }
-}
-
-interface Write {
-  ref: string;
-  what: string;
-  spec: RequestSpec;
-  retryOnConflict?: boolean;
 }
 
 class ConflictRetry extends Error {
