@@ -14,7 +14,7 @@ import { ConfigError, SourceError } from '../../src/errors.js';
 import { parseSourceReference, resolveSource, unpackSource, type SourceOptions } from '../../src/source/index.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { requireProgram } from '../support/programs.js';
-import { pushLayout, startRegistry, type TestRegistry } from '../support/registry.js';
+import { makeLoopbackTls, makeTestCa, pushLayout, startRegistry, type TestRegistry } from '../support/registry.js';
 import { useTempDirs } from '../support/tmp.js';
 
 const tempDir = useTempDirs();
@@ -30,30 +30,6 @@ afterAll(async () => {
 });
 const LAYOUT = path.join(REPO_ROOT, 'fixtures', 'example', 'oci');
 const creds = { username: 'robot', password: 'tls-htpasswd-secret' };
-
-async function makeCa(dir: string, cn: string): Promise<void> {
-  await execa(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${cn}`,
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-    ],
-    { cwd: dir },
-  );
-}
 
 async function failure(p: Promise<unknown>): Promise<SourceError> {
   const err = await p.then(
@@ -72,22 +48,9 @@ describe('logins against a TLS registry with htpasswd', () => {
   let ref: string;
   beforeAll(async () => {
     const dir = await lastingDir();
-    await makeCa(dir, 'Login Test Registry CA');
-    caFile = path.join(dir, 'ca.pem');
-    await execa(
-      'openssl',
-      ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr'],
-      { cwd: dir },
-    );
-    await execa(
-      'sh',
-      [
-        '-c',
-        'printf "subjectAltName=IP:127.0.0.1\\n" > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out srv.pem',
-      ],
-      { cwd: dir },
-    );
-    registry = await startRegistry({ htpasswd: creds, tls: { certFile: path.join(dir, 'srv.pem'), keyFile: path.join(dir, 'srv.key') } });
+    const pki = await makeLoopbackTls(dir, 'Login Test Registry CA');
+    caFile = pki.caFile;
+    registry = await startRegistry({ htpasswd: creds, tls: pki.tls });
     // containers/image reads a CA from a --cert-dir as *.crt.
     certDir = path.join(dir, 'certs');
     await mkdir(certDir);
@@ -205,7 +168,7 @@ describe('logins against a TLS registry with htpasswd', () => {
       "no CA given for the registry's certificate (issuer CN=Login Test Registry CA): pass it with --registry-ca FILE (PROVISIONING_CONTAINER_REGISTRY_CA_FILE)",
     );
     const other = await tempDir();
-    await makeCa(other, 'Some Other CA');
+    await makeTestCa(other, 'Some Other CA');
     const wrong = await failure(
       resolveSource(parseSourceReference(ref), { registry: { credentials: creds, transport: { attempts: 1, caFile: path.join(other, 'ca.pem') } } }),
     );

@@ -10,7 +10,7 @@ import { SourceError } from '../../src/errors.js';
 import { parseSourceReference, resolveSource, unpackSource } from '../../src/source/index.js';
 import { createRegistryFetch, retryDelay } from '../../src/source/registry/transport.js';
 import { REPO_ROOT } from '../support/cli.js';
-import { pushLayout, startRegistry, type TestRegistry } from '../support/registry.js';
+import { makeLoopbackTls, pushLayout, startRegistry, type TestRegistry } from '../support/registry.js';
 import { useTempDirs } from '../support/tmp.js';
 
 const tempDir = useTempDirs();
@@ -37,49 +37,9 @@ describe('registry over TLS with a private CA', () => {
   let caFile: string;
   beforeAll(async () => {
     const dir = await tempDir();
-    caFile = path.join(dir, 'ca.pem');
-    const o = (args: string[]) => execa('openssl', args, { cwd: dir });
-    await o([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=Test Registry CA',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-    ]);
-    await o([
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      'srv.key',
-      '-out',
-      'srv.csr',
-    ]);
-    await execa(
-      'sh',
-      [
-        '-c',
-        'printf "subjectAltName=IP:127.0.0.1\\n" > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out srv.pem',
-      ],
-      { cwd: dir },
-    );
-    registry = await startRegistry({ tls: { certFile: path.join(dir, 'srv.pem'), keyFile: path.join(dir, 'srv.key') } });
+    const pki = await makeLoopbackTls(dir, 'Test Registry CA');
+    caFile = pki.caFile;
+    registry = await startRegistry({ tls: pki.tls });
     await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${LAYOUT}:latest`, `docker://${registry.host}/zeta/provisioning:v1`]);
   });
   afterAll(() => registry?.stop());

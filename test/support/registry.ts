@@ -17,6 +17,54 @@ export interface RegistryAuth {
   tls?: { certFile: string; keyFile: string };
 }
 
+/** A throwaway P-256 CA in DIR: `ca.pem` (certificate) and `ca.key`. */
+export async function makeTestCa(dir: string, cn: string): Promise<string> {
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${cn}`];
+  await execa('openssl', [...args, '-keyout', 'ca.key', '-out', 'ca.pem'], { cwd: dir });
+  return path.join(dir, 'ca.pem');
+}
+
+/** A CA plus a server certificate for IP 127.0.0.1 issued by it, for a registry served over TLS. */
+export async function makeLoopbackTls(dir: string, caName: string): Promise<{ caFile: string; tls: { certFile: string; keyFile: string } }> {
+  const caFile = await makeTestCa(dir, caName);
+  const csr = [
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    'srv.key',
+    '-out',
+    'srv.csr',
+  ];
+  await execa('openssl', csr, { cwd: dir });
+  await writeFile(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  const sign = [
+    'x509',
+    '-req',
+    '-in',
+    'srv.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+    '-out',
+    'srv.pem',
+  ];
+  await execa('openssl', sign, { cwd: dir });
+  return { caFile, tls: { certFile: path.join(dir, 'srv.pem'), keyFile: path.join(dir, 'srv.key') } };
+}
+
 export interface TestRegistry {
   host: string;
   /** The registry's storage root (filesystem driver), for tests that tamper with stored blobs. */
