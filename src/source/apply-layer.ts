@@ -12,6 +12,7 @@ import tar from 'tar-stream';
 import { errorMessage, SourceError } from '../errors.js';
 import { EntryApplier, type UnpackState } from './layer-entries.js';
 import type { LayerDescriptor } from './types.js';
+import { headerChecksumOk } from './tar-index.js';
 
 export type { UnpackState } from './layer-entries.js';
 
@@ -155,23 +156,10 @@ function headerTypeByte(extract: tar.Extract): () => number | undefined {
   const shift = list.shift.bind(list);
   list.shift = (n: number): Buffer => {
     const block = shift(n);
-    if (n === 512 && block?.length === 512 && isHeaderBlock(block)) last = block[156];
+    if (n === 512 && block?.length === 512 && headerChecksumOk(block)) last = block[156];
     return block;
   };
   return () => last;
-}
-
-function isHeaderBlock(b: Buffer): boolean {
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
-  const stored = parseInt(
-    b
-      .subarray(148, 156)
-      .toString('latin1')
-      .replace(/[\0 ]+$/, ''),
-    8,
-  );
-  return stored === sum;
 }
 
 function drained(stream: tar.Extract): Promise<void> {

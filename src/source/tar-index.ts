@@ -91,12 +91,16 @@ interface Header {
   linkname: string;
 }
 
-/** Pure: one 512-byte ustar/GNU header, checksum verified so a non-tar file fails clearly. */
-export function parseHeader(b: Buffer, label: string, pos: number): Header {
+/** Pure: whether a 512-byte block is a tar header, by its checksum (the checksum field counts as spaces). */
+export function headerChecksumOk(b: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
-  const stored = parseOctal(b.subarray(148, 156));
-  if (stored !== sum) throw new SourceError(`${label}: not a tar archive (bad header checksum at byte ${pos})`);
+  return parseOctal(b.subarray(148, 156)) === sum;
+}
+
+/** Pure: one 512-byte ustar/GNU header, checksum verified so a non-tar file fails clearly. */
+export function parseHeader(b: Buffer, label: string, pos: number): Header {
+  if (!headerChecksumOk(b)) throw new SourceError(`${label}: not a tar archive (bad header checksum at byte ${pos})`);
   const cstr = (s: number, n: number): string =>
     b
       .subarray(s, s + n)
