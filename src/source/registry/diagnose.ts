@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { connect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../../config/package-root.js';
 
 export function causeCode(err: unknown): string {
   const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
@@ -76,8 +76,8 @@ let agent: string | undefined;
 export function userAgent(): string {
   if (agent === undefined) {
     try {
-      const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-      agent = `zeta-provision/${(JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version}`;
+      // PACKAGE_ROOT finds package.json from dist/, dist/chunks/ (the bundle) and src/ alike.
+      agent = `zeta-provision/${(JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version}`;
     } catch {
       agent = 'zeta-provision/unknown';
     }
