@@ -77,19 +77,19 @@ export function errorMessage(err: unknown): string {
 }
 
 /**
- * The one table from how a run ended to its exit code, its Event reason and the stage condition it
- * sets (DESIGN.md): the report, the status ConfigMap and the Events all read it, so a registry outage
+ * The one table from how a run ended (the error's kind; its class carries the exit code) to its Event
+ * reason and the stage condition it sets (DESIGN.md): the report, the status ConfigMap and the Events all read it, so a registry outage
  * can never be recorded as a publish failure.
  */
 export type Stage = 'Fetched' | 'Verified' | 'Published';
 export const FAILURES = {
-  source: { exitCode: ExitCode.source, reason: 'FetchFailed', stage: 'Fetched' },
-  verify: { exitCode: ExitCode.verify, reason: 'VerificationFailed', stage: 'Verified' },
-  publish: { exitCode: ExitCode.publish, reason: 'PublishFailed', stage: 'Published' },
-  config: { exitCode: ExitCode.usage, reason: 'ConfigInvalid', stage: 'Fetched' },
-  usage: { exitCode: ExitCode.usage, reason: 'ConfigInvalid', stage: 'Fetched' },
-  internal: { exitCode: ExitCode.internal, reason: 'InternalError', stage: 'Published' },
-} as const satisfies Record<string, { exitCode: ExitCodeValue; reason: string; stage: Stage }>;
+  source: { reason: 'FetchFailed', stage: 'Fetched' },
+  verify: { reason: 'VerificationFailed', stage: 'Verified' },
+  publish: { reason: 'PublishFailed', stage: 'Published' },
+  config: { reason: 'ConfigInvalid', stage: 'Fetched' },
+  usage: { reason: 'ConfigInvalid', stage: 'Fetched' },
+  internal: { reason: 'InternalError', stage: 'Published' },
+} as const satisfies Record<string, { reason: string; stage: Stage }>;
 export type FailureKind = keyof typeof FAILURES;
 
 /** Event reasons of runs that changed something (Normal events; an up-to-date run sends none). */
