@@ -11,6 +11,7 @@
  * symlink (its target, so link resolution needs no readlink).
  */
 import { UnsafeNameError } from './paths.js';
+import { MAX_LINK_HOPS } from './tree.js';
 
 export interface DirNode {
   children: Map<string, TreeNode>;
@@ -36,9 +37,6 @@ export const isLink = (n: TreeNode | undefined): n is LinkNode => typeof n === '
 export const layerOf = (n: TreeNode): number => (typeof n === 'number' ? n % LAYER_SPAN : n.layer);
 export const fileCode = (size: number, layer: number): FileCode => size * LAYER_SPAN + layer;
 export const fileSize = (code: FileCode): number => Math.floor(code / LAYER_SPAN);
-
-/** Linux's MAXSYMLINKS; more hops than this is a loop (or an attempt to make us spin). */
-const MAX_LINK_HOPS = 40;
 
 /**
  * A segment cut out of a long name would keep the whole name alive (V8 slices share their parent); a

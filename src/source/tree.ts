@@ -8,7 +8,7 @@ import path from 'node:path';
 import { joinRel } from './paths.js';
 
 /** Linux's MAXSYMLINKS; more hops than this is a loop (or an attempt to make us spin). */
-const MAX_LINK_HOPS = 40;
+export const MAX_LINK_HOPS = 40;
 
 export function absIn(root: string, rel: string): string {
   return rel === '' ? root : path.join(root, rel);
