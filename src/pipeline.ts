@@ -47,6 +47,8 @@ interface Run {
   targets: Target[];
   observed?: Observations;
   staging?: Staging;
+  /** Staging directories of dead runs this run removed (tidied once, before unpacking). */
+  tidiedStaging?: string[];
 }
 
 /**
@@ -79,7 +81,7 @@ export async function runPipeline(settings: Settings, log: Logger, command: 'run
     if (converged?.why.length) log.info('not up to date', { why: converged.why });
 
     const verified = await verifyStep(run, resolved, sourceOptions);
-    downgradeStep(run, verified.proven, run.verifyOnly ? await appliedHistory(run) : converged?.record);
+    downgradeStep(run, verified.proven, run.verifyOnly ? [await appliedHistory(run)] : [...run.observed!.values()].map((o) => o.record));
     const desired = await processStep(run, verified.root, verified.authenticode);
     // verify ends here: every check has been made; plan and publish concern targets it does not have.
     if (run.verifyOnly) {
@@ -213,7 +215,11 @@ async function verifyStep(run: Run, resolved: ResolvedSource, sourceOptions: Sou
   else report.warnings.push(`image signature not verified: ${report.image.reason}`);
   report.warnings.push(...verify.expiryWarnings([], report.image, new Date(), settings.config.expiryWarningDays));
 
-  if (!run.verifyOnly) await tidyStaging().then((t) => t.length && log.info('removed staging directories of dead runs', { dirs: t }));
+  if (!run.verifyOnly) {
+    // Before unpacking, so dead runs' leftovers free the staging space this run needs; tidyStep reuses it.
+    run.tidiedStaging = await tidyStaging();
+    if (run.tidiedStaging.length) log.info('removed staging directories of dead runs', { dirs: run.tidiedStaging });
+  }
   run.staging = await createStaging();
   const unpacked = await unpackSource(resolved, path.join(run.staging.dir, 'payload'), sourceOptions.limits, sourceOptions);
   report.warnings.push(...unpacked.warnings);
@@ -237,8 +243,10 @@ async function verifyStep(run: Run, resolved: ResolvedSource, sourceOptions: Sou
   return { root: unpacked.root, ...(proven ? { proven } : {}), authenticode };
 }
 
-function downgradeStep(run: Run, proven: Verified['proven'], last: AppliedRecord | undefined): void {
-  const problem = downgradeProblem(proven, lastProvenTime([last?.proven ? { provenTime: last.proven.time, provenBasis: last.proven.basis } : undefined]));
+function downgradeStep(run: Run, proven: Verified['proven'], records: (AppliedRecord | undefined)[]): void {
+  // Against the newest time any target's record proves: one target may lag behind the others.
+  const last = lastProvenTime(records.map((r) => (r?.proven ? { provenTime: r.proven.time, provenBasis: r.proven.basis } : undefined)));
+  const problem = downgradeProblem(proven, last);
   if (problem && !run.settings.allowDowngrade) {
     throw new VerifyError(
       `downgrade refused: ${problem}`,
@@ -297,7 +305,8 @@ async function dryRunStep(
 }
 
 async function tidyStep(run: Run): Promise<string[]> {
-  const tidied = [...(await tidyTargets(run.targets, run.observed!)), ...(await tidyStaging()).map((d) => `staging: ${d}`)];
+  const staging = run.tidiedStaging ?? (await tidyStaging());
+  const tidied = [...(await tidyTargets(run.targets, run.observed!)), ...staging.map((d) => `staging: ${d}`)];
   if (tidied.length) run.log.info('removed what killed runs left behind', { removed: tidied });
   return tidied;
 }
