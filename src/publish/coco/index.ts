@@ -27,8 +27,8 @@ import type { DriftItem, Observed, RollbackSource, RunStatus, Target, TargetAppl
 import { cmPath, observeCoco, type CocoLive, type ConsumerLive } from './observe.js';
 import { initdataRequest, rvpsRequest, type Write } from './requests.js';
 import type { ApiObject } from '../kube/api-object.js';
+import { COCO_TARGET_ID } from './open.js';
 
-export const COCO_TARGET_ID = 'coco-initdata';
 const HOUR = 3600_000;
 const ROLLBACK_PROBLEM = 'the earlier record holds no initdata document (written before this target kept one); apply that payload again instead';
 const DAY = 24 * HOUR;

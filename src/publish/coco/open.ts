@@ -8,8 +8,10 @@ import type { Logger } from '../../log.js';
 import { loadConnection } from '../kube/connection.js';
 import { KubeHttp } from '../kube/http.js';
 import type { TargetFactory } from '../target.js';
-import { CocoInitdataTarget, COCO_TARGET_ID } from './index.js';
-import { CocoKubeOutTarget } from './kube-out.js';
+import type { CocoInitdataTarget } from './index.js';
+import type { CocoKubeOutTarget } from './kube-out.js';
+
+export const COCO_TARGET_ID = 'coco-initdata';
 
 export async function openCocoTarget(
   settings: Settings,
@@ -19,7 +21,10 @@ export async function openCocoTarget(
 ): Promise<CocoInitdataTarget | CocoKubeOutTarget | undefined> {
   const config = settings.config.initdata;
   if (!config) return undefined;
-  if (settings.kubeOut) return new CocoKubeOutTarget(settings.kubeOut, config);
+  // Loaded only with `initdata:` in the config: the hourly run of every other setup never pays for
+  // the TOML renderer, the rotation planner and the RVPS editor.
+  if (settings.kubeOut) return new (await import('./kube-out.js')).CocoKubeOutTarget(settings.kubeOut, config);
+  const { CocoInitdataTarget } = await import('./index.js');
   const connection = await loadConnection({ kubeconfig: settings.kube.kubeconfig, context: settings.kube.context, env, serviceAccountDir });
   const http = new KubeHttp(connection, {
     deadline: Date.now() + settings.kube.deadlineSeconds * 1000,
