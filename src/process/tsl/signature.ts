@@ -14,19 +14,11 @@ import { VerifyError, errorMessage } from '../../errors.js';
 import { allowsExtendedKeyUsage, certSha256, parseCertificate, subjectString } from '../../pki/certs.js';
 import { describeSignatureFailure, trustTslSigner, type TslTrust } from './trust.js';
 import { NS_DSIG, child, children, type TslDocument } from './xml.js';
-import { verifyXmlSignature } from './xmldsig.js';
+import { ENVELOPED, SIGNATURES, verifyXmlSignature } from './xmldsig.js';
 
 export const OID_EKU_TSL_SIGNING = '0.4.0.2231.3.0';
 
 export type TslSignatureResult = { checked: true; signer: string; signerSha256: string; anchor: string } | { checked: false; reason: string };
-
-const ECDSA: Record<string, string> = {
-  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256': 'sha256',
-  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384': 'sha384',
-  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512': 'sha512',
-};
-const RSA = ['http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512'];
-const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 
 export function verifyTslSignature(tsl: TslDocument, trust: TslTrust | pkijs.Certificate[], at: Date, file: string): TslSignatureResult {
   if (Array.isArray(trust)) trust = { anchors: trust, intermediates: [], anchorOrigin: 'configured anchors' };
@@ -41,7 +33,7 @@ export function verifyTslSignature(tsl: TslDocument, trust: TslTrust | pkijs.Cer
   if (sigEl.parentNode !== root) fail('ds:Signature is not a child of the TrustServiceStatusList');
   const signedInfo = child(sigEl, NS_DSIG, 'SignedInfo');
   const method = child(signedInfo, NS_DSIG, 'SignatureMethod')?.getAttribute('Algorithm') ?? '';
-  if (!(method in ECDSA) && !RSA.includes(method)) fail(`signature method ${JSON.stringify(method)} is not accepted (ECDSA or RSA with SHA-256 or stronger)`);
+  if (!(method in SIGNATURES)) fail(`signature method ${JSON.stringify(method)} is not accepted (ECDSA or RSA with SHA-256 or stronger)`);
   const whole = children(signedInfo, NS_DSIG, 'Reference').filter((r) => r.getAttribute('URI') === '' && r.hasAttribute('URI'));
   if (whole.length !== 1) fail('no single Reference with URI="" covers the whole list');
   const transforms = children(child(whole[0], NS_DSIG, 'Transforms'), NS_DSIG, 'Transform').map((t) => t.getAttribute('Algorithm'));

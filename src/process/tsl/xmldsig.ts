@@ -43,14 +43,15 @@ const C14N: Record<string, Omit<C14nOptions, 'exclude' | 'inclusivePrefixes'>> =
   'http://www.w3.org/2001/10/xml-exc-c14n#': { exclusive: true, comments: false },
   'http://www.w3.org/2001/10/xml-exc-c14n#WithComments': { exclusive: true, comments: true },
 };
-const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
+export const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 const DIGESTS: Record<string, string> = {
   'http://www.w3.org/2001/04/xmldsig-more#sha224': 'sha224',
   'http://www.w3.org/2001/04/xmlenc#sha256': 'sha256',
   'http://www.w3.org/2001/04/xmldsig-more#sha384': 'sha384',
   'http://www.w3.org/2001/04/xmlenc#sha512': 'sha512',
 };
-const SIGNATURES: Record<string, { hash: string; ecdsa: boolean }> = {
+/** The signature methods we verify (ECDSA or RSA with SHA-256 or stronger); the TSL policy accepts exactly these. */
+export const SIGNATURES: Record<string, { hash: string; ecdsa: boolean }> = {
   'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256': { hash: 'sha256', ecdsa: true },
   'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384': { hash: 'sha384', ecdsa: true },
   'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512': { hash: 'sha512', ecdsa: true },
