@@ -17,9 +17,8 @@ export const MAX_TSL_BYTES = 32 * 1024 * 1024;
 export const NS_TSL = 'http://uri.etsi.org/02231/v2#';
 export const NS_DSIG = 'http://www.w3.org/2000/09/xmldsig#';
 
-/** The document text exactly as parsed, so a signature check sees the same bytes as the selection. */
+/** The parsed list: the selection and the signature check read the same tree (the text is not kept). */
 export interface TslDocument {
-  text: string;
   doc: XmlDocument;
 }
 
@@ -56,7 +55,7 @@ export function parseTslXml(bytes: Uint8Array, file: string): TslDocument {
   if (root?.localName !== 'TrustServiceStatusList' || root.namespaceURI !== NS_TSL) {
     throw new VerifyError(`${file}: not an ETSI TSL (root element must be TrustServiceStatusList in ${NS_TSL})`, file);
   }
-  return { text, doc };
+  return { doc };
 }
 
 /**
