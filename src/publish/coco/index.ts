@@ -28,6 +28,7 @@ import { cmPath, observeCoco, type CocoLive, type ConsumerLive } from './observe
 import { initdataRequest, rvpsRequest, type Write } from './requests.js';
 import type { ApiObject } from '../kube/api-object.js';
 import { COCO_TARGET_ID } from './open.js';
+import { describeApiError } from '../kube/api-error.js';
 
 const HOUR = 3600_000;
 const ROLLBACK_PROBLEM = 'the earlier record holds no initdata document (written before this target kept one); apply that payload again instead';
@@ -334,22 +335,16 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     }
   }
 
-  /** One line an operator can act on; the API's own message names verb, resource and namespace. */
+  /** One line an operator can act on (the mapping the API target uses, with this target's hints). */
   failure(err: unknown, what: string): PublishError {
     if (err instanceof PublishError) return err;
-    if (!(err instanceof ApiRequestError)) return new PublishError(`${what}: ${errorMessage(err)}`);
-    const where = `(${this.http.connection.origin})`;
-    if (err.status === 0) return new PublishError(`${what}: no answer from the API server ${where}: ${err.message}`, 'check connectivity and --kube-deadline');
-    if (err.status === 401) return new PublishError(`${what}: 401 Unauthorized ${where}`, 'the token or client certificate was refused');
-    if (err.status === 403)
-      return new PublishError(`${what}: ${err.apiStatus?.message ?? '403 Forbidden'}`, 'grant it in the Roles of manifests/overlays/coco/rbac.yaml');
-    const fieldConflict = err.status === 409 && (err.apiStatus?.details?.causes ?? []).some((c) => c.reason === 'FieldManagerConflict');
-    if (fieldConflict)
-      return new PublishError(
-        `${what}: ${err.apiStatus?.message ?? 'conflict'}`,
-        'another field manager owns this key; pass --force-conflicts to take it over',
-      );
-    return new PublishError(`${what}: ${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}`);
+    const { detail, hint } = describeApiError(err, {
+      where: `(${this.http.connection.origin})`,
+      unreachableHint: 'check connectivity and --kube-deadline',
+      forbiddenHint: 'grant it in the Roles of manifests/overlays/coco/rbac.yaml',
+      conflictHint: 'another field manager owns this key; pass --force-conflicts to take it over',
+    });
+    return new PublishError(`${what}: ${detail}`, hint);
   }
 }
 

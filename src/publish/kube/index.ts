@@ -9,7 +9,7 @@
  * up-to-date run. Requests retry within a deadline; a partial failure lists what was applied and what
  * not. Secret contents never reach a log line, an error or the report.
  */
-import { PublishError, errorMessage, type EventReason } from '../../errors.js';
+import { PublishError, type EventReason } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { DesiredOutputs } from '../../process/types.js';
 import { MANAGER } from '../manifest.js';
@@ -24,6 +24,7 @@ import type { KubeObjectRef, KubePublishReport } from './report.js';
 import { runPlan } from './run.js';
 import { eventBody, nextStatusDoc, parseStatusDoc, sameStatus, statusBody, statusName, type KubeDetail, type KubeStatusDoc } from './status.js';
 import type { ApiObject } from './api-object.js';
+import { describeApiError } from './api-error.js';
 
 export { parseWorkloadRef, type TargetSpec, type WorkloadRef } from './objects.js';
 export { loadConnection } from './connection.js';
@@ -288,21 +289,13 @@ export class KubeTarget implements Target<KubeLive, KubePlanDetail, KubePublishR
   }
 
   describe(err: unknown): { detail: string; hint?: string } {
-    if (err instanceof PublishError) return { detail: err.message, hint: err.hint };
-    if (!(err instanceof ApiRequestError)) return { detail: errorMessage(err) };
-    const where = `(${this.origin}, namespace ${this.namespace})`;
-    if (err.status === 0)
-      return {
-        detail: `no answer from the API server ${where}: ${err.message}`,
-        hint: `check connectivity; gave up after the ${this.options.deadlineSeconds} s deadline`,
-      };
-    if (err.status === 401) return { detail: `401 Unauthorized ${where}`, hint: 'the token or client certificate was refused' };
-    if (err.status === 403) return { detail: err.apiStatus?.message ?? '403 Forbidden', hint: 'grant it in the Role (manifests/base/rbac.yaml)' };
-    if (isFieldConflict(err))
-      return { detail: err.apiStatus?.message ?? 'conflict', hint: 'another field manager owns these fields; pass --force-conflicts to take them over' };
-    if (err.status === 404 && /namespaces? "[^"]*" not found/.test(err.apiStatus?.message ?? ''))
-      return { detail: err.apiStatus!.message!, hint: `create namespace ${this.namespace} first, or pass --namespace` };
-    return { detail: `${err.status} ${err.reason ?? ''}: ${err.apiStatus?.message ?? err.message}` };
+    return describeApiError(err, {
+      where: `(${this.origin}, namespace ${this.namespace})`,
+      unreachableHint: `check connectivity; gave up after the ${this.options.deadlineSeconds} s deadline`,
+      forbiddenHint: 'grant it in the Role (manifests/base/rbac.yaml)',
+      conflictHint: 'another field manager owns these fields; pass --force-conflicts to take them over',
+      namespace: this.namespace,
+    });
   }
 
   close(): void {
@@ -324,9 +317,7 @@ function reasonOf(run: RunStatus): EventReason {
   return run.outcome === 'drift-corrected' ? 'DriftCorrected' : run.outcome === 'rolled-back' ? 'RolledBack' : 'Provisioned';
 }
 
-export function isFieldConflict(err: ApiRequestError): boolean {
-  return err.status === 409 && (err.apiStatus?.details?.causes ?? []).some((c) => c.reason === 'FieldManagerConflict');
-}
+export { isFieldConflict } from './api-error.js';
 
 export function ref(o: { kind: string; name: string }): KubeObjectRef {
   return { kind: o.kind, name: o.name };
