@@ -295,6 +295,22 @@ describe('publishing through the Kubernetes API: failures and options', () => {
     expect(r.stdout).not.toContain('"outcome": "applied"');
   });
 
+  it('an object whose retries use up the apply deadline does not hold back the roll-out of consumers whose inputs applied', async () => {
+    const s = await setup();
+    // One slow 503 takes longer than the whole apply phase: no time is left in it for anything else.
+    api!.inject({ match: { method: 'PATCH', name: 'pep-roots' }, fault: { kind: 'status', code: 503 }, afterMs: 1_300, times: Infinity });
+    const r = await s.run(['--kube-deadline', '1']);
+    expect(r.exitCode).toBe(5);
+    const k = r.report.published.kube;
+    expect(k.pending.map((p: any) => `${p.step} ${p.kind}/${p.name}`)).toEqual([
+      'apply ConfigMap/pep-roots',
+      'restart Deployment/pep',
+      'restart StatefulSet/keycloak',
+    ]);
+    expect(k.restarted).toEqual([{ workload: 'deployment/opa', inputs: ['opa-policy'] }]);
+    expect(generation('deployments', 'opa')).toBe(2);
+  });
+
   it('an object of that name that is not ours is never adopted; the message says whose it is; --force-conflicts takes it over', async () => {
     const s = await setup();
     const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'nginx-config' }, data: { 'nginx.conf': 'hand-made\n' } };

@@ -63,6 +63,9 @@ export async function runPlan(
     }
   }
   const consumers: Record<string, string> = {};
+  // Roll-outs get their own phase: retries of one failing object must not use up the time that the
+  // consumers of the inputs that did apply need (otherwise they would wait for the next run).
+  if (plan.restart.length > 0) t.startPhase();
   for (const r of plan.restart) {
     const w = t.options.targets.flatMap((x) => x.consumers).find((c) => c.ref === r.ref)!;
     const wref = { kind: w.kind, name: w.name };

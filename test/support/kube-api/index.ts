@@ -59,6 +59,8 @@ export interface FaultRule {
   fault: Fault;
   /** How many matching requests get the fault (default 1; Infinity = until cleared). */
   times?: number;
+  /** Answer only after this many ms: an overloaded server that is slow to say it is unavailable. */
+  afterMs?: number;
 }
 
 export interface KubeApiOptions {
@@ -130,6 +132,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     const fault = faults.find((f) => f.left > 0 && matches(f, method, rec));
     if (fault) {
       fault.left--;
+      if (fault.afterMs) await new Promise((r) => setTimeout(r, fault.afterMs));
       if (fault.fault.kind === 'drop') {
         rec.status = -1;
         req.socket.destroy();
