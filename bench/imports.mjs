@@ -12,7 +12,6 @@ const dist = (p) => pathToFileURL(path.join(root, 'dist', p)).href;
 const MODULES = [
   ['commander', 'commander'],
   ['yaml', 'yaml'],
-  ['pkijs', 'pkijs'],
   ['undici', 'undici'],
   ['@kubernetes/client-node (whole)', '@kubernetes/client-node'],
   ['@kubernetes/client-node/dist/config.js (kubeconfig only)', '@kubernetes/client-node/dist/config.js'],

@@ -202,7 +202,7 @@ interface Verified {
 
 async function verifyStep(run: Run, resolved: ResolvedSource, sourceOptions: SourceOptions): Promise<Verified> {
   const { report, settings, log } = run;
-  // Loaded only now: the crypto stack (pkijs, asn1js) costs more start-up than the whole
+  // Loaded only now: the crypto stack (certificates, CMS, cosign) costs more start-up than the whole
   // up-to-date check above, which the hourly CronJob takes almost every time.
   const verify = await import('./verify/index.js');
   const { loadTrustSets, verificationFailure, verifyImage, verifyPayload } = verify;

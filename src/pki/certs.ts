@@ -2,53 +2,46 @@
 import crypto from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';
-import { berStructureError, fromBerSafe } from './der.js';
+import { Asn1Error, TAG, bitString, boolean, children, content, context, expect, oid, readWhole, sequence, smallInteger } from './asn1.js';
+import { berStructureError } from './der.js';
+import { type Certificate, type Extension, type Name, type NameAttribute, decodeCertificate } from './x509.js';
 
-/** The bytes a certificate was parsed from: hashes must cover exactly those, not a re-encoding. */
-const rawBytes = new WeakMap<pkijs.Certificate, Uint8Array>();
+export type { Certificate, Name } from './x509.js';
 
 /**
- * Parse one DER certificate. Trailing bytes are refused: a file must not carry hidden data after the
- * certificate that some other tool might read differently. asn1js is lenient about BER inside (e.g.
- * serial numbers with leading zero octets, as in real STMicro TPM CAs); we accept that deliberately —
- * signatures are checked over the original TBS bytes, so leniency in parsing cannot forge anything.
+ * Parse one certificate. Trailing bytes are refused: a file must not carry hidden data after the
+ * certificate that some other tool might read differently. Non-minimal INTEGERs (serial numbers with
+ * leading zero octets, as in real STMicro TPM CAs) are accepted deliberately — signatures are checked
+ * over the original TBS bytes, so leniency in parsing cannot forge anything.
  */
-export function parseCertificate(der: Uint8Array, source?: string): pkijs.Certificate {
+export function parseCertificate(der: Uint8Array, source?: string): Certificate {
   const where = source ? `${source}: ` : '';
   const structure = berStructureError(der);
   if (structure) throw new VerifyError(`${where}not a DER certificate (${structure})`, source);
-  const asn1 = fromBerSafe(der);
-  if (!asn1.ok) throw new VerifyError(`${where}not a DER certificate (${asn1.error})`, source);
-  if (asn1.offset !== der.byteLength) {
-    throw new VerifyError(`${where}not a DER certificate (${der.byteLength - asn1.offset} bytes after the certificate)`, source);
-  }
-  let cert: pkijs.Certificate;
   try {
-    cert = new pkijs.Certificate({ schema: asn1.result });
+    return decodeCertificate(der);
   } catch (err) {
-    throw new VerifyError(`${where}not an X.509 certificate (${errorMessage(err)})`, source, undefined, { cause: err });
+    if (!(err instanceof Asn1Error)) throw err;
+    throw new VerifyError(`${where}not an X.509 certificate (${err.message})`, source, undefined, { cause: err });
   }
-  rawBytes.set(cert, der.slice());
-  return cert;
 }
 
-/** DER of a certificate: the original bytes when we parsed it, otherwise pkijs' encoding. */
-export function certDer(cert: pkijs.Certificate): Uint8Array {
-  let der = rawBytes.get(cert);
-  if (!der) {
-    // Certificates from a signature's cert set arrive parsed by pkijs; encode once, not per lookup.
-    der = new Uint8Array(cert.toSchema(false).toBER(false));
-    rawBytes.set(cert, der);
-  }
-  return der;
+/** DER of a certificate: the bytes it was parsed from. */
+export function certDer(cert: Certificate): Uint8Array {
+  return cert.der;
 }
+
+const fingerprints = new WeakMap<Certificate, string>();
 
 /** Lower-case hex SHA-256 of the certificate's DER (the usual "fingerprint"). */
-export function certSha256(cert: pkijs.Certificate): string {
-  return crypto.createHash('sha256').update(certDer(cert)).digest('hex');
+export function certSha256(cert: Certificate): string {
+  let fp = fingerprints.get(cert);
+  if (!fp) {
+    fp = crypto.createHash('sha256').update(cert.der).digest('hex');
+    fingerprints.set(cert, fp);
+  }
+  return fp;
 }
 
 const PEM_CERT = /-----BEGIN (?:X509 )?CERTIFICATE-----([^-]*)-----END (?:X509 )?CERTIFICATE-----/g;
@@ -58,7 +51,7 @@ const BASE64 = /^[A-Za-z0-9+/=\s]*$/;
  * The certificates in a file's bytes: PEM (one or many CERTIFICATE blocks, CRLF tolerated) or one DER
  * certificate. Failures are VerifyErrors naming `source`; loadCertificates re-types them for config files.
  */
-export function certificatesFromBytes(bytes: Uint8Array, source: string, maxCertificates = Infinity): pkijs.Certificate[] {
+export function certificatesFromBytes(bytes: Uint8Array, source: string, maxCertificates = Infinity): Certificate[] {
   const text = Buffer.from(bytes).toString('latin1');
   if (text.includes('-----BEGIN')) return certificatesFromPemText(text, source, maxCertificates);
   if (bytes.byteLength === 0) return [];
@@ -73,10 +66,10 @@ export function certificatesFromBytes(bytes: Uint8Array, source: string, maxCert
  * a trust configuration that silently loads nothing from a file would hide a mistake. Duplicates (same
  * SHA-256) are returned once. Errors are ConfigError: these paths come from the configuration.
  */
-export async function loadCertificates(paths: string[]): Promise<pkijs.Certificate[]> {
-  const out: pkijs.Certificate[] = [];
+export async function loadCertificates(paths: string[]): Promise<Certificate[]> {
+  const out: Certificate[] = [];
   const seen = new Set<string>();
-  const add = (cert: pkijs.Certificate): void => {
+  const add = (cert: Certificate): void => {
     const fp = certSha256(cert);
     if (!seen.has(fp)) {
       seen.add(fp);
@@ -103,7 +96,7 @@ export async function loadCertificates(paths: string[]): Promise<pkijs.Certifica
       throw new ConfigError(`${p}: cannot read certificates (${errorMessage(err)})`, undefined, { cause: err });
     }
     for (const file of files) {
-      let certs: pkijs.Certificate[];
+      let certs: Certificate[];
       try {
         certs = certificatesFromBytes(await readFile(file), file);
       } catch (err) {
@@ -149,51 +142,91 @@ function escapeValue(value: string): string {
   return s;
 }
 
-function attrValue(tv: pkijs.AttributeTypeAndValue): string {
-  const v = tv.value as unknown as { valueBlock?: { value?: unknown } };
-  const inner = v.valueBlock?.value;
-  if (typeof inner === 'string') return escapeValue(inner);
+function attrValue(a: NameAttribute): string {
+  if (a.text !== undefined) return escapeValue(a.text);
   // Not a string type: RFC 4514 hex form of the BER encoding.
-  return `#${Buffer.from(tv.value.toBER(false)).toString('hex')}`;
+  return `#${Buffer.from(a.value.bytes.subarray(a.value.start, a.value.end)).toString('hex')}`;
 }
 
 /** One-line name, most specific first: `CN=Example Signer, O=Example Org, C=DE`. */
-export function nameString(name: pkijs.RelativeDistinguishedNames): string {
-  const parts = name.typesAndValues.map((tv) => `${NAME_ATTRS[tv.type] ?? tv.type}=${attrValue(tv)}`);
+export function nameString(name: Name): string {
+  const parts = name.attributes.map((a) => `${NAME_ATTRS[a.type] ?? a.type}=${attrValue(a)}`);
   return parts.reverse().join(', ');
 }
 
-export function subjectString(cert: pkijs.Certificate): string {
+export function namesEqual(a: Name, b: Name): boolean {
+  return a.key === b.key;
+}
+
+export function subjectString(cert: Certificate): string {
   return nameString(cert.subject);
 }
 
-export function issuerString(cert: pkijs.Certificate): string {
+export function issuerString(cert: Certificate): string {
   return nameString(cert.issuer);
 }
 
 /** Extension by OID; at most one instance is allowed (RFC 5280 §4.2) — duplicates are refused. */
-export function findExtension(cert: pkijs.Certificate, oid: string): pkijs.Extension | undefined {
-  const found = (cert.extensions ?? []).filter((e) => e.extnID === oid);
-  if (found.length > 1) throw new VerifyError(`certificate "${subjectString(cert)}" has extension ${oid} more than once`);
+export function findExtension(cert: Certificate, id: string): Extension | undefined {
+  const found = cert.extensions.filter((e) => e.oid === id);
+  if (found.length > 1) throw new VerifyError(`certificate "${subjectString(cert)}" has extension ${id} more than once`);
   return found[0];
 }
 
-/** SubjectKeyIdentifier bytes, or undefined when the certificate has none. */
-export function subjectKeyId(cert: pkijs.Certificate): Uint8Array | undefined {
-  const ext = findExtension(cert, '2.5.29.14');
-  const parsed = ext?.parsedValue as asn1js.OctetString | undefined;
-  return parsed instanceof asn1js.OctetString ? parsed.valueBlock.valueHexView : undefined;
+/**
+ * An extension's value decoded by `read`; undefined when absent, null when it does not parse (callers
+ * fail closed on null: an unreadable restriction grants nothing).
+ */
+function extensionValue<T>(cert: Certificate, id: string, read: (value: Uint8Array) => T): T | undefined | null {
+  const ext = findExtension(cert, id);
+  if (!ext) return undefined;
+  try {
+    return read(ext.value);
+  } catch (err) {
+    if (err instanceof Asn1Error) return null;
+    throw err;
+  }
+}
+
+/** SubjectKeyIdentifier bytes, or undefined when the certificate has none (or it does not parse). */
+export function subjectKeyId(cert: Certificate): Uint8Array | undefined {
+  return extensionValue(cert, '2.5.29.14', (v) => content(expect(readWhole(v), TAG.OCTET_STRING, 'subjectKeyIdentifier'))) ?? undefined;
 }
 
 /** AuthorityKeyIdentifier keyIdentifier bytes, when present. */
-export function authorityKeyId(cert: pkijs.Certificate): Uint8Array | undefined {
-  const ext = findExtension(cert, '2.5.29.35');
-  const parsed = ext?.parsedValue;
-  return parsed instanceof pkijs.AuthorityKeyIdentifier ? parsed.keyIdentifier?.valueBlock.valueHexView : undefined;
+export function authorityKeyId(cert: Certificate): Uint8Array | undefined {
+  const id = extensionValue(cert, '2.5.29.35', (v) => {
+    const first = sequence(readWhole(v), 'authorityKeyIdentifier')[0];
+    return first?.tag === context(0, false) ? content(first) : undefined;
+  });
+  return id ?? undefined;
+}
+
+/** keyUsage bit n (0 = digitalSignature, 5 = keyCertSign) or undefined when there is no keyUsage. */
+export function keyUsageBit(cert: Certificate, bit: number): boolean | undefined {
+  const bits = extensionValue(cert, '2.5.29.15', (v) => bitString(readWhole(v), 'keyUsage').bits);
+  if (bits === undefined) return undefined;
+  // An unparsable keyUsage is treated as granting nothing: failing closed.
+  if (bits === null) return false;
+  return ((bits[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0;
+}
+
+/** basicConstraints, or undefined without the extension; an unparsable one is "not a CA". */
+export function basicConstraints(cert: Certificate): { cA: boolean; pathLen?: number } | undefined {
+  const bc = extensionValue(cert, '2.5.29.19', (v) => {
+    const parts = sequence(readWhole(v), 'basicConstraints');
+    let k = 0;
+    const cA = parts[k]?.tag === TAG.BOOLEAN ? boolean(parts[k++], 'cA') : false;
+    const pathLen = parts[k]?.tag === TAG.INTEGER ? smallInteger(parts[k++], 'pathLenConstraint') : undefined;
+    if (k !== parts.length) throw new Asn1Error('basicConstraints is malformed');
+    return { cA, pathLen };
+  });
+  if (bc === null) return { cA: false };
+  return bc;
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.from(a).equals(Buffer.from(b));
+  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 export const OID_EKU_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
@@ -205,12 +238,10 @@ export const OID_EKU_TIME_STAMPING = '1.3.6.1.5.5.7.3.8';
  * purpose checks): a certificate meant for anything was not issued for signing code or timestamps.
  * An unparsable EKU allows nothing.
  */
-export function allowsExtendedKeyUsage(cert: pkijs.Certificate, purpose: string): boolean {
-  const ext = findExtension(cert, '2.5.29.37');
-  if (!ext) return true;
-  const eku = ext.parsedValue;
-  if (!(eku instanceof pkijs.ExtKeyUsage)) return false;
-  return eku.keyPurposes.includes(purpose);
+export function allowsExtendedKeyUsage(cert: Certificate, purpose: string): boolean {
+  const ekus = extensionValue(cert, '2.5.29.37', (v) => sequence(readWhole(v), 'extKeyUsage').map((e) => oid(e, 'key purpose')));
+  if (ekus === undefined) return true;
+  return ekus?.includes(purpose) === true;
 }
 
 /**
@@ -219,8 +250,8 @@ export function allowsExtendedKeyUsage(cert: pkijs.Certificate, purpose: string)
  * labelled with `source`, and the number of blocks is bounded so a huge annotation cannot make us parse
  * thousands of certificates.
  */
-export function certificatesFromPemText(text: string, source: string, maxCertificates = 16): pkijs.Certificate[] {
-  const certs: pkijs.Certificate[] = [];
+export function certificatesFromPemText(text: string, source: string, maxCertificates = 16): Certificate[] {
+  const certs: Certificate[] = [];
   for (const match of text.matchAll(PEM_CERT)) {
     if (certs.length >= maxCertificates) throw new VerifyError(`${source}: more than ${maxCertificates} certificates`, source);
     const body = match[1] ?? '';
@@ -232,16 +263,19 @@ export function certificatesFromPemText(text: string, source: string, maxCertifi
 }
 
 const OID_SUBJECT_ALT_NAME = '2.5.29.17';
-/** GeneralName CHOICE tag of rfc822Name (RFC 5280 §4.2.1.6). */
-const GENERAL_NAME_RFC822 = 1;
+/** GeneralName CHOICE tag of rfc822Name (RFC 5280 §4.2.1.6): [1] IMPLICIT IA5String. */
+const GENERAL_NAME_RFC822 = context(1, false);
 
 /**
  * The rfc822Name (email) entries of the subjectAltName extension; [] when there is none. An extension
  * that does not parse as GeneralNames yields nothing rather than a guess: identity checks fail closed.
  */
-export function subjectAltEmails(cert: pkijs.Certificate): string[] {
-  const ext = findExtension(cert, OID_SUBJECT_ALT_NAME);
-  const san = ext?.parsedValue;
-  if (!(san instanceof pkijs.AltName)) return [];
-  return san.altNames.filter((n) => n.type === GENERAL_NAME_RFC822 && typeof n.value === 'string').map((n) => n.value as string);
+export function subjectAltEmails(cert: Certificate): string[] {
+  const names = extensionValue(cert, OID_SUBJECT_ALT_NAME, (v) => {
+    const list = sequence(readWhole(v), 'subjectAltName');
+    // Every entry must be a well-formed TLV; a constructed one must nest correctly.
+    for (const n of list) if (n.constructed) children(n);
+    return list.filter((n) => n.tag === GENERAL_NAME_RFC822).map((n) => Buffer.from(content(n)).toString('latin1'));
+  });
+  return names ?? [];
 }

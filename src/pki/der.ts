@@ -1,5 +1,4 @@
 /** Minimal DER framing: where one TLV element ends, without decoding what it contains. */
-import * as asn1js from 'asn1js';
 
 export interface DerFrame {
   /** Bytes of tag + length. */
@@ -39,33 +38,16 @@ export function derFrame(bytes: Uint8Array): DerFrame | undefined {
   return { headerLength: pos, length, total };
 }
 
-export type SafeBer = { ok: true; offset: number; result: asn1js.AsnType } | { ok: false; error: string };
-
-/**
- * asn1js.fromBER that never throws: asn1js 4 reports most malformations in `result.error`, but some
- * (e.g. a GeneralizedTime whose string does not parse, found by test/verify/fuzz.test.ts) escape as
- * plain Errors. Every caller parses untrusted bytes, so those must become a parse failure like any other
- * instead of an untyped exception (exit 1 instead of 3, and no file named).
- */
-export function fromBerSafe(bytes: Uint8Array, options?: Parameters<typeof asn1js.fromBER>[1]): SafeBer {
-  try {
-    const parsed = asn1js.fromBER(bytes, options);
-    if (parsed.offset === -1) return { ok: false, error: parsed.result.error || 'bad ASN.1' };
-    return { ok: true, offset: parsed.offset, result: parsed.result };
-  } catch (err) {
-    return { ok: false, error: err instanceof Error ? err.message : String(err) };
-  }
-}
-
 /**
  * Check that the TLV structure of the element at the start of `bytes` nests exactly: every element lies
  * inside its parent, definite-length parents are filled exactly by their children, indefinite ones end
  * with end-of-contents. Bytes after that element are the caller's business (it reports them itself).
  * Returns the first problem or undefined. Iterative, so hostile nesting cannot exhaust the stack.
  *
- * Why: asn1js does not check that children stay inside their parent's declared length, so a signature
- * whose inner element overruns its SEQUENCE still parses (and verifies, the signed bytes being intact),
- * while OpenSSL refuses it. Accepting encodings other tools reject is how parser differentials start.
+ * Why: our reader (./asn1.ts) only looks inside the elements a structure needs, so a signature whose
+ * skipped inner element (an unsigned attribute, a CRL) overruns its SEQUENCE would still parse (and
+ * verify, the signed bytes being intact), while OpenSSL, which decodes everything, refuses it.
+ * Accepting encodings other tools reject is how parser differentials start.
  */
 export function berStructureError(bytes: Uint8Array, maxDepth = 100): string | undefined {
   const stack: { end: number | undefined; limit: number }[] = [{ end: bytes.byteLength, limit: bytes.byteLength }];

@@ -1,14 +1,12 @@
 /**
- * Signature verification and hashing on node:crypto, and a pkijs CryptoEngine that uses them.
+ * Signature verification and hashing on node:crypto.
  *
  * Why not WebCrypto: it has no brainpool curves (gematik's TI PKI is brainpool ECC) and it wants raw
- * (r||s) ECDSA signatures, while X.509/CMS carry DER. node:crypto (OpenSSL) has both. Our own chain and
- * CMS code call `createSignatureVerifier`/`verifySignature` directly; the engine exists so that any
- * pkijs method that verifies (Certificate.verify, SignedData.verify, OCSP …) takes the same path.
+ * (r||s) ECDSA signatures, while X.509/CMS carry DER. node:crypto (OpenSSL) has both.
  */
 import crypto from 'node:crypto';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
+import { Asn1Error, children, context, raw, readWhole, sequence, smallInteger } from './asn1.js';
+import { type AlgorithmIdentifier, algorithmIdentifier } from './x509.js';
 
 /** Digest algorithm OIDs → node:crypto hash names. */
 const HASH_BY_OID: Record<string, string> = {
@@ -54,47 +52,27 @@ const DER_NULL = Buffer.from([0x05, 0x00]);
 /**
  * node:crypto hash name for a digest AlgorithmIdentifier, whose parameters must be absent or NULL
  * (RFC 5754 §2). Anything else in that unsigned field is refused: OpenSSL's decoder rejects malformed
- * parameters (e.g. a zero-length BOOLEAN) that pkijs tolerates, and accepting bytes the peer tools
+ * parameters (e.g. a zero-length BOOLEAN) that a lenient parser tolerates, and accepting bytes the peer tools
  * refuse is how a payload verifies here but not elsewhere (found by test/verify/fuzz.test.ts).
  */
-export function digestAlgorithmName(alg: pkijs.AlgorithmIdentifier): string {
-  const params: unknown = alg.algorithmParams;
-  // pkijs leaves an empty asn1js.Any (not a parsed block) when the parameters are absent.
-  if (params instanceof asn1js.BaseBlock && !(params instanceof asn1js.Null && DER_NULL.equals(Buffer.from(params.valueBeforeDecodeView)))) {
-    throw new Error(`digest algorithm ${alg.algorithmId} has parameters other than NULL`);
-  }
-  return hashNameForOid(alg.algorithmId);
+export function digestAlgorithmName(alg: AlgorithmIdentifier): string {
+  if (alg.params && !DER_NULL.equals(raw(alg.params))) throw new Error(`digest algorithm ${alg.oid} has parameters other than NULL`);
+  return hashNameForOid(alg.oid);
 }
 
-/** Accepts pkijs/WebCrypto spellings ("SHA-256", { name: "sha-256" }) and node's ("sha256"). */
-function hashNameFromWebCrypto(algorithm: unknown): string {
-  const raw = typeof algorithm === 'string' ? algorithm : (algorithm as { name?: unknown })?.name;
-  if (typeof raw !== 'string') throw new Error('digest algorithm name missing');
-  const name = raw.toLowerCase().replace('sha-', 'sha');
-  if (!Object.values(HASH_BY_OID).includes(name)) throw new Error(`unsupported digest algorithm ${raw}`);
-  return name;
-}
+/** Keys by SPKI bytes (the buffer views of one certificate are distinct objects; the DER is the identity). */
+const keyCache = new Map<string, crypto.KeyObject>();
+const KEY_CACHE_LIMIT = 256;
 
-// The project compiles without the DOM lib, so borrow WebCrypto's parameter types from pkijs itself.
-type VerifyParams = Parameters<pkijs.CryptoEngine['verifyWithPublicKey']>;
-type DigestParams = Parameters<pkijs.CryptoEngine['digest']>;
-type EngineCrypto = ConstructorParameters<typeof pkijs.CryptoEngine>[0]['crypto'];
-
-function toBytes(data: VerifyParams[0]): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
-}
-
-const keyCache = new WeakMap<pkijs.PublicKeyInfo, crypto.KeyObject>();
-
-/** KeyObject for an SPKI, made once per parsed key: chain building asks for the same issuer keys often. */
-export function publicKeyFromSpki(spki: pkijs.PublicKeyInfo): crypto.KeyObject {
-  let key = keyCache.get(spki);
+/** KeyObject for an SPKI, made once per key: chain building asks for the same issuer keys often. */
+export function publicKeyFromSpki(spki: Uint8Array): crypto.KeyObject {
+  const id = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength).toString('base64');
+  let key = keyCache.get(id);
   if (!key) {
-    const der = Buffer.from(spki.toSchema().toBER(false));
-    key = crypto.createPublicKey({ key: der, format: 'der', type: 'spki' });
-    keyCache.set(spki, key);
+    key = crypto.createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    // Bounded: a hostile certificate set must not grow this without limit.
+    if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear();
+    keyCache.set(id, key);
   }
   return key;
 }
@@ -115,8 +93,8 @@ interface Scheme {
  * algorithm fields disagree is malformed, and letting either win would make "which hash was signed"
  * depend on the implementation.
  */
-function schemeFor(sigAlg: pkijs.AlgorithmIdentifier, digestHint?: string): Scheme {
-  const oid = sigAlg.algorithmId;
+function schemeFor(sigAlg: AlgorithmIdentifier, digestHint?: string): Scheme {
+  const oid = sigAlg.oid;
   const agree = (hash: string): string => {
     if (digestHint && digestHint !== hash) {
       throw new Error(`signature algorithm uses ${hash} but the digest algorithm is ${digestHint}`);
@@ -136,18 +114,15 @@ function schemeFor(sigAlg: pkijs.AlgorithmIdentifier, digestHint?: string): Sche
       : { hash: digestHint, keyTypes: ['ec'] };
   }
   if (oid === OID_RSA_PSS) {
-    if (!sigAlg.algorithmParams) throw new Error('RSASSA-PSS without parameters');
-    const params = new pkijs.RSASSAPSSParams({ schema: sigAlg.algorithmParams });
-    const hash = hashNameForOid(params.hashAlgorithm.algorithmId);
+    if (!sigAlg.params) throw new Error('RSASSA-PSS without parameters');
+    const params = pssParams(sigAlg.params);
     // node:crypto (OpenSSL) uses the signature hash for MGF1 too; a different MGF1 hash cannot be
     // verified faithfully, so refuse instead of verifying something other than what was signed.
-    if (params.maskGenAlgorithm.algorithmId !== OID_MGF1) throw new Error('RSASSA-PSS with a mask generation other than MGF1');
-    const mgfParams = params.maskGenAlgorithm.algorithmParams;
-    const mgfHash = mgfParams ? new pkijs.AlgorithmIdentifier({ schema: mgfParams }).algorithmId : '1.3.14.3.2.26';
-    if (hashNameForOid(mgfHash) !== hash) throw new Error('RSASSA-PSS with an MGF1 hash different from the signature hash');
+    if (params.mgf.oid !== OID_MGF1) throw new Error('RSASSA-PSS with a mask generation other than MGF1');
+    if (params.mgfHash !== params.hash) throw new Error('RSASSA-PSS with an MGF1 hash different from the signature hash');
     if (params.trailerField !== 1) throw new Error('RSASSA-PSS with an unsupported trailer field');
     return {
-      hash: agree(hash),
+      hash: agree(params.hash),
       keyTypes: ['rsa', 'rsa-pss'],
       padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
       saltLength: params.saltLength,
@@ -156,6 +131,48 @@ function schemeFor(sigAlg: pkijs.AlgorithmIdentifier, digestHint?: string): Sche
   if (oid === OID_ED25519) return { hash: null, keyTypes: ['ed25519'] };
   if (oid === OID_ED448) return { hash: null, keyTypes: ['ed448'] };
   throw new Error(`unsupported signature algorithm ${oid}`);
+}
+
+const SHA1 = '1.3.14.3.2.26';
+
+/** RSASSA-PSS-params (RFC 4055 §3.1), every field with its default. */
+function pssParams(el: Parameters<typeof sequence>[0]): { hash: string; mgf: AlgorithmIdentifier; mgfHash: string; saltLength: number; trailerField: number } {
+  try {
+    const fields = sequence(el, 'RSASSA-PSS parameters');
+    const explicit = (n: number) => {
+      const f = fields.find((x) => x.tag === context(n));
+      if (!f) return undefined;
+      const [inner, extra] = children(f);
+      if (!inner || extra) throw new Asn1Error(`RSASSA-PSS parameter [${n}] is malformed`);
+      return inner;
+    };
+    // Fields in order, each at most once, none unknown.
+    for (const [i, f] of fields.entries()) {
+      if (f.tag < context(0) || f.tag > context(3) || (i > 0 && f.tag <= fields[i - 1]!.tag)) throw new Asn1Error('RSASSA-PSS parameters are malformed');
+    }
+    const hashEl = explicit(0);
+    const hash = hashNameForOid(hashEl ? algorithmIdentifier(hashEl, 'PSS hash').oid : SHA1);
+    const mgfEl = explicit(1);
+    const mgf = mgfEl ? algorithmIdentifier(mgfEl, 'PSS mask generation') : { oid: OID_MGF1, der: new Uint8Array() };
+    const mgfHash = hashNameForOid(mgf.params ? algorithmIdentifier(mgf.params, 'MGF1 hash').oid : SHA1);
+    const saltEl = explicit(2);
+    const trailerEl = explicit(3);
+    return {
+      hash,
+      mgf,
+      mgfHash,
+      saltLength: saltEl ? smallInteger(saltEl, 'PSS salt length') : 20,
+      trailerField: trailerEl ? smallInteger(trailerEl, 'PSS trailer field') : 1,
+    };
+  } catch (err) {
+    if (err instanceof Asn1Error) throw new Error(`malformed RSASSA-PSS parameters (${err.message})`);
+    throw err;
+  }
+}
+
+/** An AlgorithmIdentifier from its DER (for identifiers we construct ourselves, e.g. cosign's). */
+export function algorithmFromDer(der: Uint8Array): AlgorithmIdentifier {
+  return algorithmIdentifier(readWhole(der), 'algorithm');
 }
 
 export interface SignatureVerifier {
@@ -170,15 +187,15 @@ export interface SignatureVerifier {
  * RSA algorithm with an EC key — so such a mismatch is reported as what it is, not as a bad signature.
  */
 export function createSignatureVerifier(
-  sigAlg: pkijs.AlgorithmIdentifier,
-  spki: pkijs.PublicKeyInfo,
+  sigAlg: AlgorithmIdentifier,
+  spki: Uint8Array,
   options: { digestHint?: string; streaming?: boolean } = {},
 ): SignatureVerifier {
   const scheme = schemeFor(sigAlg, options.digestHint);
   const key = publicKeyFromSpki(spki);
   const keyType = key.asymmetricKeyType;
   if (!keyType || !scheme.keyTypes.includes(keyType)) {
-    throw new Error(`signature algorithm ${sigAlg.algorithmId} does not fit a ${keyType ?? 'unknown'} key`);
+    throw new Error(`signature algorithm ${sigAlg.oid} does not fit a ${keyType ?? 'unknown'} key`);
   }
   const keyOpts: crypto.VerifyKeyObjectInput = { key, dsaEncoding: 'der' };
   if (scheme.padding !== undefined && keyType !== 'rsa-pss') keyOpts.padding = scheme.padding;
@@ -186,7 +203,7 @@ export function createSignatureVerifier(
 
   if (scheme.hash === null) {
     // EdDSA is one-shot by definition (PureEdDSA); it cannot be streamed.
-    if (options.streaming) throw new Error(`signature algorithm ${sigAlg.algorithmId} cannot verify streamed content`);
+    if (options.streaming) throw new Error(`signature algorithm ${sigAlg.oid} cannot verify streamed content`);
     const chunks: Uint8Array[] = [];
     return {
       update: (chunk) => void chunks.push(chunk),
@@ -213,43 +230,8 @@ export function createSignatureVerifier(
 }
 
 /** One-shot verification; false for a wrong or malformed signature, throws for unusable algorithms. */
-export function verifySignature(
-  data: Uint8Array,
-  signature: Uint8Array,
-  spki: pkijs.PublicKeyInfo,
-  sigAlg: pkijs.AlgorithmIdentifier,
-  digestHint?: string,
-): boolean {
+export function verifySignature(data: Uint8Array, signature: Uint8Array, spki: Uint8Array, sigAlg: AlgorithmIdentifier, digestHint?: string): boolean {
   const verifier = createSignatureVerifier(sigAlg, spki, { digestHint });
   verifier.update(data);
   return verifier.verify(signature);
-}
-
-/** pkijs engine whose verification and hashing run on node:crypto; everything else stays WebCrypto. */
-class NodeCryptoEngine extends pkijs.CryptoEngine {
-  override async verifyWithPublicKey(
-    data: VerifyParams[0],
-    signature: VerifyParams[1],
-    publicKeyInfo: pkijs.PublicKeyInfo,
-    signatureAlgorithm: pkijs.AlgorithmIdentifier,
-    shaAlgorithm?: string,
-  ): Promise<boolean> {
-    const hint = shaAlgorithm ? hashNameFromWebCrypto(shaAlgorithm) : undefined;
-    return verifySignature(toBytes(data), signature.valueBlock.valueHexView, publicKeyInfo, signatureAlgorithm, hint);
-  }
-
-  override async digest(algorithm: DigestParams[0], data: DigestParams[1]): Promise<ArrayBuffer> {
-    const out = crypto.createHash(hashNameFromWebCrypto(algorithm)).update(toBytes(data)).digest();
-    return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength) as ArrayBuffer;
-  }
-}
-
-let installed = false;
-
-/** Install the node:crypto engine as pkijs' global engine. Idempotent. */
-export function ensureCryptoEngine(): void {
-  if (installed) return;
-  const engine = new NodeCryptoEngine({ name: 'node-crypto', crypto: crypto.webcrypto as unknown as EngineCrypto });
-  pkijs.setEngine('node-crypto', engine);
-  installed = true;
 }

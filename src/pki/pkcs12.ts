@@ -2,9 +2,9 @@
  * PKCS#12 trust-store writer: certificate bags only (no keys), in the shape OpenSSL 3 writes by default
  * — one encrypted SafeContents under PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC, 2048 iterations) and an
  * HMAC-SHA256 MAC with the PKCS#12 key derivation — so Keycloak (BouncyCastle), Java's keytool and
- * `openssl pkcs12` all read it. pkijs builds the parameter structures (PBES2/PBKDF2 AlgorithmIdentifier,
- * MacData); the bags and the wrappers around the megabytes of certificates and ciphertext are written
- * directly, since pkijs' classes cost about a second and ten copies of the data for TrustedTpm.cab.
+ * `openssl pkcs12` all read it. Everything is written directly as DER (./asn1.ts): the bags and the
+ * wrappers around the megabytes of certificates and ciphertext as chunk lists, copied once; pkijs'
+ * classes cost about a second and ten copies of the data for TrustedTpm.cab.
  *
  * Every bag carries a friendlyName (the alias consumers show) and Oracle's trusted-key-usage attribute:
  * without it Java (checked with OpenJDK 17) loads certificate-only bags as nothing at all — keytool lists
@@ -23,9 +23,8 @@
  * still changes every encrypted byte and the MAC, through the derived keys.
  */
 import crypto from 'node:crypto';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import { VerifyError } from '../errors.js';
+import { TAG, encode, encodeInteger, encodeOid } from './asn1.js';
 import { derFrame } from './der.js';
 
 const OID_PKCS7_DATA = '1.2.840.113549.1.7.1';
@@ -52,9 +51,6 @@ export interface TrustStoreEntry {
   /** The alias consumers show; unique case-insensitively (Java lower-cases PKCS#12 aliases). */
   friendlyName: string;
 }
-
-const toArrayBuffer = (b: Uint8Array): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-const derOf = (schema: asn1js.AsnType): Buffer => Buffer.from(schema.toBER(false));
 
 /**
  * The PKCS#12 key derivation (RFC 7292 appendix B.2) with SHA-256 (u = 32, v = 64). The MAC key comes
@@ -117,7 +113,10 @@ function node(tag: number, ...children: (Buffer | Chunks)[]): Chunks {
 /** DER tag-length-value in one buffer (for small elements). */
 const tlv = (tag: number, ...parts: Buffer[]): Buffer => Buffer.concat(node(tag, ...parts));
 
-const oidDer = (oid: string): Buffer => derOf(new asn1js.ObjectIdentifier({ value: oid }));
+const oidDer = encodeOid;
+/** AlgorithmIdentifier { oid, params }. */
+const algorithmId = (oid: string, params: Buffer): Buffer => encode(TAG.SEQUENCE, oidDer(oid), params);
+const DER_NULL = encode(TAG.NULL);
 const CERT_BAG_OID = oidDer(OID_CERT_BAG);
 const X509_CERTIFICATE_OID = oidDer(OID_X509_CERTIFICATE);
 const FRIENDLY_NAME_OID = oidDer(OID_FRIENDLY_NAME);
@@ -130,9 +129,7 @@ const TRUSTED_KEY_USAGE_ATTRIBUTE = tlv(0x30, oidDer(OID_ORACLE_TRUSTED_KEY_USAG
 
 /**
  * One SafeBag { certBag, CertBag { x509Certificate, [0] OCTET STRING cert }, { friendlyName, trusted
- * key usage } }. Encoded directly rather than through pkijs' SafeBag/CertBag classes: those take about
- * half a millisecond per bag, which is a second for the 2,198 certificates of TrustedTpm.cab; the
- * outer structures below still go through pkijs. The certificate goes in as the exact bytes given.
+ * key usage } }. The certificate goes in as the exact bytes given.
  */
 function certBag({ certificate, friendlyName }: TrustStoreEntry): Chunks {
   const parsed = derFrame(certificate);
@@ -161,8 +158,7 @@ function checkEntries(entries: TrustStoreEntry[]): void {
 
 /**
  * ContentInfo { encryptedData, EncryptedData { 0, EncryptedContentInfo { data, PBES2(…), [0] ciphertext } } }
- * around `plaintext`, with PBES2 = PBKDF2-HMAC-SHA256 → AES-256-CBC. The small AlgorithmIdentifier is
- * built with pkijs; the bulk is chunked (see `node`).
+ * around `plaintext`, with PBES2 = PBKDF2-HMAC-SHA256 → AES-256-CBC. The bulk is chunked (see `node`).
  */
 function encryptedContentInfo(chunks: Chunks, password: string): Chunks {
   // One contiguous plaintext: one hash, HMAC and cipher call each instead of ~17,000 small ones (and
@@ -174,18 +170,12 @@ function encryptedContentInfo(chunks: Chunks, password: string): Chunks {
   const key = crypto.pbkdf2Sync(Buffer.from(password, 'utf8'), salt, PKCS12_ITERATIONS, 32, 'sha256');
   const cipher = crypto.createCipheriv('aes-256-cbc', key, iv);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  const pbes2 = new pkijs.PBES2Params({
-    keyDerivationFunc: new pkijs.AlgorithmIdentifier({
-      algorithmId: OID_PBKDF2,
-      algorithmParams: new pkijs.PBKDF2Params({
-        salt: new asn1js.OctetString({ valueHex: toArrayBuffer(salt) }),
-        iterationCount: PKCS12_ITERATIONS,
-        prf: new pkijs.AlgorithmIdentifier({ algorithmId: OID_HMAC_SHA256, algorithmParams: new asn1js.Null() }),
-      }).toSchema(),
-    }),
-    encryptionScheme: new pkijs.AlgorithmIdentifier({ algorithmId: OID_AES256_CBC, algorithmParams: new asn1js.OctetString({ valueHex: toArrayBuffer(iv) }) }),
-  });
-  const algorithm = derOf(new pkijs.AlgorithmIdentifier({ algorithmId: OID_PBES2, algorithmParams: pbes2.toSchema() }).toSchema());
+  // PBES2-params { keyDerivationFunc PBKDF2 { salt, iterationCount, prf }, encryptionScheme AES-256-CBC { iv } }
+  const pbkdf2 = algorithmId(
+    OID_PBKDF2,
+    encode(TAG.SEQUENCE, encode(TAG.OCTET_STRING, salt), encodeInteger(PKCS12_ITERATIONS), algorithmId(OID_HMAC_SHA256, DER_NULL)),
+  );
+  const algorithm = algorithmId(OID_PBES2, encode(TAG.SEQUENCE, pbkdf2, algorithmId(OID_AES256_CBC, encode(TAG.OCTET_STRING, iv))));
   const encrypted = node(0x30, INTEGER_0, node(0x30, PKCS7_DATA_OID, algorithm, node(0x80, ciphertext)));
   return node(0x30, PKCS7_ENCRYPTED_DATA_OID, node(0xa0, encrypted));
 }
@@ -210,15 +200,14 @@ export function encodePkcs12TrustStore(entries: TrustStoreEntry[], password: str
   const hmac = crypto.createHmac('sha256', macKey);
   for (const c of authSafe) hmac.update(c);
   const mac = hmac.digest();
-  const macData = new pkijs.MacData({
-    mac: new pkijs.DigestInfo({
-      digestAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: OID_SHA256, algorithmParams: new asn1js.Null() }),
-      digest: new asn1js.OctetString({ valueHex: toArrayBuffer(mac) }),
-    }),
-    macSalt: new asn1js.OctetString({ valueHex: toArrayBuffer(macSalt) }),
-    iterations: PKCS12_ITERATIONS,
-  });
+  // MacData { DigestInfo { sha256, mac }, macSalt, iterations }
+  const macData = encode(
+    TAG.SEQUENCE,
+    encode(TAG.SEQUENCE, algorithmId(OID_SHA256, DER_NULL), encode(TAG.OCTET_STRING, mac)),
+    encode(TAG.OCTET_STRING, macSalt),
+    encodeInteger(PKCS12_ITERATIONS),
+  );
   // PFX ::= SEQUENCE { version 3, ContentInfo { data, [0] OCTET STRING authSafe }, MacData }
   const authSafeInfo = node(0x30, PKCS7_DATA_OID, node(0xa0, node(0x04, authSafe)));
-  return Buffer.concat(node(0x30, INTEGER_3, authSafeInfo, derOf(macData.toSchema())));
+  return Buffer.concat(node(0x30, INTEGER_3, authSafeInfo, macData));
 }

@@ -15,7 +15,7 @@ import { derivePolicySigner } from './policy-signer.js';
 import { crossCertificates, validateRootsJson } from './roots-json.js';
 import { encodeTrustStore, trustMetaJson } from './truststore.js';
 import { processTsl, type TslOptions } from './tsl/index.js';
-import type * as pkijs from 'pkijs';
+import type { Certificate } from '../pki/certs.js';
 import type { DerivedFile, ProcessOptions, ProcessorSummary } from './types.js';
 
 /** gematik's processor default: the stores hold only public certificates (see src/pki/pkcs12.ts). */
@@ -158,7 +158,7 @@ async function tslTrust(
   const extra = [...tsl.signerAnchors, ...(options.tslSignerAnchors ?? [])];
   const origin = [...sets.map((s) => `trust set ${s}`), ...extra.map((f) => path.basename(f))].join(', ');
   const files = sets.flatMap((s) => options.trustSetFiles?.(s) ?? []);
-  let anchors: pkijs.Certificate[] = [];
+  let anchors: Certificate[] = [];
   try {
     anchors = files.length + extra.length > 0 ? await loadCertificates([...files, ...extra]) : [];
   } catch (err) {
@@ -171,7 +171,7 @@ async function tslTrust(
     );
   }
   // The payload's roots.json carries the cross-certificates between GEM.RCA generations.
-  const cross: pkijs.Certificate[] = [];
+  const cross: Certificate[] = [];
   const rootsFile = config.roots?.files.find((f) => tree.some((e) => e.type === 'file' && e.path === f));
   if (rootsFile && anchors.length > 0) {
     try {

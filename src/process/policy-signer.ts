@@ -7,10 +7,10 @@
 import type crypto from 'node:crypto';
 import { readFile, readdir, lstat } from 'node:fs/promises';
 import path from 'node:path';
-import type * as pkijs from 'pkijs';
+import type { Certificate } from '../pki/certs.js';
 import { ConfigError, VerifyError, errorMessage } from '../errors.js';
-import { certSha256, certificatesFromBytes, subjectString } from '../pki/certs.js';
-import { keyUsageBit, validateChain } from '../pki/chain.js';
+import { certSha256, certificatesFromBytes, keyUsageBit, namesEqual, subjectString } from '../pki/certs.js';
+import { validateChain } from '../pki/chain.js';
 import { publicKeyFromSpki } from '../pki/engine.js';
 
 export interface PolicySignerOptions {
@@ -44,11 +44,11 @@ export async function derivePolicySigner(dir: string, relDir: string, options: P
   if (signerCerts.length !== 1) throw new VerifyError(`${signerRel}: holds ${signerCerts.length} certificates; a signer file must hold exactly one`, signerRel);
   const signer = signerCerts[0]!;
 
-  const caCerts: pkijs.Certificate[] = [];
+  const caCerts: Certificate[] = [];
   for (const name of await regularFiles(path.join(dir, 'ca'), `${relDir}/ca`))
     caCerts.push(...(await readCertificates(path.join(dir, 'ca', name), `${relDir}/ca/${name}`)));
   // Self-signed certificates in ca/ are the anchors; the rest may serve as intermediates.
-  const roots = caCerts.filter((c) => c.subject.isEqual(c.issuer));
+  const roots = caCerts.filter((c) => namesEqual(c.subject, c.issuer));
   const anchors = roots.length > 0 ? roots : caCerts;
   let chain;
   try {
@@ -57,7 +57,7 @@ export async function derivePolicySigner(dir: string, relDir: string, options: P
     throw new VerifyError(`${signerRel}: policy signer does not chain to ${relDir}/ca: ${errorMessage(err)}`, signerRel);
   }
   if (keyUsageBit(signer, 0) === false) throw new VerifyError(`${signerRel}: keyUsage lacks digitalSignature; it cannot sign policy bundles`, signerRel);
-  const key = publicKeyFromSpki(signer.subjectPublicKeyInfo);
+  const key = publicKeyFromSpki(signer.spki);
   const keyType = checkKeyType(key, signerRel);
   const publicKeyPem = key.export({ format: 'pem', type: 'spki' }).toString();
   return {
@@ -65,7 +65,7 @@ export async function derivePolicySigner(dir: string, relDir: string, options: P
     signerFile: signerRel,
     subject: subjectString(signer),
     sha256: certSha256(signer),
-    notAfter: signer.notAfter.value.toISOString(),
+    notAfter: signer.notAfter.toISOString(),
     keyType,
     anchor: subjectString(chain.anchor),
   };
@@ -116,7 +116,7 @@ async function regularFiles(dir: string, rel: string): Promise<string[]> {
   return out;
 }
 
-async function readCertificates(file: string, rel: string): Promise<pkijs.Certificate[]> {
+async function readCertificates(file: string, rel: string): Promise<Certificate[]> {
   const bytes = await readFile(file);
   if (bytes.length > MAX_CERT_FILE_BYTES) throw new VerifyError(`${rel}: ${bytes.length} bytes is too large for a certificate file`, rel);
   const certs = certificatesFromBytes(bytes, rel, 16);

@@ -11,9 +11,9 @@
  * prev = cross-certificate for the preceding root, issued by this one ("" for the first).
  */
 import crypto from 'node:crypto';
-import type * as pkijs from 'pkijs';
+import type { Certificate } from '../pki/certs.js';
 import { VerifyError, errorMessage } from '../errors.js';
-import { parseCertificate, subjectKeyId, subjectString } from '../pki/certs.js';
+import { bytesEqual, namesEqual, parseCertificate, subjectKeyId, subjectString } from '../pki/certs.js';
 import { signedBy } from '../pki/chain.js';
 
 export const ROOTS_KEYS = ['cert', 'cn', 'name', 'next', 'nva', 'nvb', 'prev', 'ski'];
@@ -52,7 +52,7 @@ export function validateRootsJson(bytes: Uint8Array, file: string): RootsSummary
     const cert = decodeCert(e.cert!, `${at}.cert`, fail);
     if (!cert) return fail(`${at}.cert is empty`);
     const where = `${at} (${JSON.stringify(e.cn)})`;
-    if (!cert.subject.isEqual(cert.issuer) || !signedBy(cert, cert)) fail(`${where}: cert is not a self-signed root`);
+    if (!namesEqual(cert.subject, cert.issuer) || !signedBy(cert, cert)) fail(`${where}: cert is not a self-signed root`);
     const cn = commonName(cert);
     if (e.cn !== cn) fail(`${where}: cn does not match the certificate's CN ${JSON.stringify(cn)}`);
     if (e.name !== cn.replace(/^GEM\./, ''))
@@ -61,8 +61,8 @@ export function validateRootsJson(bytes: Uint8Array, file: string): RootsSummary
     if (!ski) fail(`${where}: certificate has no subjectKeyIdentifier`);
     if (e.ski!.toLowerCase() !== Buffer.from(ski!).toString('hex'))
       fail(`${where}: ski ${e.ski} is not the certificate's ${Buffer.from(ski!).toString('hex')}`);
-    if (e.nvb !== isoSeconds(cert.notBefore.value)) fail(`${where}: nvb ${e.nvb} is not the certificate's notBefore ${isoSeconds(cert.notBefore.value)}`);
-    if (e.nva !== isoSeconds(cert.notAfter.value)) fail(`${where}: nva ${e.nva} is not the certificate's notAfter ${isoSeconds(cert.notAfter.value)}`);
+    if (e.nvb !== isoSeconds(cert.notBefore)) fail(`${where}: nvb ${e.nvb} is not the certificate's notBefore ${isoSeconds(cert.notBefore)}`);
+    if (e.nva !== isoSeconds(cert.notAfter)) fail(`${where}: nva ${e.nva} is not the certificate's notAfter ${isoSeconds(cert.notAfter)}`);
     return { cert, cn, next: decodeCert(e.next!, `${at}.next`, fail), prev: decodeCert(e.prev!, `${at}.prev`, fail) };
   });
 
@@ -83,16 +83,14 @@ export function validateRootsJson(bytes: Uint8Array, file: string): RootsSummary
 }
 
 /** A cross-certificate: issued by `issuer`, naming `subject`'s name and carrying `subject`'s key. */
-function checkCross(cross: pkijs.Certificate, issuer: pkijs.Certificate, subject: pkijs.Certificate, where: string, fail: (m: string) => never): void {
-  if (!cross.issuer.isEqual(issuer.subject)) fail(`${where}: issued by "${subjectString(issuer)}"? its issuer names someone else`);
-  if (!cross.subject.isEqual(subject.subject)) fail(`${where}: should certify "${subjectString(subject)}", certifies "${subjectString(cross)}"`);
-  const a = Buffer.from(cross.subjectPublicKeyInfo.toSchema().toBER(false));
-  const b = Buffer.from(subject.subjectPublicKeyInfo.toSchema().toBER(false));
-  if (!a.equals(b)) fail(`${where}: carries a different public key than "${subjectString(subject)}"`);
+function checkCross(cross: Certificate, issuer: Certificate, subject: Certificate, where: string, fail: (m: string) => never): void {
+  if (!namesEqual(cross.issuer, issuer.subject)) fail(`${where}: issued by "${subjectString(issuer)}"? its issuer names someone else`);
+  if (!namesEqual(cross.subject, subject.subject)) fail(`${where}: should certify "${subjectString(subject)}", certifies "${subjectString(cross)}"`);
+  if (!bytesEqual(cross.spki, subject.spki)) fail(`${where}: carries a different public key than "${subjectString(subject)}"`);
   if (!signedBy(cross, issuer)) fail(`${where}: signature does not verify with the key of "${subjectString(issuer)}"`);
 }
 
-function decodeCert(b64: string, where: string, fail: (m: string) => never): pkijs.Certificate | undefined {
+function decodeCert(b64: string, where: string, fail: (m: string) => never): Certificate | undefined {
   if (b64 === '') return undefined;
   if (!BASE64.test(b64)) fail(`${where}: not base64`);
   const der = Buffer.from(b64, 'base64');
@@ -109,10 +107,9 @@ function decodeCert(b64: string, where: string, fail: (m: string) => never): pki
   }
 }
 
-function commonName(cert: pkijs.Certificate): string {
-  const cns = cert.subject.typesAndValues.filter((tv) => tv.type === '2.5.4.3');
-  const v = cns[0]?.value.valueBlock as { value?: unknown } | undefined;
-  return cns.length === 1 && typeof v?.value === 'string' ? v.value : '';
+function commonName(cert: Certificate): string {
+  const cns = cert.subject.attributes.filter((a) => a.type === '2.5.4.3');
+  return cns.length === 1 ? (cns[0]!.text ?? '') : '';
 }
 
 /** gematik writes times as YYYY-MM-DDTHH:MM:SS in UTC, without a zone. */
@@ -125,11 +122,11 @@ function isoSeconds(d: Date): string {
  * signer check. Bounded like the full validation; entries that do not parse are skipped here (the
  * roots processor refuses the file anyway).
  */
-export function crossCertificates(bytes: Uint8Array): pkijs.Certificate[] {
+export function crossCertificates(bytes: Uint8Array): Certificate[] {
   if (bytes.byteLength > MAX_ROOTS_BYTES) return [];
   const data: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   if (!Array.isArray(data)) return [];
-  const out: pkijs.Certificate[] = [];
+  const out: Certificate[] = [];
   for (const entry of data.slice(0, MAX_ROOTS)) {
     for (const k of ['prev', 'next']) {
       const v = (entry as Record<string, unknown> | null)?.[k];

@@ -20,7 +20,7 @@
  * twin is reported as lost trust, so an operator sees the gap instead of a silently smaller store.
  */
 import crypto from 'node:crypto';
-import type * as pkijs from 'pkijs';
+import type { Certificate, Name } from '../pki/certs.js';
 import { readCabinet } from '../cab/index.js';
 import { VerifyError, errorMessage } from '../errors.js';
 import { parseCertificate } from '../pki/certs.js';
@@ -218,7 +218,7 @@ function indexAccepted(accepted: Map<string, Accepted>): AcceptedIndex {
  */
 function judgeRejected(c: BerCandidate, index: AcceptedIndex, entries: TpmTrustEntry[]): TpmRejected {
   const fingerprint = sha256(c.der);
-  let cert: pkijs.Certificate;
+  let cert: Certificate;
   try {
     cert = parseCertificate(c.der, c.file);
   } catch {
@@ -226,21 +226,21 @@ function judgeRejected(c: BerCandidate, index: AcceptedIndex, entries: TpmTrustE
   }
   // CN pre-filters (exporting every key would cost more than everything else together); they fall back
   // to every certificate when OpenSSL prints the CN differently.
-  const withCn = (name: pkijs.RelativeDistinguishedNames): Accepted[] => {
-    const cn = name.typesAndValues.find((t) => t.type === OID_COMMON_NAME)?.value.valueBlock.value;
+  const withCn = (name: Name): Accepted[] => {
+    const cn = name.attributes.find((a) => a.type === OID_COMMON_NAME)?.text;
     return (typeof cn === 'string' && index.byCn.get(cn)) || index.all;
   };
-  const spki = Buffer.from(cert.subjectPublicKeyInfo.toSchema().toBER(false));
+  const spki = Buffer.from(cert.spki);
   const twin = withCn(cert.subject).find((a) => new crypto.X509Certificate(a.der).publicKey.export({ type: 'spki', format: 'der' }).equals(spki));
-  const issuerName = Buffer.from(cert.issuer.toSchema().toBER(false));
+  const issuerName = Buffer.from(cert.issuer.der);
   const candidates = withCn(cert.issuer);
   let signature = 'its issuer is not in the cabinet';
   for (const a of candidates) {
     const issuer = parseCertificate(a.der, a.files[0]);
-    if (!Buffer.from(issuer.subject.toSchema().toBER(false)).equals(issuerName)) continue;
+    if (!issuerName.equals(issuer.subject.der)) continue;
     let ok = false;
     try {
-      ok = verifySignature(cert.tbsView, cert.signatureValue.valueBlock.valueHexView, issuer.subjectPublicKeyInfo, cert.signatureAlgorithm);
+      ok = verifySignature(cert.tbs, cert.signature, issuer.spki, cert.signatureAlgorithm);
     } catch {
       ok = false;
     }

@@ -8,13 +8,14 @@
  */
 import crypto from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import { authenticodeRanges, digestRanges, readSignedCab } from '../cab/index.js';
 import { VerifyError, errorMessage } from '../errors.js';
+import { Asn1Error, TAG, type Element, content, expect, integerBytes, oid, octetString, raw, readWhole, sequence, smallInteger, time } from '../pki/asn1.js';
 import { OID_EKU_CODE_SIGNING, OID_EKU_TIME_STAMPING, bytesEqual } from '../pki/certs.js';
-import { derFrame, fromBerSafe } from '../pki/der.js';
-import { digestAlgorithmName, ensureCryptoEngine } from '../pki/engine.js';
+import { derFrame } from '../pki/der.js';
+import { digestAlgorithmName } from '../pki/engine.js';
+import type { SignedData, SignerInfo } from '../pki/signed-data.js';
+import { type AlgorithmIdentifier, algorithmIdentifier } from '../pki/x509.js';
 import { decodeCms, fail, prepareSigners, verifySigners, type Signer, type SignerCheckOptions, type TrustAnchors } from './cms.js';
 import type { SignerReport } from './types.js';
 
@@ -48,7 +49,7 @@ interface IndirectData {
  * Collisions in SHA-1 are practical (chosen prefix): a SHA-1 Authenticode digest lets whoever made one
  * cabinet make another with the same signature. MD5 is not even known to hashNameForOid.
  */
-function strongHash(alg: pkijs.AlgorithmIdentifier, what: string, file: string): string {
+function strongHash(alg: AlgorithmIdentifier, what: string, file: string): string {
   let name: string;
   try {
     name = digestAlgorithmName(alg);
@@ -71,29 +72,56 @@ function pkcs7Bytes(area: Buffer, file: string): Buffer {
   return area.subarray(0, frame.total);
 }
 
-function parseIndirectData(sd: pkijs.SignedData, file: string): IndirectData {
-  const type = sd.encapContentInfo.eContentType;
+function parseIndirectData(sd: SignedData, file: string): IndirectData {
+  const type = sd.eContentType;
   if (type !== OID_SPC_INDIRECT_DATA) throw fail(file, `signature content is ${type}, not Authenticode SpcIndirectDataContent`);
-  const content = sd.encapContentInfo.eContent as unknown;
+  const spc = sd.eContent;
   // PKCS#7 v1.5 style: the SEQUENCE itself is the content (no OCTET STRING around it).
-  if (!(content instanceof asn1js.Sequence)) throw fail(file, 'SpcIndirectDataContent is not a SEQUENCE');
-  const raw = content.valueBeforeDecodeView;
-  const frame = derFrame(raw);
+  if (spc?.tag !== TAG.SEQUENCE) throw fail(file, 'SpcIndirectDataContent is not a SEQUENCE');
   // The signer's digest is over the exact contents octets: a BER indefinite length has no single
   // "contents" and is not what Authenticode signs.
-  if (!frame || frame.total !== raw.byteLength) throw fail(file, 'SpcIndirectDataContent is not DER encoded');
-  const parts = content.valueBlock.value;
-  if (parts.length !== 2 || !(parts[0] instanceof asn1js.Sequence)) throw fail(file, 'SpcIndirectDataContent is malformed');
+  if (spc.indefinite) throw fail(file, 'SpcIndirectDataContent is not DER encoded');
+  let parts: Element[];
+  try {
+    parts = sequence(spc, 'SpcIndirectDataContent');
+  } catch (err) {
+    throw fail(file, `SpcIndirectDataContent is malformed (${errorMessage(err)})`, undefined, err);
+  }
+  if (parts.length !== 2 || parts[0]!.tag !== TAG.SEQUENCE) throw fail(file, 'SpcIndirectDataContent is malformed');
   // The type of parts[0] (SpcAttributeTypeAndOptionalValue) is not checked: Microsoft writes
   // 1.3.6.1.4.1.311.2.1.28 for cabinets, osslsigncode 1.3.6.1.4.1.311.2.1.25; both verify in Windows.
-  let digestInfo: pkijs.DigestInfo;
+  let digestInfo: { digestAlgorithm: AlgorithmIdentifier; digest: Uint8Array };
   try {
-    digestInfo = new pkijs.DigestInfo({ schema: parts[1] });
+    const [alg, digest, extra] = sequence(parts[1], 'DigestInfo');
+    if (extra) throw new Asn1Error('DigestInfo has extra fields');
+    digestInfo = { digestAlgorithm: algorithmIdentifier(alg, 'DigestInfo algorithm'), digest: content(expect(digest, TAG.OCTET_STRING, 'DigestInfo digest')) };
   } catch (err) {
     throw fail(file, `SpcIndirectDataContent has no valid DigestInfo (${errorMessage(err)})`, undefined, err);
   }
   const hash = strongHash(digestInfo.digestAlgorithm, 'cabinet digest algorithm', file);
-  return { contentOctets: raw.subarray(frame.headerLength), hash, digest: digestInfo.digest.valueBlock.valueHexView };
+  return { contentOctets: spc.bytes.subarray(spc.contentStart, spc.contentEnd), hash, digest: digestInfo.digest };
+}
+
+interface TstInfo {
+  imprintAlgorithm: AlgorithmIdentifier;
+  imprint: Uint8Array;
+  genTime: Date;
+}
+
+/** TSTInfo (RFC 3161 §2.4.2): the fields we check; the rest must be well-formed enough to skip. */
+function parseTstInfo(der: Uint8Array): TstInfo {
+  const f = sequence(readWhole(der), 'TSTInfo');
+  smallInteger(f[0], 'TSTInfo version');
+  oid(f[1], 'TSTInfo policy');
+  const [alg, hashed, extra] = sequence(f[2], 'messageImprint');
+  if (extra) throw new Asn1Error('messageImprint has extra fields');
+  integerBytes(f[3], 'TSTInfo serialNumber');
+  if (f[4]?.tag !== TAG.GENERALIZED_TIME) throw new Asn1Error('TSTInfo genTime is not a GeneralizedTime');
+  return {
+    imprintAlgorithm: algorithmIdentifier(alg, 'messageImprint algorithm'),
+    imprint: content(expect(hashed, TAG.OCTET_STRING, 'messageImprint hashedMessage')),
+    genTime: time(f[4], 'TSTInfo genTime', true),
+  };
 }
 
 const digestMap = (signers: Signer[], data: Uint8Array): Map<string, Buffer> =>
@@ -116,22 +144,22 @@ interface VerifiedTimestamp {
  * A token that is present but does not verify fails the whole check (fail closed): it was either
  * damaged or altered, and an operator must hear about it rather than get a silent fallback.
  */
-async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file: string, now: Date): Promise<VerifiedTimestamp | undefined> {
-  const attrs = (info.unsignedAttrs?.attributes ?? []).filter((a) => a.type === OID_MS_RFC3161_TIMESTAMP);
+async function verifyTimestamp(info: SignerInfo, trust: TrustAnchors, file: string, now: Date): Promise<VerifiedTimestamp | undefined> {
+  const attrs = info.unsignedAttrs.filter((a) => a.type === OID_MS_RFC3161_TIMESTAMP);
   if (attrs.length === 0) return undefined;
   // Two tokens (or two values) could carry two times; which one would count is not defined.
   if (attrs.length > 1 || attrs[0]!.values.length !== 1) throw fail(file, 'timestamp: more than one RFC 3161 timestamp token');
-  const token = attrs[0]!.values[0] as asn1js.BaseBlock;
-  const tsd = decodeCms(new Uint8Array(token.valueBeforeDecodeView), file);
-  if (tsd.encapContentInfo.eContentType !== OID_TST_INFO) throw fail(file, `timestamp: token content is ${tsd.encapContentInfo.eContentType}, not TSTInfo`);
-  const eContent = tsd.encapContentInfo.eContent;
-  if (!(eContent instanceof asn1js.OctetString)) throw fail(file, 'timestamp: token carries no TSTInfo');
-  const content = new Uint8Array(eContent.getValue());
-  const asn1 = fromBerSafe(content);
-  if (!asn1.ok || asn1.offset !== content.byteLength) throw fail(file, 'timestamp: TSTInfo is not valid DER');
-  let tst: pkijs.TSTInfo;
+  const tsd = decodeCms(raw(attrs[0]!.values[0]!), file);
+  if (tsd.eContentType !== OID_TST_INFO) throw fail(file, `timestamp: token content is ${tsd.eContentType}, not TSTInfo`);
+  let tstBytes: Uint8Array;
   try {
-    tst = new pkijs.TSTInfo({ schema: asn1.result });
+    tstBytes = octetString(tsd.eContent, 'TSTInfo', true);
+  } catch {
+    throw fail(file, 'timestamp: token carries no TSTInfo');
+  }
+  let tst: TstInfo;
+  try {
+    tst = parseTstInfo(tstBytes);
   } catch (err) {
     throw fail(file, `timestamp: TSTInfo is malformed (${errorMessage(err)})`, undefined, err);
   }
@@ -139,22 +167,21 @@ async function verifyTimestamp(info: pkijs.SignerInfo, trust: TrustAnchors, file
   // Microsoft one included) could be transplanted to backdate an expired or revoked signer.
   let imprintHash: string;
   try {
-    imprintHash = digestAlgorithmName(tst.messageImprint.hashAlgorithm);
+    imprintHash = digestAlgorithmName(tst.imprintAlgorithm);
   } catch (err) {
     throw fail(file, `timestamp: ${errorMessage(err)}`, undefined, err);
   }
-  const expected = crypto.createHash(imprintHash).update(info.signature.valueBlock.valueHexView).digest();
-  if (!bytesEqual(tst.messageImprint.hashedMessage.valueBlock.valueHexView, expected)) {
+  const expected = crypto.createHash(imprintHash).update(info.signature).digest();
+  if (!bytesEqual(tst.imprint, expected)) {
     throw fail(file, 'timestamp: message imprint does not match the signature it claims to timestamp');
   }
   const genTime = tst.genTime;
-  if (!(genTime instanceof Date) || Number.isNaN(genTime.getTime())) throw fail(file, 'timestamp: genTime is invalid');
   if (genTime.getTime() > now.getTime() + MAX_CLOCK_SKEW_MS) throw fail(file, `timestamp: time ${genTime.toISOString()} is in the future`);
   try {
     const signers = prepareSigners(tsd, trust, file, false);
     // The TSA's certificates are checked at genTime, as Windows does: a token is meant to outlive the
     // TSA certificate that signed it; what makes the time trustworthy is the TSA chain, not our clock.
-    const [tsa] = await verifySigners(tsd, signers, digestMap(signers, content), trust, file, genTime, {
+    const [tsa] = await verifySigners(tsd, signers, digestMap(signers, tstBytes), trust, file, genTime, {
       requiredEkus: [{ oid: OID_EKU_TIME_STAMPING, name: 'timeStamping' }],
     });
     return { genTime, tsa: tsa! };
@@ -206,7 +233,6 @@ export async function verifyAuthenticodeCab(
   now: Date = new Date(),
   options: SignerCheckOptions = {},
 ): Promise<AuthenticodeResult> {
-  ensureCryptoEngine();
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');

@@ -1,35 +1,39 @@
 /**
- * CMS SignedData verification (RFC 5652), detached and attached, with our own chain validation.
- *
- * pkijs parses; the checks are here, because SignedData.verify cannot stream a detached file, matches
- * SKI signer ids by key hash instead of the certificate's SKI, and leaves the chain to the caller.
+ * CMS SignedData verification (RFC 5652), detached and attached, with our own chain validation: the
+ * detached file is streamed, SKI signer ids match the certificate's SKI, and the chain rules are ours.
  */
 import crypto from 'node:crypto';
 import { open } from 'node:fs/promises';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../errors.js';
-import { allowsExtendedKeyUsage, bytesEqual, nameString, subjectKeyId, subjectString } from '../pki/certs.js';
-import { keyUsageBit, validateChain } from '../pki/chain.js';
-import { berStructureError, fromBerSafe } from '../pki/der.js';
-import { createSignatureVerifier, digestAlgorithmName, ensureCryptoEngine, verifySignature, type SignatureVerifier } from '../pki/engine.js';
+import { Asn1Error, TAG, content, oid, octetString, readElement } from '../pki/asn1.js';
+import { allowsExtendedKeyUsage, bytesEqual, type Certificate, keyUsageBit, namesEqual, nameString, subjectKeyId, subjectString } from '../pki/certs.js';
+import { validateChain } from '../pki/chain.js';
+import { berStructureError } from '../pki/der.js';
+import { createSignatureVerifier, digestAlgorithmName, verifySignature, type SignatureVerifier } from '../pki/engine.js';
+import { type Attribute, NotSignedData, type SignedData, type SignerInfo, decodeSignedData } from '../pki/signed-data.js';
 import type { SignerReport } from './types.js';
 
 export interface TrustAnchors {
-  anchors: pkijs.Certificate[];
-  intermediates: pkijs.Certificate[];
+  anchors: Certificate[];
+  intermediates: Certificate[];
 }
 
-const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
 const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
+const oidOrUndefined = (el: Parameters<typeof oid>[0]): string | undefined => {
+  try {
+    return oid(el, 'content-type');
+  } catch {
+    return undefined;
+  }
+};
 const PEM_CMS = /-----BEGIN (CMS|PKCS7|PKCS #7 SIGNED DATA)-----([A-Za-z0-9+/=\s]*)-----END \1-----/;
 
 export const fail = (file: string, reason: string, signer?: string, cause?: unknown): VerifyError =>
   new VerifyError(`${file}: ${reason}${signer ? ` (signer "${signer}")` : ''}`, file, undefined, cause ? { cause } : undefined);
 
 /** DER, or PEM (CMS / PKCS7 / PKCS #7 SIGNED DATA); BER with indefinite lengths is accepted. */
-export function decodeCms(bytes: Uint8Array, file: string): pkijs.SignedData {
+export function decodeCms(bytes: Uint8Array, file: string): SignedData {
   let der = bytes;
   const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1').trimStart();
   if (head.startsWith('-----BEGIN')) {
@@ -39,56 +43,33 @@ export function decodeCms(bytes: Uint8Array, file: string): pkijs.SignedData {
   }
   const structure = berStructureError(der);
   if (structure) throw fail(file, `signature is not valid BER/DER (${structure})`);
-  // parseEmbedded: false — do not speculatively parse every OCTET STRING (the content) as ASN.1.
-  const asn1 = fromBerSafe(der, {
-    parseEmbedded: false,
-    maxContentLength: Math.max(der.byteLength, 1),
-    maxNodes: 200_000,
-  });
-  if (!asn1.ok) throw fail(file, `signature is not valid BER/DER (${asn1.error})`);
-  // Bytes after the structure would be invisible to us but maybe not to another tool: refuse them.
-  if (asn1.offset !== der.byteLength) throw fail(file, `signature has ${der.byteLength - asn1.offset} trailing bytes`);
-  let ci: pkijs.ContentInfo;
   try {
-    ci = new pkijs.ContentInfo({ schema: asn1.result });
+    // Bytes after the structure would be invisible to us but maybe not to another tool: refuse them.
+    const { end } = readElement(der);
+    if (end !== der.byteLength) throw fail(file, `signature has ${der.byteLength - end} trailing bytes`);
+    return decodeSignedData(der);
   } catch (err) {
-    throw fail(file, `signature is not a CMS ContentInfo (${errorMessage(err)})`, undefined, err);
-  }
-  if (ci.contentType !== OID_SIGNED_DATA) throw fail(file, `signature is CMS ${ci.contentType}, not SignedData`);
-  try {
-    return new pkijs.SignedData({ schema: ci.content });
-  } catch (err) {
-    throw fail(file, `signature is not a valid SignedData (${errorMessage(err)})`, undefined, err);
+    if (err instanceof NotSignedData) throw fail(file, `signature is ${err.message}`);
+    if (err instanceof Asn1Error) throw fail(file, `signature is not a valid CMS SignedData (${err.message})`, undefined, err);
+    throw err;
   }
 }
 
 export interface Signer {
-  info: pkijs.SignerInfo;
+  info: SignerInfo;
   hash: string;
   /** Certificates that match the signer id (normally one; an attacker may add look-alikes). */
-  candidates: pkijs.Certificate[];
+  candidates: Certificate[];
   /** For signers without signed attributes: one streaming verifier per candidate (or its error). */
   verifiers: (SignatureVerifier | Error)[];
 }
 
-function describeSid(sid: pkijs.SignerInfo['sid']): string {
-  if (sid instanceof pkijs.IssuerAndSerialNumber) {
-    return `issuer "${nameString(sid.issuer)}", serial ${Buffer.from(sid.serialNumber.valueBlock.valueHexView).toString('hex')}`;
-  }
-  return `subjectKeyIdentifier ${Buffer.from(sidKeyId(sid)).toString('hex')}`;
+function describeSid(sid: SignerInfo['sid']): string {
+  if (sid.kind === 'issuerAndSerial') return `issuer "${nameString(sid.issuer)}", serial ${Buffer.from(sid.serial).toString('hex')}`;
+  return `subjectKeyIdentifier ${Buffer.from(sid.keyId).toString('hex')}`;
 }
 
-/** The [0] IMPLICIT SubjectKeyIdentifier of a SignerIdentifier (pkijs keeps it as raw ASN.1). */
-function sidKeyId(sid: unknown): Uint8Array {
-  const block = sid as asn1js.Constructed & asn1js.Primitive;
-  if (block.idBlock.isConstructed) {
-    const inner = (block as asn1js.Constructed).valueBlock.value[0] as asn1js.OctetString | undefined;
-    return inner?.valueBlock.valueHexView ?? new Uint8Array();
-  }
-  return (block as asn1js.Primitive).valueBlock.valueHexView;
-}
-
-function matchesSid(cert: pkijs.Certificate, sid: pkijs.SignerInfo['sid']): boolean {
+function matchesSid(cert: Certificate, sid: SignerInfo['sid']): boolean {
   try {
     return matchesSidUnsafe(cert, sid);
   } catch {
@@ -96,19 +77,16 @@ function matchesSid(cert: pkijs.Certificate, sid: pkijs.SignerInfo['sid']): bool
   }
 }
 
-function matchesSidUnsafe(cert: pkijs.Certificate, sid: pkijs.SignerInfo['sid']): boolean {
-  if (sid instanceof pkijs.IssuerAndSerialNumber) {
-    return cert.issuer.isEqual(sid.issuer) && cert.serialNumber.isEqual(sid.serialNumber);
-  }
+function matchesSidUnsafe(cert: Certificate, sid: SignerInfo['sid']): boolean {
+  if (sid.kind === 'issuerAndSerial') return namesEqual(cert.issuer, sid.issuer) && bytesEqual(cert.serial, sid.serial);
   // RFC 5652 §5.3: match the certificate's SubjectKeyIdentifier extension. Without one, fall back to
   // the RFC 5280 method 1 value (SHA-1 of the key), which is what the signer's tooling derived.
-  const want = sidKeyId(sid);
-  const ski = subjectKeyId(cert) ?? crypto.createHash('sha1').update(cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest();
-  return want.byteLength > 0 && bytesEqual(want, ski);
+  const ski = subjectKeyId(cert) ?? crypto.createHash('sha1').update(cert.publicKeyBits).digest();
+  return sid.keyId.byteLength > 0 && bytesEqual(sid.keyId, ski);
 }
 
 /** Resolve every SignerInfo's digest algorithm and candidate certificates (shared with Authenticode). */
-export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: string, withContent: boolean): Signer[] {
+export function prepareSigners(sd: SignedData, trust: TrustAnchors, file: string, withContent: boolean): Signer[] {
   if (sd.signerInfos.length === 0) throw fail(file, 'signature has no signers');
   // The SignedData-level digestAlgorithms list is unsigned and advisory, but OpenSSL sets up a digest
   // for each entry and rejects the signature on an unknown one; refusing it too keeps us from accepting
@@ -120,7 +98,7 @@ export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: 
       throw fail(file, `signature lists ${errorMessage(err)}`, undefined, err);
     }
   }
-  const pool = [...(sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate), ...trust.intermediates];
+  const pool = [...sd.certificates, ...trust.intermediates];
   return sd.signerInfos.map((info) => {
     let hash: string;
     try {
@@ -134,7 +112,7 @@ export function prepareSigners(sd: pkijs.SignedData, trust: TrustAnchors, file: 
       withContent && !info.signedAttrs
         ? candidates.map((c) => {
             try {
-              return createSignatureVerifier(info.signatureAlgorithm, c.subjectPublicKeyInfo, { digestHint: hash, streaming: true });
+              return createSignatureVerifier(info.signatureAlgorithm, c.spki, { digestHint: hash, streaming: true });
             } catch (err) {
               return err instanceof Error ? err : new Error(String(err));
             }
@@ -187,13 +165,13 @@ async function digestContent(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8A
 }
 
 /** The single value of a signed attribute that must occur exactly once (RFC 5652 §5.3, §11). */
-function singleAttribute(attrs: pkijs.Attribute[], oid: string, what: string): unknown {
-  const found = attrs.filter((a) => a.type === oid);
+export function singleAttribute(attrs: Attribute[], id: string, what: string) {
+  const found = attrs.filter((a) => a.type === id);
   // Two messageDigest attributes would let different verifiers check different values.
   if (found.length !== 1) throw new Error(found.length === 0 ? `signed attributes lack ${what}` : `signed attributes contain ${what} more than once`);
   const values = found[0]!.values;
   if (values.length !== 1) throw new Error(`signed attribute ${what} must have exactly one value`);
-  return values[0];
+  return values[0]!;
 }
 
 export interface SignerCheckOptions {
@@ -207,7 +185,7 @@ export interface SignerCheckOptions {
  * "content" is the SpcIndirectDataContent and whose timestamp token is CMS too.
  */
 export async function verifySigners(
-  sd: pkijs.SignedData,
+  sd: SignedData,
   signers: Signer[],
   digests: Map<string, Buffer>,
   trust: TrustAnchors,
@@ -216,37 +194,39 @@ export async function verifySigners(
   options: SignerCheckOptions = {},
 ): Promise<SignerReport[]> {
   const reports: SignerReport[] = [];
-  const cmsCerts = (sd.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate);
+  const cmsCerts = sd.certificates;
   for (const signer of signers) {
     const { info } = signer;
     const name = subjectString(signer.candidates[0]!);
-    const signature = info.signature.valueBlock.valueHexView;
-    let verified: pkijs.Certificate[];
+    const signature = info.signature;
+    let verified: Certificate[];
     if (info.signedAttrs) {
       const attrs = info.signedAttrs.attributes;
-      let digest: unknown;
+      let digest: Uint8Array;
       try {
         const ct = singleAttribute(attrs, OID_CONTENT_TYPE, 'content-type');
         // The content type is signed so a signature over one kind of content cannot be replayed as
         // another; it must name what the SignedData says it carries.
-        if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== sd.encapContentInfo.eContentType) {
+        if (ct.tag !== TAG.OID || oidOrUndefined(ct) !== sd.eContentType) {
           throw new Error('signed content-type attribute does not match the encapsulated content type');
         }
-        digest = singleAttribute(attrs, OID_MESSAGE_DIGEST, 'message-digest');
+        const md = singleAttribute(attrs, OID_MESSAGE_DIGEST, 'message-digest');
+        if (md.tag !== TAG.OCTET_STRING) throw fail(file, 'message-digest attribute is not an OCTET STRING', name);
+        digest = content(md);
       } catch (err) {
+        if (err instanceof VerifyError) throw err;
         throw fail(file, errorMessage(err), name, err);
       }
-      if (!(digest instanceof asn1js.OctetString) || digest.idBlock.isConstructed) throw fail(file, 'message-digest attribute is not an OCTET STRING', name);
-      if (!bytesEqual(digest.valueBlock.valueHexView, digests.get(signer.hash)!)) {
+      if (!bytesEqual(digest, digests.get(signer.hash)!)) {
         throw fail(file, 'content digest does not match the signature', name);
       }
-      // The signature covers the DER SET OF attributes (RFC 5652 §5.4): pkijs keeps the original bytes
-      // with the [0] tag already replaced by SET, so nothing is re-encoded.
-      const signedBytes = new Uint8Array(info.signedAttrs.encodedValue);
+      // The signature covers the DER SET OF attributes (RFC 5652 §5.4): the original bytes with the
+      // [0] tag replaced by SET, so nothing is re-encoded.
+      const { signedBytes } = info.signedAttrs;
       const errors: string[] = [];
       verified = signer.candidates.filter((c) => {
         try {
-          return verifySignature(signedBytes, signature, c.subjectPublicKeyInfo, info.signatureAlgorithm, signer.hash);
+          return verifySignature(signedBytes, signature, c.spki, info.signatureAlgorithm, signer.hash);
         } catch (err) {
           errors.push(errorMessage(err));
           return false;
@@ -300,10 +280,9 @@ export async function verifyCmsDetached(
   at: Date = new Date(),
   options: SignerCheckOptions = {},
 ): Promise<SignerReport[]> {
-  ensureCryptoEngine();
   const sd = decodeCms(signature, file);
   // A "detached" signature that carries its own content verifies that content, not our file: refuse.
-  if (sd.encapContentInfo.eContent) throw fail(file, 'detached signature also encapsulates content');
+  if (sd.eContent) throw fail(file, 'detached signature also encapsulates content');
   const signers = prepareSigners(sd, trust, file, true);
   let digests: Map<string, Buffer>;
   try {
@@ -322,13 +301,15 @@ export async function verifyCmsAttached(
   at: Date = new Date(),
   options: SignerCheckOptions = {},
 ): Promise<{ signers: SignerReport[]; content: Uint8Array }> {
-  ensureCryptoEngine();
   const sd = decodeCms(signature, file);
-  const eContent = sd.encapContentInfo.eContent;
-  if (!eContent) throw fail(file, 'attached signature carries no content');
-  if (!(eContent instanceof asn1js.OctetString)) throw fail(file, 'encapsulated content is not an OCTET STRING');
-  // getValue() joins the segments of a BER constructed OCTET STRING (openssl -stream output).
-  const content = new Uint8Array(eContent.getValue());
+  if (!sd.eContent) throw fail(file, 'attached signature carries no content');
+  let content: Uint8Array;
+  try {
+    // A BER constructed OCTET STRING (openssl -stream output) is joined from its segments.
+    content = octetString(sd.eContent, 'encapsulated content', true);
+  } catch {
+    throw fail(file, 'encapsulated content is not an OCTET STRING');
+  }
   const signers = prepareSigners(sd, trust, file, true);
   const digests = await digestContent([content], signers);
   return { signers: await verifySigners(sd, signers, digests, trust, file, at, options), content };

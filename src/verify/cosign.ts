@@ -15,12 +15,20 @@
  * - Only the simplesigning payload is checked; bundle / RFC 3161 annotations are ignored (no tlog).
  */
 import crypto from 'node:crypto';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
 import { VerifyError, errorMessage } from '../errors.js';
-import { OID_EKU_CODE_SIGNING, allowsExtendedKeyUsage, certificatesFromPemText, subjectAltEmails, subjectString } from '../pki/certs.js';
-import { keyUsageBit, validateChain } from '../pki/chain.js';
-import { ensureCryptoEngine, publicKeyFromSpki, verifySignature } from '../pki/engine.js';
+import { TAG, encode, encodeInteger, encodeOid } from '../pki/asn1.js';
+import {
+  type Certificate,
+  OID_EKU_CODE_SIGNING,
+  allowsExtendedKeyUsage,
+  certificatesFromPemText,
+  keyUsageBit,
+  subjectAltEmails,
+  subjectString,
+} from '../pki/certs.js';
+import { validateChain } from '../pki/chain.js';
+import { algorithmFromDer, publicKeyFromSpki, verifySignature } from '../pki/engine.js';
+import type { AlgorithmIdentifier } from '../pki/x509.js';
 import { cosignSignatureTag } from '../source/signature.js';
 import type { SignerReport } from './types.js';
 
@@ -35,7 +43,7 @@ export interface CosignPolicy {
   /** Manifest digest actually pulled (`sha256:<hex>`); the signed payload must name exactly this. */
   imageDigest: string;
   /** Pinned chain (TRUST_CERTCHAIN_FILE): every certificate is a trust anchor, as elsewhere in this project. */
-  anchors: pkijs.Certificate[];
+  anchors: Certificate[];
   /** Required SAN rfc822Name (email) of the leaf, e.g. software-development@gematik.de; undefined = any. */
   identity?: string;
   at?: Date;
@@ -173,23 +181,22 @@ function decodeBase64(text: string): Uint8Array {
   return Buffer.from(compact, 'base64');
 }
 
-function algorithm(oid: string, params?: asn1js.AsnType): pkijs.AlgorithmIdentifier {
-  return new pkijs.AlgorithmIdentifier({ algorithmId: oid, ...(params ? { algorithmParams: params } : {}) });
-}
+const algorithmDer = (oid: string, ...params: Uint8Array[]): Buffer => encode(TAG.SEQUENCE, encodeOid(oid), ...params);
+const algorithm = (oid: string): AlgorithmIdentifier => algorithmFromDer(algorithmDer(oid));
 
-/** RSASSA-PSS with SHA-256/MGF1-SHA-256, re-parsed from DER so the engine reads it like one from a certificate. */
-function pssAlgorithm(saltLength: number): pkijs.AlgorithmIdentifier {
-  const sha256 = algorithm(OID_SHA256, new asn1js.Null());
-  const params = new pkijs.RSASSAPSSParams({ hashAlgorithm: sha256, maskGenAlgorithm: algorithm(OID_MGF1, sha256.toSchema()), saltLength });
-  return algorithm(OID_RSA_PSS, asn1js.fromBER(params.toSchema().toBER(false)).result);
+/** RSASSA-PSS with SHA-256/MGF1-SHA-256, encoded and read back so the engine sees it as in a certificate. */
+function pssAlgorithm(saltLength: number): AlgorithmIdentifier {
+  const sha256 = algorithmDer(OID_SHA256, encode(TAG.NULL));
+  const params = encode(TAG.SEQUENCE, encode(0xa0, sha256), encode(0xa1, algorithmDer(OID_MGF1, sha256)), encode(0xa2, encodeInteger(saltLength)));
+  return algorithmFromDer(algorithmDer(OID_RSA_PSS, params));
 }
 
 /**
  * Signature algorithms cosign can have used with this key, SHA-256 throughout. RSA may be PKCS#1 v1.5
  * (cosign's default) or PSS with the salt as long as the hash or as long as possible (Go's "auto").
  */
-function candidateAlgorithms(leaf: pkijs.Certificate): pkijs.AlgorithmIdentifier[] {
-  const key = publicKeyFromSpki(leaf.subjectPublicKeyInfo);
+function candidateAlgorithms(leaf: Certificate): AlgorithmIdentifier[] {
+  const key = publicKeyFromSpki(leaf.spki);
   switch (key.asymmetricKeyType) {
     case 'ec':
       return [algorithm(OID_ECDSA_SHA256)];
@@ -240,7 +247,7 @@ function verifyLayer(layer: Layer, input: CosignSignatureInput, policy: CosignPo
 
   // The signature is over the exact blob bytes, never over a re-serialisation of the parsed JSON.
   const subject = subjectString(leaf);
-  const ok = candidateAlgorithms(leaf).some((alg) => verifySignature(blob, signature, leaf.subjectPublicKeyInfo, alg));
+  const ok = candidateAlgorithms(leaf).some((alg) => verifySignature(blob, signature, leaf.spki, alg));
   if (!ok) throw new Error(`signature does not verify with the key of ${quote(subject)} (payload altered or wrong key)`);
 
   if (keyUsageBit(leaf, 0) === false) throw new Error(`leaf ${quote(subject)} keyUsage lacks digitalSignature`);
@@ -268,7 +275,6 @@ function verifyLayer(layer: Layer, input: CosignSignatureInput, policy: CosignPo
  * reason of each.
  */
 export function verifyCosignSignature(input: CosignSignatureInput, policy: CosignPolicy): CosignResult {
-  ensureCryptoEngine();
   if (!DIGEST.test(policy.imageDigest)) throw failure(`${quote(policy.imageDigest)} is not a sha256 manifest digest`);
   const at = policy.at ?? new Date();
   const layers = signatureLayers(input.manifest);

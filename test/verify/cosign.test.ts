@@ -254,16 +254,16 @@ describe.skipIf(!existsSync(SIGNING))(`real gematik signing chains (${SIGNING})`
     const chain = await loadCertificates([path.join(SIGNING, 'test', 'ca-chain.pem')]);
     expect(subjectAltEmails(leaf!)).toEqual([GEMATIK_IDENTITY]);
     // A time inside the leaf's validity (2026-03-13 … 2031-03-13), so the test does not age.
-    const at = new Date(leaf!.notBefore.value.getTime() + 86_400_000);
+    const at = new Date(leaf!.notBefore.getTime() + 86_400_000);
     const r = validateChain({ leaf: leaf!, intermediates: [], anchors: chain, at });
-    expect(r.anchor.subject.typesAndValues.at(-1)?.value.valueBlock.value).toBe('GEM.KOMP-CA61 TEST-ONLY');
+    expect(r.anchor.subject.attributes.at(-1)?.text).toBe('GEM.KOMP-CA61 TEST-ONLY');
   });
 
   it('the real prod leaf is issued by GEM.KOMP-CA8, which the prod ca-chain (KOMP-CA10) does not contain (openssl agrees)', async () => {
     const [leaf] = await loadCertificates([path.join(SIGNING, 'prod', 'OCIcontainerimage2.pem')]);
     const chain = await loadCertificates([path.join(SIGNING, 'prod', 'ca-chain.pem')]);
     expect(subjectAltEmails(leaf!)).toEqual([GEMATIK_IDENTITY]);
-    const at = new Date(leaf!.notBefore.value.getTime() + 86_400_000);
+    const at = new Date(leaf!.notBefore.getTime() + 86_400_000);
     expect(() => validateChain({ leaf: leaf!, intermediates: [], anchors: chain, at })).toThrow(/issuer "CN=GEM\.KOMP-CA8, [^"]*" not found/);
     const peer = await openssl([
       'verify',

@@ -3,7 +3,7 @@
  * check the signature (when anchors are configured) before anything from the list is used, then
  * freshness, then selection.
  */
-import type * as pkijs from 'pkijs';
+import type { Certificate } from '../../pki/certs.js';
 import { readTsl } from './model.js';
 import { checkFreshness, selectOcspSigners, selectSmcbCas, type FreshnessPolicy, type Selection } from './select.js';
 import { verifyTslSignature, type TslSignatureResult } from './signature.js';
@@ -16,9 +16,9 @@ export { readTsl } from './model.js';
 export interface TslOptions extends FreshnessPolicy {
   now: Date;
   /** TSL signer anchors; empty = signature not checked (and reported so). */
-  signerAnchors: pkijs.Certificate[];
+  signerAnchors: Certificate[];
   /** Untrusted path helpers besides the list's own services (the payload's roots.json cross-certificates). */
-  crossCertificates?: pkijs.Certificate[];
+  crossCertificates?: Certificate[];
   /** What the anchors are, for messages (`built-in gematik-rca` …). */
   anchorOrigin?: string;
   /** `off`: the operator turned the check off explicitly; warned about on every run. */

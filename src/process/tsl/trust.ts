@@ -6,30 +6,30 @@
  * configured anchor (the shipped GEM.RCA roots, or the operator's). Helpers from the unverified list
  * are safe to use: each link's signature is checked, so they can only complete a path a root vouches for.
  */
-import type * as pkijs from 'pkijs';
+import type { Certificate } from '../../pki/certs.js';
 import { VerifyError, errorMessage } from '../../errors.js';
 import { parseCertificate, subjectString } from '../../pki/certs.js';
 import { validateChain, type ChainResult } from '../../pki/chain.js';
 
 export interface TslTrust {
-  anchors: pkijs.Certificate[];
+  anchors: Certificate[];
   /** Untrusted candidates for the path (TSL service certificates, roots.json cross-certificates). */
-  intermediates: pkijs.Certificate[];
+  intermediates: Certificate[];
   /** What the anchors are, for messages: `built-in gematik-rca`, `--tsl-signer-anchor a.pem` … */
   anchorOrigin: string;
   /** DER of the TSL's service certificates; only those that could issue the signer are parsed. */
   serviceCerts?: readonly Uint8Array[];
   /** The payload's roots.json cross-certificates (GEM.RCAn ↔ GEM.RCAn+1). */
-  cross?: pkijs.Certificate[];
+  cross?: Certificate[];
 }
 
 /**
  * Certificates from `ders` (TSL service identities) that could issue `leaf` or one of its issuers:
  * only those whose bytes contain the issuer name are parsed, so a list of hundreds of CAs costs little.
  */
-export function candidateIssuers(leaf: pkijs.Certificate, ders: readonly Uint8Array[], file: string): pkijs.Certificate[] {
-  const issuerName = Buffer.from(leaf.issuer.toSchema().toBER(false));
-  const out: pkijs.Certificate[] = [];
+export function candidateIssuers(leaf: Certificate, ders: readonly Uint8Array[], file: string): Certificate[] {
+  const issuerName = leaf.issuer.der;
+  const out: Certificate[] = [];
   for (const der of ders) {
     if (Buffer.from(der.buffer, der.byteOffset, der.byteLength).indexOf(issuerName) < 0) continue;
     try {
@@ -42,7 +42,7 @@ export function candidateIssuers(leaf: pkijs.Certificate, ders: readonly Uint8Ar
 }
 
 /** Validate the signer's path or throw the operator-facing reason (what is missing, what to add). */
-export function trustTslSigner(signer: pkijs.Certificate, keyInfoExtras: pkijs.Certificate[], trust: TslTrust, at: Date, file: string): ChainResult {
+export function trustTslSigner(signer: Certificate, keyInfoExtras: Certificate[], trust: TslTrust, at: Date, file: string): ChainResult {
   try {
     const fromList = candidateIssuers(signer, trust.serviceCerts ?? [], file);
     return validateChain({
