@@ -33,7 +33,9 @@ const gen = (s: string) => encode(TAG.GENERALIZED_TIME, Buffer.from(s, 'latin1')
 describe('ASN.1 reader', () => {
   it('reads nested BER indefinite lengths and joins constructed OCTET STRING segments in order', () => {
     // SEQUENCE (indefinite) { OCTET STRING (constructed, indefinite) { "ab", { "cd" }, "e" }, NULL }
-    const bytes = Buffer.from([0x30, 0x80, 0x24, 0x80, 0x04, 0x02, 0x61, 0x62, 0x24, 0x04, 0x04, 0x02, 0x63, 0x64, 0x04, 0x01, 0x65, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00]);
+    const bytes = Buffer.from([
+      0x30, 0x80, 0x24, 0x80, 0x04, 0x02, 0x61, 0x62, 0x24, 0x04, 0x04, 0x02, 0x63, 0x64, 0x04, 0x01, 0x65, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00,
+    ]);
     const top = readWhole(bytes);
     expect(top.indefinite).toBe(true);
     expect(top.end).toBe(bytes.length);
@@ -82,7 +84,14 @@ describe('ASN.1 reader', () => {
     expect(time(readWhole(utc('500101000000Z')), 't').toISOString()).toBe('1950-01-01T00:00:00.000Z');
     expect(time(readWhole(gen('00501231120000Z')), 't').toISOString()).toBe('0050-12-31T12:00:00.000Z');
     expect(time(readWhole(gen('20240229120000Z')), 't').toISOString()).toBe('2024-02-29T12:00:00.000Z');
-    for (const bad of [utc('2401011200Z'), utc('240101120000+0100'), utc('241301120000Z'), gen('21000229120000Z'), gen('20240101246000Z'), gen('20240101120000.5Z')]) {
+    for (const bad of [
+      utc('2401011200Z'),
+      utc('240101120000+0100'),
+      utc('241301120000Z'),
+      gen('21000229120000Z'),
+      gen('20240101246000Z'),
+      gen('20240101120000.5Z'),
+    ]) {
       expect(() => time(readWhole(bad), 't')).toThrow(Asn1Error);
     }
     // RFC 3161 genTime may carry fractional seconds (without trailing zeros).
@@ -114,35 +123,41 @@ describe('X.509 model', () => {
   });
 
   for (const cab of CABS) {
-    it.skipIf(!existsSync(cab))(`${path.basename(cab)}: every certificate OpenSSL reads, we read with the same serial, validity, key, CA flag and EKUs`, async () => {
-      const ders = await cabinetCertificates(cab);
-      let compared = 0;
-      const weRefused: string[] = [];
-      for (const der of ders) {
-        let x: crypto.X509Certificate;
-        try {
-          x = new crypto.X509Certificate(der);
-        } catch {
-          continue; // OpenSSL refuses it: nothing to compare (the BER ones are parsed leniently by us, by design)
+    it.skipIf(!existsSync(cab))(
+      `${path.basename(cab)}: every certificate OpenSSL reads, we read with the same serial, validity, key, CA flag and EKUs`,
+      async () => {
+        const ders = await cabinetCertificates(cab);
+        let compared = 0;
+        const weRefused: string[] = [];
+        for (const der of ders) {
+          let x: crypto.X509Certificate;
+          try {
+            x = new crypto.X509Certificate(der);
+          } catch {
+            continue; // OpenSSL refuses it: nothing to compare (the BER ones are parsed leniently by us, by design)
+          }
+          let c: ReturnType<typeof parseCertificate>;
+          try {
+            c = parseCertificate(der, 'member');
+          } catch (err) {
+            weRefused.push(`${x.subject.split('\n').join(', ')}: ${(err as Error).message}`);
+            continue;
+          }
+          compared++;
+          const serial = Buffer.from(c.serial)
+            .toString('hex')
+            .replace(/^(00)+(?=.)/, '')
+            .toUpperCase();
+          expect(serial.replace(/^0(?=.)/, '')).toBe(x.serialNumber.replace(/^0(?=.)/, ''));
+          expect([c.notBefore.getTime(), c.notAfter.getTime()]).toEqual([Date.parse(x.validFrom), Date.parse(x.validTo)]);
+          expect(Buffer.from(c.spki).equals(x.publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
+          expect(crypto.createHash('sha256').update(c.der).digest('hex')).toBe(x.fingerprint256.replace(/:/g, '').toLowerCase());
+          expect(basicConstraints(c)?.cA ?? false).toBe(x.ca);
+          for (const eku of x.keyUsage ?? []) expect(allowsExtendedKeyUsage(c, eku)).toBe(true);
         }
-        let c: ReturnType<typeof parseCertificate>;
-        try {
-          c = parseCertificate(der, 'member');
-        } catch (err) {
-          weRefused.push(`${x.subject.split('\n').join(', ')}: ${(err as Error).message}`);
-          continue;
-        }
-        compared++;
-        const serial = Buffer.from(c.serial).toString('hex').replace(/^(00)+(?=.)/, '').toUpperCase();
-        expect(serial.replace(/^0(?=.)/, '')).toBe(x.serialNumber.replace(/^0(?=.)/, ''));
-        expect([c.notBefore.getTime(), c.notAfter.getTime()]).toEqual([Date.parse(x.validFrom), Date.parse(x.validTo)]);
-        expect(Buffer.from(c.spki).equals(x.publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
-        expect(crypto.createHash('sha256').update(c.der).digest('hex')).toBe(x.fingerprint256.replace(/:/g, '').toLowerCase());
-        expect(basicConstraints(c)?.cA ?? false).toBe(x.ca);
-        for (const eku of x.keyUsage ?? []) expect(allowsExtendedKeyUsage(c, eku)).toBe(true);
-      }
-      expect(weRefused).toEqual([]);
-      expect(compared).toBeGreaterThan(1000);
-    });
+        expect(weRefused).toEqual([]);
+        expect(compared).toBeGreaterThan(1000);
+      },
+    );
   }
 });
