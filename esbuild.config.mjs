@@ -36,5 +36,8 @@ await build({
   legalComments: 'eof',
   logLevel: 'warning',
   // Bundled CommonJS dependencies call require() for node: built-ins; give the ESM file one.
+  // yaml's ESM build (its "browser" entry; the same code as the CommonJS one Node would pick): ESM is
+  // tree-shaken and skips the CommonJS wrapper; measured on the up-to-date run, which parses the config.
+  alias: { yaml: path.join(root, 'node_modules', 'yaml', 'browser', 'index.js') },
   banner: { js: "import { createRequire as __zpCreateRequire } from 'node:module'; const require = __zpCreateRequire(import.meta.url);" },
 });

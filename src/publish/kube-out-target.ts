@@ -24,8 +24,19 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export interface KubeOutFile {
   /** sha256 of the file's bytes. */
   fileHash: string;
-  /** Our content-hash annotation; undefined when the file is not one of ours. */
-  contentHash?: string;
+  /** The file's bytes, for contentHashOf (parsed only when a plan needs it, not on the up-to-date check). */
+  bytes: Buffer;
+}
+
+/** Our content-hash annotation of a manifest file; undefined when the file is not one of ours. */
+export function contentHashOf(f: KubeOutFile): string | undefined {
+  if (f.bytes.length > MAX_MANIFEST_BYTES) return undefined;
+  try {
+    const doc = parse(f.bytes.toString('utf8')) as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+    return doc?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGER ? doc.metadata?.annotations?.[ANNOTATION.contentHash] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface KubeOutLive {
@@ -60,23 +71,14 @@ export async function readKubeOutFiles(dir: string): Promise<Map<string, KubeOut
     if (!m) continue;
     const buf = await readFile(path.join(dir, file)).catch(() => undefined);
     if (!buf) continue;
-    let contentHash: string | undefined;
-    if (buf.length <= MAX_MANIFEST_BYTES) {
-      try {
-        const doc = parse(buf.toString('utf8')) as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
-        if (doc?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGER) contentHash = doc.metadata?.annotations?.[ANNOTATION.contentHash];
-      } catch {
-        contentHash = undefined;
-      }
-    }
-    out.set(m[1]!, { fileHash: sha256(buf), contentHash });
+    out.set(m[1]!, { fileHash: sha256(buf), bytes: buf });
   }
   return out;
 }
 
 /** ConfigMaps present in DIR: name → content hash (undefined when the file is not one of ours). */
 export async function readKubeOutState(dir: string): Promise<Map<string, string | undefined>> {
-  return new Map([...(await readKubeOutFiles(dir))].map(([name, f]) => [name, f.contentHash]));
+  return new Map([...(await readKubeOutFiles(dir))].map(([name, f]) => [name, contentHashOf(f)]));
 }
 
 export async function readKubeOutRecord(dir: string): Promise<(AppliedRecord & { fromVersion?: number }) | undefined> {
@@ -129,7 +131,7 @@ export class KubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail, { w
     for (const cm of desired.configMaps) {
       const f = observed.live.files.get(cm.name);
       const edited = f !== undefined && recorded[cm.name] !== undefined && recorded[cm.name] !== f.fileHash;
-      if (f && f.contentHash === cm.contentHash && !edited) {
+      if (f && !edited && contentHashOf(f) === cm.contentHash) {
         detail.keep[cm.name] = f.fileHash;
         continue;
       }

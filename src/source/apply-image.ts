@@ -4,7 +4,7 @@
  */
 import { chmodSync } from 'node:fs';
 import { SourceError } from '../errors.js';
-import { applyLayer, type UnpackState } from './apply-layer.js';
+import type { UnpackState } from './apply-layer.js';
 import type { BlobStore, Image } from './image.js';
 import { joinRel } from './paths.js';
 import { fileSize, isDir, isLink, MAX_LAYERS, PathTree, type DirNode } from './path-tree.js';
@@ -14,6 +14,9 @@ import type { LayerProgress, UnpackLimits, UnpackResult } from './types.js';
 export async function applyImage(store: BlobStore, image: Image, root: string, limits: UnpackLimits, progress?: LayerProgress): Promise<UnpackResult> {
   const count = image.layers.length;
   if (count > MAX_LAYERS) throw new SourceError(`image ${image.manifestDigest} has ${count} layers (at most ${MAX_LAYERS})`);
+  // Loaded only when something is unpacked: the tar parser and its stream library are not needed by
+  // the hourly up-to-date run, which stops before this.
+  const { applyLayer } = await import('./apply-layer.js');
   const state: UnpackState = { root, limits, entries: 0, bytes: 0, tarBytes: 0, tree: new PathTree(), space: new StagingSpace(root), warnings: [] };
   for (const [i, layer] of image.layers.entries()) {
     const started = Date.now();
