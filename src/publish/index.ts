@@ -15,7 +15,7 @@ import type { VolumePublishResult } from './volume/index.js';
 
 export { newRecord, RECORD_VERSION, type AppliedRecord } from './record.js';
 export type { Condition, DriftItem, RollbackSource, RunStatus, Target, TargetFactory, TargetPlan } from './target.js';
-export { KubePublishError } from './kube/index.js';
+export { KubePublishError } from './kube/report.js';
 export { GENERATION_PATTERN } from './volume/layout.js';
 
 export type Observations = Map<string, Observed>;

@@ -6,7 +6,6 @@ import type { Settings } from '../../config/index.js';
 import { ConfigError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { loadConnection } from '../kube/connection.js';
-import { KubeHttp } from '../kube/http.js';
 import type { TargetFactory } from '../target.js';
 import type { CocoInitdataTarget } from './index.js';
 import type { CocoKubeOutTarget } from './kube-out.js';
@@ -24,7 +23,7 @@ export async function openCocoTarget(
   // Loaded only with `initdata:` in the config: the hourly run of every other setup never pays for
   // the TOML renderer, the rotation planner and the RVPS editor.
   if (settings.kubeOut) return new (await import('./kube-out.js')).CocoKubeOutTarget(settings.kubeOut, config);
-  const { CocoInitdataTarget } = await import('./index.js');
+  const [{ CocoInitdataTarget }, { KubeHttp }] = await Promise.all([import('./index.js'), import('../kube/http.js')]);
   const connection = await loadConnection({ kubeconfig: settings.kube.kubeconfig, context: settings.kube.context, env, serviceAccountDir });
   const http = new KubeHttp(connection, {
     deadline: Date.now() + settings.kube.deadlineSeconds * 1000,

@@ -42,15 +42,9 @@ export interface KubeOptions extends ConnectionOptions {
 }
 
 /** Exit 5 with the report of what was applied and what is pending; the next run converges. */
-export class KubePublishError extends PublishError {
-  constructor(
-    message: string,
-    hint: string | undefined,
-    readonly report: KubePublishReport,
-  ) {
-    super(message, hint);
-  }
-}
+import { KubePublishError } from './report.js';
+
+export { KubePublishError };
 
 export interface KubeLive {
   /** `Kind/name` → live object, for ConfigMaps from the LIST and Secrets by GET. */

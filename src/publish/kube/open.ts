@@ -6,7 +6,7 @@ import type { Settings } from '../../config/index.js';
 import { ConfigError } from '../../errors.js';
 import type { Target, TargetFactory } from '../target.js';
 import type { Logger } from '../../log.js';
-import { KubeTarget } from './index.js';
+import type { KubeTarget } from './index.js';
 import { parseWorkloadRef, type TargetSpec } from './objects.js';
 
 export type KubeTargetChoice = { target: KubeTarget } | { target: undefined; warning?: string };
@@ -41,6 +41,9 @@ export async function chooseKubeTarget(
   if (settings.kubeOut) return { target: undefined };
   if (specs.length === 0) return { target: undefined };
   try {
+    // Loaded only for an API target: the HTTP client (node:http, node:https and TLS) is not needed
+    // by runs that write a volume or manifests only.
+    const { KubeTarget } = await import('./index.js');
     const target = await KubeTarget.open({
       kubeconfig: settings.kube.kubeconfig,
       context: settings.kube.context,
