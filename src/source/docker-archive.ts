@@ -32,27 +32,30 @@ interface ArchiveImage {
 }
 
 export function dockerArchiveDriver(ref: DockerArchiveReference): SourceDriver {
+  // Indexed once per run (resolve and unpack share it); every layer is still checked while it streams.
+  let files: Promise<LayoutFiles> | undefined;
+  const archive = (): Promise<LayoutFiles> => (files ??= indexTar(ref.path, ref.original).then(archiveFiles));
   const driver: SourceDriver = {
     resolve: async () => {
-      const { image } = await readArchive(ref);
+      const { image } = await readArchive(ref, await archive());
       return { ref, driver, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
     },
     // `docker save` keeps no registry manifest, so there is nothing a cosign signature could name.
     signature: async () => undefined,
     noSignatureReason: () => 'docker-archive: sources carry no image signature',
-    unpack: (resolved, root, limits, progress) => unpackDockerArchive(ref, resolved, root, limits, progress),
+    unpack: async (resolved, root, limits, progress) => unpackDockerArchive(ref, await archive(), resolved, root, limits, progress),
   };
   return driver;
 }
 
 async function unpackDockerArchive(
   ref: DockerArchiveReference,
+  files: LayoutFiles,
   resolved: ResolvedSource,
   root: string,
   limits: UnpackLimits,
   progress?: LayerProgress,
 ): Promise<UnpackResult> {
-  const files = archiveFiles(await indexTar(ref.path, ref.original));
   const { image, names } = await readArchive(ref, files);
   // Same guarantee as for layouts: what is unpacked is what was resolved (and possibly verified).
   if (image.manifestDigest !== resolved.digest) throw new SourceError(`${ref.original} changed since it was resolved`);
@@ -63,8 +66,7 @@ async function unpackDockerArchive(
   return applyImage(store, image, root, limits, progress);
 }
 
-async function readArchive(ref: DockerArchiveReference, given?: LayoutFiles): Promise<ArchiveImage> {
-  const files = given ?? archiveFiles(await indexTar(ref.path, ref.original));
+async function readArchive(ref: DockerArchiveReference, files: LayoutFiles): Promise<ArchiveImage> {
   const manifestData = await files.read('manifest.json', MAX_JSON_BLOB_BYTES, 'manifest.json');
   if (manifestData === null) throw new SourceError(`not a docker archive: ${ref.original} has no manifest.json`);
   const list = parseJson(manifestData, `${ref.original} manifest.json`);

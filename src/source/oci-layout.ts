@@ -36,22 +36,34 @@ async function filesOf(ref: LayoutReference): Promise<LayoutFiles> {
   return ref.kind === 'oci-archive' ? archiveFiles(await indexTar(ref.path, ref.original)) : directoryFiles(ref.path);
 }
 
-/** `oci-layout:` and `oci-archive:` (the same layout, in a directory or a tar). */
+/**
+ * `oci-layout:` and `oci-archive:` (the same layout, in a directory or a tar). One driver serves one
+ * run: the archive is indexed once and the image read at resolve is reused by digest for the unpack
+ * (its manifest and config were checked against their digests when read; the layers are checked
+ * while they stream), so the steps do not re-read the layout.
+ */
 export function layoutDriver(ref: LayoutReference, platform?: Platform): SourceDriver {
+  let files: Promise<LayoutFiles> | undefined;
+  const layoutFiles = (): Promise<LayoutFiles> => (files ??= filesOf(ref));
+  const images = new Map<string, Image>();
   const driver: SourceDriver = {
     resolve: async () => {
-      const image = await readImage(await filesOf(ref), ref, platform);
+      const image = await readImage(await layoutFiles(), ref, platform);
+      images.set(image.manifestDigest, image);
       return { ref, driver, digest: image.manifestDigest, layers: image.layers, annotations: image.annotations };
     },
-    signature: (resolved) => readLayoutSignature(ref, resolved.digest),
+    signature: async (resolved) => readLayoutSignature(ref, await layoutFiles(), resolved.digest),
     noSignatureReason: (resolved) => `no signature ${cosignSignatureTag(resolved.digest)} found beside the image in ${ref.original}`,
-    unpack: (resolved, root, limits, progress) => unpackOciLayout(ref, resolved, root, limits, platform, progress),
+    unpack: async (resolved, root, limits, progress) =>
+      unpackOciLayout(ref, await layoutFiles(), images.get(resolved.digest), resolved, root, limits, platform, progress),
   };
   return driver;
 }
 
 async function unpackOciLayout(
   ref: LayoutReference,
+  files: LayoutFiles,
+  known: Image | undefined,
   resolved: ResolvedSource,
   root: string,
   limits: UnpackLimits,
@@ -61,8 +73,7 @@ async function unpackOciLayout(
   // Re-read by the resolved digest, not the tag: the tag may have moved since resolve, and the
   // signature check ran against this exact digest.
   const pinned: LayoutReference = { kind: ref.kind, path: ref.path, digest: resolved.digest, original: ref.original };
-  const files = await filesOf(pinned);
-  const image = await readImage(files, pinned, platform);
+  const image = known ?? (await readImage(files, pinned, platform));
   const same =
     image.layers.length === resolved.layers.length &&
     image.layers.every((l, i) => {
@@ -105,8 +116,7 @@ async function readIndex(files: LayoutFiles, ref: LayoutReference): Promise<Desc
  * `sha256-<hex>.sig` (skopeo copies of the tag), else the single `dev.cosignproject.cosign/sigs` entry
  * (`cosign save`). Whether it really signs this digest is for the verifier to decide.
  */
-async function readLayoutSignature(ref: LayoutReference, imageDigest: string): Promise<SignatureBlobs | undefined> {
-  const files = await filesOf(ref);
+async function readLayoutSignature(ref: LayoutReference, files: LayoutFiles, imageDigest: string): Promise<SignatureBlobs | undefined> {
   const entries = await readIndex(files, ref);
   const tag = cosignSignatureTag(imageDigest);
   const sigs = entries.filter((d) => d.annotations?.kind === 'dev.cosignproject.cosign/sigs');

@@ -49,6 +49,20 @@ describe('archive sources', () => {
     expect(r.files).toEqual(await treeHashes(PAYLOAD));
   });
 
+  it('one run reads the layout once: after resolve, a moved tag or a removed index.json does not change what is unpacked', async () => {
+    const copy = path.join(await tempDir(), 'oci');
+    await execa('cp', ['-r', LAYOUT, copy]);
+    const resolved = await resolveSource(parseSourceReference(`oci-layout:${copy}:latest`));
+    // Someone retags (here: removes) the index between resolve and unpack: the run stays on its digest.
+    await writeFile(path.join(copy, 'index.json'), '{"schemaVersion":2,"manifests":[]}');
+    const root = path.join(await tempDir(), 'staging');
+    await unpackSource(resolved, root);
+    expect(resolved.digest).toBe(layoutDigest);
+    expect(await treeHashes(root)).toEqual(await treeHashes(PAYLOAD));
+    // A fresh run sees the change.
+    await expect(resolveSource(parseSourceReference(`oci-layout:${copy}:latest`))).rejects.toThrowError(/tag 'latest' not found/);
+  });
+
   it('docker-archive: pulls the tree; its identity is the image ID (config digest)', async () => {
     const r = await pull(`docker-archive:${dir}/image.docker.tar:zeta/provisioning:1.0`);
     expect(r.files).toEqual(await treeHashes(PAYLOAD));
