@@ -69,9 +69,10 @@ function compare(name, ours, peer) {
   const result = { name, runs, ours: summary(a), peer: summary(b) };
   result.ratio = +(result.ours.wallMs / result.peer.wallMs).toFixed(2);
   if (result.ours.verifyCallMs !== undefined) result.callRatio = +(result.ours.verifyCallMs / result.peer.wallMs).toFixed(2);
+  const call = result.ours.verifyCallMs === undefined ? '' : ` (${result.ours.verifyCallMs} ms in the verify call)`;
   console.log(
-    `${name}: ours ${result.ours.wallMs} ms process (${result.ours.verifyCallMs} ms in the verify call) / ${result.ours.peakRssMiB} MiB, ` +
-      `peer ${result.peer.wallMs} ms / ${result.peer.peakRssMiB} MiB, ratio ${result.ratio} (call ${result.callRatio})`,
+    `${name}: ours ${result.ours.wallMs} ms process${call} / ${result.ours.peakRssMiB} MiB, ` +
+      `peer ${result.peer.wallMs} ms / ${result.peer.peakRssMiB} MiB, ratio ${result.ratio}${result.callRatio === undefined ? '' : ` (call ${result.callRatio})`}`,
   );
   return result;
 }
