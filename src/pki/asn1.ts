@@ -60,10 +60,7 @@ const MAX_DEPTH = 64;
 /** The element starting at `start`; it must end by `limit`. */
 export function readElement(bytes: Uint8Array, start = 0, limit = bytes.byteLength): Element {
   const head = readHeader(bytes, start, limit);
-  if (head.length !== undefined) {
-    const end = head.contentStart + head.length;
-    return { ...head.el, contentEnd: end, end };
-  }
+  if (head.length !== undefined) return finish(head, head.contentStart + head.length, 0);
   // Indefinite length: walk inside (iteratively, so hostile nesting cannot exhaust the stack) to the
   // end-of-contents marker that closes this element.
   let open = 1;
@@ -71,7 +68,7 @@ export function readElement(bytes: Uint8Array, start = 0, limit = bytes.byteLeng
   for (;;) {
     if (pos + 2 <= limit && bytes[pos] === 0 && bytes[pos + 1] === 0) {
       pos += 2;
-      if (--open === 0) return { ...head.el, contentEnd: pos - 2, end: pos };
+      if (--open === 0) return finish(head, pos - 2, 2);
       continue;
     }
     const inner = readHeader(bytes, pos, limit);
@@ -84,10 +81,29 @@ export function readElement(bytes: Uint8Array, start = 0, limit = bytes.byteLeng
 }
 
 interface Header {
-  el: Omit<Element, 'end' | 'contentEnd'>;
+  bytes: Uint8Array;
+  tag: number;
+  number: number;
+  constructed: boolean;
+  start: number;
   contentStart: number;
   /** undefined: indefinite length. */
   length: number | undefined;
+}
+
+/** One object literal of fixed shape per element (no spreads: hostile inputs make many of them). */
+function finish(h: Header, contentEnd: number, eoc: number): Element {
+  return {
+    bytes: h.bytes,
+    tag: h.tag,
+    number: h.number,
+    constructed: h.constructed,
+    start: h.start,
+    contentStart: h.contentStart,
+    contentEnd,
+    end: contentEnd + eoc,
+    indefinite: h.length === undefined,
+  };
 }
 
 function readHeader(bytes: Uint8Array, start: number, limit: number): Header {
@@ -119,8 +135,7 @@ function readHeader(bytes: Uint8Array, start: number, limit: number): Header {
     for (let i = 0; i < n; i++) length = length * 256 + bytes[pos++]!;
   }
   if (length !== undefined && pos + length > limit) throw new Asn1Error(`element at offset ${start} overruns its parent`);
-  const el = { bytes, tag, number, constructed, start, contentStart: pos, indefinite: length === undefined };
-  return { el, contentStart: pos, length };
+  return { bytes, tag, number, constructed, start, contentStart: pos, length };
 }
 
 /** `bytes` must be exactly one element: trailing bytes would be invisible to us but not to other tools. */
@@ -330,7 +345,9 @@ export function encode(tag: number, ...contents: Uint8Array[]): Buffer {
 
 export function encodeOid(value: string): Buffer {
   const arcs = value.split('.').map(Number);
-  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) throw new Error(`bad OID ${value}`);
+  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0) || arcs[0]! > 2 || (arcs[0]! < 2 && arcs[1]! >= 40)) {
+    throw new Error(`bad OID ${value}`);
+  }
   const out: number[] = [];
   const push = (v: number): void => {
     const group: number[] = [v & 0x7f];
@@ -344,6 +361,7 @@ export function encodeOid(value: string): Buffer {
 
 /** A non-negative INTEGER. */
 export function encodeInteger(n: number): Buffer {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`encodeInteger: ${n} is not a non-negative integer`);
   const out: number[] = [];
   for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff);
   if (out.length === 0 || (out[0]! & 0x80) !== 0) out.unshift(0);

@@ -204,11 +204,14 @@ export function authorityKeyId(cert: Certificate): Uint8Array | undefined {
 
 /** keyUsage bit n (0 = digitalSignature, 5 = keyCertSign) or undefined when there is no keyUsage. */
 export function keyUsageBit(cert: Certificate, bit: number): boolean | undefined {
-  const bits = extensionValue(cert, '2.5.29.15', (v) => bitString(readWhole(v), 'keyUsage').bits);
-  if (bits === undefined) return undefined;
+  const ku = extensionValue(cert, '2.5.29.15', (v) => bitString(readWhole(v), 'keyUsage'));
+  if (ku === undefined) return undefined;
   // An unparsable keyUsage is treated as granting nothing: failing closed.
-  if (bits === null) return false;
-  return ((bits[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0;
+  if (ku === null) return false;
+  // Bits in the unused (padding) positions of the last octet grant nothing: OpenSSL clears them, so
+  // `03 02 06 04` must not read as keyCertSign here when it does not there.
+  if (bit >= ku.bits.byteLength * 8 - ku.unused) return false;
+  return ((ku.bits[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0;
 }
 
 /** basicConstraints, or undefined without the extension; an unparsable one is "not a CA". */
@@ -223,6 +226,32 @@ export function basicConstraints(cert: Certificate): { cA: boolean; pathLen?: nu
   });
   if (bc === null) return { cA: false };
   return bc;
+}
+
+/** The extensions we interpret, each with a reader that throws Asn1Error when the value is malformed. */
+const INTERPRETED_EXTENSIONS: [string, string, (v: Uint8Array) => unknown][] = [
+  ['2.5.29.14', 'subjectKeyIdentifier', (v) => content(expect(readWhole(v), TAG.OCTET_STRING, 'subjectKeyIdentifier'))],
+  ['2.5.29.35', 'authorityKeyIdentifier', (v) => sequence(readWhole(v), 'authorityKeyIdentifier')],
+  ['2.5.29.15', 'keyUsage', (v) => bitString(readWhole(v), 'keyUsage')],
+  [
+    '2.5.29.19',
+    'basicConstraints',
+    (v) => sequence(readWhole(v), 'basicConstraints').map((e) => (e.tag === TAG.BOOLEAN ? boolean(e, 'cA') : smallInteger(e, 'pathLen'))),
+  ],
+  ['2.5.29.37', 'extKeyUsage', (v) => sequence(readWhole(v), 'extKeyUsage').map((e) => oid(e, 'key purpose'))],
+  ['2.5.29.17', 'subjectAltName', (v) => sequence(readWhole(v), 'subjectAltName').map((n) => (n.constructed ? children(n) : n))],
+];
+
+/**
+ * The name of the first extension we interpret whose value does not parse, or undefined. Such a
+ * certificate is refused on a path (OpenSSL marks it invalid), rather than read as if it lacked the
+ * extension — an unreadable key identifier or constraint must not silently drop a restriction.
+ */
+export function malformedExtension(cert: Certificate): string | undefined {
+  for (const [id, name, read] of INTERPRETED_EXTENSIONS) {
+    if (extensionValue(cert, id, read) === null) return name;
+  }
+  return undefined;
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -11,6 +11,7 @@ import {
   type Certificate,
   certSha256,
   keyUsageBit,
+  malformedExtension,
   namesEqual,
   nameString,
   subjectKeyId,
@@ -38,6 +39,14 @@ export interface ChainResult {
 const MAX_DEPTH = 8;
 /** Complete candidate paths examined before giving up (cross-certificates can multiply them). */
 const MAX_PATHS = 16;
+/**
+ * Distinct signature checks one path search may make. Without it, N look-alike certificates (same
+ * name, same key, signing each other) make the depth-first search try N·(N−1)·…·(N−6) paths that never
+ * reach an anchor — ~6×10⁷ checks for cosign's 16-certificate chain annotation.
+ */
+const MAX_SIGNATURE_CHECKS = 256;
+/** Partial paths one search may extend (see MAX_SIGNATURE_CHECKS). */
+const MAX_SEARCH_STEPS = 4096;
 
 /** Extensions whose semantics we either enforce or that do not restrict a path under purpose "any". */
 const UNDERSTOOD_CRITICAL = new Set([
@@ -62,8 +71,27 @@ export function signedBy(cert: Certificate, issuer: Certificate): boolean {
   }
 }
 
-function isSelfSigned(cert: Certificate): boolean {
-  return namesEqual(cert.subject, cert.issuer) && signedBy(cert, cert);
+type SignedBy = (cert: Certificate, issuer: Certificate) => boolean;
+
+function isSelfSigned(cert: Certificate, signed: SignedBy = signedBy): boolean {
+  return namesEqual(cert.subject, cert.issuer) && signed(cert, cert);
+}
+
+/** signedBy, each pair checked once, within a budget shared by one path search. */
+function boundedSignedBy(leaf: Certificate): SignedBy {
+  const verdicts = new Map<string, boolean>();
+  return (cert, issuer) => {
+    const key = `${certSha256(cert)}>${certSha256(issuer)}`;
+    let ok = verdicts.get(key);
+    if (ok === undefined) {
+      if (verdicts.size >= MAX_SIGNATURE_CHECKS) {
+        throw new VerifyError(`no trusted anchor for ${q(leaf)}: path search gave up after ${MAX_SIGNATURE_CHECKS} signature checks`);
+      }
+      ok = signedBy(cert, issuer);
+      verdicts.set(key, ok);
+    }
+    return ok;
+  };
 }
 
 /** Name match, plus AKI/SKI agreement when both exist (narrows candidates, e.g. after a key rollover). */
@@ -81,7 +109,7 @@ function dedupe(certs: Certificate[]): Map<string, Certificate> {
 }
 
 /** Rules a complete path must satisfy; returns the first violation, or undefined. */
-function checkPath(path: Certificate[], at: Date): string | undefined {
+function checkPath(path: Certificate[], at: Date, signed: SignedBy): string | undefined {
   const anchorIndex = path.length - 1;
   for (const [i, cert] of path.entries()) {
     const { notBefore, notAfter } = cert;
@@ -92,6 +120,8 @@ function checkPath(path: Certificate[], at: Date): string | undefined {
     if (i < anchorIndex && !bytesEqual(cert.tbsSignatureAlgorithm.der, cert.signatureAlgorithm.der)) {
       return `certificate ${q(cert)} has inconsistent signature algorithms`;
     }
+    const malformed = malformedExtension(cert);
+    if (malformed) return `certificate ${q(cert)} has a malformed ${malformed} extension`;
     // An unknown critical extension is a restriction we cannot honour: refuse rather than ignore it.
     for (const ext of cert.extensions) {
       if (ext.critical && !UNDERSTOOD_CRITICAL.has(ext.oid)) {
@@ -100,7 +130,7 @@ function checkPath(path: Certificate[], at: Date): string | undefined {
     }
     if (i === 0) continue;
     // Issuer rules: without them any end-entity certificate under the anchor could mint certificates.
-    const v1Root = i === anchorIndex && cert.version === 0 && isSelfSigned(cert);
+    const v1Root = i === anchorIndex && cert.version === 0 && isSelfSigned(cert, signed);
     const bc = basicConstraints(cert);
     if (!v1Root && !bc?.cA) return `certificate ${q(cert)} issued ${q(path[i - 1]!)} but is not a CA (basicConstraints cA is not set)`;
     if (keyUsageBit(cert, 5) === false) return `certificate ${q(cert)} issued ${q(path[i - 1]!)} but its keyUsage lacks keyCertSign`;
@@ -124,11 +154,16 @@ export function validateChain({ leaf, intermediates, anchors, at }: ChainInput):
   const candidatesAll = [...anchorMap.values(), ...pool];
 
   const complete: Certificate[][] = [];
+  const signed = boundedSignedBy(leaf);
   const signatureFailures: string[] = [];
   const otherFailures: string[] = [];
 
+  let steps = 0;
   const visit = (path: Certificate[], fps: string[]): void => {
     if (complete.length >= MAX_PATHS) return;
+    // Cached verdicts make each step cheap, but look-alike certificates can still make the number of
+    // partial paths explode: the search as a whole is bounded too.
+    if (++steps > MAX_SEARCH_STEPS) throw new VerifyError(`no trusted anchor for ${q(leaf)}: path search gave up after ${MAX_SEARCH_STEPS} steps`);
     const cur = path[path.length - 1]!;
     if (anchorMap.has(fps[fps.length - 1]!)) {
       complete.push([...path]);
@@ -142,7 +177,7 @@ export function validateChain({ leaf, intermediates, anchors, at }: ChainInput):
     if (candidates.length === 0) {
       const what = cur === leaf ? '' : ` of ${q(cur)}`;
       otherFailures.push(
-        isSelfSigned(cur)
+        isSelfSigned(cur, signed)
           ? `no trusted anchor for ${q(leaf)}: chain ends at untrusted root ${q(cur)}`
           : `no trusted anchor for ${q(leaf)}: issuer "${nameString(cur.issuer)}"${what} not found`,
       );
@@ -153,13 +188,13 @@ export function validateChain({ leaf, intermediates, anchors, at }: ChainInput):
       // Loops (including a self-signed certificate naming itself) can never reach an anchor.
       if (fps.includes(fp)) {
         otherFailures.push(
-          cand === cur && isSelfSigned(cur)
+          cand === cur && isSelfSigned(cur, signed)
             ? `no trusted anchor for ${q(leaf)}: chain ends at untrusted root ${q(cur)}`
             : `no trusted anchor for ${q(leaf)}: certificate loop at ${q(cand)}`,
         );
         continue;
       }
-      if (!signedBy(cur, cand)) {
+      if (!signed(cur, cand)) {
         signatureFailures.push(`signature of ${q(cur)} by ${q(cand)} does not verify`);
         continue;
       }
@@ -179,7 +214,7 @@ export function validateChain({ leaf, intermediates, anchors, at }: ChainInput):
 
   let firstViolation: string | undefined;
   for (const path of complete) {
-    const violation = checkPath(path, at);
+    const violation = checkPath(path, at, signed);
     if (violation === undefined) {
       const earliest = Math.min(...path.map((c) => c.notAfter.getTime()));
       return { anchor: path[path.length - 1]!, path, earliestExpiry: new Date(earliest) };

@@ -38,6 +38,9 @@ export function derFrame(bytes: Uint8Array): DerFrame | undefined {
   return { headerLength: pos, length, total };
 }
 
+/** Elements a signature or certificate may have: real ones have hundreds to a few thousand. */
+export const MAX_ELEMENTS = 200_000;
+
 /**
  * Check that the TLV structure of the element at the start of `bytes` nests exactly: every element lies
  * inside its parent, definite-length parents are filled exactly by their children, indefinite ones end
@@ -49,9 +52,10 @@ export function derFrame(bytes: Uint8Array): DerFrame | undefined {
  * verify, the signed bytes being intact), while OpenSSL, which decodes everything, refuses it.
  * Accepting encodings other tools reject is how parser differentials start.
  */
-export function berStructureError(bytes: Uint8Array, maxDepth = 100): string | undefined {
+export function berStructureError(bytes: Uint8Array, maxDepth = 100, maxElements = MAX_ELEMENTS): string | undefined {
   const stack: { end: number | undefined; limit: number }[] = [{ end: bytes.byteLength, limit: bytes.byteLength }];
   let pos = 0;
+  let elements = 0;
   for (;;) {
     const frame = stack[stack.length - 1]!;
     if (frame.end !== undefined) {
@@ -68,6 +72,9 @@ export function berStructureError(bytes: Uint8Array, maxDepth = 100): string | u
       continue;
     }
     const start = pos;
+    // A few bytes per element: without a cap, 16 MiB of `30 00` would become millions of parsed
+    // elements (gigabytes of heap) in whatever structure a caller walks.
+    if (++elements > maxElements) return `more than ${maxElements} elements`;
     const tag = bytes[pos++];
     if (tag === undefined || pos >= frame.limit) return `truncated element at offset ${start}`;
     if ((tag & 0x1f) === 0x1f) {
@@ -96,4 +103,50 @@ export function berStructureError(bytes: Uint8Array, maxDepth = 100): string | u
     else if (stack.length === 1) return undefined;
     else pos = end;
   }
+}
+
+/**
+ * Why `bytes` (one element) is not DER, or undefined: definite minimal lengths only, BOOLEANs 00/FF,
+ * minimal INTEGERs, and the elements of every SET in ascending order of their encodings (X.690 §11.6).
+ * For the bytes a signature covers that OpenSSL re-encodes before verifying (CMS signed attributes):
+ * accepting a non-DER encoding there would verify what OpenSSL does not, and the other way round.
+ * Iterative; `bytes` must already have passed berStructureError.
+ */
+export function derStrictError(bytes: Uint8Array): string | undefined {
+  // Ranges still to check, each with the tag of the element they are the contents of.
+  const pending: { from: number; to: number; parentTag?: number }[] = [{ from: 0, to: bytes.byteLength }];
+  while (pending.length > 0) {
+    const { from, to, parentTag } = pending.pop()!;
+    let previous: Uint8Array | undefined;
+    for (let pos = from; pos < to; ) {
+      const start = pos;
+      const tag = bytes[pos++]!;
+      if ((tag & 0x1f) === 0x1f) while ((bytes[pos++]! & 0x80) !== 0);
+      const first = bytes[pos++]!;
+      let length = first;
+      if (first === 0x80) return `indefinite length at offset ${start}`;
+      if (first > 0x80) {
+        const n = first & 0x7f;
+        if (bytes[pos] === 0) return `length with a leading zero octet at offset ${start}`;
+        length = 0;
+        for (let i = 0; i < n; i++) length = length * 256 + bytes[pos++]!;
+        if (length < 0x80) return `non-minimal length at offset ${start}`;
+      }
+      const end = pos + length;
+      if (tag === 0x01 && (length !== 1 || (bytes[pos] !== 0 && bytes[pos] !== 0xff))) return `BOOLEAN not 00 or FF at offset ${start}`;
+      if (tag === 0x02 && length > 1 && ((bytes[pos] === 0 && (bytes[pos + 1]! & 0x80) === 0) || (bytes[pos] === 0xff && (bytes[pos + 1]! & 0x80) !== 0))) {
+        return `non-minimal INTEGER at offset ${start}`;
+      }
+      // A SET's elements in ascending order of their encodings (for a [0] IMPLICIT SET, the caller
+      // passes the bytes with the tag already replaced by SET).
+      if (parentTag === 0x31) {
+        const encoding = bytes.subarray(start, end);
+        if (previous && Buffer.compare(previous, encoding) > 0) return `SET elements out of DER order at offset ${start}`;
+        previous = encoding;
+      }
+      if ((tag & 0x20) !== 0) pending.push({ from: pos, to: end, parentTag: tag });
+      pos = end;
+    }
+  }
+  return undefined;
 }

@@ -3,6 +3,7 @@
  * fields mean is checked in src/verify/cms.ts.
  */
 import { Asn1Error, type Element, TAG, children, content, context, expect, integerBytes, oid, raw, readWhole, sequence, smallInteger } from './asn1.js';
+import { derStrictError } from './der.js';
 import { type AlgorithmIdentifier, type Certificate, type Name, algorithmIdentifier, certificateFromElement, parseName } from './x509.js';
 
 export const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
@@ -106,6 +107,10 @@ function signerInfo(el: Element): SignerInfo {
     // What was signed is the DER SET OF: the same bytes with the IMPLICIT [0] tag replaced by SET.
     const signedBytes = Buffer.from(raw(a));
     signedBytes[0] = TAG.SET;
+    // OpenSSL verifies over its DER re-encoding of the attributes; so that both see the same bytes,
+    // only attributes that already are DER (definite minimal lengths, sorted SET OF) are accepted.
+    const notDer = derStrictError(signedBytes);
+    if (notDer) throw new Asn1Error(`signed attributes are not DER (${notDer})`);
     signedAttrs = { attributes: attributes(a, 'signed'), signedBytes };
   }
   const signatureAlgorithm = algorithmIdentifier(f[i++], 'SignerInfo signatureAlgorithm');

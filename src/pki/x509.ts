@@ -41,10 +41,7 @@ export interface Name {
   der: Uint8Array;
   /** Attributes in encoding order (multi-valued RDNs flattened). */
   attributes: NameAttribute[];
-  /**
-   * Comparison key: type plus value, string values trimmed, inner runs of spaces collapsed and
-   * lower-cased (the same normalisation pkijs applied, close to OpenSSL's canonical name form).
-   */
+  /** Comparison key per RDN and attribute (see canonicalValue): names are equal when their keys are. */
   key: string;
 }
 
@@ -85,24 +82,51 @@ export function algorithmIdentifier(el: Element | undefined, what: string): Algo
   return { oid: oid(parts[0], `${what} algorithm`), params: parts[1], der: raw(el!) };
 }
 
-function normalise(text: string): string {
-  return text.trim().replace(/ {2,}/g, ' ').toLowerCase();
+/** ASCII whitespace, as OpenSSL's canonical name form treats it (not NBSP or other Unicode spaces). */
+const ASCII_SPACE = /[ \t\n\v\f\r]+/g;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The comparison form of one attribute value, close to OpenSSL's canonical name encoding: string
+ * values trimmed, runs of ASCII whitespace collapsed to one space, ASCII letters lower-cased (only
+ * those: a Kelvin sign is not a "k"); anything else, an undecodable UTF8String included, by its bytes.
+ */
+function canonicalValue(value: Element, text: string | undefined): string {
+  const hex = (): string => `#${Buffer.from(raw(value)).toString('hex')}`;
+  if (text === undefined) return hex();
+  if (value.tag === TAG.UTF8_STRING) {
+    try {
+      strictUtf8.decode(content(value));
+    } catch {
+      return hex();
+    }
+  }
+  const folded = text
+    .replace(ASCII_SPACE, ' ')
+    .replace(/^ | $/g, '')
+    .replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return `'${folded}`;
 }
 
 export function parseName(el: Element | undefined, what: string): Name {
   const rdns = sequence(el, what);
   const attributes: NameAttribute[] = [];
+  const canonical: string[][][] = [];
   for (const rdn of rdns) {
     const set = sequence(rdn, `${what} RDN`, TAG.SET);
     if (set.length === 0) throw new Asn1Error(`${what} has an empty RDN`);
+    const values: string[][] = [];
     for (const atv of set) {
       const [type, value, extra] = sequence(atv, `${what} attribute`);
       if (!value || extra) throw new Asn1Error(`${what} attribute is malformed`);
-      attributes.push({ type: oid(type, `${what} attribute type`), value, text: stringValue(value) });
+      const attribute = { type: oid(type, `${what} attribute type`), value, text: stringValue(value) };
+      attributes.push(attribute);
+      values.push([attribute.type, canonicalValue(value, attribute.text)]);
     }
+    canonical.push(values);
   }
-  const key = JSON.stringify(attributes.map((a) => [a.type, a.text === undefined ? `#${Buffer.from(raw(a.value)).toString('hex')}` : `'${normalise(a.text)}`]));
-  return { der: raw(el!), attributes, key };
+  // RDN boundaries are part of the key: {CN=a + O=b} is not CN=a, O=b.
+  return { der: raw(el!), attributes, key: JSON.stringify(canonical) };
 }
 
 /** Parse one certificate; the bytes must be exactly one certificate. Throws Asn1Error. */

@@ -12,7 +12,7 @@ import { authenticodeRanges, digestRanges, readSignedCab } from '../cab/index.js
 import { VerifyError, errorMessage } from '../errors.js';
 import { Asn1Error, TAG, type Element, content, expect, integerBytes, oid, octetString, raw, readWhole, sequence, smallInteger, time } from '../pki/asn1.js';
 import { OID_EKU_CODE_SIGNING, OID_EKU_TIME_STAMPING, bytesEqual } from '../pki/certs.js';
-import { derFrame } from '../pki/der.js';
+import { berStructureError, derFrame } from '../pki/der.js';
 import { digestAlgorithmName } from '../pki/engine.js';
 import type { SignedData, SignerInfo } from '../pki/signed-data.js';
 import { type AlgorithmIdentifier, algorithmIdentifier } from '../pki/x509.js';
@@ -110,13 +110,25 @@ interface TstInfo {
 
 /** TSTInfo (RFC 3161 §2.4.2): the fields we check; the rest must be well-formed enough to skip. */
 function parseTstInfo(der: Uint8Array): TstInfo {
+  // Inside an OCTET STRING, so decodeCms's structure check never saw these bytes.
+  const structure = berStructureError(der);
+  if (structure) throw new Asn1Error(structure);
   const f = sequence(readWhole(der), 'TSTInfo');
-  smallInteger(f[0], 'TSTInfo version');
+  if (smallInteger(f[0], 'TSTInfo version') !== 1) throw new Asn1Error('TSTInfo version is not 1');
   oid(f[1], 'TSTInfo policy');
   const [alg, hashed, extra] = sequence(f[2], 'messageImprint');
   if (extra) throw new Asn1Error('messageImprint has extra fields');
   integerBytes(f[3], 'TSTInfo serialNumber');
   if (f[4]?.tag !== TAG.GENERALIZED_TIME) throw new Asn1Error('TSTInfo genTime is not a GeneralizedTime');
+  // Then only the optional fields of RFC 3161 §2.4.2, each at most once, in order: accuracy,
+  // ordering, nonce, [0] tsa, [1] extensions.
+  const optional = [TAG.SEQUENCE, TAG.BOOLEAN, TAG.INTEGER, 0xa0, 0xa1];
+  let next = 0;
+  for (const field of f.slice(5)) {
+    const at = optional.indexOf(field.tag, next);
+    if (at < 0) throw new Asn1Error(`TSTInfo has an unexpected field with tag 0x${field.tag.toString(16)}`);
+    next = at + 1;
+  }
   return {
     imprintAlgorithm: algorithmIdentifier(alg, 'messageImprint algorithm'),
     imprint: content(expect(hashed, TAG.OCTET_STRING, 'messageImprint hashedMessage')),

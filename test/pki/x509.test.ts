@@ -161,3 +161,123 @@ describe('X.509 model', () => {
     );
   }
 });
+
+describe('hostile shapes and strictness (review of the reader)', () => {
+  it('a signature of 300,000 tiny elements is refused before anything is built from it', async () => {
+    const { verifyCmsDetached } = await import('../../src/verify/cms.js');
+    const body = Buffer.alloc(300_000 * 2);
+    for (let i = 0; i < body.length; i += 2) body[i] = 0x30;
+    const bomb = Buffer.concat([Buffer.from([0x30, 0x83, (body.length >> 16) & 0xff, (body.length >> 8) & 0xff, body.length & 0xff]), body]);
+    const file = path.join(REPO_ROOT, 'fixtures', 'example', 'payload', 'nginx', 'nginx.conf');
+    await expect(verifyCmsDetached(file, bomb, { anchors: [], intermediates: [] }, 'x.p7s')).rejects.toThrow(/more than 200000 elements/);
+  });
+
+  it('sixteen look-alike CAs (same name, same key, signing each other) end the path search with a reason instead of ~10⁸ paths', async () => {
+    const { validateChain } = await import('../../src/pki/chain.js');
+    const { buildCertificate, basicConstraintsCa, cn, ecKey } = await import('../support/x509-builder.js');
+    const k = ecKey();
+    const lookAlikes = Array.from({ length: 16 }, (_, i) =>
+      parseCertificate(
+        buildCertificate({
+          subject: cn('Look Alike'),
+          issuer: cn('Look Alike'),
+          serial: 100 + i,
+          key: k.publicKey,
+          signer: k.privateKey,
+          extensions: [basicConstraintsCa()],
+        }),
+      ),
+    );
+    const leaf = parseCertificate(buildCertificate({ subject: cn('Leaf'), issuer: cn('Look Alike'), serial: 1, key: ecKey().publicKey, signer: k.privateKey }));
+    const other = ecKey();
+    const anchor = parseCertificate(
+      buildCertificate({
+        subject: cn('Real Root'),
+        issuer: cn('Real Root'),
+        serial: 7,
+        key: other.publicKey,
+        signer: other.privateKey,
+        extensions: [basicConstraintsCa()],
+      }),
+    );
+    expect(() => validateChain({ leaf, intermediates: lookAlikes, anchors: [anchor], at: new Date('2030-01-01') })).toThrow(/path search gave up after/);
+  });
+
+  it('keyUsage bits in the padding of the last octet grant nothing (as OpenSSL reads them)', async () => {
+    const { keyUsageBit } = await import('../../src/pki/certs.js');
+    const { buildCertificate, cn, ecKey, keyUsageRaw } = await import('../support/x509-builder.js');
+    const k = ecKey();
+    const make = (contents: number[]) =>
+      parseCertificate(
+        buildCertificate({ subject: cn('KU'), issuer: cn('KU'), serial: 1, key: k.publicKey, signer: k.privateKey, extensions: [keyUsageRaw(contents)] }),
+      );
+    // 06 04: six unused bits, so only digitalSignature and nonRepudiation are encoded; 0x04 (keyCertSign) is padding.
+    const padded = make([0x06, 0x04]);
+    expect(keyUsageBit(padded, 5)).toBe(false);
+    expect(new crypto.X509Certificate(padded.der).ca).toBe(false);
+    const real = make([0x02, 0x04]);
+    expect(keyUsageBit(real, 5)).toBe(true);
+  });
+
+  it('a CA whose subjectKeyIdentifier does not parse is refused on a path, not read as having none', async () => {
+    const { validateChain } = await import('../../src/pki/chain.js');
+    const { buildCertificate, basicConstraintsCa, cn, ecKey } = await import('../support/x509-builder.js');
+    const root = ecKey();
+    const badSki = { oid: '2.5.29.14', value: Buffer.from([0x04, 0x05, 0x01]) };
+    const anchor = parseCertificate(
+      buildCertificate({
+        subject: cn('Root'),
+        issuer: cn('Root'),
+        serial: 1,
+        key: root.publicKey,
+        signer: root.privateKey,
+        extensions: [basicConstraintsCa(), badSki],
+      }),
+    );
+    const leaf = parseCertificate(buildCertificate({ subject: cn('Leaf'), issuer: cn('Root'), serial: 2, key: ecKey().publicKey, signer: root.privateKey }));
+    expect(() => validateChain({ leaf, intermediates: [], anchors: [anchor], at: new Date('2030-01-01') })).toThrow(/malformed subjectKeyIdentifier extension/);
+  });
+
+  it('names: RDN boundaries count, only ASCII case folds, undecodable UTF-8 compares by its bytes', async () => {
+    const { parseName } = await import('../../src/pki/x509.js');
+    const { name } = await import('../support/x509-builder.js');
+    const parse = (rdns: [string, string][][]) => parseName(readWhole(name(rdns)), 'n');
+    expect(
+      namesEqual(
+        parse([
+          [
+            ['2.5.4.3', 'a'],
+            ['2.5.4.10', 'b'],
+          ],
+        ]),
+        parse([[['2.5.4.3', 'a']], [['2.5.4.10', 'b']]]),
+      ),
+    ).toBe(false);
+    expect(namesEqual(parse([[['2.5.4.3', '\u212A']]]), parse([[['2.5.4.3', 'k']]]))).toBe(false);
+    expect(namesEqual(parse([[['2.5.4.3', ' Mixed\tCase  Name ']]]), parse([[['2.5.4.3', 'mixed case name']]]))).toBe(true);
+    const raw = (b: number) =>
+      parseName(readWhole(encode(TAG.SEQUENCE, encode(TAG.SET, encode(TAG.SEQUENCE, encodeOid('2.5.4.3'), encode(TAG.UTF8_STRING, Buffer.from([b])))))), 'n');
+    expect(namesEqual(raw(0xff), raw(0xfe))).toBe(false);
+    expect(namesEqual(raw(0xff), raw(0xff))).toBe(true);
+  });
+
+  it('derStrictError: what OpenSSL would re-encode differently is refused', async () => {
+    const { derStrictError } = await import('../../src/pki/der.js');
+    const set = (...els: Buffer[]) => encode(TAG.SET, ...els);
+    const a = encode(TAG.SEQUENCE, encodeOid('1.2.3'));
+    const b = encode(TAG.SEQUENCE, encodeOid('1.2.4'));
+    expect(derStrictError(set(a, b))).toBeUndefined();
+    expect(derStrictError(set(b, a))).toMatch(/out of DER order/);
+    expect(derStrictError(Buffer.from([0x31, 0x81, 0x03, 0x02, 0x01, 0x00]))).toMatch(/non-minimal length/);
+    expect(derStrictError(Buffer.from([0x30, 0x03, 0x01, 0x01, 0x01]))).toMatch(/BOOLEAN/);
+    expect(derStrictError(Buffer.from([0x30, 0x04, 0x02, 0x02, 0x00, 0x01]))).toMatch(/non-minimal INTEGER/);
+    expect(derStrictError(Buffer.from([0x30, 0x80, 0x05, 0x00, 0x00, 0x00]))).toMatch(/indefinite/);
+  });
+
+  it('the encoders refuse what they cannot encode', () => {
+    expect(() => encodeInteger(-5)).toThrow();
+    expect(() => encodeInteger(1.5)).toThrow();
+    expect(() => encodeOid('3.1')).toThrow();
+    expect(() => encodeOid('1.40')).toThrow();
+  });
+});
