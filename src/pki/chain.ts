@@ -48,6 +48,7 @@ const MAX_SIGNATURE_CHECKS = 256;
 /** Partial paths one search may extend (see MAX_SIGNATURE_CHECKS). */
 const MAX_SEARCH_STEPS = 4096;
 
+const OID_NAME_CONSTRAINTS = '2.5.29.30';
 /** Extensions whose semantics we either enforce or that do not restrict a path under purpose "any". */
 const UNDERSTOOD_CRITICAL = new Set([
   '2.5.29.14', // subjectKeyIdentifier
@@ -123,6 +124,11 @@ function checkPath(path: Certificate[], at: Date, signed: SignedBy): string | un
     const malformed = malformedExtension(cert);
     if (malformed) return `certificate ${q(cert)} has a malformed ${malformed} extension`;
     // An unknown critical extension is a restriction we cannot honour: refuse rather than ignore it.
+    // nameConstraints likewise, critical or not: OpenSSL enforces even a (non-conforming) non-critical
+    // one, so ignoring it would accept a subordinate CA's certificate for names it may not issue.
+    if (cert.extensions.some((e) => e.oid === OID_NAME_CONSTRAINTS)) {
+      return `certificate ${q(cert)} carries nameConstraints, which this verifier does not evaluate (refused, not ignored)`;
+    }
     for (const ext of cert.extensions) {
       if (ext.critical && !UNDERSTOOD_CRITICAL.has(ext.oid)) {
         return `certificate ${q(cert)} has an unsupported critical extension ${ext.oid}`;

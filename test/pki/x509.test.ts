@@ -281,3 +281,29 @@ describe('hostile shapes and strictness (review of the reader)', () => {
     expect(() => encodeOid('1.40')).toThrow();
   });
 });
+
+describe('name constraints', () => {
+  it('a CA with nameConstraints, critical or not, is refused rather than its constraints ignored', async () => {
+    const { validateChain } = await import('../../src/pki/chain.js');
+    const { buildCertificate, basicConstraintsCa, cn, ecKey } = await import('../support/x509-builder.js');
+    const root = ecKey();
+    // permittedSubtrees: rfc822Name "example.org"
+    const constraints = encode(TAG.SEQUENCE, encode(0xa0, encode(TAG.SEQUENCE, encode(0x81, Buffer.from('example.org')))));
+    for (const critical of [true, false]) {
+      const anchor = parseCertificate(
+        buildCertificate({
+          subject: cn('Constrained Root'),
+          issuer: cn('Constrained Root'),
+          serial: 1,
+          key: root.publicKey,
+          signer: root.privateKey,
+          extensions: [basicConstraintsCa(), { oid: '2.5.29.30', critical, value: constraints }],
+        }),
+      );
+      const leaf = parseCertificate(
+        buildCertificate({ subject: cn('Leaf'), issuer: cn('Constrained Root'), serial: 2, key: ecKey().publicKey, signer: root.privateKey }),
+      );
+      expect(() => validateChain({ leaf, intermediates: [], anchors: [anchor], at: new Date('2030-01-01') })).toThrow(/carries nameConstraints/);
+    }
+  });
+});
