@@ -135,12 +135,71 @@ function certBag({ certificate, friendlyName }: TrustStoreEntry): Chunks {
   const parsed = derFrame(certificate);
   if (!parsed || parsed.total !== certificate.byteLength || certificate[0] !== 0x30)
     throw new VerifyError(`certificate "${friendlyName}" is not one DER element`);
-  const bmp = Buffer.alloc(friendlyName.length * 2);
-  for (let i = 0; i < friendlyName.length; i++) bmp.writeUInt16BE(friendlyName.charCodeAt(i), i * 2);
-  const friendlyNameAttribute = tlv(0x30, FRIENDLY_NAME_OID, tlv(0x31, tlv(0x1e, bmp)));
-  // Chunks, not one buffer: the certificate is referenced here and copied once, into the plaintext.
-  const bag = node(0x30, X509_CERTIFICATE_OID, node(0xa0, node(0x04, certificate)));
-  return node(0x30, CERT_BAG_OID, node(0xa0, bag), tlv(0x31, friendlyNameAttribute, TRUSTED_KEY_USAGE_ATTRIBUTE));
+  // Three chunks per bag — the headers before the certificate, the certificate itself (referenced, so
+  // it is copied once, into the plaintext), the attributes after it — instead of a dozen small
+  // buffers and arrays: for 2,198 bags those allocations were most of the encoder's time.
+  const nameBytes = friendlyName.length * 2;
+  const bmpString = headerLength(nameBytes) + nameBytes;
+  const nameSet = headerLength(bmpString) + bmpString;
+  const nameAttr = FRIENDLY_NAME_OID.length + nameSet;
+  const attrs = headerLength(nameAttr) + nameAttr + TRUSTED_KEY_USAGE_ATTRIBUTE.length;
+  const suffix = Buffer.allocUnsafe(headerLength(attrs) + attrs);
+  let at = writeHeader(suffix, 0, 0x31, attrs);
+  at = writeHeader(suffix, at, 0x30, nameAttr);
+  at += FRIENDLY_NAME_OID.copy(suffix, at);
+  at = writeHeader(suffix, at, 0x31, bmpString);
+  at = writeHeader(suffix, at, 0x1e, nameBytes);
+  for (let i = 0; i < friendlyName.length; i++) at = suffix.writeUInt16BE(friendlyName.charCodeAt(i), at);
+  at += TRUSTED_KEY_USAGE_ATTRIBUTE.copy(suffix, at);
+  if (at !== suffix.length) throw new Error('certBag: attribute sizes disagree');
+
+  // Sizes of whole elements, innermost first: OCTET STRING cert, [0] of it, the CertBag SEQUENCE.
+  const octets = headerLength(certificate.length) + certificate.length;
+  const explicitCert = headerLength(octets) + octets;
+  const bagValue = X509_CERTIFICATE_OID.length + explicitCert;
+  const bagSeq = headerLength(bagValue) + bagValue;
+  const safeBag = CERT_BAG_OID.length + headerLength(bagSeq) + bagSeq + suffix.length;
+  const prefix = Buffer.allocUnsafe(
+    headerLength(safeBag) +
+      CERT_BAG_OID.length +
+      headerLength(bagSeq) +
+      headerLength(bagValue) +
+      X509_CERTIFICATE_OID.length +
+      headerLength(octets) +
+      headerLength(certificate.length),
+  );
+  at = writeHeader(prefix, 0, 0x30, safeBag);
+  at += CERT_BAG_OID.copy(prefix, at);
+  at = writeHeader(prefix, at, 0xa0, bagSeq);
+  at = writeHeader(prefix, at, 0x30, bagValue);
+  at += X509_CERTIFICATE_OID.copy(prefix, at);
+  at = writeHeader(prefix, at, 0xa0, octets);
+  at = writeHeader(prefix, at, 0x04, certificate.length);
+  if (at !== prefix.length) throw new Error('certBag: header sizes disagree');
+  return [prefix, certificate, suffix];
+}
+
+/** Bytes of a DER length field for `length`. */
+function lengthOfLength(length: number): number {
+  let n = 1;
+  if (length >= 0x80) for (let v = length; v > 0; v = Math.floor(v / 256)) n++;
+  return n;
+}
+
+/** Bytes of a one-byte tag plus the length field. */
+const headerLength = (length: number): number => 1 + lengthOfLength(length);
+
+/** Writes tag and length at `at`; returns the offset after them. */
+function writeHeader(buf: Buffer, at: number, tag: number, length: number): number {
+  buf[at++] = tag;
+  if (length < 0x80) {
+    buf[at++] = length;
+    return at;
+  }
+  const n = lengthOfLength(length) - 1;
+  buf[at++] = 0x80 | n;
+  for (let i = n - 1; i >= 0; i--) buf[at++] = Math.floor(length / 256 ** i) & 0xff;
+  return at;
 }
 
 function checkEntries(entries: TrustStoreEntry[]): void {
