@@ -5,27 +5,15 @@
  */
 import crypto from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readCabinet } from '../../src/cab/index.js';
 import { Asn1Error, TAG, children, encode, encodeInteger, encodeOid, octetString, oid, readElement, readWhole, time } from '../../src/pki/asn1.js';
 import { allowsExtendedKeyUsage, basicConstraints, loadCertificates, namesEqual, parseCertificate } from '../../src/pki/certs.js';
 import { REPO_ROOT } from '../support/cli.js';
+import { cabinetCertificates } from '../support/cab-certs.js';
 
 const realworld = process.env.ZETA_REALWORLD_DIR ?? path.resolve(import.meta.dirname, '../../../shared/realworld');
 const CABS = ['gematik-test/TrustedTpm.cab', 'tpm-cab/TrustedTpm-10232021.cab'].map((c) => path.join(realworld, c));
-
-async function cabinetCertificates(cab: string): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for (const { data } of readCabinet(await readFile(cab))) {
-    const text = data.toString('latin1');
-    if (text.includes('-----BEGIN CERTIFICATE-----')) {
-      for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIFICATE-----/g)) out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
-    } else if (data[0] === 0x30) out.push(data);
-  }
-  return out;
-}
 
 const utc = (s: string) => encode(TAG.UTC_TIME, Buffer.from(s, 'latin1'));
 const gen = (s: string) => encode(TAG.GENERALIZED_TIME, Buffer.from(s, 'latin1'));

@@ -7,11 +7,10 @@
  */
 import crypto from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readCabinet } from '../../src/cab/index.js';
 import { quickSubject } from '../../src/process/tpm-cert.js';
+import { cabinetCertificates } from '../support/cab-certs.js';
 
 const realworld = process.env.ZETA_REALWORLD_DIR ?? path.resolve(import.meta.dirname, '../../../shared/realworld');
 const CABS = ['gematik-test/TrustedTpm.cab', 'tpm-cab/TrustedTpm-10232021.cab'].map((c) => path.join(realworld, c));
@@ -25,17 +24,6 @@ function openssl(der: Uint8Array): string | undefined {
 }
 
 /** DER certificates of a cabinet (PEM members decoded). */
-async function certificates(cab: string): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for (const { data } of readCabinet(await readFile(cab))) {
-    const text = data.toString('latin1');
-    if (text.includes('-----BEGIN CERTIFICATE-----')) {
-      for (const m of text.matchAll(/-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIFICATE-----/g)) out.push(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
-    } else if (data[0] === 0x30) out.push(data);
-  }
-  return out;
-}
-
 /** xorshift32: a seeded sequence, so a failing mutant can be found again. */
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -52,7 +40,7 @@ function rng(seed: number): () => number {
 describe('TPM certificate fast path vs OpenSSL', () => {
   for (const cab of CABS) {
     it.skipIf(!existsSync(cab))(`${path.basename(cab)}: same verdict and subject as OpenSSL wherever it answers, and it answers for most`, async () => {
-      const ders = await certificates(cab);
+      const ders = await cabinetCertificates(cab);
       let answered = 0;
       for (const der of ders) {
         const fast = quickSubject(der);
@@ -67,7 +55,7 @@ describe('TPM certificate fast path vs OpenSSL', () => {
   }
 
   it.skipIf(!existsSync(CABS[0]!))('never accepts a mutated certificate that OpenSSL refuses or prints differently', async () => {
-    const ders = (await certificates(CABS[0]!)).filter((d) => quickSubject(d) !== undefined);
+    const ders = (await cabinetCertificates(CABS[0]!)).filter((d) => quickSubject(d) !== undefined);
     const next = rng(0x5eed17);
     let checked = 0;
     let refusedByBoth = 0;

@@ -6,6 +6,7 @@ import { SourceError } from '../../src/errors.js';
 import { parseSourceReference, resolveSource, unpackSource } from '../../src/source/index.js';
 import type { ResolvedSource } from '../../src/source/types.js';
 import { listTree, tempDir, writeFiles } from './helpers.js';
+import { rejection } from '../support/errors.js';
 
 let tmp: string;
 let src: string;
@@ -27,11 +28,7 @@ afterEach(async () => {
 const resolve = (p = src): Promise<ResolvedSource> => resolveSource(parseSourceReference(`dir:${p}`));
 
 async function sourceError(p: Promise<unknown>): Promise<Error> {
-  const err = await p.then(
-    () => new Error('expected a SourceError'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SourceError);
+  const err = await rejection(p, SourceError);
   return err as Error;
 }
 

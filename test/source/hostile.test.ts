@@ -10,6 +10,7 @@ import { SourceError } from '../../src/errors.js';
 import { parseSourceReference, resolveSource, unpackSource } from '../../src/source/index.js';
 import type { UnpackLimits, UnpackResult } from '../../src/source/types.js';
 import { listTree, packTar, singleImageLayout, tarDir, tempDir, type PackEntry } from './helpers.js';
+import { rejection } from '../support/errors.js';
 
 let tmp: string;
 let staging: string;
@@ -39,11 +40,7 @@ async function unpackEntries(...layers: PackEntry[][]): Promise<UnpackResult> {
 }
 
 async function expectRefused(p: Promise<unknown>, re: RegExp): Promise<void> {
-  const err = await p.then(
-    () => new Error('expected a SourceError'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SourceError);
+  const err = await rejection(p, SourceError);
   expect((err as Error).message).toMatch(/^layer sha256:[0-9a-f]{64}: |^image sha256:/);
   expect((err as Error).message).toMatch(re);
   // The canary: nothing was created, changed or removed next to the staging directory.

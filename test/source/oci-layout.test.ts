@@ -5,6 +5,7 @@ import { SourceError } from '../../src/errors.js';
 import { parseSourceReference, resolveSource, unpackSource } from '../../src/source/index.js';
 import type { ResolvedSource } from '../../src/source/types.js';
 import { LayoutBuilder, listTree, packTar, singleImageLayout, tarDir, tempDir, writeFiles } from './helpers.js';
+import { rejection } from '../support/errors.js';
 
 let tmp: string;
 beforeEach(async () => {
@@ -19,11 +20,7 @@ async function resolveRef(ref: string): Promise<ResolvedSource> {
 }
 
 async function expectSourceError(p: Promise<unknown>, re: RegExp): Promise<SourceError> {
-  const err = await p.then(
-    () => new Error('expected a SourceError'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SourceError);
+  const err = await rejection(p, SourceError);
   expect((err as Error).message).toMatch(re);
   expect((err as Error).message).not.toContain('\n');
   return err as SourceError;

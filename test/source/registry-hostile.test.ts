@@ -6,7 +6,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SourceError } from '../../src/errors.js';
 import { parseSourceReference, resolveSource, unpackSource } from '../../src/source/index.js';
 import { MAX_JSON_BLOB_BYTES } from '../../src/source/blobs.js';
 import { REPO_ROOT } from '../support/cli.js';
@@ -16,6 +15,7 @@ import { parseImageReference } from '../../src/source/registry/reference.js';
 import { OCI_MANIFEST, digestOf } from '../support/oci-push.js';
 import { pushLayout, startRegistry, type TestRegistry } from '../support/registry.js';
 import { useTempDirs } from '../support/tmp.js';
+import { sourceFailure } from '../support/errors.js';
 
 const tempDir = useTempDirs();
 const LAYOUT = path.join(REPO_ROOT, 'fixtures', 'example', 'oci');
@@ -31,16 +31,6 @@ beforeEach(async () => {
 afterAll(() => registry?.stop());
 
 const options = () => ({ registry: { insecureHosts: [registry.host] } });
-
-async function failure(p: Promise<unknown>): Promise<SourceError> {
-  const err = await p.then(
-    () => new Error('expected a SourceError'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SourceError);
-  expect((err as SourceError).exitCode).toBe(4);
-  return err as SourceError;
-}
 
 describe('hostile registry content', () => {
   it('refuses a manifest over the size cap, announced or streamed without a length', async () => {
@@ -77,13 +67,13 @@ describe('hostile registry content', () => {
     const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
       const opts = { registry: { insecureHosts: [host], transport: { attempts: 1 } } };
-      const announced = await failure(
+      const announced = await sourceFailure(
         resolveSource(parseSourceReference(`${host}/evil/image@${digest}`), opts).then((r) => unpackSource(r, path.join(tmpBase, 'a'), {}, { ...opts })),
       );
       expect(announced.message).toBe(`manifest ${digest} is ${manifest.length} bytes, over the cap of ${MAX_JSON_BLOB_BYTES}`);
       sent = 0;
       const client = new RegistryClient(parseImageReference(`${host}/evil/image:streamed`), { insecure: true });
-      const streamed = await failure(client.getManifest('streamed'));
+      const streamed = await sourceFailure(client.getManifest('streamed'));
       expect(streamed.message).toBe(`manifest streamed is over the cap of ${MAX_JSON_BLOB_BYTES} bytes`);
       // Reading stopped at the cap instead of buffering everything the server offered.
       expect(sent).toBeLessThan(64 * 1024 * 1024);
@@ -110,7 +100,7 @@ describe('hostile registry content', () => {
     const bytes = await fs.readFile(largest.file);
     for (let i = bytes.length - 40; i < bytes.length - 20; i++) bytes[i] = bytes[i]! ^ 0xff;
     await fs.writeFile(largest.file, bytes);
-    const err = await failure(unpackSource(resolved, staging, {}, options()));
+    const err = await sourceFailure(unpackSource(resolved, staging, {}, options()));
     expect(err.message).toMatch(new RegExp(`^layer sha256:${largest.hex}: `));
     // Depending on where the flipped bytes land, gunzip or the digest notices first; both stop the unpack.
     expect(err.message).toMatch(/blob digest mismatch|cannot decompress|corrupt tar|does not match the config's diff_id/);

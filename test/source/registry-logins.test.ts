@@ -10,12 +10,13 @@ import { createServer, request, type Server } from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, SourceError } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
 import { parseSourceReference, resolveSource, unpackSource, type SourceOptions } from '../../src/source/index.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { requireProgram } from '../support/programs.js';
 import { makeLoopbackTls, makeTestCa, pushLayout, startRegistry, type TestRegistry } from '../support/registry.js';
 import { useTempDirs } from '../support/tmp.js';
+import { sourceFailure } from '../support/errors.js';
 
 const tempDir = useTempDirs();
 /** Directories that live as long as a describe block (useTempDirs removes its own after each test). */
@@ -30,16 +31,6 @@ afterAll(async () => {
 });
 const LAYOUT = path.join(REPO_ROOT, 'fixtures', 'example', 'oci');
 const creds = { username: 'robot', password: 'tls-htpasswd-secret' };
-
-async function failure(p: Promise<unknown>): Promise<SourceError> {
-  const err = await p.then(
-    () => new Error('expected a SourceError'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SourceError);
-  expect((err as SourceError).exitCode).toBe(4);
-  return err as SourceError;
-}
 
 describe('logins against a TLS registry with htpasswd', () => {
   let registry: TestRegistry;
@@ -101,7 +92,7 @@ describe('logins against a TLS registry with htpasswd', () => {
     await mkdir(path.join(dir, 'docker'));
     await writeFile(path.join(dir, 'docker', 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: b64('robot:wrong-password-xyz') } } }));
     expect(await pull(options({ REGISTRY_AUTH_FILE: path.join(dir, 'good.json'), DOCKER_CONFIG: path.join(dir, 'docker') }))).toBeGreaterThan(3);
-    const err = await failure(pull(options({ DOCKER_CONFIG: path.join(dir, 'docker') })));
+    const err = await sourceFailure(pull(options({ DOCKER_CONFIG: path.join(dir, 'docker') })));
     expect(err.message).toMatch(new RegExp(`denied as user 'robot' \\(credentials from ${path.join(dir, 'docker', 'config.json')}\\)`));
     expect(`${err.message} ${err.hint}`).not.toContain('wrong-password-xyz');
     // ~/.docker/config.json when DOCKER_CONFIG is unset.
@@ -143,39 +134,39 @@ describe('logins against a TLS registry with htpasswd', () => {
     });
 
     it('a helper without credentials means none: the registry then asks, and the hint names flags and files', async () => {
-      const err = await failure(pull(await withConfig({ credsStore: 'zpnone' })));
+      const err = await sourceFailure(pull(await withConfig({ credsStore: 'zpnone' })));
       expect(err.message).toMatch(/requires credentials, and no login for 127\.0\.0\.1:\d+ was found/);
       expect(err.hint).toMatch(/--registry-auth-file FILE.*REGISTRY_AUTH_FILE.*containers\/auth\.json.*~\/\.docker\/config\.json/);
     });
 
     it('a failing, missing or hanging helper is exit 4 naming it, its output never shown', async () => {
-      const failed = await failure(pull(await withConfig({ credHelpers: { [registry.host]: 'zpfail' } })));
+      const failed = await sourceFailure(pull(await withConfig({ credHelpers: { [registry.host]: 'zpfail' } })));
       expect(failed.message).toMatch(/credential helper docker-credential-zpfail \(named in .*config\.json\) failed for 127\.0\.0\.1:\d+ \(exit 2\)/);
       expect(`${failed.message} ${failed.hint}`).not.toMatch(/LEAKED|boom/);
-      const missing = await failure(pull(await withConfig({ credsStore: 'zpmissing' })));
+      const missing = await sourceFailure(pull(await withConfig({ credsStore: 'zpmissing' })));
       expect(missing.message).toMatch(/credential helper docker-credential-zpmissing .* is not installed/);
       expect(missing.hint).toMatch(/install docker-credential-zpmissing on PATH/);
-      const slow = await failure(pull(await withConfig({ credsStore: 'zpslow' })));
+      const slow = await sourceFailure(pull(await withConfig({ credsStore: 'zpslow' })));
       expect(slow.message).toMatch(/docker-credential-zpslow .* did not answer within 1000 ms/);
-      const bad = await failure(pull(await withConfig({ credsStore: '../../bin/sh' })));
+      const bad = await sourceFailure(pull(await withConfig({ credsStore: '../../bin/sh' })));
       expect(bad.message).toMatch(/credential helper name '\.\.\/\.\.\/bin\/sh' .* is not valid/);
     });
   });
 
   it('TLS hints: no CA versus a CA that does not match, naming the issuer; TLS named insecure', async () => {
-    const none = await failure(resolveSource(parseSourceReference(ref), { registry: { credentials: creds, transport: { attempts: 1 } } }));
+    const none = await sourceFailure(resolveSource(parseSourceReference(ref), { registry: { credentials: creds, transport: { attempts: 1 } } }));
     expect(none.hint).toBe(
       "no CA given for the registry's certificate (issuer CN=Login Test Registry CA): pass it with --registry-ca FILE (PROVISIONING_CONTAINER_REGISTRY_CA_FILE)",
     );
     const other = await tempDir();
     await makeTestCa(other, 'Some Other CA');
-    const wrong = await failure(
+    const wrong = await sourceFailure(
       resolveSource(parseSourceReference(ref), { registry: { credentials: creds, transport: { attempts: 1, caFile: path.join(other, 'ca.pem') } } }),
     );
     expect(wrong.hint).toBe(
       `the CA in --registry-ca ${path.join(other, 'ca.pem')} does not match the registry's certificate (issuer CN=Login Test Registry CA): pass the CA that issued it`,
     );
-    const insecure = await failure(
+    const insecure = await sourceFailure(
       resolveSource(parseSourceReference(ref), { registry: { credentials: creds, insecureHosts: [registry.host], transport: { attempts: 1 } } }),
     );
     expect(insecure.message).toMatch(/speaks TLS, but it is named in --insecure-registry/);
@@ -217,7 +208,7 @@ describe('plain HTTP, User-Agent and IPv6 literals', () => {
   });
 
   it('a plain-HTTP registry reached over https gets the --insecure-registry hint', async () => {
-    const err = await failure(resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { transport: { attempts: 1 } } }));
+    const err = await sourceFailure(resolveSource(parseSourceReference(`${registry.host}/zeta/provisioning:v1`), { registry: { transport: { attempts: 1 } } }));
     expect(err.hint).toBe(
       `the registry answers plain HTTP, not TLS: if that is intended, pass --insecure-registry ${registry.host} (ZETA_PROVISION_INSECURE_REGISTRY)`,
     );

@@ -7,11 +7,11 @@ import { execa } from 'execa';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SourceError } from '../../src/errors.js';
 import { DEFAULT_UNPACK_LIMITS, parseSourceReference, resolveSource, STAGING_HEADROOM_MIB, unpackSource } from '../../src/source/index.js';
 import type { UnpackLimits, UnpackResult } from '../../src/source/types.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { packTar, singleImageLayout, tempDir, type PackEntry } from './helpers.js';
+import { sourceFailure } from '../support/errors.js';
 
 let tmp: string;
 let n = 0;
@@ -26,16 +26,6 @@ async function unpack(entries: PackEntry[], staging: string, limits?: Partial<Un
   const dir = path.join(tmp, `layout${n++}`);
   await singleImageLayout(dir, { layers: [{ tar: await packTar(entries) }] });
   return unpackSource(await resolveSource(parseSourceReference(`oci-layout:${dir}`)), staging, limits);
-}
-
-async function refusal(p: Promise<unknown>): Promise<SourceError> {
-  const err = await p.then(
-    () => new Error('expected a SourceError'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SourceError);
-  expect((err as SourceError).exitCode).toBe(4);
-  return err as SourceError;
 }
 
 describe('deep trees', () => {
@@ -56,12 +46,12 @@ describe('deep trees', () => {
     const name = `${'d/'.repeat(2000)}f`;
     const r = await unpack([{ name, content: 'x' }], path.join(tmp, 'staging'));
     expect(r.files).toBe(1);
-    const err = await refusal(unpack([{ name: 'a/b/c/f', content: 'x' }], path.join(tmp, 'staging2'), { maxEntries: 3 }));
+    const err = await sourceFailure(unpack([{ name: 'a/b/c/f', content: 'x' }], path.join(tmp, 'staging2'), { maxEntries: 3 }));
     expect(err.message).toMatch(/more than 3 entries in the image \(entry cap\)/);
   });
 
   it('refuses a name the kernel could not create, before creating anything for it', async () => {
-    const err = await refusal(unpack([{ name: `${'d/'.repeat(2040)}f`, content: 'x' }], path.join(tmp, 'staging')));
+    const err = await sourceFailure(unpack([{ name: `${'d/'.repeat(2040)}f`, content: 'x' }], path.join(tmp, 'staging')));
     expect(err.message).toMatch(/path longer than the system limit of 4096 bytes/);
     expect(await fs.readdir(path.join(tmp, 'staging'))).toEqual([]);
   });
@@ -76,7 +66,7 @@ describe('staging space', () => {
     try {
       const staging = path.join(mnt, 'staging');
       const zeros = Buffer.alloc(600 * 1024);
-      const err = await refusal(
+      const err = await sourceFailure(
         unpack(
           [
             { name: 'a', content: zeros },
@@ -100,7 +90,7 @@ describe('staging space', () => {
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=16', 'tmpfs', mnt]);
     try {
       const entries = Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, content: '' }));
-      const err = await refusal(unpack(entries, path.join(mnt, 'staging')));
+      const err = await sourceFailure(unpack(entries, path.join(mnt, 'staging')));
       expect(err.message).toBe(`staging area full: no free inodes left in ${path.join(mnt, 'staging')}`);
     } finally {
       await execa('umount', [mnt]);
