@@ -1,30 +1,18 @@
 // npm run bench: the example payload through zeta-provision vs what the shell CronJob does
 // (openssl cms -verify per signed file, cp -r into the volume, kubectl create configmap per target).
 // Reports wall-time ratios and peak RSS, writes bench/results/latest.json. Not a timed test.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, timed } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const example = path.join(root, 'fixtures', 'example');
 const runs = Number(process.env.BENCH_RUNS ?? 7);
 
-/** Run a command under GNU time; returns wall ms and peak RSS KiB. */
-function measure(cmd, args, opts = {}) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', ...opts });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  const rss = Number(r.stderr.trim().split('\n').pop());
-  return { ms, rssKiB: rss };
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
+const measure = (cmd, args, opts = {}) => timed(cmd, args, opts);
 
 function series(name, fn) {
   const samples = [];

@@ -3,12 +3,12 @@
 // and, when BASE_DIR is given (another checkout with its own npm ci + build), with that build's bin/,
 // so a change is measured as an A/B under the same load. Medians of BENCH_RUNS; peak RSS by GNU time.
 // Writes bench/results/startup.json. Not a timed test.
-import { spawnSync } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, timed } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const base = process.argv[2] ? path.resolve(process.argv[2]) : undefined;
@@ -17,14 +17,7 @@ const realworld = process.env.ZETA_REALWORLD_DIR ?? path.resolve(root, '..', 'sh
 const cab = path.join(realworld, 'gematik-popp', 'TrustedTpm.cab');
 if (!existsSync(cab)) throw new Error(`${cab} is missing (set ZETA_REALWORLD_DIR)`);
 
-function measure(cmd, args, okStatus = 0) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8' });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== okStatus) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  return { ms, rssKiB: Number(r.stderr.trim().split('\n').pop()) };
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const measure = (cmd, args, okStatus = 0) => timed(cmd, args, { check: (r) => r.status === okStatus });
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'zp-bench-startup-'));
 try {

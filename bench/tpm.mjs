@@ -4,11 +4,11 @@
 // Usage: npm run build && node bench/tpm.mjs   (env: ZETA_REALWORLD_DIR, BENCH_RUNS, BENCH_SHELL_RUNS)
 // Reports median wall times and peak RSS (GNU time %M), and the memory the cabinet reader needs beyond
 // the cabinet itself. Writes bench/results/tpm.json. Not a timed test.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, timed } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const realworld = process.env.ZETA_REALWORLD_DIR ?? path.resolve(root, '..', 'shared', 'realworld');
@@ -19,15 +19,7 @@ if (!existsSync(cab)) throw new Error(`${cab} is missing (set ZETA_REALWORLD_DIR
 if (!existsSync(path.join(root, 'dist', 'process', 'tpm.js'))) throw new Error('dist/ is missing: npm run build first');
 
 /** Run a command under GNU time; returns wall ms, peak RSS KiB and stdout. */
-function measure(cmd, args, opts = {}) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return { ms, rssKiB: Number(r.stderr.trim().split('\n').pop()), stdout: r.stdout };
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const measure = (cmd, args, opts = {}) => timed(cmd, args, opts);
 
 function series(name, n, fn) {
   const samples = [];

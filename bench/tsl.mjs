@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median, timed } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
@@ -43,14 +44,7 @@ for (const [p, pkg] of [
   if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) throw new Error(`${p} is needed: apt-get install ${pkg}`);
 }
 
-function measure(cmd, args) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { encoding: 'utf8' });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  const [rss, user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
-  return { ms, rssKiB: rss, cpuMs: (user + sys) * 1000, status: r.status, stdout: r.stdout };
-}
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const measure = (cmd, args) => timed(cmd, args, { check: () => true });
 const r1 = (x) => +x.toFixed(1);
 
 const results = {

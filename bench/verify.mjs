@@ -10,6 +10,7 @@ import { randomFillSync } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median, timed } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
@@ -42,16 +43,11 @@ const realworld = process.env.ZETA_REALWORLD_DIR ?? path.resolve(root, '..', 'sh
 
 /** Run a command under GNU time; wall ms and peak RSS (KiB). */
 function measure(cmd, args, check = (r) => r.status === 0) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (!check(r)) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stdout}${r.stderr}`);
+  const { ms, rssKiB, stdout } = timed(cmd, args, { check });
   // Our child prints the time of the verification call itself (without Node start-up and module load).
-  const callMs = Number(r.stdout.trim().split('\n').pop());
-  return { ms, rssKiB: Number(r.stderr.trim().split('\n').pop()), ...(Number.isFinite(callMs) && r.stdout.trim() ? { callMs } : {}) };
+  const callMs = Number(stdout.trim().split('\n').pop());
+  return { ms, rssKiB, ...(Number.isFinite(callMs) && stdout.trim() ? { callMs } : {}) };
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Alternate the two sides run by run, so drift in machine load hits both alike. */
 function compare(name, ours, peer) {
