@@ -46,8 +46,8 @@ function readSmallFile(file: string): Buffer | undefined {
   try {
     const size = fstatSync(fd).size;
     if (size > CHUNK_BYTES) return undefined;
-    // Read to EOF, not to `size`: a file that grows meanwhile is read as it is, up to the cap.
-    const buf = Buffer.allocUnsafe(CHUNK_BYTES + 1);
+    // One byte more than fstat says: a file that grew meanwhile fills it and is streamed instead.
+    const buf = Buffer.allocUnsafe(size + 1);
     let total = 0;
     for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, total, buf.length - total, null)) {
       total += n;
