@@ -4,11 +4,11 @@
  * warning and the final error are also log lines on stderr — JSON lines when stderr is not a terminal
  * (a pod), so a collector can parse the log line by line, whatever the report format.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, type ParsedCommand } from './cli/index.js';
 import type { OutputFormat } from './config/index.js';
-import { PACKAGE_ROOT } from './config/package-root.js';
+import { packageVersion } from './config/package-root.js';
 import { ExitCode, SourceError, ZetaError, errorMessage } from './errors.js';
 import { createLogger, defaultLogFormat, Redactor, type Logger } from './log.js';
 import { textWidth, wrapLines } from './report/wrap.js';
@@ -16,10 +16,6 @@ import { textWidth, wrapLines } from './report/wrap.js';
 /** The report renderers (and their YAML writer) load only for commands that print a document: not for version/help. */
 const reports = () => import('./report/index.js');
 
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** The log format before the command line is parsed: `--log-format X` or its env twin, else by terminal. */
 function earlyLogFormat(argv: string[], env: NodeJS.ProcessEnv): 'text' | 'json' {

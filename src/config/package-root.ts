@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -8,6 +8,14 @@ import { fileURLToPath } from 'node:url';
  * or src/config/index.ts (tests), so a fixed number of `..` would be wrong for one of them.
  */
 export const PACKAGE_ROOT = packageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+let version: string | undefined;
+
+/** Our version from package.json, read once per process (the CLI's `version` and the registry User-Agent). */
+export function packageVersion(): string {
+  version ??= (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  return version;
+}
 
 function packageRoot(from: string): string {
   for (let dir = from; ; dir = path.dirname(dir)) {

@@ -3,10 +3,8 @@
  * that does not match the registry's certificate versus no CA at all — naming the certificate's issuer,
  * read from a second, unverified handshake that sends nothing but the TLS hello.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { connect } from 'node:tls';
-import { PACKAGE_ROOT } from '../../config/package-root.js';
+import { packageVersion } from '../../config/package-root.js';
 
 export function causeCode(err: unknown): string {
   const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
@@ -76,8 +74,7 @@ let agent: string | undefined;
 export function userAgent(): string {
   if (agent === undefined) {
     try {
-      // PACKAGE_ROOT finds package.json from dist/, dist/chunks/ (the bundle) and src/ alike.
-      agent = `zeta-provision/${(JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version}`;
+      agent = `zeta-provision/${packageVersion()}`;
     } catch {
       agent = 'zeta-provision/unknown';
     }
