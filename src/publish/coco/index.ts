@@ -167,8 +167,10 @@ export class CocoInitdataTarget implements Target<CocoLive, CocoPlanDetail, Coco
     let { decision, rvps } = plan.detail;
     const writes2 = decision.update.map((ref) => initdataRequest(this.options, ref, initdata));
     // Server-side dry run of every write first: a conflict on peer-pods-cm or an RBAC denial is
-    // found before write 1, so a predictable failure leaves nothing half-applied.
-    for (const req of writes2) await this.send(req, true, `preflight ${req.what}`);
+    // found before write 1, so a predictable failure leaves nothing half-applied. Not needed when
+    // the run is a dry run itself (every request below is one), or when a single write is all there is.
+    const writeCount = writes2.length + (decision.rvps ? 1 : 0);
+    if (!opts.dryRun && writeCount > 1) for (const req of writes2) await this.send(req, true, `preflight ${req.what}`);
     let rvpsWritten = false;
     if (decision.rvps) {
       for (let attempt = 0; ; attempt++) {
