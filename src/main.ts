@@ -16,7 +16,6 @@ import { textWidth, wrapLines } from './report/wrap.js';
 /** The report renderers (and their YAML writer) load only for commands that print a document: not for version/help. */
 const reports = () => import('./report/index.js');
 
-
 /** The log format before the command line is parsed: `--log-format X` or its env twin, else by terminal. */
 function earlyLogFormat(argv: string[], env: NodeJS.ProcessEnv): 'text' | 'json' {
   const i = argv.findIndex((a) => a === '--log-format' || a.startsWith('--log-format='));

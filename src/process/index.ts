@@ -3,6 +3,7 @@
  * they are (volume.files, ConfigMap paths) and files derived by the processors under `process:`
  * (truststores, the policy signer key, validated roots.json), referenced by output id.
  */
+import { contentHash } from './content-hash.js';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -98,10 +99,9 @@ export function buildConfigMap(
 ): ConfigMapObject {
   const data: Record<string, string> = {};
   const binaryData: Record<string, string> = {};
-  const hash = createHash('sha256');
   let bytes = 0;
+  // Key order, so data and binaryData (and the manifests rendered from them) do not depend on input order.
   for (const c of [...contents].sort((a, b) => (a.key < b.key ? -1 : 1))) {
-    hash.update(c.key).update('\0').update(String(c.bytes.length)).update('\0').update(c.bytes);
     const text = decodeUtf8(c.bytes);
     if (text === undefined) binaryData[c.key] = c.bytes.toString('base64');
     else data[c.key] = text;
@@ -115,7 +115,7 @@ export function buildConfigMap(
       'publish large files through the volume (volume.files) instead',
     );
   }
-  return { kind, name, namespace, data, binaryData, contentHash: 'sha256:' + hash.digest('hex'), files: contents.map((c) => c.path), bytes };
+  return { kind, name, namespace, data, binaryData, contentHash: contentHash(contents), files: contents.map((c) => c.path), bytes };
 }
 
 /** Valid UTF-8 without NUL goes to `data`; anything else to `binaryData`, as kubectl does. */

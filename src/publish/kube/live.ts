@@ -3,7 +3,7 @@
  * is computed from the live data itself — never read from our own annotation — so an edit by anyone
  * (kubectl edit, another field manager, a restore) is seen as drift by the LIST the run makes anyway.
  */
-import { createHash } from 'node:crypto';
+import { contentHash } from '../../process/content-hash.js';
 import { MANAGED_BY_LABEL, MANAGER } from '../manifest.js';
 import type { DriftItem } from '../target.js';
 import type { LiveObject } from './decide.js';
@@ -16,14 +16,12 @@ import type { ApiObject } from './api-object.js';
  * the decoded bytes: ConfigMap `data` as UTF-8, `binaryData` and every Secret value from base64.
  */
 export function liveDataHash(kind: ObjectKind, item: ApiObject): string {
-  const entries: [string, Buffer][] = [];
-  for (const [k, v] of Object.entries((item.data ?? {}) as Record<string, string>))
-    entries.push([k, kind === 'Secret' ? Buffer.from(String(v), 'base64') : Buffer.from(String(v), 'utf8')]);
+  const entries: { key: string; bytes: Buffer }[] = [];
+  for (const [key, v] of Object.entries((item.data ?? {}) as Record<string, string>))
+    entries.push({ key, bytes: kind === 'Secret' ? Buffer.from(String(v), 'base64') : Buffer.from(String(v), 'utf8') });
   if (kind === 'ConfigMap')
-    for (const [k, v] of Object.entries((item.binaryData ?? {}) as Record<string, string>)) entries.push([k, Buffer.from(String(v), 'base64')]);
-  const hash = createHash('sha256');
-  for (const [k, b] of entries.sort(([a], [b]) => (a < b ? -1 : 1))) hash.update(k).update('\0').update(String(b.length)).update('\0').update(b);
-  return 'sha256:' + hash.digest('hex');
+    for (const [key, v] of Object.entries((item.binaryData ?? {}) as Record<string, string>)) entries.push({ key, bytes: Buffer.from(String(v), 'base64') });
+  return contentHash(entries);
 }
 
 export function liveOf(kind: ObjectKind, item: ApiObject): LiveObject {
