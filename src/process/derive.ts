@@ -12,7 +12,7 @@ import { loadCertificates } from '../pki/certs.js';
 import type { TreeEntry } from '../util/fs.js';
 import { pickInput } from './inputs.js';
 import { derivePolicySigner } from './policy-signer.js';
-import { crossCertificates, validateRootsJson } from './roots-json.js';
+import { type CheckedRoots, checkRootsJson } from './roots-json.js';
 import { encodeTrustStore, trustMetaJson } from './truststore.js';
 import { processTsl, type TslOptions } from './tsl/index.js';
 import type { Certificate } from '../pki/certs.js';
@@ -51,9 +51,21 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
   let password: string | undefined;
   const truststorePassword = async (): Promise<string> => (password ??= await resolvePassword(config, options));
 
+  // roots.json is read and validated once: its cross-certificates help the TSL signer check, and the
+  // roots processor below publishes it. A bad one fails the run with its own reason, whichever asks first.
+  let roots: Promise<{ rel: string; bytes: Buffer; checked: CheckedRoots }> | undefined;
+  const rootsJson = config.roots
+    ? () =>
+        (roots ??= (async () => {
+          const rel = input(config.roots!.files, 'file', 'roots.json');
+          const bytes = await readFile(path.join(stagingRoot, rel));
+          return { rel, bytes, checked: checkRootsJson(bytes, rel) };
+        })())
+    : undefined;
+
   if (config.tsl) {
     const rel = input(config.tsl.files, 'file', 'TSL', 'TSL_FILENAME');
-    const trust = await tslTrust(tree, stagingRoot, config, options);
+    const trust = await tslTrust(config, options, rootsJson);
     const tsl = processTsl(await readFile(path.join(stagingRoot, rel)), rel, {
       now,
       warnDays: config.tsl.warnDays,
@@ -123,10 +135,9 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
     });
   }
 
-  if (config.roots) {
-    const rel = input(config.roots.files, 'file', 'roots.json');
-    const bytes = await readFile(path.join(stagingRoot, rel));
-    const summary = validateRootsJson(bytes, rel);
+  if (rootsJson) {
+    const { rel, bytes, checked } = await rootsJson();
+    const { summary } = checked;
     // Published byte for byte: the PEP parses it; we only vouch that it is consistent.
     await emit('rootsJson', bytes);
     summaries.push({
@@ -146,10 +157,9 @@ export async function runProcessors(stagingRoot: string, tree: TreeEntry[], conf
  * checked (warned).
  */
 async function tslTrust(
-  tree: TreeEntry[],
-  stagingRoot: string,
   config: ProcessConfig,
   options: ProcessOptions,
+  rootsJson: (() => Promise<{ checked: CheckedRoots }>) | undefined,
 ): Promise<Pick<TslOptions, 'signerAnchors' | 'crossCertificates' | 'anchorOrigin' | 'signature'>> {
   const tsl = config.tsl!;
   const mode = options.tslSignature ?? tsl.signature;
@@ -171,15 +181,7 @@ async function tslTrust(
     );
   }
   // The payload's roots.json carries the cross-certificates between GEM.RCA generations.
-  const cross: Certificate[] = [];
-  const rootsFile = config.roots?.files.find((f) => tree.some((e) => e.type === 'file' && e.path === f));
-  if (rootsFile && anchors.length > 0) {
-    try {
-      cross.push(...crossCertificates(await readFile(path.join(stagingRoot, rootsFile))));
-    } catch {
-      // roots.json is validated (and a bad one refused) by its own processor below.
-    }
-  }
+  const cross = rootsJson && anchors.length > 0 ? (await rootsJson()).checked.cross : [];
   return { signerAnchors: anchors, crossCertificates: cross, anchorOrigin: origin || 'no anchors' };
 }
 

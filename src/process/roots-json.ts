@@ -27,7 +27,17 @@ export interface RootsSummary {
   last: string;
 }
 
+export interface CheckedRoots {
+  summary: RootsSummary;
+  /** The checked cross-certificates (every `prev` and `next`): path helpers for the TSL signer check. */
+  cross: Certificate[];
+}
+
 export function validateRootsJson(bytes: Uint8Array, file: string): RootsSummary {
+  return checkRootsJson(bytes, file).summary;
+}
+
+export function checkRootsJson(bytes: Uint8Array, file: string): CheckedRoots {
   const fail = (msg: string): never => {
     throw new VerifyError(`${file}: ${msg}`, file);
   };
@@ -79,7 +89,8 @@ export function validateRootsJson(bytes: Uint8Array, file: string): RootsSummary
       checkCross(r.prev!, r.cert, preceding.cert, `${where}.prev`, fail);
     } else if (r.prev) fail(`${where}: prev is set, but this is the first root`);
   });
-  return { roots: roots.length, first: roots[0]!.cn, last: roots[roots.length - 1]!.cn };
+  const cross = roots.flatMap((r) => [r.prev, r.next].filter((c): c is Certificate => c !== undefined));
+  return { summary: { roots: roots.length, first: roots[0]!.cn, last: roots[roots.length - 1]!.cn }, cross };
 }
 
 /** A cross-certificate: issued by `issuer`, naming `subject`'s name and carrying `subject`'s key. */
@@ -115,28 +126,4 @@ function commonName(cert: Certificate): string {
 /** gematik writes times as YYYY-MM-DDTHH:MM:SS in UTC, without a zone. */
 function isoSeconds(d: Date): string {
   return d.toISOString().slice(0, 19);
-}
-
-/**
- * The cross-certificates (`prev`, `next`) of a roots.json, as untrusted path helpers for the TSL
- * signer check. Bounded like the full validation; entries that do not parse are skipped here (the
- * roots processor refuses the file anyway).
- */
-export function crossCertificates(bytes: Uint8Array): Certificate[] {
-  if (bytes.byteLength > MAX_ROOTS_BYTES) return [];
-  const data: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  if (!Array.isArray(data)) return [];
-  const out: Certificate[] = [];
-  for (const entry of data.slice(0, MAX_ROOTS)) {
-    for (const k of ['prev', 'next']) {
-      const v = (entry as Record<string, unknown> | null)?.[k];
-      if (typeof v !== 'string' || v === '' || !BASE64.test(v)) continue;
-      try {
-        out.push(parseCertificate(Buffer.from(v, 'base64'), `roots.json ${k}`));
-      } catch {
-        // skipped: see above
-      }
-    }
-  }
-  return out;
 }

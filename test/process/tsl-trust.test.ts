@@ -14,7 +14,7 @@ import { loadCertificates, parseCertificate, subjectString } from '../../src/pki
 import { readTsl } from '../../src/process/tsl/model.js';
 import { trustTslSigner, describeSignatureFailure } from '../../src/process/tsl/trust.js';
 import { parseTslXml } from '../../src/process/tsl/xml.js';
-import { crossCertificates } from '../../src/process/roots-json.js';
+import { checkRootsJson } from '../../src/process/roots-json.js';
 import { REPO_ROOT } from '../support/cli.js';
 
 const REALWORLD = process.env.ZETA_REALWORLD_DIR ?? path.resolve(REPO_ROOT, '..', 'shared', 'realworld');
@@ -35,7 +35,7 @@ describe.skipIf(!existsSync(REAL))("TSL signer trust on gematik's real test TSL 
     const { signer, serviceCerts } = await realSigner();
     const anchors = await loadCertificates([builtinTrustDir('gematik-rca-test')]);
     expect(anchors).toHaveLength(10);
-    const cross = crossCertificates(await readFile(path.join(REAL, 'roots.json')));
+    const cross = checkRootsJson(await readFile(path.join(REAL, 'roots.json')), 'roots.json').cross;
     const chain = trustTslSigner(signer, [], { anchors, intermediates: [], anchorOrigin: 'trust set gematik-rca-test', serviceCerts, cross }, AT, 'tsl.xml');
     expect(chain.path.map(subjectString)).toEqual([
       'CN=TSL Signing Unit 12 TEST-ONLY, O=gematik GmbH NOT-VALID, C=DE',
@@ -64,7 +64,7 @@ describe.skipIf(!existsSync(REAL))("TSL signer trust on gematik's real test TSL 
     const { signer, serviceCerts } = await realSigner();
     const anchors = await loadCertificates([builtinTrustDir('gematik-rca')]);
     expect(anchors.map(subjectString).every((s) => /CN=GEM\.RCA\d+, OU=Zentrale Root-CA der Telematikinfrastruktur, O=gematik GmbH, C=DE/.test(s))).toBe(true);
-    const cross = crossCertificates(await readFile(path.join(REAL, 'roots.json')));
+    const cross = checkRootsJson(await readFile(path.join(REAL, 'roots.json')), 'roots.json').cross;
     expect(() =>
       trustTslSigner(signer, [], { anchors, intermediates: [], anchorOrigin: 'trust set gematik-rca', serviceCerts, cross }, AT, 'tsl.xml'),
     ).toThrowError(
