@@ -330,17 +330,37 @@ export function stringValue(el: Element): string | undefined {
 
 // ---- encoding: the few structures we write (PKCS#12) ----
 
-function lengthBytes(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const out: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff);
-  return Buffer.from([0x80 | out.length, ...out]);
+/** Bytes of a one-byte tag plus the DER length field for `length`. */
+export function headerLength(length: number): number {
+  let n = 2;
+  if (length >= 0x80) for (let v = length; v > 0; v = Math.floor(v / 256)) n++;
+  return n;
+}
+
+/** Writes a one-byte tag and the DER length field at `at`; returns the offset after them. */
+export function writeHeader(buf: Uint8Array, at: number, tag: number, length: number): number {
+  buf[at++] = tag;
+  if (length < 0x80) {
+    buf[at++] = length;
+    return at;
+  }
+  const n = headerLength(length) - 2;
+  buf[at++] = 0x80 | n;
+  for (let i = n - 1; i >= 0; i--) buf[at++] = Math.floor(length / 256 ** i) & 0xff;
+  return at;
+}
+
+/** Tag and length of an element whose contents are `length` bytes. */
+export function header(tag: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(headerLength(length));
+  writeHeader(out, 0, tag, length);
+  return out;
 }
 
 /** DER of one element from its tag byte and contents. */
 export function encode(tag: number, ...contents: Uint8Array[]): Buffer {
   const body = Buffer.concat(contents);
-  return Buffer.concat([Buffer.from([tag]), lengthBytes(body.byteLength), body]);
+  return Buffer.concat([header(tag, body.byteLength), body]);
 }
 
 export function encodeOid(value: string): Buffer {

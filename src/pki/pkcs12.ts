@@ -24,7 +24,7 @@
  */
 import crypto from 'node:crypto';
 import { VerifyError } from '../errors.js';
-import { TAG, encode, encodeInteger, encodeOid } from './asn1.js';
+import { TAG, encode, encodeInteger, encodeOid, header, headerLength, writeHeader } from './asn1.js';
 import { derFrame } from './der.js';
 
 const OID_PKCS7_DATA = '1.2.840.113549.1.7.1';
@@ -98,34 +98,23 @@ export function pkcs12Kdf(password: string, salt: Uint8Array, id: number, iterat
 type Chunks = Buffer[];
 const chunkLength = (chunks: Chunks): number => chunks.reduce((n, c) => n + c.byteLength, 0);
 
-function header(tag: number, length: number): Buffer {
-  if (length < 0x80) return Buffer.from([tag, length]);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
-}
-
 function node(tag: number, ...children: (Buffer | Chunks)[]): Chunks {
   const body = children.flat();
   return [header(tag, chunkLength(body)), ...body];
 }
 
-/** DER tag-length-value in one buffer (for small elements). */
-const tlv = (tag: number, ...parts: Buffer[]): Buffer => Buffer.concat(node(tag, ...parts));
-
-const oidDer = encodeOid;
 /** AlgorithmIdentifier { oid, params }. */
-const algorithmId = (oid: string, params: Buffer): Buffer => encode(TAG.SEQUENCE, oidDer(oid), params);
+const algorithmId = (oid: string, params: Buffer): Buffer => encode(TAG.SEQUENCE, encodeOid(oid), params);
 const DER_NULL = encode(TAG.NULL);
-const CERT_BAG_OID = oidDer(OID_CERT_BAG);
-const X509_CERTIFICATE_OID = oidDer(OID_X509_CERTIFICATE);
-const FRIENDLY_NAME_OID = oidDer(OID_FRIENDLY_NAME);
+const CERT_BAG_OID = encodeOid(OID_CERT_BAG);
+const X509_CERTIFICATE_OID = encodeOid(OID_X509_CERTIFICATE);
+const FRIENDLY_NAME_OID = encodeOid(OID_FRIENDLY_NAME);
 /** The whole trusted-key-usage Attribute: SEQUENCE { oid, SET { OID anyExtendedKeyUsage } }. */
-const PKCS7_DATA_OID = oidDer(OID_PKCS7_DATA);
-const PKCS7_ENCRYPTED_DATA_OID = oidDer(OID_PKCS7_ENCRYPTED_DATA);
+const PKCS7_DATA_OID = encodeOid(OID_PKCS7_DATA);
+const PKCS7_ENCRYPTED_DATA_OID = encodeOid(OID_PKCS7_ENCRYPTED_DATA);
 const INTEGER_0 = Buffer.from([0x02, 0x01, 0x00]);
 const INTEGER_3 = Buffer.from([0x02, 0x01, 0x03]);
-const TRUSTED_KEY_USAGE_ATTRIBUTE = tlv(0x30, oidDer(OID_ORACLE_TRUSTED_KEY_USAGE), tlv(0x31, oidDer(OID_ANY_EXTENDED_KEY_USAGE)));
+const TRUSTED_KEY_USAGE_ATTRIBUTE = encode(0x30, encodeOid(OID_ORACLE_TRUSTED_KEY_USAGE), encode(0x31, encodeOid(OID_ANY_EXTENDED_KEY_USAGE)));
 
 /**
  * One SafeBag { certBag, CertBag { x509Certificate, [0] OCTET STRING cert }, { friendlyName, trusted
@@ -179,28 +168,6 @@ function certBag({ certificate, friendlyName }: TrustStoreEntry): Chunks {
   return [prefix, certificate, suffix];
 }
 
-/** Bytes of a DER length field for `length`. */
-function lengthOfLength(length: number): number {
-  let n = 1;
-  if (length >= 0x80) for (let v = length; v > 0; v = Math.floor(v / 256)) n++;
-  return n;
-}
-
-/** Bytes of a one-byte tag plus the length field. */
-const headerLength = (length: number): number => 1 + lengthOfLength(length);
-
-/** Writes tag and length at `at`; returns the offset after them. */
-function writeHeader(buf: Buffer, at: number, tag: number, length: number): number {
-  buf[at++] = tag;
-  if (length < 0x80) {
-    buf[at++] = length;
-    return at;
-  }
-  const n = lengthOfLength(length) - 1;
-  buf[at++] = 0x80 | n;
-  for (let i = n - 1; i >= 0; i--) buf[at++] = Math.floor(length / 256 ** i) & 0xff;
-  return at;
-}
 
 function checkEntries(entries: TrustStoreEntry[]): void {
   const seen = new Map<string, string>();
