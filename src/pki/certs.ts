@@ -27,11 +27,6 @@ export function parseCertificate(der: Uint8Array, source?: string): Certificate 
   }
 }
 
-/** DER of a certificate: the bytes it was parsed from. */
-export function certDer(cert: Certificate): Uint8Array {
-  return cert.der;
-}
-
 const fingerprints = new WeakMap<Certificate, string>();
 
 /** Lower-case hex SHA-256 of the certificate's DER (the usual "fingerprint"). */
@@ -162,10 +157,6 @@ export function subjectString(cert: Certificate): string {
   return nameString(cert.subject);
 }
 
-export function issuerString(cert: Certificate): string {
-  return nameString(cert.issuer);
-}
-
 /** Extension by OID; at most one instance is allowed (RFC 5280 §4.2) — duplicates are refused. */
 export function findExtension(cert: Certificate, id: string): Extension | undefined {
   const found = cert.extensions.filter((e) => e.oid === id);
@@ -280,15 +271,20 @@ export function allowsExtendedKeyUsage(cert: Certificate, purpose: string): bool
  * thousands of certificates.
  */
 export function certificatesFromPemText(text: string, source: string, maxCertificates = 16): Certificate[] {
-  const certs: Certificate[] = [];
+  return pemCertificateDers(text, source, maxCertificates).map((der) => parseCertificate(der, source));
+}
+
+/** The DER bytes of every CERTIFICATE block in PEM text (CRLF tolerated), undecoded; VerifyError on bad base64. */
+export function pemCertificateDers(text: string, source: string, maxCertificates = Infinity): Buffer[] {
+  const ders: Buffer[] = [];
   for (const match of text.matchAll(PEM_CERT)) {
-    if (certs.length >= maxCertificates) throw new VerifyError(`${source}: more than ${maxCertificates} certificates`, source);
+    if (ders.length >= maxCertificates) throw new VerifyError(`${source}: more than ${maxCertificates} certificates`, source);
     const body = match[1] ?? '';
     // Buffer.from(…, 'base64') silently skips junk; refuse it so a damaged file is noticed.
     if (!BASE64.test(body)) throw new VerifyError(`${source}: PEM certificate block is not valid base64`, source);
-    certs.push(parseCertificate(Buffer.from(body.replace(/\s+/g, ''), 'base64'), source));
+    ders.push(Buffer.from(body.replace(/\s+/g, ''), 'base64'));
   }
-  return certs;
+  return ders;
 }
 
 const OID_SUBJECT_ALT_NAME = '2.5.29.17';

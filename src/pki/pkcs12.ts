@@ -168,7 +168,6 @@ function certBag({ certificate, friendlyName }: TrustStoreEntry): Chunks {
   return [prefix, certificate, suffix];
 }
 
-
 function checkEntries(entries: TrustStoreEntry[]): void {
   const seen = new Map<string, string>();
   for (const { certificate, friendlyName } of entries) {

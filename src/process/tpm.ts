@@ -23,7 +23,7 @@ import crypto from 'node:crypto';
 import type { Certificate, Name } from '../pki/certs.js';
 import { readCabinet } from '../cab/index.js';
 import { VerifyError, errorMessage } from '../errors.js';
-import { parseCertificate } from '../pki/certs.js';
+import { parseCertificate, pemCertificateDers } from '../pki/certs.js';
 import { derFrame } from '../pki/der.js';
 import { verifySignature } from '../pki/engine.js';
 import { encodePkcs12TrustStore, type TrustStoreEntry } from '../pki/pkcs12.js';
@@ -69,9 +69,7 @@ export interface TpmTrustSet {
   report: TpmTrustReport;
 }
 
-const PEM_BLOCK = /-----BEGIN (?:X509 )?CERTIFICATE-----([^-]*)-----END (?:X509 )?CERTIFICATE-----/g;
 const OID_COMMON_NAME = '2.5.4.3';
-const BASE64 = /^[A-Za-z0-9+/=\s]*$/;
 const sha256 = (b: Uint8Array): string => crypto.hash('sha256', b, 'hex');
 
 type Sniffed = { kind: 'certificates'; ders: Buffer[] } | { kind: 'other' } | { kind: 'bad'; reason: string };
@@ -83,11 +81,11 @@ type Sniffed = { kind: 'certificates'; ders: Buffer[] } | { kind: 'other' } | { 
 function sniff(data: Buffer): Sniffed {
   const text = data.includes('-----BEGIN') ? data.toString('latin1') : '';
   if (text.includes('CERTIFICATE-----')) {
-    const ders: Buffer[] = [];
-    for (const m of text.matchAll(PEM_BLOCK)) {
-      const body = m[1] ?? '';
-      if (!BASE64.test(body)) return { kind: 'bad', reason: 'PEM block is not valid base64' };
-      ders.push(Buffer.from(body.replace(/\s+/g, ''), 'base64'));
+    let ders: Buffer[];
+    try {
+      ders = pemCertificateDers(text, 'cabinet member');
+    } catch {
+      return { kind: 'bad', reason: 'PEM block is not valid base64' };
     }
     return ders.length > 0 ? { kind: 'certificates', ders } : { kind: 'bad', reason: 'PEM certificate block is not terminated' };
   }

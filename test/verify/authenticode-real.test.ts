@@ -10,7 +10,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/index.js';
 import { VerifyError } from '../../src/errors.js';
-import { certDer } from '../../src/pki/certs.js';
 import { verifyAuthenticodeCab } from '../../src/verify/authenticode.js';
 import type { TrustAnchors } from '../../src/verify/cms.js';
 import { builtinTrustDir, loadTrustSets } from '../../src/verify/index.js';
@@ -65,7 +64,7 @@ describe.skipIf(!exists)(title('real TrustedTpm.cab files'), () => {
       microsoft.anchors
         .map(
           (c) =>
-            `-----BEGIN CERTIFICATE-----\n${Buffer.from(certDer(c))
+            `-----BEGIN CERTIFICATE-----\n${Buffer.from(c.der)
               .toString('base64')
               .replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`,
         )

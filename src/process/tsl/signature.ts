@@ -9,7 +9,6 @@
  *   extendedKeyUsage, when present, allows TSL signing (ETSI id-tsl-kp-tslSigning).
  * - ECDSA (brainpool included, via node:crypto) and RSA with SHA-256 or stronger; SHA-1 is refused.
  */
-import type { Certificate } from '../../pki/certs.js';
 import { VerifyError, errorMessage } from '../../errors.js';
 import { allowsExtendedKeyUsage, certSha256, parseCertificate, subjectString } from '../../pki/certs.js';
 import { describeSignatureFailure, trustTslSigner, type TslTrust } from './trust.js';
@@ -20,8 +19,7 @@ export const OID_EKU_TSL_SIGNING = '0.4.0.2231.3.0';
 
 export type TslSignatureResult = { checked: true; signer: string; signerSha256: string; anchor: string } | { checked: false; reason: string };
 
-export function verifyTslSignature(tsl: TslDocument, trust: TslTrust | Certificate[], at: Date, file: string): TslSignatureResult {
-  if (Array.isArray(trust)) trust = { anchors: trust, intermediates: [], anchorOrigin: 'configured anchors' };
+export function verifyTslSignature(tsl: TslDocument, trust: TslTrust, at: Date, file: string): TslSignatureResult {
   if (trust.anchors.length === 0) return { checked: false, reason: 'no TSL signer anchor configured' };
   const fail = (why: string): never => {
     throw new VerifyError(`${file}: TSL signature: ${why}`, file);
