@@ -10,8 +10,8 @@ import { parse } from 'yaml';
 import type { Settings } from '../config/index.js';
 import { PublishError, UsageError, errorMessage } from '../errors.js';
 import type { ConfigMapObject, DesiredOutputs } from '../process/types.js';
-import { manifestFileName, writeFileAtomic, writeKubeOut } from './kube-out.js';
-import { ANNOTATION, MANAGED_BY_LABEL, MANAGER, configMapManifest, toYaml } from './manifest.js';
+import { manifestFileName, renderManifests, writeFileAtomic, writeManifests } from './kube-out.js';
+import { ANNOTATION, MANAGED_BY_LABEL, MANAGER } from './manifest.js';
 import { RECORD_VERSION, parseRecord, parseStored, type AppliedRecord } from './record.js';
 import type { DriftItem, Observed, RollbackSource, Target, TargetApplied, TargetFactory, TargetPlan } from './target.js';
 import { appliedFromV1 } from './upgrade.js';
@@ -147,9 +147,10 @@ export class KubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail, { w
 
   async apply(plan: TargetPlan<KubeOutPlanDetail>, record: AppliedRecord, opts: { dryRun: boolean }): Promise<TargetApplied<{ written: string[] }>> {
     const files = { ...plan.detail.keep };
-    for (const cm of plan.detail.write) files[cm.name] = sha256(toYaml(configMapManifest(cm, record)));
+    const manifests = renderManifests(plan.detail.write, record);
+    for (const m of manifests) files[m.name] = sha256(m.text);
     if (opts.dryRun) return { wrote: false, details: { files }, report: { written: [] } };
-    const written = await writeKubeOut(this.dir, plan.detail.write, record);
+    const written = await writeManifests(this.dir, manifests);
     return { wrote: written.length > 0, details: { files } satisfies KubeOutDetail, report: { written } };
   }
 
@@ -174,8 +175,9 @@ export class KubeOutTarget implements Target<KubeOutLive, KubeOutPlanDetail, { w
   }
 
   async rollback(to: RollbackSource): Promise<TargetApplied<{ written: string[] }>> {
-    const written = await writeKubeOut(this.dir, to.configMaps, to.record);
-    const files = Object.fromEntries(to.configMaps.map((cm) => [cm.name, sha256(toYaml(configMapManifest(cm, to.record)))]));
+    const manifests = renderManifests(to.configMaps, to.record);
+    const written = await writeManifests(this.dir, manifests);
+    const files = Object.fromEntries(manifests.map((m) => [m.name, sha256(m.text)]));
     return { wrote: true, details: { files }, report: { written } };
   }
 

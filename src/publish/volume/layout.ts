@@ -12,9 +12,10 @@
  * Everything whose name starts with `..` belongs to zeta-provision; payload paths never start with `..`.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, open, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, errorMessage } from '../../errors.js';
+import { writeFileAtomic } from '../../util/fs.js';
 
 export const DATA_LINK = '..data';
 export const DATA_TMP_LINK = '..data_tmp';
@@ -100,32 +101,12 @@ function pathProblem(p: string): string | undefined {
   return undefined;
 }
 
-export async function fsyncPath(p: string): Promise<void> {
-  const fh = await open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+export { fsyncPath } from '../../util/fs.js';
 
 /**
  * Temp + fsync + rename + fsync(dir): the status record must survive a power cut in the same state as
  * the ..data link it describes.
  */
-export async function writeDurable(dest: string, content: string, mode: number): Promise<void> {
-  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(content);
-    await fh.chmod(mode);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, dest);
-  await fsyncPath(path.dirname(dest));
+export function writeDurable(dest: string, content: string, mode: number): Promise<void> {
+  return writeFileAtomic(dest, content, mode, { syncDir: true });
 }
