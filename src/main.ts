@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, type ParsedCommand } from './cli/index.js';
-import type { OutputFormat } from './config/index.js';
 import { packageVersion } from './config/package-root.js';
 import { ExitCode, SourceError, ZetaError, errorMessage } from './errors.js';
 import { createLogger, defaultLogFormat, Redactor, type Logger } from './log.js';
@@ -49,7 +48,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     if (cmd.name === 'version') {
       const info = { name: 'zeta-provision', version: packageVersion(), node: process.version };
-      process.stdout.write(cmd.output === 'text' ? `zeta-provision ${info.version} (node ${info.node})\n` : (await reports()).renderDocument(info, cmd.output));
+      process.stdout.write(
+        cmd.output === 'text' ? `zeta-provision ${info.version} (node ${info.node})\n` : (await reports()).renderDocument(info, cmd.output, piped()),
+      );
       return ExitCode.ok;
     }
     if (cmd.name === 'status') return await volumeCommand(cmd, textWidth(env));
@@ -64,9 +65,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       const { renderDocument, rollbackDocument } = await reports();
       const text = `rolled back ${volume}: ..data -> ${r.to} (was ${r.from}); kept ${r.kept.join(', ')}${r.configMaps.length ? `; re-applied ${r.configMaps.join(', ')}` : ''}\n`;
       process.stdout.write(
-        redactor.apply(
-          cmd.output === 'text' ? wrapLines(text, textWidth(env)) : compactWhenPiped(renderDocument(rollbackDocument(volume, r), cmd.output), cmd.output),
-        ),
+        redactor.apply(cmd.output === 'text' ? wrapLines(text, textWidth(env)) : renderDocument(rollbackDocument(volume, r), cmd.output, piped())),
       );
       return ExitCode.ok;
     }
@@ -88,18 +87,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     for (const w of report.warnings) log.warn(w);
     if (report.error) log.error(report.error.message, { code: report.exitCode, kind: report.error.kind, hint: report.error.hint, file: report.error.file });
     const { renderReport } = await reports();
-    process.stdout.write(redactor.apply(compactWhenPiped(renderReport(report, settings.output, textWidth(env)), settings.output)));
+    process.stdout.write(redactor.apply(renderReport(report, settings.output, textWidth(env), piped())));
     return report.exitCode;
   } catch (err) {
     return fail(err);
   }
 }
 
-/** JSON on a pipe (a pod's log, `| jq`) is one line, so the log stays parseable line by line. */
-function compactWhenPiped(text: string, format: OutputFormat): string {
-  if (format !== 'json' || process.stdout.isTTY) return text;
-  return JSON.stringify(JSON.parse(text)) + '\n';
-}
+/** stdout is not a terminal: JSON documents are written on one line (see renderDocument). */
+const piped = (): boolean => !process.stdout.isTTY;
 
 /** A volume that is not there is a missing source of state (exit 4), not a failed write. */
 function requireVolume(dir: string, command: string): string {
@@ -119,9 +115,7 @@ async function volumeCommand(cmd: Extract<ParsedCommand, { name: 'status' }>, wi
   const status = await volumeStatus(volume);
   const { renderDocument, volumeStatusDocument } = await reports();
   process.stdout.write(
-    cmd.output === 'text'
-      ? wrapLines(renderVolumeStatus(status), width)
-      : compactWhenPiped(renderDocument(volumeStatusDocument(status), cmd.output), cmd.output),
+    cmd.output === 'text' ? wrapLines(renderVolumeStatus(status), width) : renderDocument(volumeStatusDocument(status), cmd.output, piped()),
   );
   return ExitCode.ok;
 }

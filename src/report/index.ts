@@ -15,13 +15,16 @@ export { describeAge, describeTime } from '../util/time.js';
 export { API_VERSION, rollbackDocument, runDocument, volumeStatusDocument, type DocumentKind } from './document.js';
 export { wrapLines, textWidth, TEXT_WIDTH } from './wrap.js';
 
-/** A versioned document as JSON or YAML (the same fields either way). */
-export function renderDocument(doc: object, format: 'json' | 'yaml'): string {
-  return format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : stringify(doc, { lineWidth: 0 });
+/**
+ * A versioned document as JSON or YAML (the same fields either way). `compact` JSON is one line: on
+ * a pipe (a pod's log, `| jq`) the output stays parseable line by line.
+ */
+export function renderDocument(doc: object, format: 'json' | 'yaml', compact = false): string {
+  return format === 'json' ? JSON.stringify(doc, null, compact ? 0 : 2) + '\n' : stringify(doc, { lineWidth: 0 });
 }
 
-export function renderReport(report: RunReport, format: 'text' | 'json' | 'yaml', width?: number): string {
-  return format === 'text' ? wrapLines(renderText(report), width) : renderDocument(runDocument(report), format);
+export function renderReport(report: RunReport, format: 'text' | 'json' | 'yaml', width?: number, compact = false): string {
+  return format === 'text' ? wrapLines(renderText(report), width) : renderDocument(runDocument(report), format, compact);
 }
 
 /** Named in the text report up to this many; the JSON report always lists them all. */
