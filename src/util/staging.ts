@@ -4,6 +4,7 @@
  * a payload can be hundreds of MB — from one a live run is using. Tidying costs one readdir of TMPDIR
  * and one small read per staging directory; no tree is walked unless it is removed.
  */
+import { ownerGone } from './owner.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -56,13 +57,7 @@ async function isDead(dir: string, now: number): Promise<boolean> {
   } catch {
     return false;
   }
-  // Another host's run (a shared TMPDIR) cannot be probed: left alone.
-  if (owner.host !== os.hostname() || typeof owner.pid !== 'number') return false;
-  if (owner.pid === process.pid) return !ours.has(String(owner.token));
-  try {
-    process.kill(owner.pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'EPERM';
-  }
+  // Another host's run (a shared TMPDIR) cannot be probed: left alone (ownerGone says so).
+  if (typeof owner.pid !== 'number' || typeof owner.host !== 'string') return false;
+  return ownerGone({ pid: owner.pid, host: owner.host, token: String(owner.token) }, ours);
 }

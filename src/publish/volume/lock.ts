@@ -5,6 +5,7 @@
  * `staleMs` (holders on other nodes of a shared volume cannot be probed). The holder touches the file
  * periodically so a long publish never looks stale.
  */
+import { ownerGone } from '../../util/owner.js';
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import os from 'node:os';
@@ -127,19 +128,7 @@ async function readHolder(file: string): Promise<Holder | undefined> {
 function isStale(h: Holder, staleMs: number): boolean {
   if (!h.info) return h.ageMs > GARBLED_GRACE_MS;
   if (h.ageMs > staleMs) return true;
-  if (h.info.host !== os.hostname()) return false;
-  if (h.info.pid === process.pid) return !heldTokens.has(h.info.token);
-  return !pidAlive(h.info.pid);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to another user, so it is alive.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return ownerGone(h.info, heldTokens);
 }
 
 /**
