@@ -10,7 +10,8 @@ import { errorMessage, SourceError } from '../errors.js';
 import type { UnpackLimits } from './types.js';
 import { checkPublishableName, checkSymlinkTarget, classifyWhiteout, joinRel, normalizeEntryName, printableName, UnsafeNameError } from './paths.js';
 import { fileCode, fileSize, isDir, layerOf, type DirNode, type PathTree } from './path-tree.js';
-import { isNoSpace, type StagingSpace } from './staging-space.js';
+import { isNoSpace } from '../util/fs.js';
+import type { StagingSpace } from './staging-space.js';
 
 /** State shared by all layers of one unpack: caps are for the whole image, not per layer. */
 export interface UnpackState {

@@ -15,11 +15,6 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-export function isNoSpace(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
-}
-
 export const STAGING_HINT =
   "the payload is staged under TMPDIR; give it more room: raise sizeLimit of the CronJob's /tmp emptyDir (manifests/base/cronjob.yaml, with the memory limit beside it), or point TMPDIR at a larger file system";
 

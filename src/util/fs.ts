@@ -138,3 +138,9 @@ export async function writeFileAtomic(dest: string, content: string | Uint8Array
   await rename(tmp, dest);
   if (syncDir) await fsyncPath(path.dirname(dest));
 }
+
+/** The file system (or the quota) is full. */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}

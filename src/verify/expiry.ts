@@ -2,9 +2,8 @@
  * Expiry warnings (pure): a chain that verifies today but ends within the configured number of days
  * will fail a run soon, and rotating a signing certificate takes longer than an hourly CronJob waits.
  */
+import { DAY_MS } from '../util/time.js';
 import type { FileCheck, ImageCheck, SignerReport } from './types.js';
-
-const DAY_MS = 86_400_000;
 
 function warningFor(what: string, s: SignerReport, now: Date, days: number): string | undefined {
   const expiry = Date.parse(s.earliestExpiry);

@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import { VerifyError, errorMessage } from '../../errors.js';
+import { DAY_MS } from '../../util/time.js';
 import type { TslModel, TslService } from './model.js';
 
 export const OID_SMCB_AUT_EXTENSION = '1.2.276.0.76.4.77';
@@ -97,8 +98,6 @@ export interface FreshnessPolicy {
   /** Past NextUpdate, keep using the list for this long (with a warning), then fail. */
   graceDays: number;
 }
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A warning, or undefined; throws VerifyError once the grace period after NextUpdate is over. */
 export function checkFreshness(tsl: TslModel, now: Date, policy: FreshnessPolicy, file: string): string | undefined {

@@ -8,6 +8,7 @@
  * things nobody refers to. So a kill at any point leaves readers the complete old or new set, and the
  * next run's recovery removes the leftovers.
  */
+import { isNoSpace } from '../../util/fs.js';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PublishError, errorMessage } from '../../errors.js';
@@ -208,8 +209,7 @@ function identical(state: Map<string, FileState>, files: VolumeFile[], fileMode:
 
 function hintFor(err: unknown): string | undefined {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT')
-    return 'the volume is full; the current generation was left as it was — free space or enlarge the volume, then rerun';
+  if (isNoSpace(err)) return 'the volume is full; the current generation was left as it was — free space or enlarge the volume, then rerun';
   if (code === 'EACCES' || code === 'EPERM') return 'the volume is not writable for this user; check fsGroup / ownership';
   return undefined;
 }
