@@ -179,23 +179,62 @@ function extensionValue<T>(cert: Certificate, id: string, read: (value: Uint8Arr
   }
 }
 
+/**
+ * The extensions we interpret: OID, name, and the one reader of each value (throws Asn1Error when it
+ * is malformed). The accessors below and malformedExtension use the same readers, so "parses" means
+ * the same thing to both.
+ */
+const EXTENSIONS = {
+  subjectKeyIdentifier: { oid: '2.5.29.14', read: (v: Uint8Array) => content(expect(readWhole(v), TAG.OCTET_STRING, 'subjectKeyIdentifier')) },
+  authorityKeyIdentifier: {
+    oid: '2.5.29.35',
+    read: (v: Uint8Array) => {
+      const first = sequence(readWhole(v), 'authorityKeyIdentifier')[0];
+      return first?.tag === context(0, false) ? content(first) : undefined;
+    },
+  },
+  keyUsage: { oid: '2.5.29.15', read: (v: Uint8Array) => bitString(readWhole(v), 'keyUsage') },
+  basicConstraints: {
+    oid: '2.5.29.19',
+    read: (v: Uint8Array) => {
+      const parts = sequence(readWhole(v), 'basicConstraints');
+      let k = 0;
+      const cA = parts[k]?.tag === TAG.BOOLEAN ? boolean(parts[k++], 'cA') : false;
+      const pathLen = parts[k]?.tag === TAG.INTEGER ? smallInteger(parts[k++], 'pathLenConstraint') : undefined;
+      if (k !== parts.length) throw new Asn1Error('basicConstraints is malformed');
+      return { cA, pathLen };
+    },
+  },
+  extKeyUsage: { oid: '2.5.29.37', read: (v: Uint8Array) => sequence(readWhole(v), 'extKeyUsage').map((e) => oid(e, 'key purpose')) },
+  subjectAltName: {
+    oid: '2.5.29.17',
+    read: (v: Uint8Array) => {
+      const list = sequence(readWhole(v), 'subjectAltName');
+      // Every entry must be a well-formed TLV; a constructed one must nest correctly.
+      for (const n of list) if (n.constructed) children(n);
+      return list;
+    },
+  },
+};
+
+function extension<K extends keyof typeof EXTENSIONS>(cert: Certificate, name: K): ReturnType<(typeof EXTENSIONS)[K]['read']> | undefined | null {
+  const e = EXTENSIONS[name];
+  return extensionValue(cert, e.oid, e.read as (v: Uint8Array) => ReturnType<(typeof EXTENSIONS)[K]['read']>);
+}
+
 /** SubjectKeyIdentifier bytes, or undefined when the certificate has none (or it does not parse). */
 export function subjectKeyId(cert: Certificate): Uint8Array | undefined {
-  return extensionValue(cert, '2.5.29.14', (v) => content(expect(readWhole(v), TAG.OCTET_STRING, 'subjectKeyIdentifier'))) ?? undefined;
+  return extension(cert, 'subjectKeyIdentifier') ?? undefined;
 }
 
 /** AuthorityKeyIdentifier keyIdentifier bytes, when present. */
 export function authorityKeyId(cert: Certificate): Uint8Array | undefined {
-  const id = extensionValue(cert, '2.5.29.35', (v) => {
-    const first = sequence(readWhole(v), 'authorityKeyIdentifier')[0];
-    return first?.tag === context(0, false) ? content(first) : undefined;
-  });
-  return id ?? undefined;
+  return extension(cert, 'authorityKeyIdentifier') ?? undefined;
 }
 
 /** keyUsage bit n (0 = digitalSignature, 5 = keyCertSign) or undefined when there is no keyUsage. */
 export function keyUsageBit(cert: Certificate, bit: number): boolean | undefined {
-  const ku = extensionValue(cert, '2.5.29.15', (v) => bitString(readWhole(v), 'keyUsage'));
+  const ku = extension(cert, 'keyUsage');
   if (ku === undefined) return undefined;
   // An unparsable keyUsage is treated as granting nothing: failing closed.
   if (ku === null) return false;
@@ -207,31 +246,9 @@ export function keyUsageBit(cert: Certificate, bit: number): boolean | undefined
 
 /** basicConstraints, or undefined without the extension; an unparsable one is "not a CA". */
 export function basicConstraints(cert: Certificate): { cA: boolean; pathLen?: number } | undefined {
-  const bc = extensionValue(cert, '2.5.29.19', (v) => {
-    const parts = sequence(readWhole(v), 'basicConstraints');
-    let k = 0;
-    const cA = parts[k]?.tag === TAG.BOOLEAN ? boolean(parts[k++], 'cA') : false;
-    const pathLen = parts[k]?.tag === TAG.INTEGER ? smallInteger(parts[k++], 'pathLenConstraint') : undefined;
-    if (k !== parts.length) throw new Asn1Error('basicConstraints is malformed');
-    return { cA, pathLen };
-  });
-  if (bc === null) return { cA: false };
-  return bc;
+  const bc = extension(cert, 'basicConstraints');
+  return bc === null ? { cA: false } : bc;
 }
-
-/** The extensions we interpret, each with a reader that throws Asn1Error when the value is malformed. */
-const INTERPRETED_EXTENSIONS: [string, string, (v: Uint8Array) => unknown][] = [
-  ['2.5.29.14', 'subjectKeyIdentifier', (v) => content(expect(readWhole(v), TAG.OCTET_STRING, 'subjectKeyIdentifier'))],
-  ['2.5.29.35', 'authorityKeyIdentifier', (v) => sequence(readWhole(v), 'authorityKeyIdentifier')],
-  ['2.5.29.15', 'keyUsage', (v) => bitString(readWhole(v), 'keyUsage')],
-  [
-    '2.5.29.19',
-    'basicConstraints',
-    (v) => sequence(readWhole(v), 'basicConstraints').map((e) => (e.tag === TAG.BOOLEAN ? boolean(e, 'cA') : smallInteger(e, 'pathLen'))),
-  ],
-  ['2.5.29.37', 'extKeyUsage', (v) => sequence(readWhole(v), 'extKeyUsage').map((e) => oid(e, 'key purpose'))],
-  ['2.5.29.17', 'subjectAltName', (v) => sequence(readWhole(v), 'subjectAltName').map((n) => (n.constructed ? children(n) : n))],
-];
 
 /**
  * The name of the first extension we interpret whose value does not parse, or undefined. Such a
@@ -239,10 +256,7 @@ const INTERPRETED_EXTENSIONS: [string, string, (v: Uint8Array) => unknown][] = [
  * extension — an unreadable key identifier or constraint must not silently drop a restriction.
  */
 export function malformedExtension(cert: Certificate): string | undefined {
-  for (const [id, name, read] of INTERPRETED_EXTENSIONS) {
-    if (extensionValue(cert, id, read) === null) return name;
-  }
-  return undefined;
+  return (Object.keys(EXTENSIONS) as (keyof typeof EXTENSIONS)[]).find((name) => extension(cert, name) === null);
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -259,7 +273,7 @@ export const OID_EKU_TIME_STAMPING = '1.3.6.1.5.5.7.3.8';
  * An unparsable EKU allows nothing.
  */
 export function allowsExtendedKeyUsage(cert: Certificate, purpose: string): boolean {
-  const ekus = extensionValue(cert, '2.5.29.37', (v) => sequence(readWhole(v), 'extKeyUsage').map((e) => oid(e, 'key purpose')));
+  const ekus = extension(cert, 'extKeyUsage');
   if (ekus === undefined) return true;
   return ekus?.includes(purpose) === true;
 }
@@ -287,7 +301,6 @@ export function pemCertificateDers(text: string, source: string, maxCertificates
   return ders;
 }
 
-const OID_SUBJECT_ALT_NAME = '2.5.29.17';
 /** GeneralName CHOICE tag of rfc822Name (RFC 5280 §4.2.1.6): [1] IMPLICIT IA5String. */
 const GENERAL_NAME_RFC822 = context(1, false);
 
@@ -296,11 +309,6 @@ const GENERAL_NAME_RFC822 = context(1, false);
  * that does not parse as GeneralNames yields nothing rather than a guess: identity checks fail closed.
  */
 export function subjectAltEmails(cert: Certificate): string[] {
-  const names = extensionValue(cert, OID_SUBJECT_ALT_NAME, (v) => {
-    const list = sequence(readWhole(v), 'subjectAltName');
-    // Every entry must be a well-formed TLV; a constructed one must nest correctly.
-    for (const n of list) if (n.constructed) children(n);
-    return list.filter((n) => n.tag === GENERAL_NAME_RFC822).map((n) => Buffer.from(content(n)).toString('latin1'));
-  });
-  return names ?? [];
+  const names = extension(cert, 'subjectAltName') ?? [];
+  return names.filter((n) => n.tag === GENERAL_NAME_RFC822).map((n) => Buffer.from(content(n)).toString('latin1'));
 }
