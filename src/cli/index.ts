@@ -7,18 +7,7 @@ import { UsageError } from '../errors.js';
 import { parseWatchOptions, WATCH_DEFAULTS, WATCH_FLAGS, watchCommandFromEnv, type RawWatchCommand, type WatchOptions } from '../watch/options.js';
 import { envNameOfFlag } from '../config/env.js';
 import type { OutputFormat, RunFlags } from '../config/flags.js';
-import {
-  RUN_OPTIONS,
-  SOURCE_FORMS,
-  VERIFY_OPTIONS,
-  envHelp,
-  envNames,
-  flagsFromEnv,
-  longFlag,
-  mergeFlags,
-  parseOptionValue,
-  type OptionSpec,
-} from './options.js';
+import { RUN_OPTIONS, VERIFY_OPTIONS, envHelp, envNames, flagsFromEnv, longFlag, mergeFlags, parseOptionValue, type OptionSpec } from './options.js';
 
 export type ParsedCommand =
   | { name: 'run'; flags: RunFlags }
@@ -287,5 +276,3 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
   }
   return result;
 }
-
-export { SOURCE_FORMS };

@@ -7,9 +7,6 @@ import { envNameOfFlag, parseBoolean, parseBooleanOrUndefined, refuseUnknownEnv 
 import type { RunFlags } from '../config/flags.js';
 import { UsageError } from '../errors.js';
 
-export type { DryRunMode, ImageSignatureMode, OutputFormat, RunFlags } from '../config/flags.js';
-export { envNameOfFlag, parseBoolean, refuseUnknownEnv } from '../config/env.js';
-
 type Kind = 'string' | 'list' | 'boolean' | 'output' | 'logFormat' | 'dryRun' | 'signatureMode' | 'tslSignature' | 'seconds' | 'days' | 'mebibytes';
 
 export interface OptionSpec {

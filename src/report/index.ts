@@ -10,10 +10,7 @@ import type { RunReport } from './types.js';
 import { wrapLines } from './wrap.js';
 
 export type { Outcome, RunReport } from './types.js';
-export { describeAge, describeTime } from '../util/time.js';
-
-export { API_VERSION, rollbackDocument, runDocument, volumeStatusDocument, type DocumentKind } from './document.js';
-export { wrapLines, textWidth, TEXT_WIDTH } from './wrap.js';
+export { rollbackDocument, volumeStatusDocument } from './document.js';
 
 /**
  * A versioned document as JSON or YAML (the same fields either way). `compact` JSON is one line: on

@@ -17,8 +17,6 @@ import { describeAction, type WatchOptions, type WatchAction } from './options.j
 import { processStartMs, resolveTarget } from './procs.js';
 import { Settler } from './settle.js';
 
-export { parseWatchOptions, WATCH_DEFAULTS, type RawWatchOptions, type WatchOptions, type WatchAction } from './options.js';
-
 export async function runWatch(opts: WatchOptions, log: Logger, stop: AbortSignal): Promise<number> {
   const hint = 'mount the ConfigMap or provisioning volume there (the directory, never a subPath)';
   const st = await stat(opts.dir).catch((err: NodeJS.ErrnoException) => {
