@@ -15,6 +15,7 @@ import { closeSync, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSy
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, timed as runTimed } from './lib.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
@@ -43,16 +44,8 @@ function run(cmd, args, opts = {}) {
 
 /** Wall ms and peak RSS (MiB, largest single process) of one command under GNU time. */
 function timed(cmd, args, opts = {}) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return { ms, peakRssMiB: Number(r.stderr.trim().split('\n').pop()) / 1024, stdout: r.stdout };
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const r = runTimed(cmd, args, opts);
+  return { ms: r.ms, peakRssMiB: r.rssKiB / 1024, stdout: r.stdout };
 }
 
 const sha256File = (f) => createHash('sha256').update(readFileSync(f)).digest('hex');

@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median, timed as runTimed } from './lib.mjs';
 import { gzipSync } from 'node:zlib';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -131,12 +132,9 @@ function layoutOf(dir, tar) {
 
 /** Wall ms, peak RSS (MiB) and exit code of one command under GNU time. */
 function timed(cmd, args) {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  return { ms, peakRssMiB: Number(r.stderr.trim().split('\n').pop()) / 1024, status: r.status, stdout: r.stdout, stderr: r.stderr };
+  const r = runTimed(cmd, args, { check: () => true });
+  return { ms: r.ms, peakRssMiB: r.rssKiB / 1024, status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function summary(name, samples) {
   return {
